@@ -1,0 +1,60 @@
+"""The ``scaling-repro`` command line: subcommands only, each defined in :mod:`scaling_repro.commands`.
+
+Every subcommand module has ``register(subparsers)`` that adds its parser (with help and an
+example) and sets ``func`` to a handler taking the parsed arguments and returning an exit code.
+Modules import heavy libraries (torch) inside their handlers, so ``--help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from scaling_repro.errors import UserError
+
+COMMAND_MODULES = (
+    "scaling_repro.commands.validate",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the top-level parser with every subcommand registered."""
+    parser = argparse.ArgumentParser(
+        prog="scaling-repro",
+        description=(
+            "Reproduce 'When Scaling Meets LLM Finetuning' (Zhang et al., ICLR 2024): run recipe "
+            "sweeps of FMT / Prompt / LoRA finetuning, fit the paper's scaling laws, draw its "
+            "figures. `scaling-repro COMMAND --help` explains each command with an example."
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse ``argv``, run the subcommand and return its exit code (2 for user errors)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    try:
+        return int(args.func(args) or 0)
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,271 @@
+"""Recipe schema: what one study is, with defaults that match the paper.
+
+A recipe YAML has the sections ``task``, ``model``, ``method``, ``train``, ``eval``, ``sweep``,
+``launch`` plus ``name``, ``description`` and ``output_dir``. Every model here forbids unknown
+keys, so a typo is an error, not a silently ignored setting. Loading, ``extends:``, command-line
+overrides and sweep expansion live in :mod:`scaling_repro.sweep`.
+
+Paper defaults (Zhang et al. 2024, Sec. 2 and Appendix): Adafactor with a cosine schedule,
+LR 1e-3 (FMT) / 3e-1 (Prompt) / 1e-2 (LoRA), global batch 128 (FMT) / 16 (PET), prompt length
+100, LoRA rank 4 on attention and feed-forward, up to 200K steps or 100 epochs, best checkpoint
+by dev perplexity.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+
+class _Config(BaseModel):
+    """Base of every recipe section: unknown keys are errors, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+def _int_like(value: Any) -> Any:
+    """Accept 8.4e10, '8.4e10' and '84_000' for integer counts; YAML 1.1 reads '1e6' as a string."""
+    if isinstance(value, str):
+        try:
+            value = float(value.replace("_", ""))
+        except ValueError:
+            return value
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        return int(value)
+    return value
+
+
+class LocalFiles(_Config):
+    """Files of the ``local`` task (jsonl, tsv or csv), or a local copy of a hub task's splits."""
+
+    train: str | None = None
+    dev: str | None = None
+    test: dict[str, str] = Field(default_factory=dict, description="test-set name -> file")
+    source_column: str = "source"
+    target_column: str = "target"
+    format: Literal["auto", "jsonl", "tsv", "csv"] = "auto"
+
+
+class TaskConfig(_Config):
+    """Which data a run finetunes and is evaluated on."""
+
+    name: str = Field(description="task registry name, e.g. wmt14_en_de, mlsum, local, synthetic_mt")
+    train_examples: int | None = Field(None, ge=1, description="finetuning data size Df; null = all")
+    seed: int = Field(0, description="seed of the random training subset (the paper's 3 runs = 3 seeds)")
+    dev_examples: int | None = Field(None, ge=1, description="cap on dev examples; null = all")
+    test_examples: int | None = Field(None, ge=1, description="cap per test set; null = all")
+    max_source_tokens: int | None = Field(None, ge=1, description="null = the task's (256 MT, 512 MLSum)")
+    max_target_tokens: int | None = Field(None, ge=1, description="null = the task's (256)")
+    files: LocalFiles | None = None
+    data_dir: str | None = Field(None, description="local copy of a hub task's data (offline use)")
+    cache_dir: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict, description="task-specific options")
+
+    _int_fields = field_validator("train_examples", "dev_examples", "test_examples", mode="before")(
+        _int_like
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _known_task(cls, name: str) -> str:
+        from scaling_repro.data.registry import TASK_NAMES
+
+        if name not in TASK_NAMES:
+            raise ValueError(f"unknown task; allowed: {', '.join(TASK_NAMES)}")
+        return name
+
+
+class ModelConfig(_Config):
+    """The base LLM: a paper/tiny config name, a Hugging Face id, or a local directory."""
+
+    name: str = Field(description="config name (see `scaling-repro models`), HF id or local path")
+    revision: str | None = Field(None, description="hub revision, e.g. Pythia's 'step143000'")
+    path: str | None = Field(None, description="pretrained weights for a config name")
+    init: Literal["pretrained", "random"] = "pretrained"
+    pretrain_tokens: int | None = Field(None, ge=0, description="tokens the base model saw")
+    tokenizer: str | None = Field(None, description="tokenizer id/path; null = the model's")
+    trust_remote_code: bool = False
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    attn_implementation: str | None = None
+
+    _int_fields = field_validator("pretrain_tokens", mode="before")(_int_like)
+
+
+class FullMethod(_Config):
+    """FMT: every parameter of the base model is trained."""
+
+    kind: Literal["full"] = "full"
+    lr: float = Field(1e-3, gt=0)
+    batch_size: int = Field(128, ge=1, description="global batch in examples")
+
+
+class PromptMethod(_Config):
+    """Prompt tuning: a trained soft prompt of ``prompt_length`` vectors before the input."""
+
+    kind: Literal["prompt"] = "prompt"
+    lr: float = Field(3e-1, gt=0)
+    batch_size: int = Field(16, ge=1, description="global batch in examples")
+    prompt_length: int = Field(100, ge=1)
+    init: Literal["sample_vocab", "random", "text"] = "sample_vocab"
+    init_text: str | None = None
+
+    @model_validator(mode="after")
+    def _text_init_needs_text(self) -> "PromptMethod":
+        if self.init == "text" and not self.init_text:
+            raise ValueError("method.init 'text' needs method.init_text")
+        return self
+
+
+class LoraMethod(_Config):
+    """LoRA: W + BA on attention and feed-forward projections."""
+
+    kind: Literal["lora"] = "lora"
+    lr: float = Field(1e-2, gt=0)
+    batch_size: int = Field(16, ge=1, description="global batch in examples")
+    rank: int = Field(4, ge=1)
+    alpha: float | None = Field(None, gt=0, description="null = rank (scaling 1 at every rank)")
+    dropout: float = Field(0.0, ge=0, lt=1)
+    target_modules: Literal["all-linear"] | list[str] = "all-linear"
+
+
+Method = Annotated[Union[FullMethod, PromptMethod, LoraMethod], Field(discriminator="kind")]
+METHOD_CLASSES = {"full": FullMethod, "prompt": PromptMethod, "lora": LoraMethod}
+
+
+class TrainConfig(_Config):
+    """Optimizer, schedule, stopping and checkpointing of one finetuning run."""
+
+    optimizer: Literal["adafactor", "adamw"] = "adafactor"
+    weight_decay: float = Field(0.0, ge=0)
+    schedule: Literal["cosine", "constant"] = "cosine"
+    warmup_steps: int = Field(0, ge=0)
+    min_lr_ratio: float = Field(0.0, ge=0, le=1, description="cosine floor as a fraction of lr")
+    max_steps: int = Field(200_000, ge=0)
+    max_epochs: float = Field(100, gt=0)
+    min_steps: int = Field(0, ge=0, description="floor on steps for tiny data sizes")
+    micro_batch_size: int | None = Field(None, ge=1, description="per device; null = no accumulation")
+    grad_clip: float | None = Field(1.0, gt=0)
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    gradient_checkpointing: bool = False
+    deepspeed: str | None = Field(None, description="path to a DeepSpeed JSON config (ZeRO-2/3)")
+    eval_every: int = Field(1000, ge=1, description="steps between dev evaluations")
+    eval_every_epochs: float | None = Field(None, gt=0, description="when set, replaces eval_every")
+    checkpoint_every: int | None = Field(None, ge=1, description="steps; null = at every dev eval")
+    early_stopping_patience: int | None = Field(None, ge=1, description="evals; null = off (paper)")
+    seed: int | None = Field(None, description="init/shuffle seed; null = task.seed")
+    log_every: int = Field(50, ge=1)
+    threads: int | None = Field(None, ge=1, description="torch CPU threads per process")
+    trackers: list[Literal["tensorboard", "wandb"]] = Field(default_factory=list)
+
+    _int_fields = field_validator("max_steps", "min_steps", "eval_every", mode="before")(_int_like)
+
+
+MetricName = Literal["bleurt", "rougeL", "bleu", "chrf"]
+
+
+class EvalConfig(_Config):
+    """What is measured on the best checkpoint."""
+
+    batch_size: int = Field(32, ge=1)
+    generate: bool = True
+    metrics: list[MetricName] | None = Field(None, description="null = the task's metrics")
+    max_new_tokens: int | None = Field(None, ge=1, description="null = the task's max target length")
+    max_generate_examples: int | None = Field(None, ge=1, description="cap per test set")
+    bleurt_checkpoint: str | None = Field(None, description="BLEURT-20 (PyTorch) directory")
+    zero_shot: bool = False
+    few_shot: list[int] = Field(default_factory=list, description="e.g. [1, 5]")
+
+
+class SweepConfig(_Config):
+    """Axes over dotted recipe paths: ``grid`` is a Cartesian product, each ``zip`` group
+    advances its axes together; groups and grid axes combine as a product."""
+
+    grid: dict[str, list[Any]] = Field(default_factory=dict)
+    zip: list[dict[str, list[Any]]] = Field(default_factory=list)
+    holdout: dict[str, list[Any]] = Field(
+        default_factory=dict, description="axis values held out of the fit (the paper's bold cells)"
+    )
+
+    @field_validator("grid", "holdout")
+    @classmethod
+    def _axes_non_empty(cls, axes: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        for path, values in axes.items():
+            if not values:
+                raise ValueError(f"axis {path!r} has no values")
+        return axes
+
+    @field_validator("zip")
+    @classmethod
+    def _zip_groups_aligned(cls, groups: list[dict[str, list[Any]]]) -> list[dict[str, list[Any]]]:
+        for group in groups:
+            lengths = {path: len(values) for path, values in group.items()}
+            if len(set(lengths.values())) > 1:
+                raise ValueError(f"zip axes must have equal lengths, got {lengths}")
+            if any(n == 0 for n in lengths.values()):
+                raise ValueError(f"zip group has an empty axis: {lengths}")
+        return groups
+
+
+class LaunchConfig(_Config):
+    """Resources per run for the torchrun and Slurm backends (not part of the run id)."""
+
+    gpus_per_node: int = Field(1, ge=0)
+    nodes: int = Field(1, ge=1)
+    time_minutes: int = Field(24 * 60, ge=1)
+    partition: str | None = None
+    account: str | None = None
+    cpus_per_task: int | None = Field(None, ge=1)
+    mem_gb: int | None = Field(None, ge=1)
+    slurm_extra: dict[str, str] = Field(default_factory=dict)
+
+
+_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+
+
+class RunSpec(_Config):
+    """One fully resolved run: a recipe with its sweep axes set to one combination.
+
+    Its id hashes what determines the result (task, model, method, train, eval); name,
+    description, output_dir, launch resources, index and held-out mark do not change it.
+    """
+
+    name: str = Field(pattern=_NAME_PATTERN)
+    description: str = ""
+    output_dir: str = "runs"
+    task: TaskConfig
+    model: ModelConfig
+    method: Method
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
+    launch: LaunchConfig = Field(default_factory=LaunchConfig)
+    index: int = Field(0, ge=0, description="position in the recipe's sweep")
+    held_out: bool = False
+
+    @property
+    def seed(self) -> int:
+        """The init/shuffle seed: ``train.seed``, or ``task.seed`` when that is null."""
+        return self.task.seed if self.train.seed is None else self.train.seed
+
+    def identity(self) -> dict[str, Any]:
+        """The part of the spec that determines the result, as plain JSON values."""
+        return self.model_dump(mode="json", include={"task", "model", "method", "train", "eval"})
+
+    @property
+    def run_id(self) -> str:
+        """12 hex digits of the SHA-256 of the canonical JSON of :meth:`identity`."""
+        canonical = json.dumps(self.identity(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:12]
+
+    @property
+    def run_dir(self) -> Path:
+        """``output_dir/<name>/<run_id>/``."""
+        return Path(self.output_dir) / self.name / self.run_id
+
+
+# Top-level keys of a recipe file: a RunSpec without its per-run fields, plus the sweep.
+RECIPE_KEYS = tuple(k for k in RunSpec.model_fields if k not in ("index", "held_out")) + ("sweep",)

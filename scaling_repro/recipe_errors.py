@@ -1,0 +1,90 @@
+"""Turn pydantic validation errors into one line per problem: field path, bad value, allowed."""
+
+from __future__ import annotations
+
+import types
+import typing
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+_MISSING = object()
+
+
+def _union_members(annotation: Any) -> list[Any]:
+    """Flatten Optional/Union/Annotated into member types."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _union_members(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        return [m for arg in typing.get_args(annotation) for m in _union_members(arg)]
+    return [annotation]
+
+
+def _tag_of(model: type[BaseModel]) -> str | None:
+    field = model.model_fields.get("kind")
+    return None if field is None else field.default
+
+
+def _walk(root: type[BaseModel], loc: tuple[Any, ...]) -> tuple[list[str], type[BaseModel] | None]:
+    """Return the display path of ``loc`` (union tags dropped) and the model at its parent."""
+    parts: list[str] = []
+    model: type[BaseModel] | None = root
+    parent: type[BaseModel] | None = root
+    i = 0
+    while i < len(loc):
+        elem = loc[i]
+        parent = model
+        if model is None or not isinstance(elem, str) or elem not in model.model_fields:
+            parts.extend(str(e) for e in loc[i:])
+            return parts, parent
+        parts.append(elem)
+        members = [m for m in _union_members(model.model_fields[elem].annotation)
+                   if isinstance(m, type) and issubclass(m, BaseModel)]
+        model = members[0] if len(members) == 1 else None
+        tagged = {_tag_of(m): m for m in members}
+        if len(members) > 1 and i + 1 < len(loc) and loc[i + 1] in tagged:
+            model = tagged[loc[i + 1]]
+            i += 1  # the union tag is pydantic's, not a recipe key
+        i += 1
+    return parts, parent
+
+
+def _describe(error: dict[str, Any], root: type[BaseModel]) -> str:
+    parts, parent = _walk(root, tuple(error["loc"]))
+    path = ".".join(parts) or "(recipe)"
+    got = error.get("input", _MISSING)
+    got_text = "" if got is _MISSING else f"got {got!r}"
+    kind = error["type"]
+    ctx = error.get("ctx") or {}
+    if kind == "extra_forbidden":
+        allowed = list(parent.model_fields) if parent is not None else []
+        what = f"unknown field ({got_text})"
+        if parent is not None and _tag_of(parent) is not None:
+            what = f"not a field of method kind {_tag_of(parent)!r} ({got_text})"
+        return f"{path}: {what}; allowed: {', '.join(allowed)}"
+    if kind == "missing":
+        return f"{path}: required field is missing"
+    if kind == "literal_error":
+        return f"{path}: {got_text}; allowed: {ctx.get('expected')}"
+    if kind == "union_tag_invalid":
+        return f"{path}.{ctx.get('discriminator', 'kind').strip(chr(39))}: got {ctx.get('tag')!r}; allowed: {ctx.get('expected_tags')}"
+    if kind == "union_tag_not_found":
+        return f"{path}: needs a 'kind' field; allowed kinds: full, prompt, lora"
+    message = error["msg"].removeprefix("Value error, ")
+    return f"{path}: {got_text}; {message}" if got_text else f"{path}: {message}"
+
+
+def format_validation_error(
+    err: ValidationError, source: str | Path, prefix: str | None = None
+) -> str:
+    """Return one message line per validation problem, each starting with the recipe file."""
+    from scaling_repro.recipe import RunSpec, SweepConfig
+
+    root: type[BaseModel] = SweepConfig if prefix == "sweep" else RunSpec
+    lines = []
+    for error in err.errors():
+        text = _describe(error, root)
+        lines.append(f"{source}: {prefix + '.' if prefix else ''}{text}")
+    return "\n".join(lines)

@@ -1,0 +1,185 @@
+"""RunRecord: the one result of a run (``result.json``), atomic writes, loading a results tree.
+
+A run directory with ``result.json`` is done; everything else in it (checkpoints, logs) is
+resumable state, never a result. This module imports no torch: the fitting and figure stages
+read results through it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import tempfile
+import warnings
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+log = logging.getLogger(__name__)
+
+RESULT_FILE = "result.json"
+SCHEMA_VERSION = 1
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """Write ``text`` to ``path`` so that readers see the old file or the new one, never half.
+
+    Writes a temporary file in the same directory, fsyncs it, renames it over ``path`` and
+    fsyncs the directory; an interrupted write leaves no temporary file behind.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    with contextlib.suppress(OSError):  # directory fsync is not supported everywhere
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+def atomic_write_json(path: str | Path, data: Any) -> None:
+    """Write ``data`` as indented JSON atomically (see :func:`atomic_write_text`)."""
+    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+
+
+class RunRecord(BaseModel):
+    """Everything one run measured, with the factors the scaling laws see as plain numbers.
+
+    Unknown keys are ignored when reading so that older code can read newer records.
+    """
+
+    model_config = ConfigDict(extra="ignore")
+
+    schema_version: int = SCHEMA_VERSION
+    run_id: str
+    name: str
+    status: str = Field(description="'ok' or 'failed: <reason>'")
+    spec: dict[str, Any] = Field(description="the RunSpec as JSON")
+    held_out: bool = False
+
+    # Factors (what the fit sees).
+    task: str
+    method: Literal["full", "prompt", "lora"]
+    model: str
+    model_params: int | None = None
+    model_params_counted: Literal["non_embedding", "total"] | None = None
+    pretrain_tokens: int | None = None
+    pet_params: int | None = Field(None, description="prompt length or LoRA rank; null for FMT")
+    trainable_params: int | None = None
+    finetune_examples: int | None = None
+    seed: int = 0
+
+    # Measurements.
+    dev_loss: float | None = Field(None, description="best dev token-level NLL (nats)")
+    test_loss: float | None = Field(None, description="token-level NLL over all test sets (nats)")
+    test_losses: dict[str, float] = Field(default_factory=dict, description="per test set")
+    metrics: dict[str, dict[str, float]] = Field(
+        default_factory=dict, description="metric -> test set (and 'all') -> score"
+    )
+    zero_shot: dict[str, dict[str, float]] = Field(
+        default_factory=dict, description="metric -> direction (and 'mean') -> score"
+    )
+    few_shot: dict[str, dict[str, dict[str, float]]] = Field(
+        default_factory=dict, description="shots -> metric -> test set -> score"
+    )
+    num_examples: dict[str, int] = Field(default_factory=dict, description="split -> examples")
+
+    # Training accounting.
+    best_step: int | None = None
+    steps: int = 0
+    epochs: float = 0.0
+    tokens_seen: int = 0
+    wall_seconds: float = 0.0
+    tokens_per_second: float | None = None
+    mfu: float | None = None
+    hardware: dict[str, Any] = Field(default_factory=dict)
+    packages: dict[str, str] = Field(default_factory=dict)
+    git_commit: str | None = None
+    created_at: str = Field(default_factory=lambda: datetime.now(timezone.utc).isoformat())
+
+    @property
+    def ok(self) -> bool:
+        """True when the run finished and its numbers are results."""
+        return self.status == "ok"
+
+    def write(self, run_dir: str | Path) -> Path:
+        """Write ``run_dir/result.json`` atomically and return its path."""
+        path = Path(run_dir) / RESULT_FILE
+        atomic_write_text(path, self.model_dump_json(indent=2) + "\n")
+        return path
+
+
+def read_record(path: str | Path) -> RunRecord:
+    """Return the RunRecord in ``path`` (a result.json or its run directory)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / RESULT_FILE
+    return RunRecord.model_validate_json(path.read_text(encoding="utf-8"))
+
+
+def iter_result_files(root: str | Path) -> Iterator[Path]:
+    """Yield every ``result.json`` under ``root`` in sorted order."""
+    yield from sorted(Path(root).rglob(RESULT_FILE))
+
+
+def load_results(root: str | Path, include_failed: bool = False) -> list[RunRecord]:
+    """Return the RunRecords under ``root``; unreadable files are skipped with a warning.
+
+    Failed runs are left out unless ``include_failed``.
+    """
+    root = Path(root)
+    if not root.exists():
+        raise FileNotFoundError(f"results directory {root} does not exist")
+    records = []
+    for path in iter_result_files(root):
+        try:
+            record = read_record(path)
+        except (OSError, ValueError, ValidationError) as err:
+            reason = str(err).splitlines()[0]
+            warnings.warn(f"skipping unreadable {path}: {reason}", stacklevel=2)
+            log.warning("skipping unreadable %s: %s", path, reason)
+            continue
+        if record.ok or include_failed:
+            records.append(record)
+    return records
+
+
+FRAME_COLUMNS = (
+    "run_id", "name", "status", "held_out", "task", "method", "model", "model_params",
+    "pretrain_tokens", "pet_params", "finetune_examples", "seed", "dev_loss", "test_loss",
+    "best_step", "steps", "wall_seconds", "tokens_per_second", "mfu",
+)
+
+
+def records_frame(records: list[RunRecord]) -> "Any":
+    """Return a pandas DataFrame with one row per record: the factors, losses and each
+    metric's overall score as ``metric`` columns (e.g. ``bleurt``, ``rougeL``)."""
+    import pandas as pd
+
+    rows = []
+    for record in records:
+        row = {column: getattr(record, column) for column in FRAME_COLUMNS}
+        for metric, by_set in record.metrics.items():
+            row[metric] = by_set.get("all")
+        for metric, by_dir in record.zero_shot.items():
+            row[f"zero_shot_{metric}"] = by_dir.get("mean")
+        for shots, by_metric in record.few_shot.items():
+            for metric, by_set in by_metric.items():
+                row[f"{shots}shot_{metric}"] = by_set.get("all")
+        rows.append(row)
+    return pd.DataFrame(rows, columns=None if rows else list(FRAME_COLUMNS))

@@ -1,0 +1,251 @@
+"""Recipe files to RunSpecs: YAML loading with ``extends:``, dotted overrides, sweep expansion.
+
+    runs = load_runs("recipes/tiny/fmt.yaml", ["train.max_steps=50", "method.kind=lora"])
+
+Overrides are ``key.path=value`` with the value parsed as YAML and typed by the schema.
+An override of a path that is also a sweep axis pins that axis to the given value (so
+``model.name=tiny-s`` runs only the tiny-s part of a model-size sweep). Every problem raises
+:class:`~scaling_repro.errors.RecipeError` naming the file, the field path, the bad value and
+what is allowed.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from scaling_repro.errors import RecipeError
+from scaling_repro.recipe import RECIPE_KEYS, RunSpec, SweepConfig
+from scaling_repro.recipe_errors import format_validation_error
+
+MAX_EXTENDS_DEPTH = 16
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    """Return the mapping in one YAML file (``yaml.safe_load``), or raise RecipeError."""
+    if not path.is_file():
+        raise RecipeError(f"{path}: recipe file not found")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        raise RecipeError(f"{path}: YAML syntax error: {err}") from None
+    except UnicodeDecodeError as err:
+        raise RecipeError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise RecipeError(f"{path}: a recipe must be a mapping of sections, got {type(data).__name__}")
+    return data
+
+
+def deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    """Return ``base`` updated by ``update``: mappings merge key by key, anything else replaces."""
+    merged = copy.deepcopy(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def load_recipe_dict(path: str | Path, _depth: int = 0) -> dict[str, Any]:
+    """Return the raw recipe mapping of ``path`` with its ``extends:`` chain merged in.
+
+    ``extends`` is a path (or list of paths) relative to the extending file; later files win.
+    """
+    path = Path(path)
+    if _depth > MAX_EXTENDS_DEPTH:
+        raise RecipeError(f"{path}: extends: chain deeper than {MAX_EXTENDS_DEPTH} (a cycle?)")
+    data = read_yaml(path)
+    parents = data.pop("extends", None)
+    if parents is None:
+        return data
+    if isinstance(parents, str):
+        parents = [parents]
+    if not isinstance(parents, list) or not all(isinstance(p, str) for p in parents):
+        raise RecipeError(f"{path}: extends: must be a path or a list of paths, got {parents!r}")
+    merged: dict[str, Any] = {}
+    for parent in parents:
+        merged = deep_merge(merged, load_recipe_dict(path.parent / parent, _depth + 1))
+    return deep_merge(merged, data)
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """Split ``key.path=value`` into the path and the YAML-parsed value."""
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key or any(not part for part in key.split(".")):
+        raise RecipeError(f"override {text!r}: expected key.path=value, e.g. train.max_steps=100")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError as err:
+        raise RecipeError(f"override {text!r}: value is not valid YAML: {err}") from None
+    return key, value
+
+
+def set_path(data: dict[str, Any], path: str, value: Any) -> None:
+    """Set ``data[a][b][c] = value`` for path ``a.b.c``, creating mappings on the way."""
+    node = data
+    parts = path.split(".")
+    for i, part in enumerate(parts[:-1]):
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            where = ".".join(parts[: i + 1])
+            raise RecipeError(f"{path}: {where} is {child!r}, not a section with fields")
+        node = child
+    node[parts[-1]] = copy.deepcopy(value)
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Return the recipe mapping with each ``key.path=value`` override applied in order."""
+    data = copy.deepcopy(data)
+    for text in overrides:
+        path, value = parse_override(text)
+        if path.split(".")[0] not in RECIPE_KEYS:
+            raise RecipeError(
+                f"override {text!r}: unknown section {path.split('.')[0]!r}; "
+                f"allowed: {', '.join(RECIPE_KEYS)}"
+            )
+        if path.startswith("sweep.grid.") or path.startswith("sweep.holdout."):
+            section, _, axis = path[len("sweep.") :].partition(".")
+            data.setdefault("sweep", {}).setdefault(section, {})[axis] = value
+        elif not _pin_axis(data.get("sweep") or {}, path, value, text):
+            set_path(data, path, value)
+    return data
+
+
+def _pin_axis(sweep: dict[str, Any], path: str, value: Any, text: str) -> bool:
+    """Restrict a sweep axis named ``path`` to ``value``; return whether it was an axis."""
+    grid = sweep.get("grid") or {}
+    axes = [*(grid if isinstance(grid, dict) else {})]
+    axes += [axis for group in sweep.get("zip") or [] if isinstance(group, dict) for axis in group]
+    for axis in axes:
+        if path.startswith(axis + "."):
+            raise RecipeError(
+                f"override {text!r}: the sweep sets {axis!r} as a whole, which would replace "
+                f"this override; override the axis instead (sweep.grid.{axis}=[...])"
+            )
+    if isinstance(grid, dict) and path in grid:
+        grid[path] = [value]
+        return True
+    for group in sweep.get("zip") or []:
+        if isinstance(group, dict) and path in group:
+            keep = [i for i, v in enumerate(group[path]) if v == value]
+            if not keep:
+                raise RecipeError(
+                    f"override {text!r}: {path} is a zip axis of the sweep; allowed values: "
+                    f"{', '.join(map(repr, group[path]))}"
+                )
+            for axis in group:
+                group[axis] = [group[axis][i] for i in keep]
+            return True
+    return False
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """An expanded recipe: its runs in recipe order and where it came from."""
+
+    source: Path
+    sweep: SweepConfig
+    runs: tuple[RunSpec, ...]
+
+
+def _combinations(sweep: SweepConfig) -> list[dict[str, Any]]:
+    """Every assignment of axis path -> value, grid axes as a product with each zip group."""
+    factors: list[list[dict[str, Any]]] = []
+    for path, values in sweep.grid.items():
+        factors.append([{path: v} for v in values])
+    for group in sweep.zip:
+        length = len(next(iter(group.values()))) if group else 0
+        factors.append([{path: group[path][i] for path in group} for i in range(length)])
+    combos = []
+    for parts in itertools.product(*factors):
+        combo: dict[str, Any] = {}
+        for part in parts:
+            overlap = combo.keys() & part.keys()
+            if overlap:
+                raise RecipeError(f"sweep: axis {sorted(overlap)[0]!r} appears more than once")
+            combo.update(part)
+        combos.append(combo)
+    return combos
+
+
+def _is_held_out(combo: dict[str, Any], holdout: dict[str, list[Any]]) -> bool:
+    return any(path in combo and combo[path] in values for path, values in holdout.items())
+
+
+def expand(data: dict[str, Any], source: str | Path = "<recipe>") -> Sweep:
+    """Return the validated runs of a raw recipe mapping (after extends and overrides)."""
+    source = Path(source)
+    data = copy.deepcopy(data)
+    data.pop("extends", None)
+    unknown = sorted(set(data) - set(RECIPE_KEYS))
+    if unknown:
+        raise RecipeError(
+            f"{source}: {unknown[0]}: unknown section (got {data[unknown[0]]!r}); "
+            f"allowed: {', '.join(RECIPE_KEYS)}"
+        )
+    try:
+        sweep = SweepConfig.model_validate(data.pop("sweep", None) or {})
+    except ValidationError as err:
+        raise RecipeError(format_validation_error(err, source, prefix="sweep")) from None
+    for path in [*sweep.grid, *(p for g in sweep.zip for p in g)]:
+        if path.split(".")[0] not in RECIPE_KEYS or path.startswith("sweep"):
+            raise RecipeError(
+                f"{source}: sweep axis {path!r}: must start with one of "
+                f"{', '.join(k for k in RECIPE_KEYS if k != 'sweep')}"
+            )
+    runs = []
+    for index, combo in enumerate(_combinations(sweep)):
+        run_data = copy.deepcopy(data)
+        for path, value in combo.items():
+            set_path(run_data, path, value)
+        run_data.update(index=index, held_out=_is_held_out(combo, sweep.holdout))
+        try:
+            runs.append(RunSpec.model_validate(run_data))
+        except ValidationError as err:
+            where = ", ".join(f"{p}={v!r}" for p, v in combo.items())
+            context = f" (sweep run {index}: {where})" if combo else ""
+            raise RecipeError(format_validation_error(err, source) + context) from None
+    seen: dict[str, int] = {}
+    for run in runs:
+        if run.run_id in seen:
+            raise RecipeError(
+                f"{source}: sweep runs {seen[run.run_id]} and {run.index} are the same run "
+                f"(id {run.run_id}): an axis changes nothing that determines the result"
+            )
+        seen[run.run_id] = run.index
+    return Sweep(source=source, sweep=sweep, runs=tuple(runs))
+
+
+def load_runs(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Sweep:
+    """Return the expanded, validated sweep of a recipe file with ``key=value`` overrides."""
+    data = apply_overrides(load_recipe_dict(path), list(overrides))
+    return expand(data, path)
+
+
+def select_run(sweep: Sweep, index: int | None = None, run_id: str | None = None) -> RunSpec:
+    """Return one run of a sweep by index or id; a single-run recipe needs neither."""
+    if run_id is not None:
+        for run in sweep.runs:
+            if run.run_id == run_id:
+                return run
+        raise RecipeError(f"{sweep.source}: no run with id {run_id!r} in this recipe")
+    if index is None:
+        if len(sweep.runs) == 1:
+            return sweep.runs[0]
+        raise RecipeError(
+            f"{sweep.source}: the recipe has {len(sweep.runs)} runs; choose one with "
+            f"--index 0..{len(sweep.runs) - 1} or --run-id (see `scaling-repro validate`)"
+        )
+    if not 0 <= index < len(sweep.runs):
+        raise RecipeError(f"{sweep.source}: --index {index} out of range 0..{len(sweep.runs) - 1}")
+    return sweep.runs[index]

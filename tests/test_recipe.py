@@ -1,0 +1,82 @@
+"""Recipe schema: paper defaults, typed fields, the method union, run ids."""
+
+import pytest
+from pydantic import ValidationError
+
+from scaling_repro.recipe import FullMethod, LoraMethod, PromptMethod, RunSpec, TrainConfig
+
+
+def spec(**sections) -> RunSpec:
+    base = {"name": "t", "task": {"name": "synthetic_mt"}, "model": {"name": "tiny-s"},
+            "method": {"kind": "full"}}
+    base.update(sections)
+    return RunSpec.model_validate(base)
+
+
+def test_method_defaults_match_the_paper():
+    assert (FullMethod().lr, FullMethod().batch_size) == (1e-3, 128)
+    assert (PromptMethod().lr, PromptMethod().batch_size, PromptMethod().prompt_length) == (0.3, 16, 100)
+    assert (LoraMethod().lr, LoraMethod().batch_size, LoraMethod().rank) == (1e-2, 16, 4)
+    assert LoraMethod().target_modules == "all-linear"
+
+
+def test_train_defaults_match_the_paper():
+    train = TrainConfig()
+    assert train.optimizer == "adafactor" and train.schedule == "cosine"
+    assert train.max_steps == 200_000 and train.max_epochs == 100
+    assert train.early_stopping_patience is None
+
+
+def test_method_kind_selects_the_method_class():
+    assert isinstance(spec(method={"kind": "lora", "rank": 8}).method, LoraMethod)
+    assert isinstance(spec(method={"kind": "prompt"}).method, PromptMethod)
+
+
+def test_lora_field_on_prompt_method_is_an_error():
+    with pytest.raises(ValidationError, match="rank"):
+        spec(method={"kind": "prompt", "rank": 4})
+
+
+def test_unknown_key_in_any_section_is_an_error():
+    for section in ("task", "model", "train", "eval", "launch"):
+        extra = {"name": "synthetic_mt"} if section == "task" else {"name": "x"} if section == "model" else {}
+        with pytest.raises(ValidationError, match="bogus"):
+            spec(**{section: {**extra, "bogus": 1}})
+
+
+def test_counts_accept_scientific_notation_strings():
+    # YAML 1.1 reads 1e6 as a string; counts must still parse.
+    run = spec(task={"name": "synthetic_mt", "train_examples": "1e4"}, model={"name": "x", "pretrain_tokens": 8.4e10})
+    assert run.task.train_examples == 10_000 and run.model.pretrain_tokens == 84_000_000_000
+
+
+def test_unknown_task_name_is_an_error_listing_the_tasks():
+    with pytest.raises(ValidationError, match="allowed: .*synthetic_mt"):
+        spec(task={"name": "nope"})
+
+
+def test_run_id_is_pinned():
+    # The id is a hash of canonical JSON: if this changes, every existing sweep directory moves.
+    assert spec().run_id == "0597f6e5b47e"
+
+
+def test_run_id_ignores_name_output_dir_and_launch():
+    a = spec()
+    b = spec(name="other", output_dir="/elsewhere", launch={"partition": "gpu"}, held_out=True, index=3)
+    assert a.run_id == b.run_id
+
+
+def test_run_id_changes_with_anything_that_changes_the_result():
+    base = spec().run_id
+    assert spec(task={"name": "synthetic_mt", "seed": 1}).run_id != base
+    assert spec(method={"kind": "full", "lr": 2e-3}).run_id != base
+
+
+def test_run_dir_is_output_dir_name_run_id(tmp_path):
+    run = spec(output_dir=str(tmp_path))
+    assert run.run_dir == tmp_path / "t" / run.run_id
+
+
+def test_train_seed_defaults_to_task_seed():
+    assert spec(task={"name": "synthetic_mt", "seed": 7}).seed == 7
+    assert spec(task={"name": "synthetic_mt", "seed": 7}, train={"seed": 1}).seed == 1
