@@ -1,0 +1,263 @@
+"""Claims: which worker runs a run directory right now, safe across processes and hosts.
+
+A claim is a sequence of numbered files ``run_dir/claims/<generation>.json``. The newest
+generation says who holds the run (``held``: host, pids, start time) or that nobody does
+(``released``). Every change - claim, release, take-over of a stale claim - creates the next
+generation with an exclusive ``link()`` of a fully written temporary file, so exactly one
+worker wins each change, readers never see a half-written claim, and generation numbers are
+never reused (that is what makes a take-over atomic: two workers that both see generation
+``g`` as stale race for ``g + 1``, and only one creates it). ``link()`` is the classic
+NFS-safe way to create a file exclusively; filesystems without hard links fall back to
+``O_CREAT | O_EXCL``.
+
+A held claim is stale when every pid it names is dead on this host, or when its heartbeat
+(the file's mtime, refreshed by the holder every few seconds) is older than ``stale_after``
+seconds (another host, or a hung worker). Hosts that share a sweep directory therefore need
+roughly synchronised clocks (NTP): keep ``stale_after`` far above any clock skew.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import logging
+import os
+import shutil
+import socket
+import threading
+import time
+import uuid
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterator, Literal
+
+from scaling_repro.results import atomic_write_text
+
+log = logging.getLogger(__name__)
+
+CLAIMS_DIR = "claims"
+DEFAULT_STALE_AFTER = 900.0  # seconds without a heartbeat before another host may take over
+
+
+@dataclass(frozen=True)
+class ClaimInfo:
+    """One generation of a run's claim, as written on disk."""
+
+    generation: int
+    state: Literal["held", "released"]
+    host: str
+    pids: tuple[int, ...]
+    started_at: str  # ISO time the holder claimed the run
+    token: str  # unique per claim, to tell two claims of the same pid apart
+    owner: str = ""  # free text: backend, Slurm job id
+    heartbeat: float = 0.0  # file mtime when read (unix seconds); not stored in the file
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        data.pop("heartbeat")
+        data["pids"] = list(self.pids)
+        return json.dumps(data, sort_keys=True) + "\n"
+
+
+def _claims_dir(run_dir: Path) -> Path:
+    return Path(run_dir) / CLAIMS_DIR
+
+
+def _generation_path(run_dir: Path, generation: int) -> Path:
+    return _claims_dir(run_dir) / f"{generation}.json"
+
+
+def _latest_generation(run_dir: Path) -> int | None:
+    """The highest generation on disk; probes upward past a possibly stale NFS listing."""
+    directory = _claims_dir(run_dir)
+    try:
+        numbers = [int(p.stem) for p in directory.iterdir() if p.suffix == ".json" and p.stem.isdigit()]
+    except FileNotFoundError:
+        return None
+    latest = max(numbers, default=None)
+    while _generation_path(run_dir, (latest if latest is not None else -1) + 1).exists():
+        latest = (latest if latest is not None else -1) + 1
+    return latest
+
+
+def read_claim(run_dir: str | Path) -> ClaimInfo | None:
+    """Return the newest claim generation of ``run_dir``, or None when it was never claimed.
+
+    A generation file that cannot be parsed (only possible with the ``O_EXCL`` fallback, while
+    its writer is still writing) reads as held by an unknown holder, judged by its mtime alone.
+    """
+    run_dir = Path(run_dir)
+    generation = _latest_generation(run_dir)
+    if generation is None:
+        return None
+    path = _generation_path(run_dir, generation)
+    try:
+        mtime = path.stat().st_mtime
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return ClaimInfo(
+            generation=generation, state=data["state"], host=data["host"],
+            pids=tuple(data["pids"]), started_at=data["started_at"], token=data["token"],
+            owner=data.get("owner", ""), heartbeat=mtime,
+        )
+    except FileNotFoundError:  # removed after the run finished
+        return None
+    except (OSError, ValueError, KeyError, TypeError):
+        return ClaimInfo(generation, "held", "?", (), "?", "?", heartbeat=mtime)
+
+
+def pid_alive(pid: int) -> bool:
+    """True when a process with this id exists on this host (zombies count as alive)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def is_stale(info: ClaimInfo, stale_after: float, now: float | None = None) -> bool:
+    """True when a held claim's holder is gone: all its pids dead on this host, or no
+    heartbeat for ``stale_after`` seconds. A released claim is never stale (it is free)."""
+    if info.state != "held":
+        return False
+    now = time.time() if now is None else now
+    if now - info.heartbeat > stale_after:
+        return True
+    return info.host == socket.gethostname() and bool(info.pids) and not any(map(pid_alive, info.pids))
+
+
+def _create_exclusive(path: Path, text: str) -> bool:
+    """Create ``path`` holding ``text`` unless it exists; return whether this call created it."""
+    tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
+    tmp.write_text(text, encoding="utf-8")
+    try:
+        os.link(tmp, path)
+        return True
+    except FileExistsError:
+        return False
+    except OSError as err:
+        if err.errno in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV):
+            return _create_exclusive_open(path, text)
+        # NFS: a retransmitted link() can report failure although it succeeded.
+        return tmp.stat().st_nlink == 2
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+def _create_exclusive_open(path: Path, text: str) -> bool:
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+    except FileExistsError:
+        return False
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    return True
+
+
+@dataclass
+class Claim:
+    """A claim this process holds; :meth:`release` it when the run is over."""
+
+    run_dir: Path
+    info: ClaimInfo
+    lost: bool = field(default=False)
+
+    @property
+    def path(self) -> Path:
+        return _generation_path(self.run_dir, self.info.generation)
+
+    def is_current(self) -> bool:
+        """True while no later generation (a take-over) exists."""
+        return not _generation_path(self.run_dir, self.info.generation + 1).exists()
+
+    def heartbeat(self) -> None:
+        """Refresh the claim's mtime; marks the claim ``lost`` once someone has taken it over."""
+        if not self.is_current():
+            if not self.lost:
+                log.error("%s: claim taken over by another worker (this one looked stale)", self.run_dir)
+            self.lost = True
+            return
+        with contextlib.suppress(FileNotFoundError):
+            os.utime(self.path)
+
+    def add_pid(self, pid: int) -> None:
+        """Record a child process that works for this claim: the claim stays live while it runs."""
+        self.info = replace(self.info, pids=(*self.info.pids, pid))
+        if self.is_current():
+            atomic_write_text(self.path, self.info.to_json())
+
+    def release(self, finished: bool = False) -> None:
+        """Give the run back: write a ``released`` generation; with ``finished`` (the run has
+        an ok result) remove the claims directory altogether."""
+        if self.lost or not self.is_current():
+            return
+        released = replace(self.info, generation=self.info.generation + 1, state="released")
+        if not _create_exclusive(_generation_path(self.run_dir, released.generation), released.to_json()):
+            log.warning("%s: claim was taken over before release", self.run_dir)
+            return
+        if finished:
+            # Safe: a worker that claims a finished run re-reads result.json and skips it.
+            shutil.rmtree(_claims_dir(self.run_dir), ignore_errors=True)
+
+    @contextlib.contextmanager
+    def kept_alive(self, interval: float) -> Iterator["Claim"]:
+        """Refresh the heartbeat every ``interval`` seconds in a daemon thread while inside."""
+        stop = threading.Event()
+
+        def beat() -> None:
+            while not stop.wait(interval):
+                try:
+                    self.heartbeat()
+                except OSError as err:  # a flaky filesystem must not kill the run
+                    log.warning("%s: heartbeat failed: %s", self.run_dir, err)
+
+        thread = threading.Thread(target=beat, name=f"heartbeat-{self.run_dir.name}", daemon=True)
+        thread.start()
+        try:
+            yield self
+        finally:
+            stop.set()
+            thread.join()
+
+
+def try_claim(
+    run_dir: str | Path, stale_after: float = DEFAULT_STALE_AFTER, owner: str = "", attempts: int = 8
+) -> Claim | None:
+    """Claim ``run_dir`` for this process; return None when another live worker holds it.
+
+    A free (never claimed or released) run is claimed directly, a stale claim is taken over;
+    either way by exclusively creating the next generation, so of several workers racing for
+    the same run exactly one gets it.
+    """
+    run_dir = Path(run_dir)
+    _claims_dir(run_dir).mkdir(parents=True, exist_ok=True)
+    for _ in range(attempts):
+        current = read_claim(run_dir)
+        if current is not None and current.state == "held" and not is_stale(current, stale_after):
+            return None
+        if current is not None and current.state == "held":
+            log.warning(
+                "%s: taking over a stale claim of %s pid %s (claimed %s)",
+                run_dir, current.host, ",".join(map(str, current.pids)) or "?", current.started_at,
+            )
+        info = ClaimInfo(
+            generation=0 if current is None else current.generation + 1,
+            state="held",
+            host=socket.gethostname(),
+            pids=(os.getpid(),),
+            started_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            token=uuid.uuid4().hex,
+            owner=owner,
+        )
+        try:
+            _claims_dir(run_dir).mkdir(parents=True, exist_ok=True)
+            created = _create_exclusive(_generation_path(run_dir, info.generation), info.to_json())
+        except FileNotFoundError:  # a finishing worker removed the claims directory meanwhile
+            continue
+        if created:
+            return Claim(run_dir, replace(info, heartbeat=time.time()))
+    return None

@@ -1,0 +1,237 @@
+"""Run one RunSpec the way every backend does: skip what is done, claim, run, record the outcome.
+
+Rules (the same for local, torchrun and Slurm workers):
+
+- A run whose ``result.json`` says ``ok`` is done and skipped.
+- A run whose ``result.json`` says ``failed: ...`` is skipped too, unless the sweep retries
+  failures (``--rerun-failed``): then failures recorded before the sweep started are retried
+  (their result.json is kept as ``result.failed.json``), but not one that failed again during
+  this sweep, so two workers with ``--rerun-failed`` do not retry each other's fresh failures.
+- Anything else in a run directory (checkpoints) is resumable state: the run is started again
+  and the trainer resumes it.
+- A run is executed only under a claim (:mod:`scaling_repro.launch.claims`), so two workers
+  never run the same spec at once; a worker that finds a run claimed moves on.
+- A runner that raises or dies without writing result.json gets a failed RunRecord written
+  for it with the reason; an interrupted run (Ctrl-C, SIGTERM, lost claim) records nothing
+  and resumes later.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+import traceback
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Literal
+
+from pydantic import ValidationError
+
+from scaling_repro.launch.claims import DEFAULT_STALE_AFTER, Claim, ClaimInfo, is_stale, read_claim, try_claim
+from scaling_repro.launch.runners import RunCrashed, RunInterrupted, Runner
+from scaling_repro.recipe import RunSpec
+from scaling_repro.results import RESULT_FILE, RunRecord, read_record
+
+log = logging.getLogger(__name__)
+
+FAILED_RESULT_FILE = "result.failed.json"  # the previous failure of a retried run
+TRACEBACK_FILE = "traceback.txt"
+
+
+@dataclass(frozen=True)
+class SweepOptions:
+    """What a worker does with runs that are done, failed or claimed."""
+
+    retry_failed_before: float | None = None  # unix time; failures recorded earlier are retried
+    stale_after: float = DEFAULT_STALE_AFTER  # seconds without a heartbeat before a take-over
+    max_runs: int | None = None  # stop starting runs after this many (per worker / submission)
+
+    @property
+    def heartbeat_seconds(self) -> float:
+        return max(0.05, min(30.0, self.stale_after / 4))
+
+
+@dataclass(frozen=True)
+class RunState:
+    """What a run directory says about its run, without looking at claims."""
+
+    kind: Literal["done", "failed", "pending"]
+    record: RunRecord | None = None
+    reason: str = ""  # the failure, for kind == "failed"
+    recorded_at: float = 0.0  # unix time the result was written
+
+
+def run_state(run_dir: str | Path) -> RunState:
+    """Return done / failed / pending from ``run_dir/result.json``; an unreadable result
+    counts as failed (so it is reported and retried with --rerun-failed, never trusted)."""
+    path = Path(run_dir) / RESULT_FILE
+    try:
+        record = read_record(path)
+    except FileNotFoundError:
+        return RunState("pending")
+    except (OSError, ValueError, ValidationError) as err:
+        reason = f"unreadable {RESULT_FILE}: {str(err).splitlines()[0]}"
+        return RunState("failed", reason=reason, recorded_at=_mtime(path))
+    if record.ok:
+        return RunState("done", record)
+    try:
+        recorded_at = datetime.fromisoformat(record.created_at).timestamp()
+    except ValueError:
+        recorded_at = _mtime(path)
+    return RunState("failed", record, reason=record.status.removeprefix("failed:").strip(), recorded_at=recorded_at)
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+OutcomeKind = Literal["ok", "failed", "skipped", "skipped_failed", "busy", "interrupted"]
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """What one worker did with one run: ran it (ok / failed), skipped it (done, failed
+    earlier), found it busy (claimed by another worker), or was interrupted."""
+
+    run_id: str
+    index: int
+    kind: OutcomeKind
+    detail: str = ""  # failure reason or why it was skipped
+    seconds: float = 0.0
+
+    @property
+    def ran(self) -> bool:
+        return self.kind in ("ok", "failed", "interrupted")
+
+
+def failed_record(spec: RunSpec, reason: str, wall_seconds: float = 0.0) -> RunRecord:
+    """Return the RunRecord of a run that failed before it could record anything itself."""
+    method = spec.method
+    pet_params = {"prompt": getattr(method, "prompt_length", None), "lora": getattr(method, "rank", None)}
+    return RunRecord(
+        run_id=spec.run_id,
+        name=spec.name,
+        status=f"failed: {' '.join(reason.split())}",
+        spec=spec.model_dump(mode="json"),
+        held_out=spec.held_out,
+        task=spec.task.name,
+        method=method.kind,
+        model=spec.model.name,
+        pet_params=pet_params.get(method.kind),
+        finetune_examples=spec.task.train_examples,
+        seed=spec.seed,
+        wall_seconds=wall_seconds,
+        hardware={"host": socket.gethostname(), "pid": os.getpid()},
+    )
+
+
+def _skip(spec: RunSpec, state: RunState, options: SweepOptions) -> RunOutcome | None:
+    if state.kind == "done":
+        return RunOutcome(spec.run_id, spec.index, "skipped", "done")
+    retry = options.retry_failed_before
+    if state.kind == "failed" and (retry is None or state.recorded_at >= retry):
+        why = state.reason if retry is None else f"failed again during this sweep: {state.reason}"
+        return RunOutcome(spec.run_id, spec.index, "skipped_failed", why)
+    return None
+
+
+def plan_run(spec: RunSpec, options: SweepOptions) -> RunOutcome | None:
+    """Return what a worker would do with ``spec`` without running it (skipped, busy), or None
+    when it would run it now. Used to plan Slurm submissions and dry runs."""
+    skipped = _skip(spec, run_state(spec.run_dir), options)
+    if skipped is not None:
+        return skipped
+    claim = read_claim(spec.run_dir)
+    if claim is not None and claim.state == "held" and not is_stale(claim, options.stale_after):
+        return RunOutcome(spec.run_id, spec.index, "busy", f"claimed by {claim.host} pid {_pids(claim)}")
+    return None
+
+
+def _pids(claim: ClaimInfo) -> str:
+    return ",".join(map(str, claim.pids)) or "?"
+
+
+def execute_run(spec: RunSpec, runner: Runner, options: SweepOptions, owner: str = "") -> RunOutcome:
+    """Run ``spec`` with ``runner`` unless it is done, failed earlier or claimed; return what happened.
+
+    Never raises for a failing run (it is recorded as failed); KeyboardInterrupt propagates
+    after the claim is released.
+    """
+    skipped = _skip(spec, run_state(spec.run_dir), options)
+    if skipped is not None:
+        return skipped
+    claim = try_claim(spec.run_dir, options.stale_after, owner)
+    if claim is None:
+        return RunOutcome(spec.run_id, spec.index, "busy", "claimed by another worker")
+    finished = False
+    try:
+        state = run_state(spec.run_dir)  # again: another worker may have finished it meanwhile
+        skipped = _skip(spec, state, options)
+        if skipped is not None:
+            finished = state.kind == "done"
+            return skipped
+        if state.kind == "failed":
+            os.replace(spec.run_dir / RESULT_FILE, spec.run_dir / FAILED_RESULT_FILE)
+        outcome = _run_claimed(spec, runner, claim, options)
+        finished = outcome.kind == "ok"
+        return outcome
+    finally:
+        claim.release(finished=finished)
+
+
+def _run_claimed(spec: RunSpec, runner: Runner, claim: Claim, options: SweepOptions) -> RunOutcome:
+    log.info("run %d (%s): starting in %s", spec.index, spec.run_id, spec.run_dir)
+    start = time.time()
+    error = ""
+    try:
+        with claim.kept_alive(options.heartbeat_seconds):
+            runner(spec, claim)
+    except RunInterrupted as err:
+        log.warning("run %d (%s): interrupted (%s); it resumes when started again", spec.index, spec.run_id, err)
+        return RunOutcome(spec.run_id, spec.index, "interrupted", str(err), time.time() - start)
+    except RunCrashed as err:
+        error = str(err)
+    except Exception as err:  # one failing run must not stop the sweep
+        error = f"{type(err).__name__}: {err}"
+        (spec.run_dir / TRACEBACK_FILE).write_text(traceback.format_exc(), encoding="utf-8")
+        error += f" (traceback: {spec.run_dir / TRACEBACK_FILE})"
+    seconds = time.time() - start
+    state = run_state(spec.run_dir)
+    if state.kind == "pending":
+        reason = error or f"the runner returned without writing {RESULT_FILE}"
+        failed_record(spec, reason, seconds).write(spec.run_dir)
+        state = run_state(spec.run_dir)
+    elif error and state.kind == "done":
+        log.warning("run %d (%s): runner raised after writing an ok result: %s", spec.index, spec.run_id, error)
+    if state.kind == "done":
+        log.info("run %d (%s): ok in %.1fs", spec.index, spec.run_id, seconds)
+        return RunOutcome(spec.run_id, spec.index, "ok", "", seconds)
+    log.error("run %d (%s): failed: %s", spec.index, spec.run_id, state.reason)
+    return RunOutcome(spec.run_id, spec.index, "failed", state.reason, seconds)
+
+
+def format_summary(outcomes: list[RunOutcome], title: str = "sweep") -> str:
+    """Return the end-of-sweep summary: counts by outcome and a table of this sweep's failures."""
+    labels = {
+        "ok": "ok",
+        "failed": "failed",
+        "skipped": "already done",
+        "skipped_failed": "failed earlier (not retried; see --rerun-failed)",
+        "busy": "running in another worker",
+        "interrupted": "interrupted (resumable)",
+    }
+    counts = {kind: sum(o.kind == kind for o in outcomes) for kind in labels}
+    parts = [f"{counts[kind]} {label}" for kind, label in labels.items() if counts[kind]]
+    lines = [f"{title}: {len(outcomes)} run(s): " + (", ".join(parts) or "nothing to do")]
+    failed = [o for o in outcomes if o.kind == "failed"]
+    if failed:
+        lines.append("failed runs:")
+        lines.append(f"  {'index':>5}  {'run_id':<12}  reason")
+        lines += [f"  {o.index:>5}  {o.run_id:<12}  {o.detail}" for o in failed]
+    return "\n".join(lines)

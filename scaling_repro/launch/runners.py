@@ -1,0 +1,181 @@
+"""Runners: how one RunSpec is executed, in this process or as a command line.
+
+The real work of a run is ``scaling_repro.pipeline.run_spec`` (in process) or the command
+``scaling-repro run RECIPE [KEY=VALUE ...] --run-id ID`` (``python -m scaling_repro run ...``,
+also under ``torchrun``). A runner is called as ``runner(spec, claim)``; it returns when the run
+is over (its result.json, ok or failed, is the pipeline's to write) and raises
+:class:`RunInterrupted` when the run was stopped and should simply resume later.
+
+Testing hook: a :class:`RunTarget` with ``runner="module:function"`` calls that function with
+the RunSpec instead of the pipeline, in process or through ``python -m scaling_repro.launch.child``
+(the CLI exposes it as the hidden ``scaling-repro sweep --runner module:function``). The launch
+tests use it to exercise concurrency, crashes and take-overs without training anything.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import logging
+import os
+import shlex
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Mapping, Protocol
+
+from scaling_repro.errors import UserError
+from scaling_repro.launch.claims import Claim
+from scaling_repro.recipe import RunSpec
+
+log = logging.getLogger(__name__)
+
+LOG_FILE = "run.log"
+# Exit statuses of a child stopped by Ctrl-C or a polite kill (Slurm preemption, scancel):
+# the run is resumable, not failed.
+INTERRUPTED_RETURN_CODES = frozenset({-signal.SIGINT, -signal.SIGTERM, 128 + signal.SIGINT, 128 + signal.SIGTERM})
+
+
+class RunInterrupted(Exception):
+    """The run was stopped (signal, claim taken over); it is not failed and resumes later."""
+
+
+class RunCrashed(Exception):
+    """A run's process died without writing its result; the message is the reason."""
+
+
+class Runner(Protocol):
+    def __call__(self, spec: RunSpec, claim: Claim) -> None: ...
+
+
+def resolve_function(reference: str) -> Callable[..., Any]:
+    """Return the callable named by ``'package.module:function'``."""
+    module_name, sep, attribute = reference.partition(":")
+    if not sep or not module_name or not attribute:
+        raise UserError(f"runner {reference!r}: expected module:function, e.g. mypkg.fake:run")
+    try:
+        function = getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError) as err:
+        raise UserError(f"runner {reference!r}: cannot import it ({err})") from None
+    if not callable(function):
+        raise UserError(f"runner {reference!r}: {attribute} is not callable")
+    return function
+
+
+@dataclass(frozen=True)
+class RunTarget:
+    """What running a spec of this recipe means; picklable, so Slurm tasks carry it.
+
+    ``recipe`` and ``overrides`` rebuild the spec in a child process (``--run-id`` selects it);
+    ``runner`` is the testing hook (``module:function``), None for the real pipeline.
+    """
+
+    recipe: Path
+    overrides: tuple[str, ...] = ()
+    runner: str | None = None
+
+    def function(self) -> Callable[[RunSpec], Any]:
+        """Return the in-process callable that runs one spec."""
+        if self.runner is not None:
+            return resolve_function(self.runner)
+        from scaling_repro.pipeline import run_spec
+
+        return functools.partial(run_spec, sweep_source=self.recipe)
+
+    def module_args(self, spec: RunSpec) -> list[str]:
+        """Return ``-m MODULE ...`` arguments that run ``spec`` in a fresh interpreter."""
+        tail = [str(self.recipe), *self.overrides, "--run-id", spec.run_id]
+        if self.runner is None:
+            return ["-m", "scaling_repro", "run", *tail]
+        return ["-m", "scaling_repro.launch.child", self.runner, *tail]
+
+
+def python_command(target: RunTarget, spec: RunSpec) -> list[str]:
+    """Return ``python -m scaling_repro run RECIPE ... --run-id ID`` for one spec."""
+    return [sys.executable, *target.module_args(spec)]
+
+
+@dataclass(frozen=True)
+class InProcessRunner:
+    """Runs the target's function in this process (no isolation: a segfault ends the sweep)."""
+
+    target: RunTarget
+
+    def __call__(self, spec: RunSpec, claim: Claim) -> None:
+        self.target.function()(spec)
+        if claim.lost:
+            log.error("%s: finished after its claim was taken over; another worker may rerun it", spec.run_dir)
+
+
+@dataclass(frozen=True)
+class SubprocessRunner:
+    """Runs ``command(spec)`` as a child process with extra ``env``, output appended to
+    ``run_dir/run.log``. The child's pid joins the claim, and the child is stopped when the
+    claim is taken over or this process is interrupted."""
+
+    command: Callable[[RunSpec], list[str]]
+    env: Mapping[str, str] = field(default_factory=dict)
+    poll_seconds: float = 0.5
+
+    def __call__(self, spec: RunSpec, claim: Claim) -> None:
+        argv = self.command(spec)
+        log_path = spec.run_dir / LOG_FILE
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(log_path, "a", encoding="utf-8") as log_file:
+            stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
+            env_text = [f"{key}={value}" for key, value in self.env.items()]
+            log_file.write(" ".join(["#", stamp, *env_text, shlex.join(argv)]) + "\n")
+            log_file.flush()
+            process = subprocess.Popen(
+                argv, stdout=log_file, stderr=subprocess.STDOUT, env={**os.environ, **self.env}
+            )
+            try:
+                claim.add_pid(process.pid)
+                return_code = self._wait(process, claim)
+            except BaseException:
+                _stop(process)
+                raise
+        if return_code in INTERRUPTED_RETURN_CODES:
+            raise RunInterrupted(f"stopped by a signal (exit status {return_code})")
+        if return_code != 0:
+            raise RunCrashed(f"exit status {return_code}: {last_line(log_path)} (log: {log_path})")
+
+    def _wait(self, process: subprocess.Popen, claim: Claim) -> int:
+        while True:
+            try:
+                return process.wait(timeout=self.poll_seconds)
+            except subprocess.TimeoutExpired:
+                if claim.lost:
+                    _stop(process)
+                    raise RunInterrupted("its claim was taken over by another worker") from None
+
+
+def _stop(process: subprocess.Popen, grace_seconds: float = 30.0) -> None:
+    """Terminate a child politely (SIGTERM lets the trainer checkpoint), then kill it."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=grace_seconds)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def last_line(path: Path, limit: int = 300) -> str:
+    """Return the last non-empty line of a text file (shortened), or '' when there is none."""
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, handle.tell() - 8192))
+            lines = handle.read().decode("utf-8", errors="replace").splitlines()
+    except OSError:
+        return ""
+    for line in reversed(lines):
+        if line.strip() and not line.startswith("# "):
+            line = line.strip()
+            return line if len(line) <= limit else line[: limit - 3] + "..."
+    return ""

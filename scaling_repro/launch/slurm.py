@@ -1,0 +1,175 @@
+"""The Slurm backend: one submitit array job per distinct ``launch`` section (usually one).
+
+Each array task runs one RunSpec on its allocated node through the same
+:func:`~scaling_repro.launch.execute.execute_run` as a local worker (skip if done, claim, run,
+record a failure), in the task's process for runs of at most one GPU, as a single-node torchrun
+job for more. Resources come from the recipe's ``launch`` section:
+
+    launch.time_minutes -> timeout_min        launch.partition   -> slurm_partition
+    launch.gpus_per_node -> gpus_per_node     launch.account     -> slurm_account
+    launch.cpus_per_task -> cpus_per_task     launch.slurm_extra -> slurm_additional_parameters
+    launch.mem_gb       -> mem_gb             (nodes = 1, tasks_per_node = 1)
+
+Tasks are requeued on preemption or timeout (submitit ``Checkpointable``) and the trainer
+resumes from its checkpoint. Submitit keeps its pickles and logs under
+``<sweep dir>/slurm/<job id>``. ``cluster="local"`` or ``"debug"`` runs the same submission
+with submitit's local executors (how the tests exercise it).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from scaling_repro.errors import UserError
+from scaling_repro.launch.execute import RunOutcome, SweepOptions, execute_run
+from scaling_repro.launch.order import estimate_cost
+from scaling_repro.launch.runners import InProcessRunner, RunTarget, SubprocessRunner
+from scaling_repro.launch.torchrun import check_single_node, torchrun_command
+from scaling_repro.recipe import LaunchConfig, RunSpec
+
+log = logging.getLogger(__name__)
+
+SLURM_DIR = "slurm"
+CLUSTERS = ("slurm", "local", "debug")
+
+
+def executor_parameters(launch: LaunchConfig, name: str, array_parallelism: int | None = None) -> dict[str, Any]:
+    """Return the ``AutoExecutor.update_parameters`` keywords of runs with this ``launch``."""
+    parameters: dict[str, Any] = {
+        "name": name,
+        "timeout_min": launch.time_minutes,
+        "nodes": launch.nodes,
+        "tasks_per_node": 1,
+        "gpus_per_node": launch.gpus_per_node,
+    }
+    if launch.cpus_per_task is not None:
+        parameters["cpus_per_task"] = launch.cpus_per_task
+    if launch.mem_gb is not None:
+        parameters["mem_gb"] = launch.mem_gb
+    if launch.partition is not None:
+        parameters["slurm_partition"] = launch.partition
+    if launch.account is not None:
+        parameters["slurm_account"] = launch.account
+    if launch.slurm_extra:
+        parameters["slurm_additional_parameters"] = dict(launch.slurm_extra)
+    if array_parallelism is not None:
+        parameters["slurm_array_parallelism"] = array_parallelism
+    return parameters
+
+
+@dataclass(frozen=True)
+class ArrayJob:
+    """One array job to submit: its executor parameters and its tasks (runs) in order."""
+
+    parameters: dict[str, Any]
+    specs: tuple[RunSpec, ...]
+
+
+def plan_arrays(specs: Sequence[RunSpec], array_parallelism: int | None = None) -> list[ArrayJob]:
+    """Group runs by their ``launch`` section, keeping run order within and between groups."""
+    check_single_node(specs, "slurm")
+    groups: dict[str, list[RunSpec]] = {}
+    for spec in specs:
+        groups.setdefault(spec.launch.model_dump_json(), []).append(spec)
+    return [
+        ArrayJob(executor_parameters(group[0].launch, group[0].name, array_parallelism), tuple(group))
+        for group in groups.values()
+    ]
+
+
+def task_runner(target: RunTarget, spec: RunSpec):
+    """Return how an array task executes ``spec``: in process up to one GPU, else torchrun."""
+    if spec.launch.gpus_per_node <= 1:
+        return InProcessRunner(target)
+    return SubprocessRunner(functools.partial(torchrun_command, target))
+
+
+def describe_runner(target: RunTarget, spec: RunSpec) -> str:
+    """Return a one-line description of what an array task executes (for dry runs)."""
+    if spec.launch.gpus_per_node <= 1:
+        function = target.runner or "scaling_repro.pipeline:run_spec"
+        return f"in the task's process: {function}"
+    return shlex.join(["python", *torchrun_command(target, spec)[1:]])
+
+
+class SlurmTask:
+    """The body of one array task (requeued with the same arguments on preemption/timeout)."""
+
+    def __call__(self, spec: RunSpec, target: RunTarget, options: SweepOptions) -> RunOutcome:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        import submitit
+
+        try:
+            owner = f"slurm job {submitit.JobEnvironment().job_id}"
+        except RuntimeError:  # not inside a submitit job (called directly)
+            owner = "slurm"
+        return execute_run(spec, task_runner(target, spec), options, owner)
+
+    def checkpoint(self, *args: Any, **kwargs: Any):
+        """Requeue the task as it was: the run resumes from the trainer's checkpoint."""
+        from submitit.helpers import DelayedSubmission
+
+        return DelayedSubmission(self, *args, **kwargs)
+
+
+def submit(
+    arrays: Sequence[ArrayJob],
+    target: RunTarget,
+    options: SweepOptions,
+    folder: str | Path,
+    cluster: str = "slurm",
+) -> list[Any]:
+    """Submit each array job with submitit; return the submitit jobs, one per run."""
+    import submitit
+
+    if cluster not in CLUSTERS:
+        raise ValueError(f"unknown cluster {cluster!r}; allowed: {', '.join(CLUSTERS)}")
+    try:
+        executor = submitit.AutoExecutor(folder=Path(folder) / "%j", cluster=cluster)
+    except RuntimeError as err:  # no srun: not on a Slurm cluster
+        raise UserError(f"cannot submit to Slurm ({err}); see what would be submitted with --dry-run") from None
+    jobs: list[Any] = []
+    task = SlurmTask()
+    for array in arrays:
+        executor.update_parameters(**array.parameters)
+        n = len(array.specs)
+        submitted = executor.map_array(task, list(array.specs), [target] * n, [options] * n)
+        log.info("submitted %d task(s) as job %s", n, submitted[0].job_id.split("_")[0] if submitted else "-")
+        jobs.extend(submitted)
+    return jobs
+
+
+def wait(jobs: Sequence[Any], specs: Sequence[RunSpec]) -> list[RunOutcome]:
+    """Wait for submitted jobs; return their outcomes (a task that died is 'interrupted':
+    its run has no result and resumes when submitted again)."""
+    outcomes = []
+    for job, spec in zip(jobs, specs):
+        try:
+            outcomes.append(job.result())
+        except Exception as err:  # node failure, timeout without requeue, cancelled
+            reason = " ".join(str(err).split())[:300]
+            outcomes.append(RunOutcome(spec.run_id, spec.index, "interrupted", f"job {job.job_id}: {reason}"))
+    return outcomes
+
+
+def format_plan(arrays: Sequence[ArrayJob], target: RunTarget, folder: str | Path) -> str:
+    """Return the dry-run text: per array job its submitit parameters and its tasks."""
+    total = sum(len(a.specs) for a in arrays)
+    lines = [f"slurm: {len(arrays)} array job(s), {total} task(s); submitit folder {Path(folder) / '%j'}"]
+    for number, array in enumerate(arrays, 1):
+        lines.append(f"array job {number}: {len(array.specs)} task(s)")
+        lines.append("  submitit parameters:")
+        lines += [f"    {key}: {value}" for key, value in sorted(array.parameters.items())]
+        lines.append(f"  {'task':>6}  {'index':>5}  {'run_id':<12}  {'cost':>8}  executes")
+        for task_id, spec in enumerate(array.specs):
+            lines.append(
+                f"  {task_id:>6}  {spec.index:>5}  {spec.run_id:<12}  {estimate_cost(spec):>8.2g}  "
+                f"{describe_runner(target, spec)}"
+            )
+    return "\n".join(lines)
+

@@ -1,0 +1,181 @@
+"""Where a sweep stands: done / running / failed / pending runs, GPU-hours, failures.
+
+From a recipe every run is known, so never-started runs count as pending and the remaining
+GPU-hours can be estimated. From a directory only what is on disk is known: run directories
+(named by their 12-hex run id) with a result, a claim or resumable state.
+
+The estimate scales finished runs' GPU-hours (``wall_seconds`` x GPUs x nodes, a CPU-only run
+counting as one device) by the estimated cost of each remaining run
+(:func:`scaling_repro.launch.order.estimate_cost`): GPU-hours per unit of cost measured on what
+is done, times the cost of what is running or pending. Failed runs are not counted as remaining
+(they run again only with ``--rerun-failed``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Literal, Sequence
+
+from pydantic import ValidationError
+
+from scaling_repro.launch.claims import CLAIMS_DIR, ClaimInfo, is_stale, read_claim
+from scaling_repro.launch.execute import run_state
+from scaling_repro.launch.order import estimate_cost
+from scaling_repro.recipe import RunSpec
+from scaling_repro.results import RunRecord
+
+RUN_DIR_NAME = re.compile(r"^[0-9a-f]{12}$")
+State = Literal["done", "running", "failed", "pending"]
+STATES: tuple[State, ...] = ("done", "running", "failed", "pending")
+
+
+@dataclass(frozen=True)
+class RunStatus:
+    """One run as seen on disk (and in the recipe, when given)."""
+
+    run_id: str
+    index: int | None
+    state: State
+    detail: str = ""  # failure reason, claim holder, or why a pending run has state
+    spec: RunSpec | None = None
+    record: RunRecord | None = None
+    claim: ClaimInfo | None = None
+
+    @property
+    def gpu_hours(self) -> float:
+        """Device-hours this run used, from its record (0 without one)."""
+        if self.record is None:
+            return 0.0
+        return self.record.wall_seconds * devices(self.record.spec.get("launch") or {}) / 3600
+
+
+def devices(launch: dict[str, Any]) -> int:
+    """GPUs x nodes of a ``launch`` section as JSON; a CPU-only run counts as one device."""
+    return max(1, int(launch.get("gpus_per_node", 1) or 0)) * max(1, int(launch.get("nodes", 1) or 1))
+
+
+def run_status(run_dir: Path, stale_after: float, spec: RunSpec | None = None) -> RunStatus:
+    """Return the state of one run directory (a live claim wins over a failed result)."""
+    run_id = spec.run_id if spec is not None else run_dir.name
+    result = run_state(run_dir)
+    index = spec.index if spec is not None else (result.record.spec.get("index") if result.record else None)
+    claim = read_claim(run_dir)
+    if result.kind == "done":
+        return RunStatus(run_id, index, "done", "", spec, result.record, claim)
+    if claim is not None and claim.state == "held" and not is_stale(claim, stale_after):
+        holder = f"{claim.host} pid {','.join(map(str, claim.pids)) or '?'} since {claim.started_at}"
+        if claim.owner:
+            holder += f" ({claim.owner})"
+        return RunStatus(run_id, index, "running", holder, spec, result.record, claim)
+    if result.kind == "failed":
+        return RunStatus(run_id, index, "failed", result.reason, spec, result.record, claim)
+    detail = ""
+    if claim is not None and claim.state == "held":
+        detail = f"stale claim of {claim.host} (taken over by the next worker)"
+    elif run_dir.is_dir() and any(p.name != CLAIMS_DIR for p in run_dir.iterdir()):
+        detail = "interrupted: has state, resumes"
+    return RunStatus(run_id, index, "pending", detail, spec, None, claim)
+
+
+@dataclass(frozen=True)
+class SweepStatus:
+    """The runs of a sweep and where their list came from."""
+
+    source: str
+    from_recipe: bool
+    runs: tuple[RunStatus, ...]
+
+    def counts(self) -> dict[State, int]:
+        return {state: sum(r.state == state for r in self.runs) for state in STATES}
+
+    def used_gpu_hours(self) -> float:
+        """Device-hours of the finished (ok) runs."""
+        return sum(r.gpu_hours for r in self.runs if r.state == "done")
+
+    def remaining_gpu_hours(self) -> float | None:
+        """Estimated device-hours of the running and pending runs; None when unknown (no
+        recipe, or no finished run to calibrate on)."""
+        done = [r for r in self.runs if r.state == "done" and r.spec is not None and r.gpu_hours > 0]
+        if not self.from_recipe or not done:
+            return None
+        hours_per_cost = sum(r.gpu_hours for r in done) / sum(estimate_cost(r.spec) for r in done)
+        left = [r for r in self.runs if r.state in ("running", "pending") and r.spec is not None]
+        return hours_per_cost * sum(estimate_cost(r.spec) for r in left)
+
+
+def status_of_specs(specs: Sequence[RunSpec], source: str, stale_after: float) -> SweepStatus:
+    """Return the status of every run of a recipe."""
+    runs = tuple(run_status(spec.run_dir, stale_after, spec) for spec in specs)
+    return SweepStatus(source, True, runs)
+
+
+def find_run_dirs(root: Path, max_depth: int = 3) -> list[Path]:
+    """Return the run directories (12-hex names) at most ``max_depth`` levels below ``root``."""
+    if RUN_DIR_NAME.match(root.name):
+        return [root]
+    found = []
+    base_depth = len(root.parts)
+    for directory, subdirs, _ in os.walk(root):
+        here = Path(directory)
+        runs = sorted(d for d in subdirs if RUN_DIR_NAME.match(d))
+        found += [here / d for d in runs]
+        depth = len(here.parts) - base_depth
+        subdirs[:] = [] if depth + 1 >= max_depth else sorted(d for d in subdirs if d not in runs)
+    return sorted(found)
+
+
+def status_of_directory(root: Path, stale_after: float) -> SweepStatus:
+    """Return the status of the run directories under ``root`` (what is on disk only)."""
+    runs = []
+    for run_dir in find_run_dirs(root):
+        status = run_status(run_dir, stale_after)
+        if status.record is not None:
+            try:
+                status = replace(status, spec=RunSpec.model_validate(status.record.spec))
+            except ValidationError:
+                pass  # a record from another version of the schema: no cost estimate
+        runs.append(status)
+    return SweepStatus(str(root), False, tuple(runs))
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    return ["  " + "  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in [header, *rows]]
+
+
+def _short(text: str, limit: int = 120) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def format_status(status: SweepStatus) -> str:
+    """Return the status report: counts, GPU-hours, running runs and a table of failures."""
+    counts = status.counts()
+    where = "from the recipe" if status.from_recipe else "on disk"
+    interrupted = sum(r.state == "pending" and r.detail.startswith("interrupted") for r in status.runs)
+    lines = [
+        f"{status.source}: {len(status.runs)} run(s) {where}",
+        "  " + "  ".join(f"{state} {counts[state]}" for state in STATES)
+        + (f" ({interrupted} interrupted, will resume)" if interrupted else ""),
+    ]
+    used = f"  GPU-hours: {status.used_gpu_hours():.2f} used by {counts['done']} finished run(s)"
+    remaining = status.remaining_gpu_hours()
+    if remaining is not None:
+        used += f"; about {remaining:.2f} left for {counts['running'] + counts['pending']} running or pending run(s)"
+    elif not status.from_recipe:
+        used += "; remaining unknown: runs never started are not on disk (pass the recipe to count them)"
+    elif counts["running"] + counts["pending"]:
+        used += "; remaining unknown until a run has finished"
+    lines.append(used)
+    running = [r for r in status.runs if r.state == "running"]
+    if running:
+        lines.append("running:")
+        lines += _table(["index", "run_id", "worker"], [[str(r.index), r.run_id, r.detail] for r in running])
+    failed = [r for r in status.runs if r.state == "failed"]
+    if failed:
+        lines.append("failures (retry with `scaling-repro sweep RECIPE --rerun-failed`):")
+        lines += _table(["index", "run_id", "reason"], [[str(r.index), r.run_id, _short(r.detail)] for r in failed])
+    return "\n".join(lines)

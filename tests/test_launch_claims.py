@@ -1,0 +1,114 @@
+"""Claims: one holder at a time, stale claims taken over by exactly one worker."""
+
+import json
+import multiprocessing
+import os
+import socket
+import subprocess
+import sys
+import time
+
+from scaling_repro.launch import claims
+from scaling_repro.launch.claims import CLAIMS_DIR, is_stale, read_claim, try_claim
+
+
+def dead_pid() -> int:
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+def write_generation(run_dir, generation, host, pids, age_seconds=0.0):
+    """Put a held claim on disk as another worker would have left it."""
+    path = run_dir / CLAIMS_DIR / f"{generation}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({
+        "generation": generation, "state": "held", "host": host, "pids": pids,
+        "started_at": "2024-01-01T00:00:00+00:00", "token": "t", "owner": "",
+    }))
+    stamp = time.time() - age_seconds
+    os.utime(path, (stamp, stamp))
+    return path
+
+
+def test_a_held_claim_excludes_other_workers(tmp_path):
+    first = try_claim(tmp_path / "run")
+    assert first is not None
+    assert try_claim(tmp_path / "run") is None
+    info = read_claim(tmp_path / "run")
+    assert (info.state, info.host, info.pids) == ("held", socket.gethostname(), (os.getpid(),))
+
+
+def test_a_released_claim_can_be_claimed_again_as_the_next_generation(tmp_path):
+    try_claim(tmp_path).release()
+    assert read_claim(tmp_path).state == "released"
+    again = try_claim(tmp_path)
+    assert again is not None and again.info.generation == 2
+
+
+def test_releasing_a_finished_run_removes_its_claims(tmp_path):
+    try_claim(tmp_path).release(finished=True)
+    assert not (tmp_path / CLAIMS_DIR).exists()
+    assert read_claim(tmp_path) is None
+
+
+def test_a_claim_of_a_dead_process_on_this_host_is_taken_over(tmp_path):
+    write_generation(tmp_path, 0, socket.gethostname(), [dead_pid()])
+    claim = try_claim(tmp_path, stale_after=3600)
+    assert claim is not None and claim.info.generation == 1
+
+
+def test_a_live_claim_on_another_host_is_kept_until_its_heartbeat_is_older_than_stale_after(tmp_path):
+    write_generation(tmp_path, 0, "other-host", [1], age_seconds=100)
+    assert try_claim(tmp_path, stale_after=3600) is None
+    assert try_claim(tmp_path, stale_after=50) is not None
+
+
+def test_a_heartbeat_keeps_a_claim_fresh(tmp_path):
+    claim = try_claim(tmp_path)
+    stamp = time.time() - 1000
+    os.utime(claim.path, (stamp, stamp))
+    assert is_stale(read_claim(tmp_path), stale_after=500)
+    claim.heartbeat()
+    assert not is_stale(read_claim(tmp_path), stale_after=500)
+
+
+def test_a_holder_learns_that_its_claim_was_taken_over(tmp_path):
+    claim = try_claim(tmp_path)
+    stamp = time.time() - 1000
+    os.utime(claim.path, (stamp, stamp))
+    taker = try_claim(tmp_path, stale_after=500)
+    assert taker is not None
+    claim.heartbeat()
+    assert claim.lost
+    claim.release()  # a lost claim's release must not free the taker's claim
+    assert read_claim(tmp_path).token == taker.info.token
+
+
+def _race_for(run_dir, barrier, results):
+    barrier.wait()
+    claim = try_claim(run_dir, stale_after=3600)
+    results.put(None if claim is None else claim.info.generation)
+
+
+def test_workers_racing_to_take_over_one_stale_claim_produce_exactly_one_winner(tmp_path, monkeypatch):
+    read = claims.read_claim
+
+    def slow_read(run_dir):  # every worker sees the stale claim before any of them acts
+        info = read(run_dir)
+        time.sleep(0.2)
+        return info
+
+    monkeypatch.setattr(claims, "read_claim", slow_read)
+    context = multiprocessing.get_context("fork")
+    for round_ in range(3):
+        run_dir = tmp_path / str(round_)
+        write_generation(run_dir, 0, socket.gethostname(), [dead_pid()])
+        barrier, results = context.Barrier(4), context.Queue()
+        workers = [context.Process(target=_race_for, args=(run_dir, barrier, results)) for _ in range(4)]
+        for worker in workers:
+            worker.start()
+        outcomes = [results.get(timeout=30) for _ in workers]
+        for worker in workers:
+            worker.join()
+        assert sorted(outcomes, key=str) == [1, None, None, None]
