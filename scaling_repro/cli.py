@@ -16,6 +16,8 @@ from scaling_repro.errors import UserError
 
 COMMAND_MODULES = (
     "scaling_repro.commands.validate",
+    "scaling_repro.commands.sweep",
+    "scaling_repro.commands.status",
 )
 
 
