@@ -31,6 +31,7 @@ def log_event(spec: RunSpec, event: str) -> None:
         event, spec.run_id, str(os.getpid()), os.environ.get("CUDA_VISIBLE_DEVICES", "-"),
         os.environ.get("RANK", "-"),
     ])
+    spec.run_dir.parent.mkdir(parents=True, exist_ok=True)
     with open(spec.run_dir.parent / LOG, "a", encoding="utf-8") as handle:
         handle.write(line + "\n")
 

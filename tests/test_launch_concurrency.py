@@ -1,0 +1,56 @@
+"""Several `sweep` processes on one directory: each run once; a killed worker's claim taken over."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+
+from launch_fakes import events, subprocess_env, sweep_dir, write_recipe
+
+from scaling_repro.cli import main
+from scaling_repro.launch.claims import read_claim
+from scaling_repro.results import load_results
+from scaling_repro.sweep import load_runs
+
+
+def start_sweep(recipe, *flags):
+    command = [sys.executable, "-m", "scaling_repro", "sweep", str(recipe), *flags]
+    return subprocess.Popen(command, env=subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def wait_for(condition, timeout=60.0):
+    deadline = time.time() + timeout
+    while not condition():
+        assert time.time() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_two_concurrent_sweeps_execute_every_run_exactly_once(tmp_path):
+    # gate=2: a run waits until both workers have started one, so the workers truly overlap.
+    recipe = write_recipe(tmp_path, (80, 70, 60, 50, 40, 30, 20, 10), params={"gate": 2, "sleep": 0.1})
+    workers = [start_sweep(recipe, "--runner", "launch_fakes:run") for _ in range(2)]
+    outputs = [worker.communicate(timeout=120)[0] for worker in workers]
+    assert [worker.returncode for worker in workers] == [0, 0], outputs
+    rows = events(sweep_dir(tmp_path))
+    assert Counter(row[0] for row in rows) == Counter(spec.run_id for spec in load_runs(recipe).runs)
+    assert {row[1] for row in rows} == {str(worker.pid) for worker in workers}
+    assert len(load_results(sweep_dir(tmp_path))) == 8
+
+
+def test_a_killed_workers_stale_claim_is_taken_over(tmp_path):
+    recipe = write_recipe(tmp_path)
+    sweep_dir(tmp_path).mkdir(parents=True)
+    (sweep_dir(tmp_path) / "hang-10").touch()  # the cheapest run, so the first one started
+    hung = next(s for s in load_runs(recipe).runs if s.task.train_examples == 10)
+    worker = start_sweep(recipe, "--runner", "launch_fakes:run")
+    wait_for(lambda: any(row[0] == hung.run_id for row in events(sweep_dir(tmp_path))))
+    os.kill(worker.pid, signal.SIGKILL)
+    worker.wait()
+    assert read_claim(hung.run_dir).pids == (worker.pid,)
+
+    (sweep_dir(tmp_path) / "hang-10").unlink()
+    assert main(["sweep", str(recipe), "--runner", "launch_fakes:run"]) == 0
+    assert Counter(row[0] for row in events(sweep_dir(tmp_path), "end"))[hung.run_id] == 1
+    assert len(load_results(sweep_dir(tmp_path))) == 6

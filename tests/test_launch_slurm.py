@@ -1,0 +1,60 @@
+"""The Slurm backend: a dry-run snapshot of the submission, and a real one on submitit's local executor."""
+
+import os
+import re
+from collections import Counter
+from pathlib import Path
+
+from launch_fakes import events, subprocess_env, sweep_dir, write_recipe
+
+from scaling_repro.cli import main
+from scaling_repro.results import load_results, read_record
+from scaling_repro.sweep import load_runs
+
+SNAPSHOT = Path(__file__).parent / "snapshots" / "slurm_dry_run.txt"
+CLUSTER_RECIPE = """\
+name: fake
+output_dir: runs
+task: {name: synthetic_mt}
+model: {name: tiny-s}
+method: {kind: lora}
+launch: {partition: gpu, account: lab, time_minutes: 120, cpus_per_task: 8, mem_gb: 64, slurm_extra: {qos: high}}
+sweep:
+  grid:
+    task.train_examples: [1000, 100]
+  zip:
+    - model.name: [tiny-s, paper-1b]
+      launch.gpus_per_node: [1, 4]
+"""
+
+
+def test_slurm_dry_run_prints_the_array_jobs_it_would_submit(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    Path("recipe.yaml").write_text(CLUSTER_RECIPE)
+    assert main(["sweep", "recipe.yaml", "--backend", "slurm", "--array-parallelism", "2", "--dry-run"]) == 0
+    out = capsys.readouterr().out.replace(str(tmp_path.resolve()), "<tmp>")
+    for spec in load_runs("recipe.yaml").runs:  # run ids change with the recipe schema; indices do not
+        out = out.replace(spec.run_id, f"RUN{spec.index:09d}")
+    if os.environ.get("UPDATE_SNAPSHOTS"):
+        SNAPSHOT.write_text(out)
+    assert out == SNAPSHOT.read_text()
+    assert not Path("runs/fake/slurm").exists()
+
+
+def test_slurm_backend_runs_an_array_job_on_submitits_local_executor(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("PYTHONPATH", subprocess_env()["PYTHONPATH"])
+    recipe = write_recipe(tmp_path, (40, 30, 20, 10))
+    sweep_dir(tmp_path).mkdir(parents=True)
+    (sweep_dir(tmp_path) / "fail-30").touch()
+    flags = ["--backend", "slurm", "--submitit-cluster", "local", "--wait", "--runner", "launch_fakes:run"]
+    assert main(["sweep", str(recipe), *flags]) == 1
+    runs = load_runs(recipe).runs
+    assert Counter(row[0] for row in events(sweep_dir(tmp_path))) == Counter(s.run_id for s in runs)
+    assert len(load_results(sweep_dir(tmp_path))) == 3
+    failed = next(s for s in runs if s.task.train_examples == 30)
+    assert read_record(failed.run_dir).status.startswith("failed: RuntimeError: fake failure")
+    out = capsys.readouterr().out
+    assert re.search(r"submitted 4 run\(s\) as job\(s\) \d+", out) and "3 ok, 1 failed" in out
+
+    assert main(["sweep", str(recipe), *flags]) == 0  # nothing left to submit
+    assert "3 already done, 1 failed earlier" in capsys.readouterr().out
