@@ -56,7 +56,8 @@ def register(subparsers) -> None:
     add_recipe_args(parser)
     parser.add_argument("--backend", choices=BACKENDS, default="local", help="how runs are executed (default local)")
     parser.add_argument(
-        "--gpus", metavar="LIST", help="local backend: comma-separated GPU ids, one concurrent run per GPU, e.g. 0,1,2,3"
+        "--gpus", metavar="LIST",
+        help="local backend: comma-separated GPU ids, one concurrent run per GPU, e.g. 0,1,2,3",
     )
     parser.add_argument(
         "--rerun-failed", action="store_true",
@@ -106,8 +107,15 @@ def _check_args(args: argparse.Namespace) -> list[str] | None:
 
 def run(args: argparse.Namespace) -> int:
     from scaling_repro.launch import (
-        RunTarget, SweepOptions, format_local_plan, format_summary, order_runs, plan_sweep,
-        resolve_function, run_local, run_torchrun, slurm,
+        RunTarget,
+        SweepOptions,
+        format_local_plan,
+        format_summary,
+        order_runs,
+        plan_sweep,
+        resolve_function,
+        run_local,
+        run_torchrun,
     )
     from scaling_repro.sweep import load_runs
 
@@ -130,6 +138,8 @@ def run(args: argparse.Namespace) -> int:
         todo, skipped = plan_sweep(specs, options)
         print(format_local_plan(todo, skipped, target, args.backend, gpus))
         return 0
+    if args.backend == "local" and not gpus:
+        target.function()  # import the pipeline now: a broken install must not fail every run
     if args.backend == "torchrun":
         outcomes = run_torchrun(specs, target, options)
     else:

@@ -96,6 +96,13 @@ def run_local(
     progress: bool = True,
 ) -> list[RunOutcome]:
     """Run ``specs`` in order: in this process, or with ``gpus`` one subprocess per GPU at a time."""
+    wide = [spec for spec in specs if spec.launch.gpus_per_node > 1]
+    if wide:
+        log.warning(
+            "run %d asks for launch.gpus_per_node=%d but the local backend gives each run one "
+            "process (and with --gpus one GPU); use --backend torchrun for multi-GPU runs",
+            wide[0].index, wide[0].launch.gpus_per_node,
+        )
     if not gpus:
         return run_specs(specs, [InProcessRunner(target)], options, "local", progress)
     runners = [
