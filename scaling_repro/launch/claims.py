@@ -76,10 +76,10 @@ def _latest_generation(run_dir: Path) -> int | None:
         numbers = [int(p.stem) for p in directory.iterdir() if p.suffix == ".json" and p.stem.isdigit()]
     except FileNotFoundError:
         return None
-    latest = max(numbers, default=None)
-    while _generation_path(run_dir, (latest if latest is not None else -1) + 1).exists():
-        latest = (latest if latest is not None else -1) + 1
-    return latest
+    latest = max(numbers, default=-1)
+    while _generation_path(run_dir, latest + 1).exists():
+        latest += 1
+    return None if latest < 0 else latest
 
 
 def read_claim(run_dir: str | Path) -> ClaimInfo | None:
@@ -95,15 +95,17 @@ def read_claim(run_dir: str | Path) -> ClaimInfo | None:
     path = _generation_path(run_dir, generation)
     try:
         mtime = path.stat().st_mtime
-        data = json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:  # removed after the run finished
+        return None
+    try:
+        data = json.loads(text)
         return ClaimInfo(
             generation=generation, state=data["state"], host=data["host"],
             pids=tuple(data["pids"]), started_at=data["started_at"], token=data["token"],
             owner=data.get("owner", ""), heartbeat=mtime,
         )
-    except FileNotFoundError:  # removed after the run finished
-        return None
-    except (OSError, ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError):
         return ClaimInfo(generation, "held", "?", (), "?", "?", heartbeat=mtime)
 
 
@@ -141,8 +143,9 @@ def _create_exclusive(path: Path, text: str) -> bool:
     except OSError as err:
         if err.errno in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV):
             return _create_exclusive_open(path, text)
-        # NFS: a retransmitted link() can report failure although it succeeded.
-        return tmp.stat().st_nlink == 2
+        if tmp.stat().st_nlink == 2:  # NFS: a retransmitted link() can fail although it worked
+            return True
+        raise
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
