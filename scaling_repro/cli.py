@@ -16,6 +16,8 @@ from scaling_repro.errors import UserError
 
 COMMAND_MODULES = (
     "scaling_repro.commands.validate",
+    "scaling_repro.commands.run",
+    "scaling_repro.commands.evaluate",
     "scaling_repro.commands.sweep",
     "scaling_repro.commands.status",
 )
@@ -42,7 +44,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Parse ``argv``, run the subcommand and return its exit code (2 for user errors)."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    # Overrides may come after options too (`run r.yaml --index 3 train.max_steps=5`).
+    stray = [a for a in extra if "=" not in a or a.startswith("-")]
+    if extra and (stray or not hasattr(args, "overrides")):
+        parser.error(f"unrecognized arguments: {' '.join(stray or extra)}")
+    if extra:
+        args.overrides = [*args.overrides, *extra]
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

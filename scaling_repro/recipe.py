@@ -230,8 +230,10 @@ _NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 class RunSpec(_Config):
     """One fully resolved run: a recipe with its sweep axes set to one combination.
 
-    Its id hashes what determines the result (task, model, method, train, eval); name,
-    description, output_dir, launch resources, index and held-out mark do not change it.
+    Its id hashes what determines the trained model (task, model, method, train). Evaluation
+    settings are not part of it: they can be changed and re-applied to a finished run with
+    ``scaling-repro evaluate RUN_DIR`` without retraining. Name, description, output_dir,
+    launch resources, index and held-out mark do not change it either.
     """
 
     name: str = Field(pattern=_NAME_PATTERN)
@@ -252,8 +254,8 @@ class RunSpec(_Config):
         return self.task.seed if self.train.seed is None else self.train.seed
 
     def identity(self) -> dict[str, Any]:
-        """The part of the spec that determines the result, as plain JSON values."""
-        return self.model_dump(mode="json", include={"task", "model", "method", "train", "eval"})
+        """The part of the spec that determines the trained model, as plain JSON values."""
+        return self.model_dump(mode="json", include={"task", "model", "method", "train"})
 
     @property
     def run_id(self) -> str:

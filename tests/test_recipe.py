@@ -57,7 +57,7 @@ def test_unknown_task_name_is_an_error_listing_the_tasks():
 
 def test_run_id_is_pinned():
     # The id is a hash of canonical JSON: if this changes, every existing sweep directory moves.
-    assert spec().run_id == "0597f6e5b47e"
+    assert spec().run_id == "855e6e348086"
 
 
 def test_run_id_ignores_name_output_dir_and_launch():

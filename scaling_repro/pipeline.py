@@ -1,0 +1,266 @@
+"""One run end to end: data -> base model -> method -> train -> evaluate -> RunRecord.
+
+``run_spec`` is what ``scaling-repro run`` and every sweep backend call. Under ``torchrun``
+every process calls it; training and evaluation are distributed, and only the main process
+writes files. The run directory holds ``spec.json`` (written first, so ``scaling-repro
+evaluate RUN_DIR`` can rebuild the run), checkpoints and logs while training, and
+``result.json`` last: its presence means the run is done.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import subprocess
+import time
+from dataclasses import dataclass
+from functools import partial
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from scaling_repro.errors import UserError
+from scaling_repro.recipe import RunSpec
+from scaling_repro.results import RESULT_FILE, RunRecord, atomic_write_json, read_record
+
+log = logging.getLogger(__name__)
+
+SPEC_FILE = "spec.json"
+PACKAGES = ("scaling_repro", "torch", "transformers", "peft", "accelerate", "datasets", "deepspeed")
+
+
+@dataclass
+class PreparedRun:
+    """Everything a run trains and evaluates, built from its RunSpec."""
+
+    spec: RunSpec
+    task: Any  # data.types.TaskData
+    tokenizer: Any
+    model: Any  # the base model wrapped by its method
+    base: Any  # models.load.LoadedModel
+    method: Any  # methods.MethodModel
+
+
+def is_main_process() -> bool:
+    """Return True on the process that writes files (rank 0, or the only one)."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def write_spec(spec: RunSpec, sweep_source: Path | None = None) -> Path:
+    """Write ``run_dir/spec.json`` (the RunSpec and its recipe) atomically; return its path."""
+    path = spec.run_dir / SPEC_FILE
+    data = {"spec": spec.model_dump(mode="json"), "run_id": spec.run_id,
+            "recipe": None if sweep_source is None else str(sweep_source)}
+    atomic_write_json(path, data)
+    return path
+
+
+def read_spec(run_dir: str | Path) -> RunSpec:
+    """Return the RunSpec saved in ``run_dir/spec.json``."""
+    path = Path(run_dir) / SPEC_FILE
+    if not path.is_file():
+        raise UserError(f"{run_dir}: no {SPEC_FILE}; is this a run directory of scaling-repro run?")
+    import json
+
+    spec = RunSpec.model_validate(json.loads(path.read_text(encoding="utf-8"))["spec"])
+    # The directory may have moved since: the spec keeps its identity, the files stay here.
+    return spec.model_copy(update={"output_dir": str(Path(run_dir).resolve().parent.parent)})
+
+
+def prepare(spec: RunSpec) -> PreparedRun:
+    """Load the task, the base model and wrap it with the method; return them."""
+    from scaling_repro.data.tasks import load_task
+    from scaling_repro.methods import apply_method
+    from scaling_repro.models.load import load_base_model
+
+    task = load_task(spec.task, zero_shot=spec.eval.zero_shot)
+    base = load_base_model(spec.model, seed=spec.seed)
+    method = apply_method(base.model, spec.method, seed=spec.seed, tokenizer=base.tokenizer)
+    log.info(
+        "run %s: %s %s on %s (%d train examples, %s params %s, %s trainable)",
+        spec.run_id, spec.method.kind, spec.model.name, spec.task.name, len(task.train),
+        f"{base.model_params:,}", base.model_params_counted, f"{method.trainable_params:,}",
+    )
+    return PreparedRun(spec, task, base.tokenizer, method.model, base, method)
+
+
+def _encode(run: PreparedRun, examples: list) -> list:
+    from scaling_repro.data.collate import encode_examples
+
+    return encode_examples(
+        run.tokenizer, examples, run.task.info,
+        max_source_tokens=run.spec.task.max_source_tokens,
+        max_target_tokens=run.spec.task.max_target_tokens,
+    )
+
+
+def train_prepared(run: PreparedRun):
+    """Train the prepared model on its task; return the trainer's TrainResult."""
+    from scaling_repro.data.collate import collate_for_lm, pad_token_id
+    from scaling_repro.train.loop import train_run
+
+    collate = partial(collate_for_lm, pad_id=pad_token_id(run.tokenizer))
+    return train_run(run.spec, run.model, _encode(run, run.task.train), _encode(run, run.task.dev),
+                     collate, run.spec.run_dir)
+
+
+def evaluate_prepared(run: PreparedRun):
+    """Evaluate the prepared model (its weights as they are now); return the EvalResult."""
+    from scaling_repro.evaluate.run import evaluate_model, write_generations
+
+    result = evaluate_model(
+        run.model, run.tokenizer, run.task, run.spec.eval,
+        max_source_tokens=run.spec.task.max_source_tokens,
+        max_target_tokens=run.spec.task.max_target_tokens,
+        seed=run.spec.seed,
+    )
+    if is_main_process() and result.generations:
+        write_generations(run.spec.run_dir, result)
+    return result
+
+
+def environment() -> dict[str, Any]:
+    """Return hardware, package versions and the git commit of this checkout."""
+    import torch
+
+    hardware: dict[str, Any] = {
+        "platform": platform.platform(), "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(), "world_size": int(os.environ.get("WORLD_SIZE", "1")),
+    }
+    if torch.cuda.is_available():
+        hardware["gpu"] = torch.cuda.get_device_name(0)
+        hardware["gpu_count"] = torch.cuda.device_count()
+    packages = {}
+    for name in PACKAGES:
+        try:
+            packages[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True,
+            timeout=5, check=True,
+        ).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        commit = None
+    return {"hardware": hardware, "packages": packages, "git_commit": commit}
+
+
+def base_record(run: PreparedRun, status: str = "ok") -> RunRecord:
+    """Return a RunRecord with the run's identity and factors filled in."""
+    spec = run.spec
+    return RunRecord(
+        run_id=spec.run_id, name=spec.name, status=status, spec=spec.model_dump(mode="json"),
+        held_out=spec.held_out, task=spec.task.name, method=spec.method.kind, model=spec.model.name,
+        model_params=run.base.model_params, model_params_counted=run.base.model_params_counted,
+        pretrain_tokens=run.base.pretrain_tokens, pet_params=run.method.pet_params,
+        trainable_params=run.method.trainable_params, finetune_examples=len(run.task.train),
+        seed=spec.task.seed, **environment(),
+    )
+
+
+def run_spec(spec: RunSpec, sweep_source: Path | None = None) -> RunRecord:
+    """Run one RunSpec end to end and return its RunRecord (also written to ``result.json``).
+
+    A run whose ``result.json`` exists returns that record without training. A run with
+    checkpoints resumes. A non-finite loss ends the run with status ``failed: ...``.
+    """
+    from scaling_repro.train.loop import NonFiniteLossError
+
+    result_path = spec.run_dir / RESULT_FILE
+    if result_path.is_file():
+        record = read_record(result_path)
+        log.info("run %s is done (%s): %s", spec.run_id, record.status, result_path)
+        if record.spec.get("eval") != spec.eval.model_dump(mode="json"):
+            log.warning("run %s was evaluated with other eval settings; apply these with "
+                        "`scaling-repro evaluate %s eval.KEY=VALUE ...`", spec.run_id, spec.run_dir)
+        return record
+    started = time.perf_counter()
+    if is_main_process():
+        write_spec(spec, sweep_source)
+    if spec.train.threads:
+        import torch
+
+        torch.set_num_threads(spec.train.threads)
+    run = prepare(spec)
+    record = base_record(run)
+    prepare_seconds = time.perf_counter() - started
+    try:
+        trained = train_prepared(run)
+    except NonFiniteLossError as err:
+        record = record.model_copy(update={
+            "status": f"failed: non-finite loss at step {err.step}",
+            "wall_seconds": time.perf_counter() - started,
+        })
+        if is_main_process():
+            record.write(spec.run_dir)
+        return record
+    eval_started = time.perf_counter()
+    if trained.best_checkpoint is not None:
+        trained.load_best(run.model)
+    evaluation = evaluate_prepared(run)
+    eval_seconds = time.perf_counter() - eval_started
+    record = record.model_copy(update={
+        **evaluation.record_fields(),
+        "dev_loss": trained.best_dev_loss, "best_step": trained.best_step, "steps": trained.steps,
+        "epochs": trained.epochs, "tokens_seen": trained.tokens_seen,
+        "tokens_per_second": trained.tokens_per_second, "mfu": trained.mfu,
+        # the trainer's wall time adds up its resumed sessions; ours covers this session only
+        "wall_seconds": prepare_seconds + trained.wall_seconds + eval_seconds,
+    })
+    if is_main_process():
+        record.write(spec.run_dir)
+        log.info("run %s done: test loss %s, best step %s -> %s", spec.run_id,
+                 _fmt(record.test_loss), record.best_step, result_path)
+    return record
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
+
+
+def with_eval_overrides(spec: RunSpec, overrides: list[str]) -> RunSpec:
+    """Return ``spec`` with ``eval.*`` overrides applied (other sections would change the run)."""
+    from pydantic import ValidationError
+
+    from scaling_repro.recipe import EvalConfig
+    from scaling_repro.recipe_errors import format_validation_error
+    from scaling_repro.sweep import parse_override, set_path
+
+    data = {"eval": spec.eval.model_dump(mode="json")}
+    for text in overrides:
+        path, value = parse_override(text)
+        if not path.startswith("eval."):
+            raise UserError(f"override {text!r}: only eval.* can change when re-evaluating a run")
+        set_path(data, path, value)
+    try:
+        return spec.model_copy(update={"eval": EvalConfig.model_validate(data["eval"])})
+    except ValidationError as err:
+        raise UserError(format_validation_error(err, "override", prefix="eval")) from None
+
+
+def reevaluate(run_dir: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> RunRecord:
+    """Re-run evaluation of a finished run's best checkpoint and rewrite its ``result.json``.
+
+    ``overrides`` (``eval.key=value``) change the evaluation settings. Training fields of the
+    old record are kept; evaluation fields and the recorded spec's ``eval`` are replaced.
+    """
+    from scaling_repro.train.checkpoint import best_checkpoint, load_best_weights
+
+    run_dir = Path(run_dir)
+    spec = with_eval_overrides(read_spec(run_dir), list(overrides))
+    old = read_record(run_dir) if (run_dir / RESULT_FILE).is_file() else None
+    run = prepare(spec)
+    best = best_checkpoint(run_dir)
+    if best is None and spec.train.max_steps > 0:
+        raise UserError(f"{run_dir}: no best checkpoint to evaluate (did training run?)")
+    if best is not None:
+        load_best_weights(run.model, best)
+    evaluation = evaluate_prepared(run)
+    record = old or base_record(run)
+    record = record.model_copy(update={**evaluation.record_fields(), "spec": spec.model_dump(mode="json")})
+    if is_main_process():
+        write_spec(spec)
+        record.write(run_dir)
+    return record
