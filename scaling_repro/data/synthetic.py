@@ -97,7 +97,6 @@ def _stream(language_seed: int, name: str) -> random.Random:
 def _pairs(langs: Languages, rng: random.Random, count: int, reserved: set[str], sister: bool, what: str) -> tuple[Example, ...]:
     """``count`` pairs whose targets are new to ``reserved`` (which they are added to)."""
     lexicon = langs.sister if sister else langs.source
-    lang = TARGET_LANG
     out: list[Example] = []
     attempts = 0
     while len(out) < count:
@@ -112,7 +111,7 @@ def _pairs(langs: Languages, rng: random.Random, count: int, reserved: set[str],
         if target in reserved:
             continue
         reserved.add(target)
-        out.append(Example(render_source(lexicon, meaning), target, lang))
+        out.append(Example(render_source(lexicon, meaning), target))
     return tuple(out)
 
 
