@@ -99,7 +99,9 @@ def test_template_longer_than_limit_is_a_user_error(tokenizer):
         encode_example(tokenizer, EXAMPLES[0], INFO, max_source_tokens=3)
 
 
-def test_batched_encoding_equals_one_by_one(tokenizer):
+@pytest.mark.parametrize("chunk", [2, 10_000])
+def test_batched_encoding_equals_one_by_one(tokenizer, monkeypatch, chunk):
+    monkeypatch.setattr("scaling_repro.data.collate._CHUNK", chunk)
     batched = encode_examples(tokenizer, EXAMPLES, INFO, max_source_tokens=9, max_target_tokens=7)
     assert batched == [encode_example(tokenizer, e, INFO, 9, 7) for e in EXAMPLES]
 

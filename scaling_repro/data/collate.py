@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import torch
+from tqdm.auto import tqdm
 
 from scaling_repro.data.types import Example, TaskInfo
 from scaling_repro.errors import UserError
@@ -38,6 +39,8 @@ log = logging.getLogger(__name__)
 
 IGNORE_INDEX = -100
 """Label value the loss ignores (PyTorch cross-entropy's default ``ignore_index``)."""
+
+_CHUNK = 10_000
 
 
 @dataclass(frozen=True)
@@ -179,17 +182,23 @@ def encode_examples(
     split: str = "examples",
     log_counts: bool = True,
 ) -> list[EncodedExample]:
-    """Return :func:`encode_example` of every example (tokenized in one batch) and log the
-    split's token counts and how many sources/targets were truncated."""
+    """Return :func:`encode_example` of every example (tokenized in batches, with a progress
+    bar on large splits) and log the split's token counts and how many sources/targets were
+    truncated; ``split`` names the split in the log line."""
     pieces = _PromptPieces.build(tokenizer, info, max_source_tokens)
     target_limit = info.max_target_tokens if max_target_tokens is None else max_target_tokens
     eos = _eos_id(tokenizer)
-    sources = _tokenize(tokenizer, [pieces.prefix + e.source for e in examples])
-    targets = _tokenize(tokenizer, [e.target for e in examples])
-    encoded = [
-        _join(pieces.prompt(src), _target_part(tgt, eos, target_limit))
-        for src, tgt in zip(sources, targets)
-    ]
+    encoded: list[EncodedExample] = []
+    truncated_sources = truncated_targets = 0
+    # Chunks bound the memory of the tokenizer's batch output and drive the progress bar.
+    for start in tqdm(range(0, len(examples), _CHUNK), desc=f"tokenizing {info.name} {split}", unit="chunk",
+                      disable=len(examples) < 4 * _CHUNK):
+        chunk = examples[start : start + _CHUNK]
+        sources = _tokenize(tokenizer, [pieces.prefix + e.source for e in chunk])
+        targets = _tokenize(tokenizer, [e.target for e in chunk])
+        truncated_sources += sum(len(src) > pieces.room for src in sources)
+        truncated_targets += sum(len(tgt) > target_limit - 1 for tgt in targets)
+        encoded += [_join(pieces.prompt(src), _target_part(tgt, eos, target_limit)) for src, tgt in zip(sources, targets)]
     if log_counts:
         counts = token_counts(encoded)
         log.info(
@@ -197,8 +206,7 @@ def encode_examples(
             "truncated %d sources (> %d prompt tokens) and %d targets (> %d tokens)",
             info.name, split, counts["examples"], counts["total_tokens"], counts["prompt_tokens"],
             counts["target_tokens"], max((len(e.input_ids) for e in encoded), default=0),
-            sum(len(s) > pieces.room for s in sources), pieces.max_source_tokens,
-            sum(len(t) > target_limit - 1 for t in targets), target_limit,
+            truncated_sources, pieces.max_source_tokens, truncated_targets, target_limit,
         )
     return encoded
 

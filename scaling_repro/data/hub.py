@@ -11,7 +11,8 @@ Local layout under ``task.data_dir`` (what ``huggingface-cli download ID --repo-
   MLSUM; the original ``reciTAL/mlsum`` is a loading script, which ``datasets`` >= 4 refuses),
 - ``cnn_dailymail/3.0.0/{train,validation,test}-*.parquet`` (``abisee/cnn_dailymail``),
 - ``flores_plus/{dev,devtest}/{fra_Latn,...}.parquet`` (``openlanguagedata/flores_plus``, gated:
-  accept its terms on the hub and log in before downloading),
+  accept its terms on the hub and log in before downloading; any folder depth around the split
+  folder is accepted, as the repository layout has changed between versions),
 - ``sacrebleu/wmt21/wmt21.en-de.src`` + ``.ref-A`` etc.: sacrebleu's own text files, i.e. a
   copy of ``~/.sacrebleu`` (filled by ``sacrebleu -t wmt21 -l en-de --echo src > /dev/null``).
 ``.jsonl`` / ``.json`` files are accepted wherever ``.parquet`` is.
@@ -234,7 +235,7 @@ def load_flores_pair(
     tables = {}
     for lang in (source, target):
         code = FLORES_CODES[lang]
-        spec = HubSplit(FLORES_DATASET, code, split, f"flores_plus/{split}/{code}*")
+        spec = HubSplit(FLORES_DATASET, code, split, f"flores_plus/**/{split}/**/{code}*")
         dataset = load_hub_dataset(spec, task, data_dir, cache_dir)
         require_columns(dataset, ("id", "text"), f"{spec.describe()}")
         tables[lang] = dict(zip(dataset["id"], dataset["text"]))

@@ -12,8 +12,16 @@ Where each split comes from (the paper's Table 1; hub ids checked against the hu
 | synthetic_mt | generated pool | generated | ``test_a``, ``test_b`` | qac->qab |
 
 (The HF ``wmt14`` dataset has no newstest2020-2022, hence sacrebleu for the test sets.)
-``task.files`` also overrides any split of a hub task with a local jsonl/tsv/csv file, and
-``task.data_dir`` points hub tasks at a local copy (layout in :mod:`scaling_repro.data.hub`).
+``task.files`` also overrides any split of a hub task with a local jsonl/tsv/csv file (taken
+verbatim: an MLSum file must hold prefixed sources, and having no language column it is sampled
+as one pool), and ``task.data_dir`` points hub tasks at a local copy (layout in
+:mod:`scaling_repro.data.hub`). ``load_task(cfg, zero_shot=True)`` (the recipe's
+``eval.zero_shot``) also loads the zero-shot sets; otherwise ``TaskData.zero_shot`` is empty.
+
+Task options (``task.params``, validated; unknown keys are errors): wmt tasks ``test_sets``
+(subset of newstest2020-2022), ``zero_shot_sources``; mlsum ``languages``; flores200
+``target`` (de|zh), ``sources``; local ``source_lang``, ``target_lang``, ``template``,
+``metrics``; synthetic_mt see :class:`scaling_repro.data.synthetic.SyntheticParams`.
 
 MLSum: every source is ``Summarize the following document in {Language}: {article}`` and
 ``Example.lang`` is its language; the train subset keeps the language mix of the full train set
