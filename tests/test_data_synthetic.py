@@ -21,6 +21,7 @@ from scaling_repro.data.synthetic_language import (
     render_source,
     render_target,
     sample_meaning,
+    source_length,
 )
 from scaling_repro.errors import UserError
 
@@ -100,7 +101,9 @@ def test_source_synonyms_collapse_to_one_target_word(langs):
 
 def test_sentences_have_5_to_20_source_words(langs):
     rng = random.Random(0)
-    lengths = [len(render_source(langs.source, sample_meaning(langs, rng)).split()) for _ in range(2000)]
+    meanings = [sample_meaning(langs, rng) for _ in range(2000)]
+    lengths = [len(render_source(langs.source, m).split()) for m in meanings]
+    assert lengths == [source_length(m) for m in meanings]
     assert MIN_WORDS <= min(lengths) and max(lengths) <= MAX_WORDS
 
 

@@ -222,12 +222,25 @@ def _clause(langs: Languages, rng: random.Random) -> Clause:
             rng.random() < 0.4, obj, place)
 
 
+def _np_words(phrase: NounPhrase) -> int:
+    _, _, plural, definite, adjectives = phrase
+    return (1 if definite or not plural else 0) + len(adjectives) + 1
+
+
+def source_length(meaning: tuple[Clause, ...]) -> int:
+    """Words of the meaning's source rendering (the same in qaa and qac)."""
+    words = len(meaning) - 1  # conjunctions
+    for subject, _, _, _, obj, place in meaning:
+        words += _np_words(subject) + 1 + (_np_words(obj) if obj else 0) + (1 + _np_words(place[1]) if place else 0)
+    return words
+
+
 def sample_meaning(langs: Languages, rng: random.Random) -> tuple[Clause, ...]:
     """Return a random sentence meaning: one clause, or two joined by 'and' (25%), whose source
     rendering has MIN_WORDS to MAX_WORDS words."""
     while True:
         meaning = (_clause(langs, rng),) + ((_clause(langs, rng),) if rng.random() < 0.25 else ())
-        if MIN_WORDS <= len(render_source(langs.source, meaning).split()) <= MAX_WORDS:
+        if MIN_WORDS <= source_length(meaning) <= MAX_WORDS:
             return meaning
 
 
