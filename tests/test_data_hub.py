@@ -108,3 +108,10 @@ def test_missing_sacrebleu_test_set_offline_says_how_to_get_it(hub_dir, tmp_path
     shutil.rmtree(partial / "sacrebleu" / "wmt21")
     with pytest.raises(UserError, match=r"sacrebleu test set wmt21 en-de is not in task.data_dir.*sacrebleu -t wmt21 -l en-de"):
         load_task(_cfg("wmt14_en_de", partial, cache_dir, train_examples=5))
+
+
+def test_sacrebleu_set_offline_and_not_cached_is_a_user_error(tmp_path):
+    from scaling_repro.data.hub import SacrebleuSet, load_sacrebleu_set
+
+    with pytest.raises(UserError, match=r"wmt22 en-zh is not in .*sacrebleu \(offline: HF_DATASETS_OFFLINE=1\)"):
+        load_sacrebleu_set(SacrebleuSet("wmt22", "en-zh"), "wmt19_en_zh", data_dir=None, cache_dir=str(tmp_path))
