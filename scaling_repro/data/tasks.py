@@ -5,7 +5,7 @@ Where each split comes from (the paper's Table 1; hub ids checked against the hu
 | task | train | dev | test | zero-shot (``zero_shot=True``) |
 |---|---|---|---|---|
 | wmt14_en_de | ``wmt/wmt14`` de-en train (4.5M) | newstest2013 = ``wmt/wmt14`` de-en validation | newstest2020/21/22: sacrebleu wmt20/21/22 en-de | FLORES+ devtest {fr,zh,hi,tr,pl}->de |
-| wmt19_en_zh | ``wmt/wmt19`` zh-en train (~26M) | newsdev2017: sacrebleu wmt17/dev en-zh | newstest2020/21/22: sacrebleu wmt20/21/22 en-zh | FLORES+ devtest {fr,de,hi,tr,pl}->zh |
+| wmt19_en_zh | ``wmt/wmt19`` zh-en train (the paper: 25M) | newsdev2017: sacrebleu wmt17/dev en-zh | newstest2020/21/22: sacrebleu wmt20/21/22 en-zh | FLORES+ devtest {fr,de,hi,tr,pl}->zh |
 | mlsum | ``mteb/mlsum`` de/es/fr + ``abisee/cnn_dailymail`` 3.0.0 (en) train | their validation splits | their test splits (one set ``test``) | - |
 | flores200 | none (evaluation only) | FLORES+ dev, every direction | FLORES+ devtest, one set per direction | - |
 | local | ``task.files.train`` | ``task.files.dev`` | ``task.files.test`` | - |
