@@ -172,3 +172,16 @@ def test_pretraining_corpus_is_disjoint_from_finetuning_and_evaluation_targets(s
 def test_pretraining_shares_are_validated():
     with pytest.raises(UserError, match="sum to at most 1"):
         pretraining_corpus(10, parallel_share=0.7, sister_share=0.5, params=SMALL)
+
+
+def test_free_order_moves_the_place_phrase_behind_the_verb(langs):
+    meaning = ((_np(0), 10, 0, False, _np(1), (2, _np(30))),)
+    fixed, free = render_target(langs, meaning).split(), render_target(langs, meaning, (True,)).split()
+    assert sorted(fixed) == sorted(free) and free[-2:] == [langs.target.nouns[30], langs.target.postpositions[2]]
+
+
+@pytest.mark.parametrize("free_order", [0.0, 1.0])
+def test_free_order_param_controls_how_often_targets_end_in_a_place_phrase(langs, free_order):
+    splits = build_splits(synthetic_params({**SMALL, "free_order": free_order}))
+    ends = sum(e.target.split()[-1] in langs.target.postpositions for e in splits.train_pool) / len(splits.train_pool)
+    assert (ends == 0) if free_order == 0 else (0.2 < ends < 0.5)

@@ -15,8 +15,8 @@ Splits (all of one ``language_seed``, independent of the subset ``seed``):
   then the zero-shot set ``qac-qab`` (the sister language into the same target), then the
   train pool (default 50K pairs), generated in that order from fixed streams, so the evaluation
   sets do not change when the pool size does;
-- no target sentence occurs twice in all of these: the splits are disjoint by target, which is
-  stricter than by pair (two synonymous sources share a target);
+- no meaning occurs twice in all of these: the splits are disjoint by (canonical) target, which
+  is stricter than by pair (two synonymous sources share a target);
 - ``train_examples: n`` takes a nested, seeded subset of the pool
   (:mod:`scaling_repro.data.sampling`).
 
@@ -71,6 +71,11 @@ class SyntheticParams(TaskParams):
     dev_size: int = Field(500, ge=1, le=100_000)
     test_size: int = Field(500, ge=1, le=100_000, description="pairs in each of test_a and test_b")
     zero_shot_size: int = Field(500, ge=1, le=100_000, description="qac->qab pairs")
+    free_order: float = Field(
+        0.0, ge=0, le=1,
+        description="chance that a qab place phrase follows the verb: word order the source does not "
+        "determine, an irreducible loss floor (0 = every target fully determined, the pilot's setting)",
+    )
 
 
 @dataclass(frozen=True)
@@ -81,7 +86,7 @@ class SyntheticSplits:
     dev: tuple[Example, ...]
     test: dict[str, tuple[Example, ...]]
     zero_shot: dict[str, tuple[Example, ...]]
-    reserved_targets: frozenset[str]
+    reserved_targets: frozenset[str]  # canonical targets (free_order off) of every pair
 
 
 @functools.lru_cache(maxsize=4)
@@ -94,8 +99,17 @@ def _stream(language_seed: int, name: str) -> random.Random:
     return random.Random(f"synthetic-{name}-{language_seed}")
 
 
-def _pairs(langs: Languages, rng: random.Random, count: int, reserved: set[str], sister: bool, what: str) -> tuple[Example, ...]:
-    """``count`` pairs whose targets are new to ``reserved`` (which they are added to)."""
+def _target(langs: Languages, meaning, rng: random.Random, free_order: float) -> str:
+    if free_order <= 0:  # draw nothing, so the default streams never change
+        return render_target(langs, meaning)
+    return render_target(langs, meaning, tuple(rng.random() < free_order for _ in meaning))
+
+
+def _pairs(
+    langs: Languages, rng: random.Random, count: int, reserved: set[str], sister: bool, what: str, free_order: float
+) -> tuple[Example, ...]:
+    """``count`` pairs whose meanings are new to ``reserved`` (canonical targets, which the new
+    ones are added to)."""
     lexicon = langs.sister if sister else langs.source
     out: list[Example] = []
     attempts = 0
@@ -107,11 +121,11 @@ def _pairs(langs: Languages, rng: random.Random, count: int, reserved: set[str],
                 "lower task.params.train_pool / dev_size / test_size"
             )
         meaning = sample_meaning(langs, rng)
-        target = render_target(langs, meaning)
-        if target in reserved:
+        canonical = render_target(langs, meaning)
+        if canonical in reserved:
             continue
-        reserved.add(target)
-        out.append(Example(render_source(lexicon, meaning), target))
+        reserved.add(canonical)
+        out.append(Example(render_source(lexicon, meaning), _target(langs, meaning, rng, free_order)))
     return tuple(out)
 
 
@@ -121,14 +135,15 @@ def build_splits(params: SyntheticParams) -> SyntheticSplits:
     langs = languages(params.language_seed)
     reserved: set[str] = set()
     evaluation = _stream(params.language_seed, "evaluation")
-    dev = _pairs(langs, evaluation, params.dev_size, reserved, False, "dev")
-    test = {name: _pairs(langs, evaluation, params.test_size, reserved, False, name) for name in TEST_SETS}
+    free = params.free_order
+    dev = _pairs(langs, evaluation, params.dev_size, reserved, False, "dev", free)
+    test = {name: _pairs(langs, evaluation, params.test_size, reserved, False, name, free) for name in TEST_SETS}
     zero_shot = {
         ZERO_SHOT_SET: _pairs(
-            langs, _stream(params.language_seed, "zero-shot"), params.zero_shot_size, reserved, True, ZERO_SHOT_SET
+            langs, _stream(params.language_seed, "zero-shot"), params.zero_shot_size, reserved, True, ZERO_SHOT_SET, free
         )
     }
-    pool = _pairs(langs, _stream(params.language_seed, "train"), params.train_pool, reserved, False, "train pool")
+    pool = _pairs(langs, _stream(params.language_seed, "train"), params.train_pool, reserved, False, "train pool", free)
     return SyntheticSplits(pool, dev, test, zero_shot, frozenset(reserved))
 
 
@@ -167,9 +182,9 @@ def pretraining_corpus(
     while len(documents) < num_documents:
         kind = rng.choices(kinds, weights=weights)[0]
         meaning = sample_meaning(langs, rng)
-        target = render_target(langs, meaning)
-        if target in reserved:
+        if render_target(langs, meaning) in reserved:
             continue
+        target = _target(langs, meaning, rng, settings.free_order)
         if kind == "parallel":
             documents.append(TASK_INFO.template.format(source=render_source(langs.source, meaning)) + target)
         elif kind == "sister":
