@@ -7,8 +7,11 @@ pair of artificial languages with a real grammar (:mod:`scaling_repro.data.synth
 SVO->SOV reordering, gender agreement the source does not mark, case, postpositions, plural
 prefix vs suffix, synonym collapse, context-dependent verb choice) has all three properties; a
 pilot measured FMT test loss falling from 2.9 to 1.9 with diminishing returns as data grew, for
-~100K-400K-parameter models in minutes. Catalogs of real text were judged worse (placeholder
-heavy, different on every machine) and are not provided.
+~100K-400K-parameter models in minutes. Measured here with this module's data (a 140K-parameter
+GPT-2 trained from scratch, 1500 steps of 32 pairs, BPE vocabulary 500, ~23 tokens per pair):
+test loss 3.43 / 2.30 / 0.98 / 0.42 / 0.31 nats per target token at 100 / 300 / 1K / 3K / 10K
+training pairs. Catalogs of real text were judged worse (placeholder heavy, different on every
+machine) and are not provided.
 
 Splits (all of one ``language_seed``, independent of the subset ``seed``):
 - ``dev``, ``test`` sets ``test_a`` and ``test_b`` (two, like the paper's several test years),
