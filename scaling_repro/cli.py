@@ -17,9 +17,10 @@ from scaling_repro.errors import UserError
 COMMAND_MODULES = (
     "scaling_repro.commands.validate",
     "scaling_repro.commands.run",
-    "scaling_repro.commands.evaluate",
     "scaling_repro.commands.sweep",
     "scaling_repro.commands.status",
+    "scaling_repro.commands.evaluate",
+    "scaling_repro.commands.data",
 )
 
 
