@@ -139,10 +139,15 @@ def load_adapter(
 
     if method.kind not in ("prompt", "lora"):
         raise UserError(f"method.kind {method.kind!r} has no adapter to load; full finetuning saves whole models")
+    # PEFT refuses is_trainable=True for prompt learning: load it frozen, then unfreeze the prompt.
+    lora_trainable = trainable and method.kind == "lora"
     try:
-        wrapped = PeftModel.from_pretrained(model, str(adapter_dir), is_trainable=trainable)
+        wrapped = PeftModel.from_pretrained(model, str(adapter_dir), is_trainable=lora_trainable)
     except (OSError, ValueError) as err:
         raise UserError(f"cannot load the adapter in {adapter_dir}: {str(err).splitlines()[0]}") from err
+    if method.kind == "prompt":
+        for name, param in wrapped.named_parameters():
+            param.requires_grad_(trainable and name.startswith("prompt_encoder."))
     trainable_params, total = count_trainable(wrapped)
     pet = method.prompt_length if method.kind == "prompt" else method.rank
     return MethodModel(wrapped, method.kind, trainable_params, total, pet)

@@ -307,7 +307,7 @@ def _hf_call(load, cfg: "ModelConfig", hub: bool):
         return load()
     except (OSError, ValueError, KeyError) as err:
         where = f"model {cfg.name!r}" + (f" at revision {cfg.revision!r}" if cfg.revision else "")
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        reason = str(err).strip().splitlines()[0].rstrip(".") if str(err).strip() else type(err).__name__
         hint = _hint(cfg, reason, hub)
         raise UserError(f"cannot load {where}: {reason}" + (f"; {hint}" if hint else "")) from err
 
@@ -326,7 +326,7 @@ def _hint(cfg: "ModelConfig", reason: str, hub: bool) -> str:
     return (
         ("the hub is disabled here (HF_HUB_OFFLINE/TRANSFORMERS_OFFLINE); " if offline else "")
         + f"pre-download it where the hub is reachable (`hf download {cfg.name}{revision} --local-dir {subdir}`) "
-        + "and set model.name to DIR (a local directory's revision is its subfolder)"
+        + "then set model.name to DIR" + (" and keep model.revision (a local directory's revision is its subfolder)" if cfg.revision else "")
     )
 
 
