@@ -161,3 +161,17 @@ def test_metadata_file_is_json_with_pretrain_tokens(tmp_path):
     path = write_checkpoint_meta(tmp_path, CheckpointMeta(config_name="tiny-s", pretrain_tokens=42, step=3))
     assert path.name == META_FILE
     assert read_checkpoint_meta(tmp_path) == CheckpointMeta(config_name="tiny-s", pretrain_tokens=42, step=3)
+
+
+def test_invalid_metadata_is_a_user_error_naming_the_field(tmp_path):
+    (tmp_path / META_FILE).write_text('{"config_name": "tiny-s"}')
+    with pytest.raises(UserError, match="pretrain_tokens: Field required"):
+        read_checkpoint_meta(tmp_path)
+
+
+def test_random_init_of_a_local_architecture_has_zero_pretrain_tokens(tmp_path):
+    saved = save_pythia_like(tmp_path / "pythia-tiny")
+    loaded = load_base_model(ModelConfig(name=str(tmp_path / "pythia-tiny"), init="random"), seed=5)
+    assert loaded.pretrain_tokens == 0
+    assert type(loaded.model) is type(saved)
+    assert not torch.equal(logits(loaded.model), logits(saved))

@@ -41,15 +41,8 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from scaling_repro.errors import UserError
-from scaling_repro.models.configs import (
-    MODEL_PARAMS_COUNTED,
-    ParamsCounted,
-    build_config,
-    build_model,
-    count_parameters,
-    get_architecture,
-    is_config_name,
-)
+from scaling_repro.models.configs import MODEL_PARAMS_COUNTED, ParamsCounted, build_config, build_model
+from scaling_repro.models.configs import count_parameters, get_architecture, is_config_name
 from scaling_repro.results import atomic_write_text
 
 if TYPE_CHECKING:
@@ -95,7 +88,9 @@ def read_checkpoint_meta(checkpoint_dir: str | os.PathLike) -> CheckpointMeta | 
     try:
         return CheckpointMeta.model_validate_json(path.read_text(encoding="utf-8"))
     except ValidationError as err:
-        raise UserError(f"{path}: not valid checkpoint metadata: {str(err).splitlines()[0]} ...") from err
+        first = err.errors()[0]
+        where = ".".join(map(str, first["loc"])) or "file"
+        raise UserError(f"{path}: not valid checkpoint metadata: {where}: {first['msg']}") from err
 
 
 @dataclass
@@ -119,30 +114,11 @@ def load_base_model(
     docstring); ``tokenizer``, when given, is used instead of loading one; ``seed`` seeds
     random initialization."""
     if is_config_name(cfg.name):
-        if cfg.init == "random":
-            if cfg.path:
-                raise UserError(f"model.path {cfg.path!r} is set but model.init is 'random': drop one")
-            model, tokenizer, source = _random_from_config_name(cfg, tokenizer, seed)
-            meta = None
-            known_tokens = _pretrain_tokens_of_random(cfg)
-        else:
-            if not cfg.path:
-                raise UserError(
-                    f"model.name {cfg.name!r} is a config name: set model.path to its pretrained weights "
-                    "(`scaling-repro pretrain` writes them) or model.init: random"
-                )
-            ckpt = resolve_local_checkpoint(cfg.path, cfg.revision, field="model.path")
-            meta = read_checkpoint_meta(ckpt)
-            _check_checkpoint_is(cfg.name, ckpt, meta)
-            model = _from_pretrained(str(ckpt), None, cfg, hub=False)
-            tokenizer = tokenizer or _local_tokenizer(cfg, ckpt, Path(cfg.path), meta)
-            source = f"checkpoint:{ckpt}"
-            known_tokens = None
+        model, tokenizer, source, known = _load_config_name(cfg, tokenizer, seed)
     else:
-        model, tokenizer, source, meta, known_tokens = _load_hf(cfg, tokenizer, seed)
-
+        model, tokenizer, source, known = _load_hf(cfg, tokenizer, seed)
     _check_vocab(model, tokenizer, source)
-    pretrain_tokens = _resolve_pretrain_tokens(cfg, meta, known_tokens, source)
+    pretrain_tokens = _resolve_pretrain_tokens(cfg, known, source)
     counts = count_parameters(model)
     loaded = LoadedModel(
         model=model,
@@ -162,7 +138,22 @@ def load_base_model(
 # --- the three kinds of source ------------------------------------------------------------
 
 
-def _random_from_config_name(cfg: "ModelConfig", tokenizer, seed: int):
+def _load_config_name(cfg: "ModelConfig", tokenizer, seed: int):
+    """A config name: (model, tokenizer, source, known pretrain tokens with their origin)."""
+    if cfg.init == "pretrained":
+        if not cfg.path:
+            raise UserError(
+                f"model.name {cfg.name!r} is a config name: set model.path to its pretrained weights "
+                "(`scaling-repro pretrain` writes them) or model.init: random"
+            )
+        ckpt = resolve_local_checkpoint(cfg.path, cfg.revision, field="model.path")
+        meta = read_checkpoint_meta(ckpt)
+        _check_checkpoint_is(cfg.name, ckpt, meta)
+        model = _from_pretrained(str(ckpt), None, cfg, hub=False)
+        tokenizer = tokenizer or _local_tokenizer(cfg, ckpt, Path(cfg.path), meta)
+        return model, tokenizer, f"checkpoint:{ckpt}", _meta_tokens(meta)
+    if cfg.path:
+        raise UserError(f"model.path {cfg.path!r} is set but model.init is 'random': drop one")
     if tokenizer is None:
         if not cfg.tokenizer:
             raise UserError(
@@ -178,35 +169,33 @@ def _random_from_config_name(cfg: "ModelConfig", tokenizer, seed: int):
         pad_token_id=tokenizer.pad_token_id,
     )
     model = _seeded_build(config, cfg, seed)
-    return model, tokenizer, f"random:{cfg.name}(seed={seed})"
+    return model, tokenizer, f"random:{cfg.name}(seed={seed})", _random_tokens(cfg)
 
 
 def _load_hf(cfg: "ModelConfig", tokenizer, seed: int):
-    """A hub id or a local directory: (model, tokenizer, source, meta, known pretrain tokens)."""
+    """A hub id or a local directory: (model, tokenizer, source, known pretrain tokens)."""
     local = _local_path(cfg.name)
+    meta = None
     if local is not None:
         ckpt = resolve_local_checkpoint(local, cfg.revision, field="model.name")
         meta = read_checkpoint_meta(ckpt)
         target, revision, source = str(ckpt), None, f"local:{ckpt}"
     else:
-        meta = None
         target, revision = cfg.name, cfg.revision
         source = f"hub:{cfg.name}" + (f"@{cfg.revision}" if cfg.revision else "")
     if cfg.init == "random":
         config = _hf_call(lambda: _auto_config(target, revision, cfg), cfg, hub=local is None)
         model = _seeded_build(config, cfg, seed)
-        source = f"random:{source}(seed={seed})"
-        known_tokens = _pretrain_tokens_of_random(cfg)
+        source, known = f"random:{source}(seed={seed})", _random_tokens(cfg)
     else:
         model = _from_pretrained(target, revision, cfg, hub=local is None)
-        known_tokens = _pythia_rule(cfg, model)
-    if tokenizer is None:
-        if local is not None:
-            tokenizer = _local_tokenizer(cfg, ckpt, local, meta)
-        else:
-            name, rev = (cfg.tokenizer, None) if cfg.tokenizer else (cfg.name, cfg.revision)
-            tokenizer = _load_tokenizer(name, rev, cfg.trust_remote_code)
-    return model, tokenizer, source, meta, known_tokens
+        known = _meta_tokens(meta) or _pythia_rule(cfg, model)
+    if tokenizer is None and local is not None:
+        tokenizer = _local_tokenizer(cfg, ckpt, local, meta)
+    elif tokenizer is None:
+        name, rev = (cfg.tokenizer, None) if cfg.tokenizer else (cfg.name, cfg.revision)
+        tokenizer = _load_tokenizer(name, rev, cfg.trust_remote_code)
+    return model, tokenizer, source, known
 
 
 def _local_path(name: str) -> Path | None:
@@ -266,9 +255,7 @@ def _check_checkpoint_is(name: str, ckpt: Path, meta: CheckpointMeta | None) -> 
 def _torch_dtype(cfg: "ModelConfig"):
     import torch
 
-    return {"auto": torch.float32, "float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[
-        cfg.dtype
-    ]
+    return torch.float32 if cfg.dtype == "auto" else getattr(torch, cfg.dtype)
 
 
 def _seeded_build(config, cfg: "ModelConfig", seed: int):
@@ -323,10 +310,11 @@ def _hint(cfg: "ModelConfig", reason: str, hub: bool) -> str:
     offline = any(os.environ.get(v) == "1" for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
     revision = f" --revision {cfg.revision}" if cfg.revision else ""
     subdir = f"DIR/{cfg.revision}" if cfg.revision else "DIR"
+    keep = " and keep model.revision (a local directory's revision is its subfolder)" if cfg.revision else ""
     return (
         ("the hub is disabled here (HF_HUB_OFFLINE/TRANSFORMERS_OFFLINE); " if offline else "")
-        + f"pre-download it where the hub is reachable (`hf download {cfg.name}{revision} --local-dir {subdir}`) "
-        + "then set model.name to DIR" + (" and keep model.revision (a local directory's revision is its subfolder)" if cfg.revision else "")
+        + f"pre-download it where the hub is reachable (`hf download {cfg.name}{revision} --local-dir {subdir}`), "
+        + f"then set model.name to DIR{keep}"
     )
 
 
@@ -377,24 +365,26 @@ def pythia_pretrain_tokens(name: str, revision: str | None, model_type: str | No
     return int(step.group(1)) * PYTHIA_TOKENS_PER_STEP if step else None
 
 
-def _pretrain_tokens_of_random(cfg: "ModelConfig") -> tuple[int, str]:
+Known = tuple[int, str] | None  # pretrain tokens and where they come from
+
+
+def _random_tokens(cfg: "ModelConfig") -> Known:
     if cfg.pretrain_tokens:
         raise UserError(f"model.pretrain_tokens {cfg.pretrain_tokens} contradicts model.init 'random' (0 tokens)")
     return 0, "random init"
 
 
-def _pythia_rule(cfg: "ModelConfig", model) -> tuple[int, str] | None:
+def _meta_tokens(meta: CheckpointMeta | None) -> Known:
+    return None if meta is None else (meta.pretrain_tokens, META_FILE)
+
+
+def _pythia_rule(cfg: "ModelConfig", model) -> Known:
     tokens = pythia_pretrain_tokens(cfg.name, cfg.revision, getattr(model.config, "model_type", None))
     return None if tokens is None else (tokens, f"the Pythia rule (step x {PYTHIA_TOKENS_PER_STEP:,})")
 
 
-def _resolve_pretrain_tokens(
-    cfg: "ModelConfig", meta: CheckpointMeta | None, known: tuple[int, str] | None, source: str
-) -> int | None:
-    """The recipe's value, else the checkpoint metadata's, else a known rule's (value, origin);
-    None, with a warning, otherwise."""
-    if meta is not None:
-        known = (meta.pretrain_tokens, META_FILE)
+def _resolve_pretrain_tokens(cfg: "ModelConfig", known: Known, source: str) -> int | None:
+    """The recipe's value, else the known one (metadata or rule); None, with a warning, otherwise."""
     if cfg.pretrain_tokens is not None:
         if known is not None and known[0] != cfg.pretrain_tokens:
             log.warning("model.pretrain_tokens=%d overrides %d from %s for %s", cfg.pretrain_tokens, *known, source)
