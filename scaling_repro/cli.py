@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "scaling_repro.commands.status",
     "scaling_repro.commands.evaluate",
     "scaling_repro.commands.data",
+    "scaling_repro.commands.models",
 )
 
 
