@@ -85,7 +85,7 @@ def _max_prompt_tokens(model: torch.nn.Module, max_new_tokens: int) -> int | Non
     if positions is None:
         return None
     peft_config = getattr(model, "active_peft_config", None)
-    virtual = getattr(peft_config, "num_virtual_tokens", 0) or 0 if peft_config is not None else 0
+    virtual = getattr(peft_config, "num_virtual_tokens", None) or 0
     return positions - max_new_tokens - virtual
 
 
@@ -218,7 +218,6 @@ def _test_loss(ev: _Evaluator, result: EvalResult) -> None:
     result.test_loss = overall(losses).mean
     result.num_examples.update({f"test/{name}": len(examples) for name, examples in ev.task.test.items()})
     result.num_examples["test"] = sum(len(examples) for examples in ev.task.test.values())
-    result.num_examples["test_tokens"] = overall(losses).tokens
     log.info("test loss %.4f (ppl %.2f) over %d target tokens", result.test_loss, overall(losses).perplexity, overall(losses).tokens)
 
 
