@@ -21,7 +21,7 @@ from scaling_repro.data.collate import collate_for_lm, encode_examples, encode_p
 from scaling_repro.data.types import Example, TaskData
 from scaling_repro.errors import UserError
 from scaling_repro.evaluate.generate import full_weights, greedy_generate
-from scaling_repro.evaluate.metrics import METRIC_NAMES, Generations, score_sets
+from scaling_repro.evaluate.metrics import ALL, METRIC_NAMES, Generations, score_sets
 from scaling_repro.evaluate.perplexity import losses_per_set, overall
 from scaling_repro.evaluate.sharding import ProcessInfo, current_process
 from scaling_repro.evaluate.shots import cut_at_separator, few_shot_prompts
@@ -59,6 +59,16 @@ class EvalResult:
             "few_shot": self.few_shot,
             "num_examples": self.num_examples,
         }
+
+
+def with_direction_mean(scores: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+    """Return metric -> direction -> score with ``'mean'`` over directions in place of ``'all'``
+    (the paper averages zero-shot scores over source languages, not over examples)."""
+    out = {}
+    for metric, by_set in scores.items():
+        directions = {name: value for name, value in by_set.items() if name != ALL}
+        out[metric] = {**directions, MEAN: sum(directions.values()) / len(directions)}
+    return out
 
 
 def write_generations(run_dir: str | Path, result: EvalResult) -> Path:
@@ -112,6 +122,8 @@ class _Evaluator:
         return list(examples[:cap] if cap else examples)
 
     def generate(self, prompts: list[list[int]]) -> list[str]:
+        if self.tokenizer.eos_token_id is None:
+            raise UserError("greedy decoding stops at EOS, but the tokenizer has no eos token; set model.tokenizer")
         outputs = greedy_generate(
             self.model,
             prompts,
@@ -195,7 +207,7 @@ def evaluate_model(
             sets = {name: ev.capped(examples) for name, examples in task.test.items()}
             result.metrics = ev.generate_and_score("test", sets, ev.prompts(sets), result.generations)
             result.num_examples["generated"] = sum(len(s) for s in sets.values())
-            log.info("test metrics: %s", {m: round(v["all"], 3) for m, v in result.metrics.items()})
+            log.info("test metrics: %s", {m: round(v[ALL], 3) for m, v in result.metrics.items()})
         if eval_cfg.generate and eval_cfg.zero_shot:
             _zero_shot(ev, result)
         if eval_cfg.generate:
@@ -226,10 +238,7 @@ def _zero_shot(ev: _Evaluator, result: EvalResult) -> None:
         raise UserError(f"eval.zero_shot is set but task {ev.task.info.name!r} has no zero-shot directions")
     sets = {name: ev.capped(examples) for name, examples in ev.task.zero_shot.items()}
     scores = ev.generate_and_score("zero_shot", sets, ev.prompts(sets), result.generations)
-    for metric, by_direction in scores.items():
-        directions = {name: value for name, value in by_direction.items() if name != "all"}
-        directions[MEAN] = sum(directions.values()) / len(directions)
-        result.zero_shot[metric] = directions
+    result.zero_shot = with_direction_mean(scores)
     result.num_examples.update({f"zero_shot/{name}": len(examples) for name, examples in sets.items()})
     log.info("zero-shot: %s", {m: round(v[MEAN], 3) for m, v in result.zero_shot.items()})
 
@@ -246,4 +255,4 @@ def _few_shot(ev: _Evaluator, result: EvalResult, shots: int, seed: int) -> None
         for name, examples in sets.items()
     }
     result.few_shot[str(shots)] = ev.generate_and_score(f"{shots}-shot", sets, prompts, result.generations)
-    log.info("%d-shot: %s", shots, {m: round(v["all"], 3) for m, v in result.few_shot[str(shots)].items()})
+    log.info("%d-shot: %s", shots, {m: round(v[ALL], 3) for m, v in result.few_shot[str(shots)].items()})
