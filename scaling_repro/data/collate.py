@@ -12,7 +12,9 @@ Lengths (the paper's Table 1: 256/256 for translation, 512/256 for MLSum):
   from the end and EOS is always kept, so a generation budget of ``max_target_tokens`` new
   tokens always has room for the complete labelled sequence.
 
-Template text, source and target are tokenized separately and concatenated. That is what makes
+The template prefix + source, the template suffix and the target are tokenized separately and
+concatenated (the prefix goes with the source so that a prefix ending in a space tokenizes
+naturally). That is what makes
 ``encode_prompt(...) == encode_example(...).input_ids[:prompt_length]`` hold exactly (generation
 conditions on precisely the tokens training saw) and lets the target be truncated alone.
 
@@ -99,28 +101,36 @@ def _template_parts(info: TaskInfo) -> tuple[str, str]:
 
 @dataclass(frozen=True)
 class _PromptPieces:
-    """Pre-tokenized parts around the source: BOS + template prefix, and template suffix."""
+    """How a source becomes a prompt: ``bos + tokens(prefix + source)`` cut to fit, then the
+    separately tokenized template suffix (the prefix is tokenized together with the source so
+    that a prefix ending in a space does not leave a lone space token)."""
 
-    head: list[int]
+    bos: list[int]
+    prefix: str
     tail: list[int]
     max_source_tokens: int
 
     @classmethod
     def build(cls, tokenizer, info: TaskInfo, max_source_tokens: int | None) -> "_PromptPieces":
         prefix, suffix = _template_parts(info)
-        head = _bos(tokenizer) + (_tokenize(tokenizer, [prefix])[0] if prefix else [])
+        bos = _bos(tokenizer)
         tail = _tokenize(tokenizer, [suffix])[0] if suffix else []
         limit = info.max_source_tokens if max_source_tokens is None else max_source_tokens
-        if len(head) + len(tail) >= limit:
+        template_tokens = len(bos) + len(_tokenize(tokenizer, [prefix])[0] if prefix else []) + len(tail)
+        if template_tokens >= limit:
             raise UserError(
                 f"task {info.name!r}: max_source_tokens={limit} leaves no room for the source after "
-                f"the template's {len(head) + len(tail)} tokens; raise task.max_source_tokens"
+                f"the template's {template_tokens} tokens; raise task.max_source_tokens"
             )
-        return cls(head, tail, limit)
+        return cls(bos, prefix, tail, limit)
 
-    def prompt(self, source_ids: list[int]) -> list[int]:
-        room = self.max_source_tokens - len(self.head) - len(self.tail)
-        return self.head + source_ids[:room] + self.tail
+    @property
+    def room(self) -> int:
+        """Tokens left for ``prefix + source``."""
+        return self.max_source_tokens - len(self.bos) - len(self.tail)
+
+    def prompt(self, prefixed_source_ids: list[int]) -> list[int]:
+        return self.bos + prefixed_source_ids[: self.room] + self.tail
 
 
 def _target_part(target_ids: list[int], eos: int, max_target_tokens: int) -> list[int]:
@@ -136,7 +146,7 @@ def encode_prompt(
     ``max_source_tokens`` (default: the task's) long; equals
     ``encode_example(...).input_ids[:prompt_length]``."""
     pieces = _PromptPieces.build(tokenizer, info, max_source_tokens)
-    return pieces.prompt(_tokenize(tokenizer, [example.source])[0])
+    return pieces.prompt(_tokenize(tokenizer, [pieces.prefix + example.source])[0])
 
 
 def _join(prompt: list[int], target_part: list[int]) -> EncodedExample:
@@ -174,7 +184,7 @@ def encode_examples(
     pieces = _PromptPieces.build(tokenizer, info, max_source_tokens)
     target_limit = info.max_target_tokens if max_target_tokens is None else max_target_tokens
     eos = _eos_id(tokenizer)
-    sources = _tokenize(tokenizer, [e.source for e in examples])
+    sources = _tokenize(tokenizer, [pieces.prefix + e.source for e in examples])
     targets = _tokenize(tokenizer, [e.target for e in examples])
     encoded = [
         _join(pieces.prompt(src), _target_part(tgt, eos, target_limit))
@@ -182,13 +192,12 @@ def encode_examples(
     ]
     if log_counts:
         counts = token_counts(encoded)
-        source_room = pieces.max_source_tokens - len(pieces.head) - len(pieces.tail)
         log.info(
             "%s %s: %d examples, %d tokens (%d prompt + %d target incl. eos), longest %d; "
             "truncated %d sources (> %d prompt tokens) and %d targets (> %d tokens)",
             info.name, split, counts["examples"], counts["total_tokens"], counts["prompt_tokens"],
             counts["target_tokens"], max((len(e.input_ids) for e in encoded), default=0),
-            sum(len(s) > source_room for s in sources), pieces.max_source_tokens,
+            sum(len(s) > pieces.room for s in sources), pieces.max_source_tokens,
             sum(len(t) > target_limit - 1 for t in targets), target_limit,
         )
     return encoded
