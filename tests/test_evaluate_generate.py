@@ -3,7 +3,7 @@
 import pytest
 import torch
 from peft import LoraConfig, PromptTuningConfig, TaskType, get_peft_model
-from transformers import LlamaConfig, LlamaForCausalLM
+from transformers import GPTNeoXConfig, GPTNeoXForCausalLM, LlamaConfig, LlamaForCausalLM
 
 from scaling_repro.data.collate import left_pad
 from scaling_repro.evaluate.generate import full_weights, greedy_batch, greedy_generate
@@ -22,6 +22,16 @@ def tiny_llama(seed: int = 0) -> LlamaForCausalLM:
         pad_token_id=PAD, bos_token_id=BOS, eos_token_id=EOS,
     )
     return LlamaForCausalLM(config).eval()
+
+
+def tiny_pythia(seed: int = 0) -> GPTNeoXForCausalLM:
+    """A random GPT-NeoX (the Pythia architecture of the open recipes): partial rotary, parallel blocks."""
+    torch.manual_seed(seed)
+    config = GPTNeoXConfig(
+        hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64, vocab_size=300,
+        rotary_pct=0.25, initializer_range=0.5, pad_token_id=PAD, bos_token_id=BOS, eos_token_id=EOS,
+    )
+    return GPTNeoXForCausalLM(config).eval()
 
 
 def prompt_tuned(seed: int = 0):
@@ -45,12 +55,14 @@ def ours(model, prompts, max_new_tokens=8, eos=-1):
     return greedy_batch(model, input_ids, mask, eos_token_id=eos, pad_token_id=PAD, max_new_tokens=max_new_tokens)
 
 
-def test_batched_greedy_equals_hf_generate_one_at_a_time():
-    model = tiny_llama()
+@pytest.mark.parametrize("build", [tiny_llama, tiny_pythia], ids=["llama", "gpt_neox"])
+def test_batched_greedy_equals_hf_generate_one_at_a_time(build):
+    model = build()
     expected = [hf_generate_one(model, p, 8) for p in PROMPTS]
     assert ours(model, PROMPTS) == expected
 
 
+@pytest.mark.filterwarnings("ignore:Position ids are not supported")
 def test_batched_greedy_equals_unbatched_for_prompt_tuned_model():
     model = prompt_tuned()
     alone = [ours(model, [p])[0] for p in PROMPTS]
