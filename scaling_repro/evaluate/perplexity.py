@@ -74,13 +74,19 @@ def batch_nll(model: torch.nn.Module, batch: Mapping[str, torch.Tensor]) -> NllS
     return NllSum(float(nll), int((targets != IGNORE_INDEX).sum()))
 
 
-def corpus_nll(model: torch.nn.Module, batches: Iterable[Mapping[str, torch.Tensor]], desc: str | None = None) -> NllSum:
-    """Return the summed NLL over all target tokens of ``batches`` (model put in eval mode)."""
+def corpus_nll(
+    model: torch.nn.Module,
+    batches: Iterable[Mapping[str, torch.Tensor]],
+    desc: str | None = None,
+    num_batches: int | None = None,
+) -> NllSum:
+    """Return the summed NLL over all target tokens of ``batches`` (model put in eval mode);
+    ``desc`` (and ``num_batches``) show a progress bar."""
     was_training = model.training
     model.eval()
     total = NllSum()
     try:
-        for batch in tqdm(batches, desc=desc, disable=desc is None, leave=False):
+        for batch in tqdm(batches, desc=desc, total=num_batches, disable=desc is None, leave=False):
             total = total + batch_nll(model, batch)
     finally:
         model.train(was_training)
@@ -105,7 +111,8 @@ def losses_per_set(
         mine = [examples[i] for i in shard_indices(len(examples), process)]
         mine.sort(key=lambda e: len(e.input_ids), reverse=True)
         batches = (collate(mine[i: i + batch_size]) for i in range(0, len(mine), batch_size))
-        local[name] = corpus_nll(model, batches, desc=f"test loss {name}" if process.is_main else None)
+        desc = f"test loss {name}" if process.is_main else None
+        local[name] = corpus_nll(model, batches, desc, num_batches=-(-len(mine) // batch_size))
     totals: dict[str, NllSum] = {name: NllSum() for name in encoded_sets}
     for part in gather_objects([local], process):
         for name, value in part[0].items():

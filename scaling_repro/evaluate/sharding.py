@@ -33,11 +33,14 @@ class ProcessInfo:
 
 
 def current_process() -> ProcessInfo:
-    """Return this process's place from ``accelerate``'s state (index 0 of 1 when not distributed)."""
-    from accelerate import PartialState
+    """Return this process's rank and the world size of the initialised ``torch.distributed``
+    process group (what ``accelerate``'s ``process_index``/``num_processes`` report), or
+    index 0 of 1 when there is none."""
+    import torch.distributed as dist
 
-    state = PartialState()
-    return ProcessInfo(index=state.process_index, count=state.num_processes)
+    if dist.is_available() and dist.is_initialized():
+        return ProcessInfo(index=dist.get_rank(), count=dist.get_world_size())
+    return ProcessInfo()
 
 
 def shard_indices(n: int, process: ProcessInfo) -> list[int]:
