@@ -66,7 +66,9 @@ def resolve_checkpoint(configured: str | None) -> Path:
     if not any((path / name).is_file() for name in WEIGHT_FILES):
         missing.append(" or ".join(WEIGHT_FILES))
     if missing:
-        raise UserError(f"{source}={value!r} is not a PyTorch BLEURT checkpoint (missing {', '.join(missing)}); {HOW_TO_GET}")
+        raise UserError(
+            f"{source}={value!r} is not a PyTorch BLEURT checkpoint (missing {', '.join(missing)}); {HOW_TO_GET}"
+        )
     return path
 
 

@@ -170,7 +170,10 @@ class _Evaluator:
 
     def prompts(self, sets: dict[str, list[Example]]) -> dict[str, list[list[int]]]:
         info = self.task.info
-        return {name: [encode_prompt(self.tokenizer, e, info, self.max_source_tokens) for e in ex] for name, ex in sets.items()}
+        return {
+            name: [encode_prompt(self.tokenizer, e, info, self.max_source_tokens) for e in examples]
+            for name, examples in sets.items()
+        }
 
 
 def evaluate_model(
@@ -230,7 +233,8 @@ def _test_loss(ev: _Evaluator, result: EvalResult) -> None:
     result.test_loss = overall(losses).mean
     result.num_examples.update({f"test/{name}": len(examples) for name, examples in ev.task.test.items()})
     result.num_examples["test"] = sum(len(examples) for examples in ev.task.test.values())
-    log.info("test loss %.4f (ppl %.2f) over %d target tokens", result.test_loss, overall(losses).perplexity, overall(losses).tokens)
+    total = overall(losses)
+    log.info("test loss %.4f (ppl %.2f) over %d target tokens", total.mean, total.perplexity, total.tokens)
 
 
 def _zero_shot(ev: _Evaluator, result: EvalResult) -> None:
