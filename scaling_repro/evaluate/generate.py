@@ -1,0 +1,172 @@
+"""Batched greedy decoding with a KV cache, left padding and EOS stopping.
+
+Why not ``model.generate``: for a PEFT prompt-tuned model, ``PeftModelForCausalLM.generate``
+places the virtual tokens before the left padding and ignores ``position_ids``, so a padded
+prompt is decoded at different positions than the same prompt alone (and than in training),
+and batched output differs from unbatched output. The loop here feeds the virtual tokens
+(when there are any), masks the padding and sets ``position_ids = cumsum(mask) - 1``, which
+makes every row of a batch compute exactly what it would compute alone. It runs the base
+model's forward directly; LoRA adapters live inside the base model's modules, so LoRA needs
+nothing special.
+
+Distributed: every process decodes every ``count``-th prompt (after sorting by length, so
+that batches carry little padding and processes get equal work) and the outputs are gathered
+back in the original order. Under DeepSpeed ZeRO-3 wrap the whole evaluation in
+:func:`full_weights`, which gathers the partitioned weights once and removes ZeRO's per-module
+hooks, so that decoding does not all-gather every layer at every token and processes need not
+step in lock-step. Without enough memory for a full copy per GPU, evaluate the consolidated
+checkpoint instead (``scaling-repro evaluate RUN_DIR`` loads it as a plain model).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+from typing import Iterator, Sequence
+
+import torch
+
+from scaling_repro.data.collate import left_pad
+from scaling_repro.errors import UserError
+from scaling_repro.evaluate.sharding import ProcessInfo, gather_in_order
+
+try:  # optional: the [deepspeed] extra
+    import deepspeed
+except ImportError:  # pragma: no cover - depends on the environment
+    deepspeed = None
+
+
+def _decoder_and_prompt(model: torch.nn.Module, batch_size: int) -> tuple[torch.nn.Module, torch.Tensor | None]:
+    """Return the causal LM to run and, for prompt tuning, the (batch, virtual, hidden) soft prompt."""
+    peft_config = getattr(model, "active_peft_config", None)
+    if peft_config is None:
+        return model, None
+    decoder = model.get_base_model()
+    if not peft_config.is_prompt_learning:
+        return decoder, None  # LoRA: adapters are injected into the base model's layers
+    if peft_config.peft_type == "PREFIX_TUNING":
+        raise UserError("greedy decoding supports prompt tuning and LoRA adapters, not prefix tuning")
+    return decoder, model.get_prompt(batch_size=batch_size)
+
+
+def _accepts(module: torch.nn.Module, argument: str) -> bool:
+    return argument in inspect.signature(module.forward).parameters
+
+
+@torch.inference_mode()
+def greedy_batch(
+    model: torch.nn.Module,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    *,
+    eos_token_id: int,
+    pad_token_id: int,
+    max_new_tokens: int,
+) -> list[list[int]]:
+    """Return the greedily decoded continuation of each left-padded row, without the EOS that
+    ended it (at most ``max_new_tokens`` tokens each)."""
+    decoder, prompt = _decoder_and_prompt(model, input_ids.shape[0])
+    device = input_ids.device
+    mask = attention_mask.long()
+    inputs: dict[str, torch.Tensor] = {"input_ids": input_ids}
+    if prompt is not None:
+        embeds = decoder.get_input_embeddings()(input_ids)
+        inputs = {"inputs_embeds": torch.cat([prompt.to(embeds.dtype), embeds], dim=1)}
+        mask = torch.cat([torch.ones(prompt.shape[:2], dtype=torch.long, device=device), mask], dim=1)
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    keep_last = {"logits_to_keep": 1} if _accepts(decoder, "logits_to_keep") else {}
+    out = decoder(**inputs, attention_mask=mask, position_ids=positions, use_cache=True, **keep_last)
+    next_position = positions[:, -1:] + 1
+    finished = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=device)
+    steps: list[torch.Tensor] = []
+    for step in range(max_new_tokens):
+        token = out.logits[:, -1].argmax(dim=-1)
+        token = torch.where(finished, torch.full_like(token, pad_token_id), token)
+        steps.append(token)
+        finished |= token == eos_token_id
+        if bool(finished.all()) or step == max_new_tokens - 1:
+            break
+        mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
+        out = decoder(
+            input_ids=token[:, None],
+            attention_mask=mask,
+            position_ids=next_position,
+            past_key_values=out.past_key_values,
+            use_cache=True,
+        )
+        next_position = next_position + 1
+    if not steps:
+        return [[] for _ in range(input_ids.shape[0])]
+    return [_until_eos(row, eos_token_id) for row in torch.stack(steps, dim=1).tolist()]
+
+
+def _until_eos(tokens: list[int], eos_token_id: int) -> list[int]:
+    return tokens[: tokens.index(eos_token_id)] if eos_token_id in tokens else tokens
+
+
+def greedy_generate(
+    model: torch.nn.Module,
+    prompts: Sequence[Sequence[int]],
+    *,
+    eos_token_id: int,
+    pad_token_id: int,
+    max_new_tokens: int,
+    batch_size: int,
+    process: ProcessInfo = ProcessInfo(),
+    progress: bool = False,
+) -> list[list[int]]:
+    """Return the greedy continuation (token ids, EOS dropped) of every prompt, in prompt order.
+
+    ``model`` is the unwrapped model (``accelerator.unwrap_model``), or the module yielded by
+    :func:`full_weights` under ZeRO-3. Every process must call this with the same prompts; each
+    decodes its share and all processes return the full, ordered list.
+    """
+    from tqdm.auto import tqdm
+
+    device = next(model.parameters()).device
+    by_length = sorted(range(len(prompts)), key=lambda i: len(prompts[i]), reverse=True)
+    mine = by_length[process.index:: process.count]
+    local: list[tuple[int, list[int]]] = []
+    was_training = model.training
+    model.eval()
+    try:
+        starts = range(0, len(mine), batch_size)
+        for start in tqdm(starts, desc="generate", disable=not (progress and process.is_main), leave=False):
+            indices = mine[start: start + batch_size]
+            input_ids, attention_mask = left_pad([prompts[i] for i in indices], pad_token_id)
+            outputs = greedy_batch(
+                model,
+                input_ids.to(device),
+                attention_mask.to(device),
+                eos_token_id=eos_token_id,
+                pad_token_id=pad_token_id,
+                max_new_tokens=max_new_tokens,
+            )
+            local.extend(zip(indices, outputs))
+    finally:
+        model.train(was_training)
+    return gather_in_order(local, len(prompts), process)
+
+
+@contextlib.contextmanager
+def full_weights(model: torch.nn.Module) -> Iterator[torch.nn.Module]:
+    """Yield a module whose forward needs no other process: the model itself, unless it is a
+    DeepSpeed ZeRO-3 engine (or a module with ZeRO-3 partitioned parameters).
+
+    For a ZeRO-3 engine the partitioned weights are gathered once for the whole ``with`` block
+    and ZeRO's module hooks are removed (DeepSpeed's ``unwrap_model_for_generation``), then
+    restored on exit; every process needs memory for a full copy of the weights meanwhile.
+    """
+    params = list(model.parameters())
+    if deepspeed is None or not any(hasattr(p, "ds_id") for p in params):
+        is_ddp = isinstance(model, torch.nn.parallel.DistributedDataParallel)
+        yield model.module if is_ddp else model
+        return
+    if isinstance(model, deepspeed.DeepSpeedEngine):
+        from deepspeed.runtime.zero.stage3 import unwrap_model_for_generation
+
+        with unwrap_model_for_generation(model):
+            yield model.module
+        return
+    with deepspeed.zero.GatheredParameters(params, modifier_rank=None):
+        yield model

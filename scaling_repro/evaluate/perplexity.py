@@ -1,0 +1,128 @@
+"""Test loss: token-level mean negative log-likelihood of the target tokens (nats).
+
+A batch is what :func:`scaling_repro.data.collate.collate_for_lm` returns: right-padded
+``input_ids``, ``attention_mask`` and ``labels`` with -100 on BOS, prompt and padding. The loss
+counts exactly the positions whose label is not -100 (target tokens and EOS), so a PEFT
+prompt-tuned model, which prepends virtual tokens inside its forward, is scored on the same
+tokens as the full model: its extra leading logits are dropped before the labels are aligned.
+The paper's test PPL is ``exp`` of the loss over the concatenation of all test sets, i.e.
+summed NLL over summed token count, not a mean of per-set means.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Iterable, Mapping, Sequence
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from scaling_repro.evaluate.sharding import ProcessInfo, gather_objects, shard_indices
+
+IGNORE_INDEX = -100
+
+
+@dataclass(frozen=True)
+class NllSum:
+    """Summed NLL (nats) over ``tokens`` target tokens; ``mean`` is the token-level loss."""
+
+    nll: float = 0.0
+    tokens: int = 0
+
+    def __add__(self, other: "NllSum") -> "NllSum":
+        return NllSum(self.nll + other.nll, self.tokens + other.tokens)
+
+    @property
+    def mean(self) -> float:
+        """Token-level mean NLL (nats); NaN when no token was scored."""
+        return self.nll / self.tokens if self.tokens else math.nan
+
+    @property
+    def perplexity(self) -> float:
+        """``exp(mean)``."""
+        return math.exp(self.mean)
+
+
+def aligned_logits(model: torch.nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """Return the model's logits for ``input_ids``, shape (batch, seq, vocab).
+
+    Prompt tuning (PEFT) prepends its virtual tokens inside the forward and returns logits for
+    them too; they are cut off here so that position ``t`` of the result predicts token ``t+1``
+    of ``input_ids`` for every method.
+    """
+    logits = model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits
+    return logits[:, -input_ids.shape[1]:]
+
+
+@torch.no_grad()
+def batch_nll(model: torch.nn.Module, batch: Mapping[str, torch.Tensor]) -> NllSum:
+    """Return the summed NLL and count of the target tokens (labels != -100) of one batch."""
+    device = next(model.parameters()).device
+    input_ids = batch["input_ids"].to(device)
+    attention_mask = batch["attention_mask"].to(device)
+    labels = batch["labels"].to(device)
+    logits = aligned_logits(model, input_ids, attention_mask)[:, :-1]
+    targets = labels[:, 1:]
+    nll = F.cross_entropy(
+        logits.reshape(-1, logits.shape[-1]).float(),
+        targets.reshape(-1),
+        ignore_index=IGNORE_INDEX,
+        reduction="sum",
+    )
+    return NllSum(float(nll), int((targets != IGNORE_INDEX).sum()))
+
+
+def corpus_nll(
+    model: torch.nn.Module,
+    batches: Iterable[Mapping[str, torch.Tensor]],
+    desc: str | None = None,
+    num_batches: int | None = None,
+) -> NllSum:
+    """Return the summed NLL over all target tokens of ``batches`` (model put in eval mode);
+    ``desc`` (and ``num_batches``) show a progress bar."""
+    was_training = model.training
+    model.eval()
+    total = NllSum()
+    try:
+        for batch in tqdm(batches, desc=desc, total=num_batches, disable=desc is None, leave=False):
+            total = total + batch_nll(model, batch)
+    finally:
+        model.train(was_training)
+    return total
+
+
+def losses_per_set(
+    model: torch.nn.Module,
+    encoded_sets: Mapping[str, Sequence],
+    collate,
+    batch_size: int,
+    process: ProcessInfo = ProcessInfo(),
+) -> dict[str, NllSum]:
+    """Return each test set's NLL sum, computed over all processes.
+
+    ``encoded_sets`` maps test-set name -> encoded examples and ``collate`` turns a list of them
+    into a batch. Each process scores every ``count``-th example (sorted by length, so that
+    batches carry little padding) and the sums are gathered, so every process returns the same.
+    """
+    local: dict[str, NllSum] = {}
+    for name, examples in encoded_sets.items():
+        mine = [examples[i] for i in shard_indices(len(examples), process)]
+        mine.sort(key=lambda e: len(e.input_ids), reverse=True)
+        batches = (collate(mine[i: i + batch_size]) for i in range(0, len(mine), batch_size))
+        desc = f"test loss {name}" if process.is_main else None
+        local[name] = corpus_nll(model, batches, desc, num_batches=-(-len(mine) // batch_size))
+    totals: dict[str, NllSum] = {name: NllSum() for name in encoded_sets}
+    for part in gather_objects([local], process):
+        for name, value in part[0].items():
+            totals[name] = totals[name] + value
+    return totals
+
+
+def overall(losses: Mapping[str, NllSum]) -> NllSum:
+    """Return the NLL sum over the concatenation of all sets (the paper's test loss)."""
+    total = NllSum()
+    for value in losses.values():
+        total = total + value
+    return total

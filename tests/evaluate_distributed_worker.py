@@ -1,0 +1,61 @@
+"""Worker of test_evaluate_distributed.py, run under ``torch.distributed.run`` on CPU (gloo).
+
+Every rank computes the single-process reference (greedy outputs, test loss) on the plain
+model, then wraps the model in a DeepSpeed ZeRO-3 engine (weights partitioned over ranks) and
+evaluates again through ``full_weights``, sharded over ranks with ``current_process()``.
+Rank 0 writes both to the JSON file named by argv[1].
+"""
+
+import json
+import sys
+
+import torch
+from transformers import LlamaConfig, LlamaForCausalLM
+
+from scaling_repro.data.collate import EncodedExample, collate_for_lm
+from scaling_repro.evaluate.generate import full_weights, greedy_generate
+from scaling_repro.evaluate.perplexity import losses_per_set
+from scaling_repro.evaluate.sharding import ProcessInfo, current_process
+
+PROMPTS = [[1] + list(range(5, 5 + n)) for n in (7, 2, 4, 1, 3, 6, 5)]
+ENCODED = {"a": [EncodedExample(p + [40, 41, 2], [-100] * len(p) + [40, 41, 2], len(p)) for p in PROMPTS]}
+
+
+def evaluate(model, process):
+    outputs = greedy_generate(model, PROMPTS, eos_token_id=-1, pad_token_id=0, max_new_tokens=5, batch_size=2, process=process)
+    collate = lambda batch: collate_for_lm(batch, 0)
+    loss = losses_per_set(model, ENCODED, collate, batch_size=2, process=process)["a"]
+    return {"outputs": outputs, "nll": loss.nll, "tokens": loss.tokens}
+
+
+def main() -> None:
+    import deepspeed
+
+    torch.manual_seed(0)
+    config = LlamaConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=1,
+                         intermediate_size=64, vocab_size=300, initializer_range=0.5)
+    model = LlamaForCausalLM(config).eval()
+    reference = evaluate(model, process=ProcessInfo())  # this rank alone, everything
+
+    deepspeed.init_distributed(dist_backend="gloo")
+    process = current_process()
+    ds_config = {
+        "train_micro_batch_size_per_gpu": 1,
+        "zero_optimization": {"stage": 3, "stage3_param_persistence_threshold": 0},
+        "zero_allow_untested_optimizer": True,
+    }
+    engine, *_ = deepspeed.initialize(model=model, config=ds_config, optimizer=torch.optim.SGD(model.parameters(), lr=0.0))
+    partitioned = sum(p.numel() for p in engine.module.parameters())
+    with full_weights(engine) as local:
+        gathered = sum(p.numel() for p in local.parameters())
+        sharded = evaluate(local, process)
+    engine(input_ids=torch.tensor([PROMPTS[0]]))  # ZeRO-3 still works after the block
+    if process.is_main:
+        result = {"reference": reference, "sharded": sharded, "processes": process.count,
+                  "partitioned_numel": partitioned, "gathered_numel": gathered}
+        with open(sys.argv[1], "w") as handle:
+            json.dump(result, handle)
+
+
+if __name__ == "__main__":
+    main()
