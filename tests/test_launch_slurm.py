@@ -2,6 +2,8 @@
 
 import os
 import re
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -41,20 +43,27 @@ def test_slurm_dry_run_prints_the_array_jobs_it_would_submit(tmp_path, monkeypat
     assert not Path("runs/fake/slurm").exists()
 
 
-def test_slurm_backend_runs_an_array_job_on_submitits_local_executor(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("PYTHONPATH", subprocess_env()["PYTHONPATH"])
+def sweep_cli(*args: str) -> subprocess.CompletedProcess:
+    # A separate process: submitit's local executor must not share the test process's
+    # stdout/stderr capture (absl.logging, imported by other tests, breaks it there).
+    return subprocess.run([sys.executable, "-m", "scaling_repro", "sweep", *args],
+                          env=subprocess_env(), capture_output=True, text=True, timeout=300)
+
+
+def test_slurm_backend_runs_an_array_job_on_submitits_local_executor(tmp_path):
     recipe = write_recipe(tmp_path, (40, 30, 20, 10))
     sweep_dir(tmp_path).mkdir(parents=True)
     (sweep_dir(tmp_path) / "fail-30").touch()
     flags = ["--backend", "slurm", "--submitit-cluster", "local", "--wait", "--runner", "launch_fakes:run"]
-    assert main(["sweep", str(recipe), *flags]) == 1
+    first = sweep_cli(str(recipe), *flags)
+    assert first.returncode == 1, first.stderr
     runs = load_runs(recipe).runs
     assert Counter(row[0] for row in events(sweep_dir(tmp_path))) == Counter(s.run_id for s in runs)
     assert len(load_results(sweep_dir(tmp_path))) == 3
     failed = next(s for s in runs if s.task.train_examples == 30)
     assert read_record(failed.run_dir).status.startswith("failed: RuntimeError: fake failure")
-    out = capsys.readouterr().out
-    assert re.search(r"submitted 4 run\(s\) as job\(s\) \d+", out) and "3 ok, 1 failed" in out
+    assert re.search(r"submitted 4 run\(s\) as job\(s\) \d+", first.stdout) and "3 ok, 1 failed" in first.stdout
 
-    assert main(["sweep", str(recipe), *flags]) == 0  # nothing left to submit
-    assert "3 already done, 1 failed earlier" in capsys.readouterr().out
+    second = sweep_cli(str(recipe), *flags)  # nothing left to submit
+    assert second.returncode == 0, second.stderr
+    assert "3 already done, 1 failed earlier" in second.stdout
