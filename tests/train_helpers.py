@@ -20,12 +20,13 @@ class Seq:
     prompt_length: int
 
 
-def copy_task(n: int, seed: int, min_len: int = 3, max_len: int = 8) -> list[Seq]:
-    """``bos a.. sep a.. eos``: the target (after sep) repeats the prompt; loss on the target."""
+def copy_task(n: int, seed: int, min_len: int = 3, max_len: int = 8, top: int = 12) -> list[Seq]:
+    """``bos a.. sep a.. eos`` with tokens a in [4, top): the target repeats the prompt; loss on
+    the target. A narrow token range gives every method (even a prompt) something to learn."""
     rng = random.Random(seed)
     out = []
     for _ in range(n):
-        body = [rng.randrange(4, VOCAB) for _ in range(rng.randint(min_len, max_len))]
+        body = [rng.randrange(4, top) for _ in range(rng.randint(min_len, max_len))]
         prompt = [BOS, *body, SEP]
         target = [*body, EOS]
         out.append(Seq(prompt + target, [-100] * len(prompt) + target, len(prompt)))
@@ -58,8 +59,8 @@ def tiny_llama(seed: int = 0, hidden: int = 32, layers: int = 2):
     return LlamaForCausalLM(config)
 
 
-def wrap(model, kind: str, seed: int = 0):
-    """Wrap for a method with PEFT directly: full | prompt | lora."""
+def wrap(model, kind: str, seed: int = 0, dropout: float = 0.0):
+    """Wrap for a method with PEFT directly: full | prompt | lora (with ``dropout``)."""
     if kind == "full":
         return model
     from peft import LoraConfig, PromptTuningConfig, PromptTuningInit, TaskType, get_peft_model
@@ -69,7 +70,8 @@ def wrap(model, kind: str, seed: int = 0):
         config = PromptTuningConfig(task_type=TaskType.CAUSAL_LM, num_virtual_tokens=4,
                                     prompt_tuning_init=PromptTuningInit.RANDOM)
     else:
-        config = LoraConfig(task_type=TaskType.CAUSAL_LM, r=4, lora_alpha=4, target_modules="all-linear")
+        config = LoraConfig(task_type=TaskType.CAUSAL_LM, r=4, lora_alpha=4, lora_dropout=dropout,
+                            target_modules="all-linear")
     return get_peft_model(model, config)
 
 
