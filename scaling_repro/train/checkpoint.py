@@ -254,8 +254,10 @@ def load_best_weights(model: torch.nn.Module, directory: Path) -> dict[str, Any]
         from peft import set_peft_model_state_dict
 
         result = set_peft_model_state_dict(model, state_dict)
-        if getattr(result, "unexpected_keys", None):
-            raise RuntimeError(f"{directory}: adapter keys not in the model: {result.unexpected_keys[:3]}")
+        # PEFT loads a soft prompt itself and still reports its key as unexpected.
+        unexpected = [k for k in getattr(result, "unexpected_keys", []) if k != "prompt_embeddings"]
+        if unexpected:
+            raise RuntimeError(f"{directory}: adapter keys not in the model: {unexpected[:3]}")
         return info
     missing, unexpected = model.load_state_dict(state_dict, strict=False)
     if unexpected:

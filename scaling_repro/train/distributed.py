@@ -71,6 +71,22 @@ def load_deepspeed_config(path: str) -> dict[str, Any]:
     return config
 
 
+ADAFACTOR_UNDER_ZERO = (
+    "DeepSpeed ZeRO flattens the parameters of each group into one 1-D partition, so "
+    "Adafactor sees vectors: it keeps unfactored second moments and clips updates by the RMS of "
+    "the whole partition instead of per matrix. Training works, but it is not the unsharded "
+    "Adafactor of the paper (on the tiny test model the loss curves part after the first "
+    "update; AdamW, elementwise, matches the unsharded loop exactly). Compare against an "
+    "unsharded run before mixing results."
+)
+
+
+def warn_if_adafactor_under_zero(optimizer_kind: str, deepspeed_config: dict[str, Any] | None) -> None:
+    """Log the Adafactor-under-ZeRO caveat (:data:`ADAFACTOR_UNDER_ZERO`) when it applies."""
+    if deepspeed_config is not None and optimizer_kind == "adafactor":
+        log.warning(ADAFACTOR_UNDER_ZERO)
+
+
 def deepspeed_available() -> tuple[bool, str]:
     """Return (importable, reason) for DeepSpeed."""
     try:

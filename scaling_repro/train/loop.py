@@ -34,7 +34,7 @@ from scaling_repro.train.batching import (
     to_device,
     token_nll_sum,
 )
-from scaling_repro.train.distributed import load_deepspeed_config, make_accelerator
+from scaling_repro.train.distributed import load_deepspeed_config, make_accelerator, warn_if_adafactor_under_zero
 from scaling_repro.train.metrics_log import JsonlLog
 from scaling_repro.train.optim import build_optimizer, build_schedule, planned_steps
 from scaling_repro.train import throughput
@@ -136,6 +136,7 @@ def train(
         grad_clip=config.grad_clip, deepspeed_config=ds_config, log_dir=run_dir, trackers=config.trackers,
     )
     is_ds = ds_config is not None
+    warn_if_adafactor_under_zero(config.optimizer, ds_config)
     from accelerate.utils import set_seed
 
     set_seed(seed)
@@ -217,7 +218,7 @@ def train(
         if not math.isfinite(loss_value):
             jsonl.write({"event": "failed", "step": state.step, "reason": f"non-finite loss {loss_value}"})
             progress.close()
-            accelerator.end_training()
+            _finish_trackers(accelerator)
             raise NonFiniteLossError(state.step, loss_value)
         interval_loss += loss_value
         interval_steps += 1
@@ -243,7 +244,7 @@ def train(
         if state.step % checkpoint_every == 0 or last or state.stopped_early:
             ckpt.save_checkpoint(accelerator, prepared_model, state, run_dir)
     progress.close()
-    accelerator.end_training()
+    _finish_trackers(accelerator)
     state.wall_seconds = time.perf_counter() - session_start
     tps, mfu = _throughput(state, world, peak)
     best = ckpt.best_checkpoint(run_dir)
@@ -280,6 +281,13 @@ def _throughput(state: ckpt.TrainerState, world: int, peak: float | None) -> tup
     per_device = state.timed_tokens / state.train_seconds / world
     flops_per_device = state.timed_flops / state.train_seconds / world
     return per_device, (flops_per_device / peak if peak else None)
+
+
+def _finish_trackers(accelerator) -> None:
+    # Not accelerator.end_training(): it also destroys the process group, which the caller
+    # (a sweep or pretraining in one process, the torchrun worker) may still use.
+    for tracker in accelerator.trackers:
+        tracker.finish()
 
 
 def _world_size() -> int:
