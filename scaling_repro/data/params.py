@@ -1,0 +1,35 @@
+"""Validation of ``task.params``: each task declares its options as a small pydantic model."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, TypeVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from scaling_repro.errors import UserError
+
+
+class TaskParams(BaseModel):
+    """Base of a task's options: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+P = TypeVar("P", bound=TaskParams)
+
+
+def parse_params(model: type[P], params: Mapping[str, Any] | None, task: str) -> P:
+    """Return ``params`` validated as ``model``; raise ``UserError`` naming ``task.params.X``,
+    the bad value and what is allowed."""
+    try:
+        return model.model_validate(dict(params or {}))
+    except ValidationError as err:
+        problems = []
+        for error in err.errors():
+            field = ".".join(str(part) for part in error["loc"])
+            if error["type"] == "extra_forbidden":
+                allowed = ", ".join(model.model_fields) or "none"
+                problems.append(f"task.params.{field} is not an option of task {task!r} (options: {allowed})")
+            else:
+                problems.append(f"task.params.{field}={error.get('input')!r}: {error['msg']}")
+        raise UserError("; ".join(problems)) from None
