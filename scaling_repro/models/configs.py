@@ -1,0 +1,213 @@
+"""Base-model architectures: the paper's five sizes (Table 3) and a tiny CPU ladder, as
+Hugging Face ``LlamaConfig``s with multi-query attention, plus parameter counting.
+
+Architecture family. The paper's models follow Garcia et al. (2023), i.e. PaLM's decoder:
+SwiGLU feed-forward, multi-query attention, RoPE, no biases, input and output embeddings
+shared. ``LlamaForCausalLM`` with ``num_key_value_heads=1``, ``head_dim=256``,
+``hidden_act="silu"`` (SwiGLU) and ``tie_word_embeddings=True`` is that decoder up to details
+that carry no parameters (PaLM's parallel attention/FFN blocks, its LayerNorm vs RMSNorm
+scales, which count the same). Llama is chosen over Gemma (GeGLU, equally counted) because it
+is the most widely supported class (PEFT targets, DeepSpeed, flash attention). "FFN dim" of
+Table 3 is the width of each of the two gated input projections (PaLM's ``d_ff = 4 d``), i.e.
+``intermediate_size``. Cross-check: ``paper-8b`` is PaLM 8B's shape (32 layers, 16 heads,
+d 4096); with PaLM's 256k-entry tied vocabulary it has 8.63B parameters, PaLM 8B's
+published count (tested).
+
+What is counted. ``model_params`` (the model-size factor of the scaling laws) is the
+**non-embedding** parameter count (Kaplan et al. 2020): all parameters except token
+embeddings, the output projection when it is not tied, and learned position embeddings.
+Reasons: Table 3 gives no vocabulary size, so only this count is determined by the paper;
+it is the usual convention for scaling laws; and it keeps the tiny ladder (where a 500-entry
+vocabulary is half the model) and open checkpoints (Pythia: 50k untied) on one footing.
+RunRecords say so in ``model_params_counted``. Total counts are reported beside it.
+
+Deviation from the paper's names (honest, not fudged): non-embedding counts are
+0.956B, 1.861B, 3.209B, 7.584B, 14.79B for "1B".."16B", i.e. -4.4%, -6.9%, -19.8%, -5.2%,
+-7.6%. Only 1B is within 5%. No single consistent convention puts all five within 5%: the
+Table 3 shapes grow as layers x d^2, which gives 4B/2B = 1.72 and 8B/4B = 2.37, so "4B" is
+always the outlier. Adding tied embeddings of any one vocabulary size V helps at most three
+sizes (V ~ 32k-86k: 1B, 2B, 8B within 5%; 4B still -13% or worse); with PaLM's 256k
+vocabulary the totals are 1.48B, 2.52B, 4.00B, 8.63B, 16.10B (4B and 16B within 5%, 1B +48%).
+The names are nominal labels; the fits use the counted numbers.
+
+Tiny ladder: same family (Llama, SwiGLU, one key/value head, tied embeddings) with head dim
+16 and heads = d / 16, shapes from a measured CPU pilot (d/layers/ffn 32/2/64 ... 96/4/256);
+non-embedding sizes span 40x (18.6K..738K). ``tiny-xl`` needs more pretraining than the
+others: a ~950K-parameter pilot model was under-trained at 300-600K pretraining tokens.
+The vocabulary size always comes from the tokenizer at build time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    import torch
+    from transformers import LlamaConfig, PreTrainedModel
+
+ParamsCounted = Literal["non_embedding", "total"]
+MODEL_PARAMS_COUNTED: ParamsCounted = "non_embedding"
+"""The count every RunRecord's ``model_params`` holds (see the module docstring)."""
+
+PALM_VOCAB_SIZE = 256_000
+"""PaLM's SentencePiece vocabulary; used only to show paper-config totals (the paper gives none)."""
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """The shape of one named decoder; ``nominal_params`` is the paper's size name, if any."""
+
+    name: str
+    layers: int
+    heads: int
+    head_dim: int
+    ffn_dim: int
+    model_dim: int
+    family: Literal["paper", "tiny"]
+    listing_vocab_size: int
+    nominal_params: int | None = None
+    kv_heads: int = 1
+    max_positions: int = 2048
+
+
+def _paper(size: int, layers: int, heads: int, ffn_dim: int, model_dim: int) -> Architecture:
+    return Architecture(
+        f"paper-{size}b", layers, heads, 256, ffn_dim, model_dim, "paper", PALM_VOCAB_SIZE, size * 10**9
+    )
+
+
+def _tiny(suffix: str, model_dim: int, layers: int, ffn_dim: int) -> Architecture:
+    return Architecture(f"tiny-{suffix}", layers, model_dim // 16, 16, ffn_dim, model_dim, "tiny", 512)
+
+
+ARCHITECTURES: dict[str, Architecture] = {
+    arch.name: arch
+    for arch in (
+        # Table 3: layers, heads, FFN dim, model dim (head dim 256 throughout).
+        _paper(1, 16, 8, 8192, 2048),
+        _paper(2, 20, 10, 10240, 2560),
+        _paper(4, 24, 12, 12288, 3072),
+        _paper(8, 32, 16, 16384, 4096),
+        _paper(16, 40, 20, 20480, 5120),
+        _tiny("xs", 32, 2, 64),
+        _tiny("s", 64, 2, 128),
+        _tiny("m", 80, 3, 192),
+        _tiny("l", 96, 4, 256),
+        _tiny("xl", 128, 4, 384),
+    )
+}
+CONFIG_NAMES: tuple[str, ...] = tuple(ARCHITECTURES)
+PAPER_CONFIG_NAMES: tuple[str, ...] = tuple(n for n, a in ARCHITECTURES.items() if a.family == "paper")
+TINY_CONFIG_NAMES: tuple[str, ...] = tuple(n for n, a in ARCHITECTURES.items() if a.family == "tiny")
+
+
+def is_config_name(name: str) -> bool:
+    """True when ``name`` is one of :data:`CONFIG_NAMES` (not a hub id or a path)."""
+    return name in ARCHITECTURES
+
+
+def get_architecture(name: str) -> Architecture:
+    """Return the architecture called ``name``; raise ``UserError`` listing the known names."""
+    from scaling_repro.errors import UserError
+
+    if name not in ARCHITECTURES:
+        raise UserError(f"model config {name!r} is not known; known configs: {', '.join(CONFIG_NAMES)}")
+    return ARCHITECTURES[name]
+
+
+def build_config(
+    name: str,
+    vocab_size: int,
+    *,
+    bos_token_id: int | None = None,
+    eos_token_id: int | None = None,
+    pad_token_id: int | None = None,
+) -> "LlamaConfig":
+    """Return the ``LlamaConfig`` of config ``name`` with ``vocab_size`` token embeddings
+    (tied to the output layer) and one key/value head."""
+    from transformers import LlamaConfig
+
+    arch = get_architecture(name)
+    if vocab_size < 1:
+        raise ValueError(f"vocab_size must be positive, got {vocab_size}")
+    return LlamaConfig(
+        vocab_size=vocab_size,
+        hidden_size=arch.model_dim,
+        intermediate_size=arch.ffn_dim,
+        num_hidden_layers=arch.layers,
+        num_attention_heads=arch.heads,
+        num_key_value_heads=arch.kv_heads,
+        head_dim=arch.head_dim,
+        hidden_act="silu",
+        max_position_embeddings=arch.max_positions,
+        tie_word_embeddings=True,
+        attention_bias=False,
+        mlp_bias=False,
+        bos_token_id=bos_token_id,
+        eos_token_id=eos_token_id,
+        pad_token_id=pad_token_id,
+    )
+
+
+def build_model(
+    config,
+    device: "str | torch.device | None" = None,
+    dtype: "torch.dtype | None" = None,
+    attn_implementation: str | None = None,
+) -> "PreTrainedModel":
+    """Return a randomly initialized causal LM for ``config`` (HF's own init, drawn from the
+    global torch RNG: seed it first). ``device="meta"`` allocates no memory (for counting)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    kwargs = {"dtype": dtype} if dtype is not None else {}
+    if attn_implementation:
+        kwargs["attn_implementation"] = attn_implementation
+    with torch.device(device or "cpu"):
+        return AutoModelForCausalLM.from_config(config, **kwargs)
+
+
+@dataclass(frozen=True)
+class ParamCounts:
+    """Unique parameters of a model: ``total`` = ``embedding`` + ``non_embedding``."""
+
+    total: int
+    embedding: int
+    non_embedding: int
+
+    def counted(self, kind: ParamsCounted = MODEL_PARAMS_COUNTED) -> int:
+        """Return the ``kind`` count ("non_embedding" or "total")."""
+        return self.non_embedding if kind == "non_embedding" else self.total
+
+
+def count_parameters(model: "torch.nn.Module") -> ParamCounts:
+    """Count ``model``'s unique parameters (tied weights once; works on the meta device).
+
+    Embedding parameters are those of every ``nn.Embedding`` (token and learned position
+    embeddings) and of the output embeddings (LM head) when they are a separate matrix.
+    """
+    import torch
+
+    embedding_ids: set[int] = set()
+    embedding = 0
+    modules = [m for m in model.modules() if isinstance(m, torch.nn.Embedding)]
+    get_output = getattr(model, "get_output_embeddings", None)
+    output = get_output() if callable(get_output) else None
+    if output is not None:
+        modules.append(output)
+    for module in modules:
+        for param in module.parameters(recurse=False):
+            if id(param) not in embedding_ids:
+                embedding_ids.add(id(param))
+                embedding += param.numel()
+    total = sum(p.numel() for p in model.parameters())
+    return ParamCounts(total=total, embedding=embedding, non_embedding=total - embedding)
+
+
+def architecture_counts(name: str, vocab_size: int | None = None) -> ParamCounts:
+    """Count the parameters of config ``name`` built on the meta device (no memory) with
+    ``vocab_size`` (default: the architecture's listing vocabulary)."""
+    arch = get_architecture(name)
+    config = build_config(name, vocab_size or arch.listing_vocab_size)
+    return count_parameters(build_model(config, device="meta"))
