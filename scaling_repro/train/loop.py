@@ -177,7 +177,7 @@ def train(
     session_start = started - state.wall_seconds
     interval_loss, interval_steps = 0.0, 0
     progress = tqdm(total=total_steps, initial=state.step, disable=not accelerator.is_local_main_process,
-                    desc=f"train {run_dir.name}", dynamic_ncols=True)
+                    desc=f"train {run_dir.parent.name}/{run_dir.name}", dynamic_ncols=True)
     prepared_model.train()
     while state.step < total_steps and not state.stopped_early:
         step_start = time.perf_counter()
