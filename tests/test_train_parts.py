@@ -137,6 +137,7 @@ class _ShardedSaveAccelerator:
     """Stands in for ZeRO-3 without gathering: the state dict holds empty shards."""
 
     is_main_process = True
+    distributed_type = "DistributedType.DEEPSPEED"
 
     def get_state_dict(self, model):
         return {k: torch.empty(0) for k in model.state_dict()}
@@ -154,3 +155,16 @@ def test_a_best_checkpoint_smaller_than_the_model_is_an_error(tmp_path):
     with pytest.raises(RuntimeError, match="holds 0 weight elements but the model has"):
         save_best(_ShardedSaveAccelerator(), tiny_llama(), step=3, dev_loss=1.0, run_dir=tmp_path)
     assert not list(tmp_path.rglob("*.safetensors"))
+
+
+@pytest.mark.parametrize("kind", ["full", "prompt", "lora"])
+def test_logits_only_from_the_first_scored_position_give_the_same_loss(kind):
+    from scaling_repro.train.batching import supports_logits_to_keep, token_nll_sum
+    from train_helpers import collate, copy_task
+
+    model = wrap(tiny_llama(), kind).eval()
+    batch = collate(copy_task(6, seed=4))
+    assert supports_logits_to_keep(model)
+    with torch.no_grad():
+        full, kept = token_nll_sum(model, batch, False), token_nll_sum(model, batch, True)
+    assert float(kept) == pytest.approx(float(full), rel=1e-6)

@@ -255,8 +255,9 @@ def export_checkpoint(accelerator, model, root: Path, requested: int, tokens_see
     """Save ``model`` as ``root/tokens-<requested>/`` with its metadata (atomic; collective)."""
     from scaling_repro.models.load import CheckpointMeta, write_checkpoint_meta
 
-    state_dict = accelerator.get_state_dict(model) if accelerator is not None else None
-    unwrapped = accelerator.unwrap_model(model) if accelerator is not None else model
+    from scaling_repro.train.checkpoint import gathered_weights
+
+    unwrapped, state_dict = gathered_weights(accelerator, model) if accelerator is not None else (model, None)
     if accelerator is not None and not accelerator.is_main_process:
         return None
     final = root / revision_name(requested)

@@ -14,6 +14,7 @@ of target tokens (a true token-level mean, the same on any number of devices or 
 
 from __future__ import annotations
 
+import inspect
 from typing import Any, Callable, Sequence
 
 import torch
@@ -62,20 +63,36 @@ def predicted_tokens(labels: torch.Tensor) -> torch.Tensor:
     return (labels[:, 1:] != IGNORE_INDEX).sum()
 
 
-def token_nll_sum(model: torch.nn.Module, batch: Batch) -> torch.Tensor:
+def supports_logits_to_keep(model: torch.nn.Module) -> bool:
+    """True when the (unwrapped, possibly PEFT) causal LM's forward takes ``logits_to_keep``
+    (Hugging Face models since transformers 4.50): then only scored positions get logits."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return "logits_to_keep" in inspect.signature(base.forward).parameters
+
+
+def token_nll_sum(model: torch.nn.Module, batch: Batch, logits_to_keep: bool = False) -> torch.Tensor:
     """Return the summed next-token NLL (fp32) of ``batch`` over its non-ignored labels.
 
-    Logit positions beyond the input length (prompt tuning prepends virtual tokens) are cut
-    off the front, so every model and PEFT method is scored on the same tokens.
+    With ``logits_to_keep`` the LM head runs only from the first position that predicts a
+    label to the end (the prompt of a finetuning example needs no logits: less compute, and
+    far less memory with a large vocabulary). Logit positions beyond the input length (prompt
+    tuning prepends virtual tokens) are cut off the front, so every model and PEFT method is
+    scored on the same tokens.
     """
-    outputs = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False)
-    logits = outputs.logits
-    length = batch["input_ids"].shape[1]
-    logits = logits[:, logits.shape[1] - length : -1, :]
-    labels = batch["labels"][:, 1:].to(logits.device)
+    labels = batch["labels"]
+    length = labels.shape[1]
+    keep = 0  # Hugging Face's "all positions"
+    if logits_to_keep:
+        scored = (labels[:, 1:] != IGNORE_INDEX).any(dim=0).nonzero()
+        keep = length - int(scored[0]) if len(scored) else 0
+    extra = {"logits_to_keep": keep} if logits_to_keep else {}
+    outputs = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False, **extra)
+    kept = keep or length
+    logits = outputs.logits[:, -kept:-1, :]
+    targets = labels[:, length - kept + 1 :].to(logits.device)
     return F.cross_entropy(
         logits.float().reshape(-1, logits.shape[-1]),
-        labels.reshape(-1),
+        targets.reshape(-1),
         ignore_index=IGNORE_INDEX,
         reduction="sum",
     )
@@ -92,6 +109,7 @@ def dev_loss(
     collate_fn: Callable[[list[Any]], Batch],
     batch_size: int,
     accelerator,
+    logits_to_keep: bool = False,
 ) -> float:
     """Return the token-level mean NLL (nats) of ``model`` on ``dev_set``, over all ranks.
 
@@ -109,7 +127,7 @@ def dev_loss(
         indices = shard[b * batch_size : (b + 1) * batch_size]
         weight = 1.0 if indices else 0.0
         batch = to_device(collate_fn([dev_set[i] for i in indices or [0]]), accelerator.device)
-        totals[0] += weight * token_nll_sum(model, batch).double()
+        totals[0] += weight * token_nll_sum(model, batch, logits_to_keep).double()
         totals[1] += weight * predicted_tokens(batch["labels"]).double()
     model.train(was_training)
     totals = accelerator.reduce(totals, reduction="sum")

@@ -205,6 +205,18 @@ def saved_numel(directory: Path) -> int:
     return total
 
 
+def gathered_weights(accelerator, model) -> tuple[torch.nn.Module, dict[str, torch.Tensor] | None]:
+    """Return (the unwrapped model, its full state dict). Under DeepSpeed the state dict is
+    gathered (ZeRO-3: every rank must call this); otherwise None, i.e. the model's own.
+    Without DeepSpeed the unwrapping is done here: Accelerate's imports DeepSpeed to check
+    engine types, half a second per save when it is installed."""
+    if _is_deepspeed(accelerator):
+        return accelerator.unwrap_model(model), accelerator.get_state_dict(model)
+    while isinstance(model, torch.nn.parallel.DistributedDataParallel):
+        model = model.module
+    return model, None
+
+
 def save_best(accelerator, model, step: int, dev_loss: float, run_dir: Path) -> Path:
     """Write the weights of ``model`` as the new best checkpoint and drop the previous one.
 
@@ -215,8 +227,7 @@ def save_best(accelerator, model, step: int, dev_loss: float, run_dir: Path) -> 
     root = checkpoint_dir(run_dir)
     final = root / f"best-{step:08d}"
     tmp = root / f".tmp-best-{step:08d}"
-    state_dict = accelerator.get_state_dict(model)
-    unwrapped = accelerator.unwrap_model(model)
+    unwrapped, state_dict = gathered_weights(accelerator, model)
     if accelerator.is_main_process:
         shutil.rmtree(tmp, ignore_errors=True)
         unwrapped.save_pretrained(str(tmp), state_dict=state_dict, safe_serialization=True)

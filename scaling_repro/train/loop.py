@@ -31,6 +31,7 @@ from scaling_repro.train.batching import (
     dev_loss,
     predicted_tokens,
     rank_micro_batches,
+    supports_logits_to_keep,
     to_device,
     token_nll_sum,
 )
@@ -150,6 +151,7 @@ def train(
 
     base_optimizer = build_optimizer(model.parameters(), config.optimizer, lr, config.weight_decay)
     scheduler = build_schedule(base_optimizer, config.schedule, total_steps, config.warmup_steps, config.min_lr_ratio)
+    keep_logits = supports_logits_to_keep(model)
     flops_counts = throughput.matmul_params(model)
     layers, attn_dim = throughput.attention_shape(getattr(model, "config", None))
     prepared_model, optimizer = accelerator.prepare(model, base_optimizer)
@@ -189,7 +191,7 @@ def train(
         step_loss = torch.zeros((), device=accelerator.device)
         for batch in micros:
             with accelerator.accumulate(prepared_model):
-                loss = token_nll_sum(prepared_model, batch) / global_targets
+                loss = token_nll_sum(prepared_model, batch, keep_logits) / global_targets
                 # accelerate / DeepSpeed divide by the accumulation steps; DDP averages ranks.
                 accelerator.backward(loss * accum * world)
                 step_loss += loss.detach()
@@ -237,7 +239,7 @@ def train(
         evaluated = state.step % eval_every == 0 or last
         if evaluated:
             state.stopped_early = _evaluate(accelerator, prepared_model, dev_set, collate_fn, micro, state,
-                                      run_dir, jsonl, config, lr_now, train_size=len(train_set))
+                                            run_dir, jsonl, config, lr_now, len(train_set), keep_logits)
         if on_step is not None:
             on_step(StepInfo(state.step, state, prepared_model, accelerator))
         state.wall_seconds = time.perf_counter() - session_start
@@ -258,9 +260,10 @@ def train(
     )
 
 
-def _evaluate(accelerator, model, dev_set, collate_fn, batch_size, state, run_dir, jsonl, config, lr, train_size) -> bool:
+def _evaluate(accelerator, model, dev_set, collate_fn, batch_size, state, run_dir, jsonl, config, lr, train_size,
+              keep_logits) -> bool:
     """Measure dev loss, save the best weights, log; return whether to stop early."""
-    loss = dev_loss(model, dev_set, collate_fn, batch_size, accelerator)
+    loss = dev_loss(model, dev_set, collate_fn, batch_size, accelerator, keep_logits)
     improved = state.best_dev_loss is None or loss < state.best_dev_loss
     if improved:
         state.best_step, state.best_dev_loss, state.evals_since_best = state.step, loss, 0
