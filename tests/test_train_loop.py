@@ -132,3 +132,32 @@ def test_jsonl_log_has_train_and_eval_lines(tmp_path):
     assert all(math.isfinite(r["train_loss"]) and r["lr"] >= 0 and r["tokens_per_second"] > 0 for r in lines)
     assert [r["step"] for r in read_log(tmp_path, "eval")] == [2, 4]
     assert latest_checkpoint(tmp_path).name == "step-00000004"
+
+
+def test_eval_every_epochs_replaces_eval_every(tmp_path):
+    train(tiny_llama(), TRAIN, DEV, collate, tmp_path,
+          config=train_config(max_steps=6, eval_every=100, eval_every_epochs=0.25), lr=1e-2, batch_size=8, seed=0)
+    assert [r["step"] for r in read_log(tmp_path, "eval")] == [2, 4, 6]  # 0.25 x 64 / 8 = 2 steps
+
+
+def test_result_fills_the_run_record_training_fields(tmp_path):
+    from scaling_repro.results import RunRecord
+
+    result = train(tiny_llama(), TRAIN, DEV, collate, tmp_path, config=train_config(max_steps=2, eval_every=2),
+                   lr=1e-2, batch_size=8, seed=0)
+    record = RunRecord(run_id="x", name="t", status="ok", spec={}, task="synthetic_mt", method="full",
+                       model="tiny", **result.record_fields())
+    assert (record.steps, record.best_step, record.dev_loss) == (2, 2, result.best_dev_loss)
+    assert record.hardware["world_size"] == 1 and record.hardware["device_type"] == "cpu"
+
+
+def test_a_tracker_that_is_not_installed_is_a_user_error(tmp_path):
+    from accelerate.utils import is_wandb_available
+
+    from scaling_repro.errors import UserError
+
+    if is_wandb_available():
+        pytest.skip("wandb is installed here")
+    with pytest.raises(UserError, match="train.trackers: 'wandb' is not installed"):
+        train(tiny_llama(), TRAIN, DEV, collate, tmp_path, config=train_config(trackers=["wandb"]),
+              lr=1e-2, batch_size=8, seed=0)

@@ -126,6 +126,7 @@ def make_accelerator(
     from accelerate.state import AcceleratorState
     from accelerate.utils import DeepSpeedPlugin, InitProcessGroupKwargs, ProjectConfiguration
 
+    check_trackers(trackers or [])
     reset_accelerator_state()
     on_gpu = torch.cuda.is_available()
     kwargs: dict[str, Any] = dict(
@@ -166,6 +167,33 @@ def make_accelerator(
         )
     assert isinstance(accelerator.state, AcceleratorState)
     return accelerator
+
+
+def check_trackers(trackers: list[str]) -> None:
+    """Raise UserError for a tracker whose package is missing (Accelerate would drop it
+    with only a debug message)."""
+    from accelerate.utils import is_tensorboard_available, is_wandb_available
+
+    available = {"tensorboard": is_tensorboard_available, "wandb": is_wandb_available}
+    for name in trackers:
+        if name not in available:
+            raise UserError(f"train.trackers: got {name!r}; allowed: tensorboard, wandb")
+        if not available[name]():
+            raise UserError(f"train.trackers: {name!r} is not installed here; pip install {name}, or remove it")
+
+
+def hardware_info(accelerator) -> dict[str, Any]:
+    """Return what the RunRecord's ``hardware`` records about the devices of a run."""
+    device = accelerator.device
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+    return {
+        "device": name,
+        "device_type": device.type,
+        "world_size": accelerator.num_processes,
+        "distributed_type": str(accelerator.distributed_type).rsplit(".", 1)[-1],
+        "mixed_precision": accelerator.mixed_precision,
+        "torch_threads": torch.get_num_threads(),
+    }
 
 
 def reset_accelerator_state() -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -35,7 +35,12 @@ from scaling_repro.train.batching import (
     to_device,
     token_nll_sum,
 )
-from scaling_repro.train.distributed import load_deepspeed_config, make_accelerator, warn_if_adafactor_under_zero
+from scaling_repro.train.distributed import (
+    hardware_info,
+    load_deepspeed_config,
+    make_accelerator,
+    warn_if_adafactor_under_zero,
+)
 from scaling_repro.train.metrics_log import JsonlLog
 from scaling_repro.train.optim import build_optimizer, build_schedule, planned_steps
 from scaling_repro.train import throughput
@@ -72,6 +77,15 @@ class TrainResult:
     world_size: int = 1
     resumed_from_step: int | None = None
     stopped_early: bool = False
+    hardware: dict[str, Any] = field(default_factory=dict)
+
+    def record_fields(self) -> dict[str, Any]:
+        """Return the RunRecord fields this result fills (``RunRecord(**..., **fields)``)."""
+        return {
+            "dev_loss": self.best_dev_loss, "best_step": self.best_step, "steps": self.steps,
+            "epochs": self.epochs, "tokens_seen": self.tokens_seen, "wall_seconds": self.wall_seconds,
+            "tokens_per_second": self.tokens_per_second, "mfu": self.mfu, "hardware": dict(self.hardware),
+        }
 
     def load_best(self, model: torch.nn.Module) -> dict[str, Any]:
         """Load the best checkpoint's weights into ``model`` (plain or PEFT, unwrapped) and
@@ -257,6 +271,7 @@ def train(
         wall_seconds=state.wall_seconds, tokens_per_second=tps, mfu=mfu, best_step=state.best_step,
         best_dev_loss=state.best_dev_loss, best_checkpoint=best, world_size=world,
         resumed_from_step=resumed_from, stopped_early=state.stopped_early,
+        hardware={**hardware_info(accelerator), "peak_bf16_flops": peak},
     )
 
 
