@@ -50,6 +50,8 @@ class TrainerState:
     timed_tokens: int = 0  # tokens of the steps counted in train_seconds
     timed_flops: float = 0.0  # model FLOPs of those steps (see throughput.flops_per_token)
     stopped_early: bool = False
+    interval_loss: float = 0.0  # summed step losses since the last train log line
+    interval_steps: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -191,7 +191,6 @@ def train(
     stream = ExampleStream(len(train_set), seed)
     peak = throughput.peak_bf16_flops(accelerator.device)
     session_start = started - state.wall_seconds
-    interval_loss, interval_steps = 0.0, 0
     progress = tqdm(total=total_steps, initial=state.step, disable=not accelerator.is_local_main_process,
                     desc=f"train {run_dir.parent.name}/{run_dir.name}", dynamic_ncols=True)
     prepared_model.train()
@@ -236,20 +235,20 @@ def train(
             progress.close()
             _finish_trackers(accelerator)
             raise NonFiniteLossError(state.step, loss_value)
-        interval_loss += loss_value
-        interval_steps += 1
+        state.interval_loss += loss_value
+        state.interval_steps += 1
         last = state.step == total_steps
         lr_now = scheduler.get_last_lr()[0]
         if state.step % config.log_every == 0 or last:
             tps, mfu = _throughput(state, world, peak)
             record = {"event": "train", "step": state.step, "epoch": state.examples_seen / len(train_set),
-                      "train_loss": interval_loss / interval_steps, "lr": lr_now,
+                      "train_loss": state.interval_loss / state.interval_steps, "lr": lr_now,
                       "tokens_seen": state.tokens_seen, "tokens_per_second": tps, "mfu": mfu}
             jsonl.write(record)
             if config.trackers:
                 accelerator.log({k: v for k, v in record.items() if isinstance(v, float)}, step=state.step)
-            progress.set_postfix(loss=f"{interval_loss / interval_steps:.4f}", lr=f"{lr_now:.2e}")
-            interval_loss, interval_steps = 0.0, 0
+            progress.set_postfix(loss=f"{record['train_loss']:.4f}", lr=f"{lr_now:.2e}")
+            state.interval_loss, state.interval_steps = 0.0, 0
         evaluated = state.step % eval_every == 0 or last
         if evaluated:
             state.stopped_early = _evaluate(accelerator, prepared_model, dev_set, collate_fn, micro, state,
