@@ -35,6 +35,6 @@ def run(args: argparse.Namespace) -> int:
 
     recipe = load_pretrain_recipe(args.recipe, args.overrides)
     for root in pretrain(recipe):
-        revisions = sorted(p.name for p in root.glob("tokens-*"))
+        revisions = sorted((p.name for p in root.glob("tokens-*")), key=lambda n: int(n.split("-")[1]))
         print(f"{root}: {', '.join(revisions)}")
     return 0
