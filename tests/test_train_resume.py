@@ -25,12 +25,12 @@ class Crash(Exception):
     pass
 
 
-def run(run_dir: Path, crash_at: int | None = None):
+def run(run_dir: Path, crash_at: int | None = None, kind: str = "lora"):
     def hook(info):
         if info.step == crash_at:
             raise Crash(info.step)
 
-    model = wrap(tiny_llama(), "lora", dropout=0.1)
+    model = wrap(tiny_llama(), kind, dropout=0.1)
     return train(model, TRAIN, DEV, collate, run_dir, config=train_config(**CONFIG), lr=3e-2,
                  batch_size=6, seed=0, on_step=hook if crash_at else None)
 
@@ -60,6 +60,14 @@ def test_rerun_after_a_crash_gives_the_uninterrupted_result(tmp_path, uninterrup
         expected_result.best_step, expected_result.steps, expected_result.tokens_seen)
     assert result.best_dev_loss == pytest.approx(expected_result.best_dev_loss, abs=1e-6)
     assert len(list(checkpoint_dir(tmp_path).glob("best-*"))) == 1
+
+
+def test_full_model_resume_restores_tied_weights_and_optimizer(tmp_path):
+    run(tmp_path / "whole", kind="full")
+    with pytest.raises(Crash):
+        run(tmp_path / "crashed", crash_at=5, kind="full")
+    assert run(tmp_path / "crashed", kind="full").resumed_from_step == 3
+    assert curves(tmp_path / "crashed")[0] == pytest.approx(curves(tmp_path / "whole")[0], abs=1e-6)
 
 
 KILLER = textwrap.dedent(
