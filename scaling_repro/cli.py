@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "scaling_repro.commands.evaluate",
     "scaling_repro.commands.data",
     "scaling_repro.commands.models",
+    "scaling_repro.commands.pretrain",
 )
 
 

@@ -1,0 +1,6 @@
+"""Training: one Accelerate loop (loop.py), optimizer and schedule (optim.py), checkpoints
+(checkpoint.py), processes and DeepSpeed (distributed.py), tokens/s and MFU (throughput.py).
+
+Import :func:`scaling_repro.train.loop.train` / ``train_run`` from ``loop``; this package
+imports nothing heavy itself.
+"""

@@ -1,0 +1,136 @@
+"""What each process trains on at each step, and the token-level loss.
+
+The training data is one seeded stream of example indices: epoch e is a permutation of the
+training set drawn with seed ``(seed, e)``; epochs follow each other without a gap, so a
+global batch may straddle two epochs (and a set smaller than the batch still trains). Step s
+takes stream positions ``[s*B, (s+1)*B)``, cut into micro-batches of size m; micro-batch
+``j*W + r`` goes to rank r as its j-th accumulation micro-step. The step's examples therefore
+depend only on (seed, step, B), never on the number of processes, and the data position of a
+resume is the step number alone.
+
+The loss of a step is the summed token NLL over the whole global batch divided by its number
+of target tokens (a true token-level mean, the same on any number of devices or micro-batches).
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any, Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+
+Batch = dict[str, torch.Tensor]
+IGNORE_INDEX = -100
+
+
+class ExampleStream:
+    """Seeded, endless stream of example indices over a training set of ``size`` examples."""
+
+    def __init__(self, size: int, seed: int) -> None:
+        self.size = size
+        self.seed = seed
+        self._cache: dict[int, list[int]] = {}
+
+    def _epoch(self, epoch: int) -> list[int]:
+        if epoch not in self._cache:
+            generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+            order = torch.randperm(self.size, generator=generator).tolist()
+            self._cache = {e: v for e, v in self._cache.items() if e == epoch - 1}  # keep 2 epochs
+            self._cache[epoch] = order
+        return self._cache[epoch]
+
+    def take(self, start: int, count: int) -> list[int]:
+        """Return stream positions ``start .. start+count-1`` as example indices."""
+        out = []
+        for position in range(start, start + count):
+            epoch, offset = divmod(position, self.size)
+            out.append(self._epoch(epoch)[offset])
+        return out
+
+
+def rank_micro_batches(
+    global_batch: list[int], micro_batch_size: int, world_size: int, rank: int
+) -> list[list[int]]:
+    """Return the micro-batches (lists of example indices) of ``rank`` for one step."""
+    count = len(global_batch) // micro_batch_size
+    micros = [global_batch[k * micro_batch_size : (k + 1) * micro_batch_size] for k in range(count)]
+    return micros[rank::world_size]
+
+
+def predicted_tokens(labels: torch.Tensor) -> torch.Tensor:
+    """Return how many labels a causal LM is scored on (position 0 is never predicted)."""
+    return (labels[:, 1:] != IGNORE_INDEX).sum()
+
+
+def supports_logits_to_keep(model: torch.nn.Module) -> bool:
+    """True when the (unwrapped, possibly PEFT) causal LM's forward takes ``logits_to_keep``
+    (Hugging Face models since transformers 4.50): then only scored positions get logits."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return "logits_to_keep" in inspect.signature(base.forward).parameters
+
+
+def token_nll_sum(model: torch.nn.Module, batch: Batch, logits_to_keep: bool = False) -> torch.Tensor:
+    """Return the summed next-token NLL (fp32) of ``batch`` over its non-ignored labels.
+
+    With ``logits_to_keep`` the LM head runs only from the first position that predicts a
+    label to the end (the prompt of a finetuning example needs no logits: less compute, and
+    far less memory with a large vocabulary). Logit positions beyond the input length (prompt
+    tuning prepends virtual tokens) are cut off the front, so every model and PEFT method is
+    scored on the same tokens.
+    """
+    labels = batch["labels"]
+    length = labels.shape[1]
+    keep = 0  # Hugging Face's "all positions"
+    if logits_to_keep:
+        scored = (labels[:, 1:] != IGNORE_INDEX).any(dim=0).nonzero()
+        keep = length - int(scored[0]) if len(scored) else 0
+    extra = {"logits_to_keep": keep} if logits_to_keep else {}
+    outputs = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False, **extra)
+    kept = keep or length
+    logits = outputs.logits[:, -kept:-1, :]
+    targets = labels[:, length - kept + 1 :].to(logits.device)
+    return F.cross_entropy(
+        logits.float().reshape(-1, logits.shape[-1]),
+        targets.reshape(-1),
+        ignore_index=IGNORE_INDEX,
+        reduction="sum",
+    )
+
+
+def to_device(batch: dict[str, Any], device: torch.device) -> Batch:
+    return {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
+
+
+@torch.no_grad()
+def dev_loss(
+    model: torch.nn.Module,
+    dev_set: Sequence[Any],
+    collate_fn: Callable[[list[Any]], Batch],
+    batch_size: int,
+    accelerator,
+    logits_to_keep: bool = False,
+) -> float:
+    """Return the token-level mean NLL (nats) of ``model`` on ``dev_set``, over all ranks.
+
+    Every rank runs the same number of forward passes (ZeRO-3 gathers weights collectively);
+    a rank out of examples runs a zero-weighted copy of the first one.
+    """
+    world, rank = accelerator.num_processes, accelerator.process_index
+    shard = list(range(rank, len(dev_set), world))
+    per_rank = -(-len(dev_set) // world)
+    n_batches = -(-per_rank // batch_size)
+    was_training = model.training
+    model.eval()
+    totals = torch.zeros(2, dtype=torch.float64, device=accelerator.device)
+    for b in range(n_batches):
+        indices = shard[b * batch_size : (b + 1) * batch_size]
+        weight = 1.0 if indices else 0.0
+        batch = to_device(collate_fn([dev_set[i] for i in indices or [0]]), accelerator.device)
+        totals[0] += weight * token_nll_sum(model, batch, logits_to_keep).double()
+        totals[1] += weight * predicted_tokens(batch["labels"]).double()
+    model.train(was_training)
+    totals = accelerator.reduce(totals, reduction="sum")
+    if totals[1] == 0:
+        raise ValueError("the dev set has no target tokens")
+    return float(totals[0] / totals[1])
