@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import sys
 from typing import Iterator, Sequence
 
 import torch
@@ -30,10 +31,6 @@ from scaling_repro.data.collate import left_pad
 from scaling_repro.errors import UserError
 from scaling_repro.evaluate.sharding import ProcessInfo, gather_in_order
 
-try:  # optional: the [deepspeed] extra
-    import deepspeed
-except ImportError:  # pragma: no cover - depends on the environment
-    deepspeed = None
 
 
 def _decoder_and_prompt(model: torch.nn.Module, batch_size: int) -> tuple[torch.nn.Module, torch.Tensor | None]:
@@ -158,6 +155,9 @@ def full_weights(model: torch.nn.Module) -> Iterator[torch.nn.Module]:
     restored on exit; every process needs memory for a full copy of the weights meanwhile.
     """
     params = list(model.parameters())
+    # Partitioned ZeRO-3 parameters exist only once DeepSpeed is imported; importing it here
+    # otherwise would cost seconds and log accelerator warnings on every evaluation.
+    deepspeed = sys.modules.get("deepspeed")
     if deepspeed is None or not any(hasattr(p, "ds_id") for p in params):
         is_ddp = isinstance(model, torch.nn.parallel.DistributedDataParallel)
         yield model.module if is_ddp else model
