@@ -16,6 +16,7 @@ from scaling_repro.errors import UserError
 
 COMMAND_MODULES = (
     "scaling_repro.commands.validate",
+    "scaling_repro.commands.fit",
 )
 
 
