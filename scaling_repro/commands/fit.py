@@ -180,6 +180,10 @@ def run(args: argparse.Namespace) -> int:
         fits, joints = _fit_csv(args, law)
         out = Path(args.out) if args.out else source.with_suffix(".fits.json")
     print(_table(fits, joints))
+    for fit in fits + [f for j in joints for f in j.fits.values()]:
+        if fit.bootstrap is not None:
+            spans = " ".join(f"{k} [{lo:.4g}, {hi:.4g}]" for k, (lo, hi) in fit.bootstrap.intervals.items() if k not in fit.fixed)
+            print(f"{fit.labels.get('factor') or fit.labels.get('source', '')}: {fit.bootstrap.level:.0%} intervals ({fit.bootstrap.n_samples} {fit.bootstrap.resample} resamples): {spans}")
     for joint in joints:
         print(f"joint {joint.labels}: beta={joint.shared['beta']:.4g} E={joint.shared['E']:.4g} over {joint.shared_over}")
     save_fits(out, fits, joints)

@@ -198,7 +198,7 @@ def _check_same_setting(records: list[RunRecord], x_field: str | None, key) -> N
     for other in FACTOR_FIELDS:
         if other == x_field:
             continue
-        values = sorted({getattr(r, other) for r in records}, key=str)
+        values = sorted({getattr(r, other) for r in records}, key=lambda v: (v is None, v or 0))
         if len(values) > 1:
             raise UserError(
                 f"point x={key[0]}, Df={key[1]} mixes runs with different {other} {values} "
