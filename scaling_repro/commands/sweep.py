@@ -33,9 +33,10 @@ def register(subparsers) -> None:
             summary at the end lists the failures (exit status 1 when any run failed).
 
         Backends:
-          local     one run after another in this process; with --gpus 0,1,2,3 one run per GPU
-                    at a time, each as a subprocess with CUDA_VISIBLE_DEVICES set (log in
-                    <run dir>/run.log)
+          local     one run after another in this process; with --jobs N (CPU) N runs at once,
+                    each in a child process with one torch thread; with --gpus 0,1,2,3 one run
+                    per GPU at a time, each as a subprocess with CUDA_VISIBLE_DEVICES set (logs
+                    in <run dir>/run.log)
           torchrun  each run as `torchrun --standalone --nproc_per_node <launch.gpus_per_node>
                     -m scaling_repro run RECIPE ... --run-id ID`, one after another
           slurm     one submitit array job per distinct `launch` section (GPUs, time, partition,
@@ -48,6 +49,7 @@ def register(subparsers) -> None:
         """
         scaling-repro sweep recipes/tiny/data_scaling.yaml
         scaling-repro sweep recipes/tiny/data_scaling.yaml method.kind=lora --max-runs 4
+        scaling-repro sweep recipes/tiny/model_size.yaml --jobs 2
         scaling-repro sweep recipes/paper/lora.yaml --backend local --gpus 0,1,2,3
         scaling-repro sweep recipes/paper/fmt.yaml --backend torchrun
         scaling-repro sweep recipes/paper/fmt.yaml launch.partition=gpu --backend slurm --dry-run
@@ -58,6 +60,10 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--gpus", metavar="LIST",
         help="local backend: comma-separated GPU ids, one concurrent run per GPU, e.g. 0,1,2,3",
+    )
+    parser.add_argument(
+        "--jobs", type=int, default=1, metavar="N",
+        help="local backend on CPU: N runs at once, each in a child process with one torch thread (default 1)",
     )
     parser.add_argument(
         "--rerun-failed", action="store_true",
@@ -89,6 +95,10 @@ def _check_args(args: argparse.Namespace) -> list[str] | None:
     """Validate flag combinations; return the GPU list of --gpus."""
     if args.gpus is not None and args.backend != "local":
         raise UserError(f"--gpus {args.gpus}: only the local backend takes --gpus (got --backend {args.backend})")
+    if args.jobs < 1:
+        raise UserError(f"--jobs {args.jobs}: must be at least 1")
+    if args.jobs > 1 and (args.backend != "local" or args.gpus is not None):
+        raise UserError(f"--jobs {args.jobs}: only the local backend without --gpus runs CPU jobs in parallel")
     if args.max_runs is not None and args.max_runs < 1:
         raise UserError(f"--max-runs {args.max_runs}: must be at least 1")
     if args.stale_after <= 0:
@@ -143,7 +153,7 @@ def run(args: argparse.Namespace) -> int:
     if args.backend == "torchrun":
         outcomes = run_torchrun(specs, target, options)
     else:
-        outcomes = run_local(specs, target, options, gpus)
+        outcomes = run_local(specs, target, options, gpus, jobs=args.jobs)
     print(format_summary(outcomes, title))
     return 1 if any(o.kind == "failed" for o in outcomes) else 0
 
