@@ -126,8 +126,10 @@ def _forkserver_context():
     return context
 
 
-def _run_forked(target: RunTarget, spec: RunSpec, log_path: str, threads: int) -> None:
-    """Child process body: output to the run's log, ``threads`` torch threads, run the spec."""
+def _run_forked(target: RunTarget, spec: RunSpec, log_path: str, threads: int, cwd: str) -> None:
+    """Child process body: the parent's working directory (the server may have started in
+    another), output to the run's log, ``threads`` torch threads, run the spec."""
+    os.chdir(cwd)
     fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     os.dup2(fd, 1)
     os.dup2(fd, 2)
@@ -167,7 +169,7 @@ class ForkedRunner:
         log_path = spec.run_dir / LOG_FILE
         log_path.parent.mkdir(parents=True, exist_ok=True)
         process = context.Process(
-            target=_run_forked, args=(self.target_for(spec), spec, str(log_path), self.threads),
+            target=_run_forked, args=(self.target_for(spec), spec, str(log_path.resolve()), self.threads, os.getcwd()),
             name=f"run-{spec.run_id}", daemon=False,
         )
         process.start()
