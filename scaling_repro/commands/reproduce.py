@@ -1,0 +1,72 @@
+"""``scaling-repro reproduce``: run a whole study (pretrain, finetune, fit, report) in one command."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from scaling_repro.commands.common import add_command
+
+
+def register(subparsers) -> None:
+    parser = add_command(
+        subparsers,
+        "reproduce",
+        "reproduce the paper's study in miniature: pretrain, finetune, fit, report, check the findings",
+        """
+        `reproduce tiny` is the embedded default: on one CPU, offline, in minutes. It builds the
+        synthetic translation task and trains its tokenizer, pretrains the tiny model ladder
+        (tiny-xs..tiny-l, with intermediate checkpoints of tiny-s for the pretraining-data axis),
+        finetunes FMT, Prompt and LoRA at five finetuning data sizes on every model size plus the
+        pretraining-data and PET-size axes, evaluates test loss, BLEU/chrF and zero-shot chrF,
+        fits the multiplicative and additive laws with the largest model / data size held out, and
+        writes OUT/report/: summary.md (Table 2- and Table 4-style tables, critical data sizes,
+        measured checks), analysis.json, figures, and findings.md, which checks each of the
+        paper's seven findings from the numbers.
+
+        The plan is recipes/<study>/study.yaml (--quick: quick.yaml, fewer and smaller runs, the
+        same code path). Interrupt it at any time: running it again continues where it stopped,
+        and a finished study is re-reported in seconds. Runs execute --jobs at a time, each in a
+        child process with one torch thread (on a shared or small machine one thread per process
+        is much faster than several threads).
+        """,
+        """
+        scaling-repro reproduce tiny
+        scaling-repro reproduce tiny --quick --out /tmp/tiny-quick
+        scaling-repro reproduce tiny --jobs 4 --out tiny-study
+        """,
+    )
+    parser.add_argument("study", metavar="STUDY", help="the study to reproduce: 'tiny' (recipes/tiny/study.yaml)")
+    parser.add_argument("--quick", action="store_true", help="the small version of the study (CI smoke run)")
+    parser.add_argument("--out", metavar="DIR", help="output directory (default reproduce-STUDY[-quick])")
+    parser.add_argument("--jobs", type=int, default=2, metavar="N", help="runs at once, one thread each (default 2)")
+    parser.add_argument("--plan", metavar="FILE", help="a study plan YAML instead of recipes/STUDY/study.yaml")
+    parser.set_defaults(func=run)
+
+
+def _print_stage(stage) -> None:
+    print(f"[{stage.name:8}] {stage.seconds:7.1f} s  {stage.summary}", flush=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    from scaling_repro.errors import UserError
+    from scaling_repro.findings import findings_table
+    from scaling_repro.reproduce import load_plan, plan_path, reproduce
+
+    if args.jobs < 1:
+        raise UserError(f"--jobs {args.jobs}: must be at least 1")
+    plan = load_plan(args.plan or plan_path(args.study, args.quick))
+    out = args.out or f"reproduce-{args.study}{'-quick' if args.quick else ''}"
+    started = time.perf_counter()
+    print(f"reproduce {plan.name}: {plan.description or plan.name} -> {out} ({args.jobs} jobs)", flush=True)
+    result = reproduce(plan, out, jobs=args.jobs, on_stage=_print_stage)
+    wall = time.perf_counter() - started
+    targets = plan.targets
+    memory = result.peak_memory_bytes
+    memory_text = "not measured" if memory is None else f"{memory / 2**30:.2f} GB"
+    within = "within" if wall <= 60 * targets.max_minutes else "OVER"
+    print(f"\ntotal {wall / 60:.1f} min ({within} the {targets.max_minutes:g}-minute target; this invocation only), "
+          f"peak memory {memory_text} (target < {targets.max_memory_gb:g} GB)")
+    print(f"\n{findings_table(result.findings)}\n")
+    print(f"report: {result.out_dir / 'report'} (findings.md, summary.md, analysis.json)")
+    return 0

@@ -1,0 +1,140 @@
+"""The report of a reproduction: fitted-parameter and MAD tables, checks, critical data sizes,
+figures (from :mod:`scaling_repro.figures` when installed) and findings.md.
+
+Writes into ``report/``: ``analysis.json`` (every fit and check), ``summary.md`` (Table 2- and
+Table 4-style tables, the checks and the timings), ``findings.md`` and the figures. Figures and
+the paper-style tables are the figures stage's job: :func:`write_figures` calls its
+``build_report(results_dir, out_dir)`` when the package has it, and says so when it does not.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+from typing import Sequence
+
+from scaling_repro.findings import Finding, findings_markdown, findings_table
+from scaling_repro.reproduce.analysis import METHOD_NAMES, StudyAnalysis
+from scaling_repro.results import atomic_write_text
+
+log = logging.getLogger(__name__)
+
+FACTOR_NAMES = {"model_size": "model size", "pretrain_data": "pretraining data", "pet_size": "PET size"}
+
+
+def _num(value: float | None, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "-"
+    return f"{value:.{digits}g}"
+
+
+def _interval(fit, param: str) -> str:
+    value = _num(fit.params.get(param))
+    if fit.bootstrap and param in fit.bootstrap.intervals:
+        low, high = fit.bootstrap.intervals[param]
+        return f"{value} [{_num(low, 2)}, {_num(high, 2)}]"
+    return value
+
+
+def table4(analysis: StudyAnalysis) -> str:
+    """Table 4 style: multiplicative-law parameters per method and factor (90% intervals)."""
+    methods = list(analysis.methods)
+    rows = ["| parameter | " + " | ".join(METHOD_NAMES[m] for m in methods) + " |", "|---" * (len(methods) + 1) + "|"]
+    for factor, suffix in (("model_size", "m"), ("pretrain_data", "p"), ("pet_size", "t")):
+        for param in ("A", "alpha"):
+            cells = []
+            for method in methods:
+                fit = analysis.methods[method].multiplicative.fits.get(factor)
+                cells.append("-" if fit is None else _interval(fit, param))
+            rows.append(f"| {param}_{suffix} | " + " | ".join(cells) + " |")
+    for param in ("E", "beta"):
+        cells = [_interval(analysis.methods[m].multiplicative.fits["model_size"], param) for m in methods]
+        rows.append(f"| {param} | " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
+def table2(analysis: StudyAnalysis) -> str:
+    """Table 2 style: held-out MAD (and fitting MAD) of the multiplicative vs additive law."""
+    rows = ["| factor | law | " + " | ".join(METHOD_NAMES[m] for m in analysis.methods) + " | avg |",
+            "|---|---|" + "---|" * (len(analysis.methods) + 1)]
+    for factor in FACTOR_NAMES:
+        for law in ("multiplicative", "additive"):
+            values = []
+            for method, fits in analysis.methods.items():
+                fit = getattr(fits, law).fits.get(factor)
+                values.append(None if fit is None else fit.mad_held_out)
+            if all(v is None for v in values):
+                continue
+            known = [v for v in values if v is not None]
+            cells = [_num(v, 2) for v in values] + [_num(sum(known) / len(known), 2)]
+            rows.append(f"| {FACTOR_NAMES[factor]} | {law} | " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
+def checks_section(analysis: StudyAnalysis) -> str:
+    """The measured checks: seed noise, data-scaling curves, largest model, critical sizes."""
+    c = analysis.checks
+    k = analysis.settings.noise_sigmas
+    lines = ["## Seed noise", "", "| method | sigma (test loss, one run) | settings x seeds | zero-shot chrF sigma |", "|---|---|---|---|"]
+    for n in c.noise.values():
+        lines.append(f"| {METHOD_NAMES[n.method]} | {_num(n.sigma, 2)} | {n.settings} settings, {n.runs} runs | {_num(n.zero_shot_sigma, 2)} |")
+    lines += ["", f"## Test loss vs finetuning data (model-size experiment; tolerance {k:g} sigma)", "",
+              "| method | model | " + "losses by Df | verdict |", "|---|---|---|---|"]
+    for cc in c.curves:
+        losses = ", ".join(f"{df}: {loss:.3f}" for df, loss in zip(cc.data_sizes, cc.losses))
+        lines.append(f"| {METHOD_NAMES[cc.method]} | {cc.model} | {losses} | {cc.verdict} |")
+    lines += ["", "## Is the largest model the best?", "", "| method | Df | largest | runner-up | verdict |", "|---|---|---|---|---|"]
+    for lc in c.largest:
+        lines.append(f"| {METHOD_NAMES[lc.method]} | {lc.data_size} | {lc.largest} {lc.largest_loss:.3f} | "
+                     f"{lc.runner_up} {lc.runner_up_loss:.3f} | {lc.verdict} |")
+    lines += ["", "## Critical finetuning data size (fitted model-size laws, Fig. 5 / Table 5)", "",
+              "| methods | " + " | ".join(dict.fromkeys(x.model for x in c.critical)) + " | H | gamma |",
+              "|---" * (2 + len(dict.fromkeys(x.model for x in c.critical)) + 1) + "|"]
+    for power in c.critical_power:
+        sizes = [x for x in c.critical if x.methods == power.methods]
+        cells = ["no crossing" if x.data_size is None else _num(x.data_size) for x in sizes]
+        names = " vs ".join(METHOD_NAMES[m] for m in power.methods)
+        lines.append(f"| {names} | " + " | ".join(cells) + f" | {_num(power.H)} | {_num(power.gamma)} |")
+    if c.zero_shot:
+        lines += ["", "## Zero-shot chrF after finetuning (qac -> qab, mean over Df)", "",
+                  "| method | " + " | ".join(dict.fromkeys(z.model for z in c.zero_shot)) + " |",
+                  "|---" * (1 + len(dict.fromkeys(z.model for z in c.zero_shot))) + "|"]
+        for method in dict.fromkeys(z.method for z in c.zero_shot):
+            cells = [f"{z.score:.1f}" for z in c.zero_shot if z.method == method]
+            lines.append(f"| {METHOD_NAMES[method]} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def summary_markdown(analysis: StudyAnalysis, findings: list[Finding], header: Sequence[str] = ()) -> str:
+    """Return summary.md: run facts, findings table, Tables 4 and 2, and the checks."""
+    level = f"{analysis.settings.level:.0%}"
+    parts = ["# Tiny reproduction: summary", "", *header, "", "## Findings", "", findings_table(findings), "",
+             f"## Fitted multiplicative law (Table 4 style; {level} bootstrap intervals, {analysis.settings.bootstrap} resamples of points)",
+             "", "X in parameters (non-embedding), tokens, prompt tokens / LoRA rank; Df in examples; loss in nats per target token.",
+             "", table4(analysis), "", "## Held-out MAD, multiplicative vs additive (Table 2 style)", "", table2(analysis),
+             "", checks_section(analysis), ""]
+    return "\n".join(parts)
+
+
+def write_figures(runs_dir: Path, out_dir: Path) -> list[Path]:
+    """Draw the figures with the figures stage's ``build_report`` when this install has it."""
+    try:
+        from scaling_repro.figures import build_report  # type: ignore[attr-defined]
+    except ImportError:
+        log.warning("figures: scaling_repro.figures.build_report is not available in this install; "
+                    "report/ holds the tables and findings only")
+        return []
+    result = build_report(runs_dir, out_dir)
+    return [Path(p) for p in result] if isinstance(result, (list, tuple)) else []
+
+
+def write_report(analysis: StudyAnalysis, findings: list[Finding], runs_dir: Path, out_dir: Path,
+                 header: Sequence[str] = ()) -> list[Path]:
+    """Write analysis.json, summary.md, findings.md and the figures into ``out_dir``; return the paths."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = [analysis.save(out_dir / "analysis.json")]
+    summary, found = out_dir / "summary.md", out_dir / "findings.md"
+    atomic_write_text(summary, summary_markdown(analysis, findings, header))
+    atomic_write_text(found, findings_markdown(findings, "Findings of the tiny reproduction") + "\n")
+    return [*paths, summary, found, *write_figures(runs_dir, out_dir)]

@@ -1,0 +1,118 @@
+"""``reproduce``: a whole study from nothing to findings.md, resumable, stage by stage.
+
+    data      build the task, train the tokenizer
+    pretrain  the base-model ladder and the checkpoints of the pretraining-data axis
+    finetune  every finetuning run of the plan's recipes, N at once
+    fit       the joint laws, single-variable laws, bootstrap intervals and measured checks
+    report    tables, figures, findings.md
+
+Every stage skips finished work: an interrupted study continues where it stopped, and a
+finished one is re-reported in seconds (the fit is cached by a fingerprint of the results).
+Each stage prints one summary line with its wall time; the end prints the timings, the
+targets (wall time, peak memory) and the findings table.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+from scaling_repro.reproduce.plan import REPORT_DIR, RUNS_DIR, StudyPlan
+from scaling_repro.reproduce.stages import StageResult, finetune_runs, load_finetune_specs, prepare_data, pretrain_models
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class StudyResult:
+    """What a reproduction did and found."""
+
+    out_dir: Path
+    stages: list[StageResult] = field(default_factory=list)
+    peak_memory_bytes: int | None = None
+    findings: list = field(default_factory=list)  # list[findings.Finding]
+    report_files: list[Path] = field(default_factory=list)
+
+    @property
+    def seconds(self) -> float:
+        return sum(stage.seconds for stage in self.stages)
+
+
+@contextlib.contextmanager
+def working_directory(path: Path) -> Iterator[None]:
+    """Run inside ``path`` (created if needed), returning to the previous directory after."""
+    previous = Path.cwd()
+    path.mkdir(parents=True, exist_ok=True)
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(previous)
+
+
+def fit_stage(plan: StudyPlan):
+    """Fit the results (or reuse ``report/analysis.json`` when the results have not changed)."""
+    from scaling_repro.reproduce.analysis import analyse, load_analysis, results_fingerprint
+    from scaling_repro.results import load_results
+
+    started = time.perf_counter()
+    fingerprint = results_fingerprint(RUNS_DIR, plan.analysis)
+    cached = load_analysis(Path(REPORT_DIR) / "analysis.json")
+    if cached is not None and cached.fingerprint == fingerprint:
+        return cached, StageResult("fit", time.perf_counter() - started, "results unchanged: reused report/analysis.json", False)
+    records = load_results(RUNS_DIR)
+    analysis = analyse(records, plan.analysis, fingerprint)
+    analysis.save(Path(REPORT_DIR) / "analysis.json")
+    n_fits = sum(len(m.multiplicative.fits) + len(m.additive.fits) + len(m.single) for m in analysis.methods.values())
+    summary = (f"{len(records)} runs -> {n_fits} law fits ({len(analysis.methods)} methods), "
+               f"{plan.analysis.bootstrap} bootstrap resamples")
+    return analysis, StageResult("fit", time.perf_counter() - started, summary)
+
+
+def report_stage(plan: StudyPlan, analysis, result: StudyResult, header: list[str]):
+    """Check the findings and write the report; return (findings, files, StageResult)."""
+    from scaling_repro.findings import check_findings
+    from scaling_repro.reproduce.report import write_report
+
+    started = time.perf_counter()
+    findings = check_findings(analysis)
+    files = write_report(analysis, findings, Path(RUNS_DIR), Path(REPORT_DIR), header)
+    counts = {v: sum(f.verdict == v for f in findings) for v in ("reproduced", "not reproduced", "inconclusive")}
+    summary = ", ".join(f"{n} {v}" for v, n in counts.items()) + f"; {len(files)} files in {REPORT_DIR}/"
+    return findings, files, StageResult("report", time.perf_counter() - started, summary)
+
+
+def reproduce(plan: StudyPlan, out_dir: str | Path, jobs: int = 2, progress: bool = True,
+              on_stage: Callable[[StageResult], None] | None = None) -> StudyResult:
+    """Run (or continue) the study of ``plan`` in ``out_dir`` with ``jobs`` processes; return
+    what it did. ``on_stage`` is called with each finished stage (for printing)."""
+    from scaling_repro.reproduce.monitor import PeakMemory
+
+    out_dir = Path(out_dir).resolve()
+    result = StudyResult(out_dir)
+
+    def done(stage: StageResult) -> None:
+        result.stages.append(stage)
+        if on_stage is not None:
+            on_stage(stage)
+
+    with working_directory(out_dir), PeakMemory() as memory:
+        specs = load_finetune_specs(plan)
+        done(prepare_data(plan, specs))
+        done(pretrain_models(plan, jobs, progress))
+        done(finetune_runs(specs, jobs, progress))
+        analysis, stage = fit_stage(plan)
+        done(stage)
+        header = [f"Plan: {plan.name} ({len(specs)} finetuning runs, {len(plan.models)} base models); "
+                  f"output: {out_dir}", "", "Stages (this invocation):", ""]
+        header += [f"- {s.name}: {s.seconds:.1f} s - {s.summary}" for s in result.stages]
+        findings, files, stage = report_stage(plan, analysis, result, header)
+        done(stage)
+    result.peak_memory_bytes = memory.peak_bytes
+    result.findings, result.report_files = findings, files
+    return result
