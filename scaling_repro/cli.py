@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "scaling_repro.commands.models",
     "scaling_repro.commands.pretrain",
     "scaling_repro.commands.fit",
+    "scaling_repro.commands.reproduce",
 )
 
 
