@@ -12,8 +12,8 @@ exponent; :meth:`Design.raw_params` converts back to raw units (``A = c * X_ref^
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 import numpy as np
 

@@ -6,7 +6,7 @@ with :mod:`scaling_repro.fit.optimize`, and evaluates the fit on both sets (Tabl
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 

@@ -12,7 +12,7 @@ additive law ``A_X * X^-alpha_X + B_X * Df^-beta + E`` (B is per factor, as b_X 
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 from tqdm.auto import tqdm

@@ -34,8 +34,9 @@ Besiroglu et al. (2024, "Chinchilla scaling: a replication attempt").
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal, Mapping
+from typing import Literal
 
 import numpy as np
 from scipy.optimize import minimize, minimize_scalar
