@@ -22,10 +22,11 @@ start is unreliable:
    non-negative robust regression (IRLS with coordinate-descent NNLS, batched over all cells;
    for the log residual it uses the first-order surrogate ``(L_hat - L) / L``). Cells are
    ranked by the exact objective at that solution.
-2. **Polish** the few best, mutually distant cells with L-BFGS-B on all parameters with the
-   analytic gradient, on an objective rescaled to order 1 and with tolerances tight enough
-   that it converges (scipy's default ``ftol`` is absolute for objectives below 1 and stops a
-   summed Huber loss of ~1e-3 long before its optimum).
+2. **Polish** the best, mutually distant cells (up to ``N_POLISH``, until two of them reach the
+   same best objective) with L-BFGS-B on all parameters with the analytic gradient, on an
+   objective rescaled to order 1 and with tolerances tight enough that it converges (scipy's
+   default ``ftol`` is absolute for objectives below 1 and stops a summed Huber loss of ~1e-3
+   long before its optimum).
 
 ``estimator="huber_mle"`` instead maximizes the likelihood of a Huber density with a fitted
 scale ``sigma`` (``sum Huber_delta(r / sigma) + n log sigma``), the point estimate of
@@ -50,6 +51,8 @@ EXPONENT_BOUNDS = (-2.0, 6.0)  # for the polish; wide, only there to keep exp() 
 COEF_MAX = 1e8  # internal coefficients (loss units at the reference point) stay in [0, COEF_MAX * max L]
 GRID_RANGE = (-0.5, 2.0)  # exponents tried by the global search
 N_POLISH = 4  # grid cells polished
+MIN_SEPARATION = 0.15  # polished cells differ by at least this much in some exponent
+AGREE_RTOL = 1e-9  # stop polishing once two starts reach the same best objective (relative)
 IRLS_STEPS = 8
 NNLS_SWEEPS = 12
 
@@ -163,14 +166,16 @@ def _grid_search(design: Design, residual: Residual, delta: float) -> tuple[np.n
 
 
 def _distinct_best(thetas: np.ndarray, values: np.ndarray, count: int) -> list[int]:
-    """Return indices of the ``count`` best cells, skipping cells next to an already chosen one."""
+    """Return indices of the ``count`` best cells, skipping cells close to an already chosen one."""
     order = np.argsort(values, kind="stable")
-    step = np.min(np.diff(np.unique(thetas[:, 0]))) if thetas.shape[1] and len(np.unique(thetas[:, 0])) > 1 else 1.0
+    axis = np.unique(thetas[:, 0]) if thetas.shape[1] else np.zeros(1)
+    step = float(np.min(np.diff(axis))) if len(axis) > 1 else 0.0
+    separation = max(1.5 * step, MIN_SEPARATION)
     chosen: list[int] = []
     for index in order:
         if not np.isfinite(values[index]):
             break
-        if all(np.max(np.abs(thetas[index] - thetas[c])) > 1.5 * step for c in chosen):
+        if all(np.max(np.abs(thetas[index] - thetas[c])) > separation for c in chosen):
             chosen.append(int(index))
         if len(chosen) == count:
             break
@@ -214,17 +219,17 @@ def solve(
         thetas, coefs, values = _grid_search(design, residual, delta)
         chosen = _distinct_best(thetas, values, N_POLISH)
         starts = [np.concatenate([thetas[i], coefs[i]]) for i in chosen]
-    best: tuple[np.ndarray, float, bool] | None = None
+    results = []
     for u0 in starts:
-        u, value, ok = polish(design, u0, residual, delta)
-        if best is None or value < best[1]:
-            best = (u, value, ok)
-    assert best is not None
-    u, value, ok = best
+        results.append(polish(design, u0, residual, delta))
+        values = sorted(r[1] for r in results)
+        if len(values) >= 2 and values[1] - values[0] <= AGREE_RTOL * abs(values[0]):
+            break  # two distant starts reached the same best optimum
+    u, value, ok = min(results, key=lambda r: r[1])
     sigma = None
     if estimator == "huber_mle":
         u, value, sigma, ok = _huber_mle(design, u, residual, delta)
-    return Solution(theta=u[:p], coefs=u[p:], objective=value, scale=sigma, n_starts=len(starts), converged=ok)
+    return Solution(theta=u[:p], coefs=u[p:], objective=value, scale=sigma, n_starts=len(results), converged=ok)
 
 
 def _huber_nll(r: np.ndarray, delta: float, log_sigma: float) -> float:
