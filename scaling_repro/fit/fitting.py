@@ -53,6 +53,8 @@ def check_options(law: str, residual: str, huber_delta: float, estimator: str) -
 
 def require_distinct(values: np.ndarray, label: str, exponent: str, what: str) -> None:
     """Raise a UserError when ``values`` (the input of ``exponent``) has fewer than 2 distinct values."""
+    if len(values) == 0:
+        raise UserError(f"{what}: no fitting points (are they all held out?)")
     if len(np.unique(values)) < 2:
         raise UserError(
             f"{what}: every fitting point has the same {label} ({values[0]:g}), so {exponent} cannot be "
