@@ -29,10 +29,10 @@ def register(subparsers) -> None:
         recognized by its `models:` list and checked against its own schema.
         """,
         """
-        scaling-repro validate recipes/tiny/data_scaling.yaml
-        scaling-repro validate recipes/tiny/data_scaling.yaml train.max_steps=10 method.kind=lora
-        scaling-repro validate recipes/paper/wmt14_en_de/model_size_fmt.yaml --mfu 0.5
-        scaling-repro validate recipes/tiny/pretrain.yaml
+        scaling-repro validate recipes/paper/wmt14_en_de/model_size_lora.yaml
+        scaling-repro validate recipes/paper/wmt14_en_de/model_size_lora.yaml model.name=paper-1b train.max_steps=1000
+        scaling-repro validate recipes/paper/wmt14_en_de/model_size_fmt.yaml --mfu 0.5 --peak-tflops 312
+        scaling-repro validate recipes/paper/pretrain/en_de.yaml
         """,
     )
     add_recipe_args(parser)
