@@ -1,7 +1,7 @@
 """recipes/open: the paper's study on Pythia, with the model-size and pretraining-data axes
 built from public checkpoints, on WMT14 En-De and MLSum."""
 
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -17,12 +17,12 @@ EXPERIMENTS = [f"{factor}_{m}" for factor in ("model_size", "pretrain_data") for
 EXPERIMENTS += ["prompt_length", "lora_rank"]
 
 
-@lru_cache(maxsize=None)
+@cache
 def runs_of(task: str, experiment: str):
     return load_runs(OPEN / task / f"{experiment}.yaml").runs
 
 
-@lru_cache(maxsize=None)
+@cache
 def paper_runs_of(task: str, experiment: str):
     return load_runs(REPO / "recipes" / "paper" / task / f"{experiment}.yaml").runs
 
@@ -41,7 +41,8 @@ def test_model_size_axis_is_the_pythia_suite_at_its_final_step(task, method):
     for run in runs:
         assert run.model.revision == "step143000" and run.model.path is None
         assert run.model.pretrain_tokens == pythia_pretrain_tokens(run.model.name, run.model.revision)
-        assert run.held_out == (run.model.name == PYTHIA[-1] or run.task.train_examples == max(r.task.train_examples for r in runs))
+        largest = run.model.name == PYTHIA[-1] or run.task.train_examples == max(r.task.train_examples for r in runs)
+        assert run.held_out == largest
         if method == "fmt":
             assert run.train.deepspeed == ("zero3" if run.model.name in PYTHIA[-2:] else "zero2")
 
@@ -55,8 +56,8 @@ def test_pretraining_axis_is_one_pythia_model_across_revisions(task, method):
     assert len(revisions) == 5 and "step143000" in revisions
     for run in runs:
         assert run.model.pretrain_tokens == pythia_pretrain_tokens(run.model.name, run.model.revision)
-        largest = run.model.revision == "step143000" or run.task.train_examples == max(r.task.train_examples for r in runs)
-        assert run.held_out == largest
+        largest_df = run.task.train_examples == max(r.task.train_examples for r in runs)
+        assert run.held_out == (run.model.revision == "step143000" or largest_df)
 
 
 @pytest.mark.parametrize("task", TASKS)

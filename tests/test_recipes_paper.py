@@ -5,7 +5,7 @@ passes when its expanded runs are exactly that grid (x factor value, finetuning 
 seed, held-out mark), with the paper's optimizer, batch, limits and DeepSpeed stage per size.
 """
 
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -46,7 +46,7 @@ def final_tokens(task: str) -> int:
     return tokens(PRETRAIN_BILLIONS[TASK_LLM[task]][-1])
 
 
-@lru_cache(maxsize=None)
+@cache
 def runs_of(relative: str):
     return load_runs(PAPER / relative).runs
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from scaling_repro.commands.common import add_command, add_recipe_args
 from scaling_repro.errors import UserError
-from scaling_repro.launch.cost import ASSUMED_MFU, H100_PEAK_FLOPS
+from scaling_repro.launch.cost import ASSUMED_MFU, H100_PEAK_FLOPS, CostAssumptions
 
 
 def register(subparsers) -> None:
@@ -96,7 +96,7 @@ def is_pretrain_recipe(data: dict[str, Any]) -> bool:
     return "models" in data and "model" not in data
 
 
-def _validate_pretrain(args: argparse.Namespace, assumptions) -> int:
+def _validate_pretrain(args: argparse.Namespace, assumptions: CostAssumptions) -> int:
     from scaling_repro.launch.cost import pretrain_gpu_hours
     from scaling_repro.models.pretrain import load_pretrain_recipe, revision_name
 
@@ -110,7 +110,10 @@ def _validate_pretrain(args: argparse.Namespace, assumptions) -> int:
     hours = [pretrain_gpu_hours(model, recipe.token_budget, assumptions) for model in recipe.models]
     _print_table(["model", "gpu_h"], [[m, _hours(h)] for m, h in zip(recipe.models, hours)])
     print(f"revisions of each model: {revisions}")
-    print(f"estimated GPU-hours: {_hours(sum(hours))} at {assumptions.describe()} (6 N per token; dev evaluations not included)")
+    print(
+        f"estimated GPU-hours: {_hours(sum(hours))} at {assumptions.describe()} "
+        "(6 N per token; dev evaluations not included)"
+    )
     return 0
 
 
