@@ -204,7 +204,11 @@ def run_spec(spec: RunSpec, sweep_source: Path | None = None) -> RunRecord:
         return record
     eval_started = time.perf_counter()
     if spec.train.deepspeed:
-        # DeepSpeed (ZeRO-3) leaves the trained module partitioned: evaluate a fresh copy.
+        # DeepSpeed (ZeRO-3) leaves the trained module partitioned: evaluate a fresh copy,
+        # loaded whole (no zero.Init partitioning now that training is over).
+        from transformers.integrations.deepspeed import unset_hf_deepspeed_config
+
+        unset_hf_deepspeed_config()
         run.base, run.method = load_model(spec)
         run.model = run.method.model
     if trained.best_checkpoint is not None:

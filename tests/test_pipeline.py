@@ -86,3 +86,11 @@ def test_evaluate_refuses_overrides_outside_eval(recipe, capsys):
 def test_run_of_a_sweep_needs_an_index(recipe, capsys):
     assert main(["run", str(recipe), "sweep.grid.task.seed=[0, 1]"]) == 2
     assert "--index 0..1" in capsys.readouterr().err
+
+
+def test_zero3_run_evaluates_the_same_model_as_a_plain_run(recipe):
+    pytest.importorskip("deepspeed", reason="DeepSpeed is the optional [deepspeed] extra")
+    plain = run_spec(load_runs(recipe).runs[0])
+    sharded = run_spec(load_runs(recipe, ["train.deepspeed=zero3"]).runs[0])
+    assert sharded.ok and sharded.hardware["distributed_type"] == "DEEPSPEED"
+    assert sharded.test_loss == pytest.approx(plain.test_loss, abs=1e-4)
