@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "scaling_repro.commands.data",
     "scaling_repro.commands.models",
     "scaling_repro.commands.pretrain",
+    "scaling_repro.commands.fit",
 )
 
 
