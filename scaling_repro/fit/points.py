@@ -26,8 +26,9 @@ values (Table 1b holds out the largest settings). See :func:`holdout_mask`.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -125,8 +126,12 @@ def select_records(
     method: str | None = None,
     names: Sequence[str] | None = None,
     where: Mapping[str, Any] | None = None,
+    allow_empty: bool = False,
 ) -> list[RunRecord]:
-    """Return the ok records of one task and method (inferred when unique), optionally filtered."""
+    """Return the ok records of one task and method (inferred when unique), optionally filtered.
+
+    Raises a UserError when nothing matches, unless ``allow_empty``.
+    """
     chosen = [r for r in records if r.ok and (names is None or r.name in names) and _matches(r, where or {})]
     for attr, wanted in (("task", task), ("method", method)):
         present = sorted({getattr(r, attr) for r in chosen})
@@ -134,7 +139,7 @@ def select_records(
             raise UserError(f"the results hold several {attr}s {present}; choose one with --{attr}")
         if wanted is not None:
             chosen = [r for r in chosen if getattr(r, attr) == wanted]
-    if not chosen:
+    if not chosen and not allow_empty:
         raise UserError(
             f"no successful runs match task={task!r} method={method!r} names={names!r} where={dict(where or {})!r}"
         )
