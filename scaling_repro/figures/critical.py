@@ -1,0 +1,87 @@
+"""Figure 5: critical finetuning data sizes between methods, vs model size and vs pretraining data.
+
+The critical data size of "A vs B" at base-model condition X is the Df where the fitted joint laws
+of methods A and B predict the same loss (:func:`scaling_repro.fit.critical.critical_data_size`,
+solved numerically as the paper's fsolve). Below it the method with the smaller beta (PET) is
+better, above it the more data-hungry one. The shaded band is the range of finetuning data sizes
+that were actually run: outside it the curves extrapolate the laws.
+"""
+
+from __future__ import annotations
+
+import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
+
+from scaling_repro.figures.experiments import METHOD_NAMES, Missing
+from scaling_repro.figures.numbers import human
+from scaling_repro.figures.series import X_AXIS
+from scaling_repro.figures.style import PAIR_COLORS, PANEL_SIZE, STYLE
+from scaling_repro.figures.study import Study
+from scaling_repro.fit.critical import critical_data_size
+
+PAIRS = (("full", "prompt"), ("full", "lora"), ("prompt", "lora"))
+CRITICAL_FACTORS = ("model_size", "pretrain_data")
+DF_BOUNDS = (1.0, 1e15)
+
+
+def pair_name(pair: tuple[str, str]) -> str:
+    """Return 'FMT vs Prompt' for ('full', 'prompt')."""
+    return f"{METHOD_NAMES[pair[0]]} vs {METHOD_NAMES[pair[1]]}"
+
+
+def critical_curves(study: Study, task: str, factor: str, notes: list[str], n: int = 30) -> dict:
+    """Return {pair: (x grid, critical Df)} for every method pair with both fits, and the Df range run.
+
+    The x grid spans the x values of the two methods' experiments. Pairs whose laws do not cross
+    in ``DF_BOUNDS`` anywhere on the grid are noted and left out.
+    """
+    curves, data_sizes = {}, []
+    for pair in PAIRS:
+        try:
+            fits = [study.fit(task, m, factor) for m in pair]
+        except Missing as err:
+            notes.append(f"{task}: {pair_name(pair)} vs {X_AXIS[factor]}: {err}")
+            continue
+        xs = [p.x for f in fits for p in f.points]
+        data_sizes += [p.data_size for f in fits for p in f.points]
+        grid = np.geomspace(min(xs), max(xs), n)
+        dfc = critical_data_size(fits[0], fits[1], grid, bounds=DF_BOUNDS, grid=200)
+        if np.all(np.isnan(dfc)):
+            notes.append(f"{task}: the {pair_name(pair)} laws do not cross for Df in [{DF_BOUNDS[0]:g}, {DF_BOUNDS[1]:g}] "
+                         f"at any {X_AXIS[factor]} in [{human(min(xs))}, {human(max(xs))}]")
+            continue
+        curves[pair] = (grid, dfc)
+    return {"curves": curves, "data_range": (min(data_sizes), max(data_sizes)) if data_sizes else None}
+
+
+def figure_5(study: Study, task: str, options) -> tuple[Figure, list[str]]:
+    """Fig. 5: critical data sizes between method pairs vs model size and vs pretraining data."""
+    notes: list[str] = []
+    panels = {factor: critical_curves(study, task, factor, notes) for factor in CRITICAL_FACTORS}
+    panels = {f: p for f, p in panels.items() if p["curves"]}
+    if not panels:
+        raise Missing("; ".join(notes) or f"{task}: Fig. 5 needs fits of at least two methods")
+    colors = dict(zip(PAIRS, PAIR_COLORS))
+    with matplotlib.rc_context(STYLE):
+        fig = Figure(figsize=(PANEL_SIZE[0] * len(panels) + 1.6, PANEL_SIZE[1] + 0.3), layout="constrained")
+        axes = fig.subplots(1, len(panels), squeeze=False)[0]
+        for ax, (factor, panel) in zip(axes, panels.items()):
+            lo, hi = panel["data_range"]
+            ax.axhspan(lo, hi, color="0.88", zorder=0, label="finetuning data range of the runs")
+            for pair, (grid, dfc) in panel["curves"].items():
+                ax.plot(grid, dfc, color=colors[pair], lw=1.6, label=pair_name(pair))
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.set_xlabel(X_AXIS[factor])
+            ax.set_ylabel("critical finetuning examples $D_f^c$")
+            ax.set_title(f"vs {'model size' if factor == 'model_size' else 'pretraining data'}")
+        handles, labels = [], []
+        for ax in axes:
+            for h, label in zip(*ax.get_legend_handles_labels()):
+                if label not in labels:
+                    handles.append(h)
+                    labels.append(label)
+        fig.legend(handles, labels, loc="outside right center", frameon=False)
+        fig.suptitle(f"{task}: critical finetuning data size (A vs B: A and B equal)", fontsize=11)
+    return fig, notes
