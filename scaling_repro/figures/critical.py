@@ -30,7 +30,7 @@ def pair_name(pair: tuple[str, str]) -> str:
     return f"{METHOD_NAMES[pair[0]]} vs {METHOD_NAMES[pair[1]]}"
 
 
-def critical_curves(study: Study, task: str, factor: str, notes: list[str], n: int = 30) -> dict:
+def critical_curves(study: Study, task: str, factor: str, notes: list[str], n: int = 16) -> dict:
     """Return {pair: (x grid, critical Df)} for every method pair with both fits, and the Df range run.
 
     The x grid spans the x values of the two methods' experiments. Pairs whose laws do not cross
@@ -46,7 +46,7 @@ def critical_curves(study: Study, task: str, factor: str, notes: list[str], n: i
         xs = [p.x for f in fits for p in f.points]
         data_sizes += [p.data_size for f in fits for p in f.points]
         grid = np.geomspace(min(xs), max(xs), n)
-        dfc = critical_data_size(fits[0], fits[1], grid, bounds=DF_BOUNDS, grid=200)
+        dfc = critical_data_size(fits[0], fits[1], grid, bounds=DF_BOUNDS, grid=120)
         if np.all(np.isnan(dfc)):
             notes.append(f"{task}: the {pair_name(pair)} laws do not cross for Df in [{DF_BOUNDS[0]:g}, {DF_BOUNDS[1]:g}] "
                          f"at any {X_AXIS[factor]} in [{human(min(xs))}, {human(max(xs))}]")

@@ -19,7 +19,6 @@ from __future__ import annotations
 from typing import Callable, Sequence
 
 import numpy as np
-import pandas as pd
 from scipy.stats import pearsonr
 
 from scaling_repro.errors import UserError
@@ -30,7 +29,7 @@ from scaling_repro.figures.numbers import sci
 from scaling_repro.figures.quality import choose_metric, metric_name
 from scaling_repro.figures.series import mean_by_point
 from scaling_repro.figures.study import Study
-from scaling_repro.figures.tabular import Table, markdown_table, with_paper
+from scaling_repro.figures.tabular import Table, markdown_table, tidy_frame, with_paper
 from scaling_repro.fit.critical import critical_power_law
 
 LAWS = ("multiplicative", "additive")
@@ -85,7 +84,7 @@ def table_4(study: Study, tasks: Sequence[str], compare_paper: bool = False, met
         sections.append((task, markdown_table(header, body)))
     caption = _caption("Multiplicative law L = A * X^-alpha * Df^-beta + E, joint procedure (beta and E shared "
                        "over model size and pretraining data).", compare_paper)
-    return Table(4, "fitted scaling-law parameters", pd.DataFrame(rows), sections, caption, notes)
+    return Table(4, "fitted scaling-law parameters", tidy_frame(rows), sections, caption, notes)
 
 
 def _mad_cells(study: Study, task: str, factor: str, law: str, compare_paper: bool, rows: list, notes: list) -> list[str]:
@@ -128,7 +127,7 @@ def table_mad(number: int) -> Callable[..., Table]:
         header = ["task", "scaling factor"] + [f"mult. {n}" for n in names] + [f"add. {n}" for n in names]
         caption = _caption("Held-out mean absolute deviation Delta_h (lower is better) of the multiplicative "
                            "and additive joint laws, each fitted with the joint procedure.", compare_paper)
-        return Table(number, "held-out fitting errors, multiplicative vs additive", pd.DataFrame(rows),
+        return Table(number, "held-out fitting errors, multiplicative vs additive", tidy_frame(rows),
                      [("", markdown_table(header, body))] if body else [], caption, notes)
 
     return build
@@ -161,7 +160,7 @@ def table_5(study: Study, tasks: Sequence[str], compare_paper: bool = False, met
     caption = _caption("Critical finetuning data size of 'A vs B' where the gap between the methods is the "
                        "constant E_A - E_B: Df_c = H * X^gamma, H = (A_A/A_B)^(1/(beta_A-beta_B)), "
                        "gamma = (alpha_B-alpha_A)/(beta_A-beta_B), from the fitted multiplicative laws.", compare_paper)
-    return Table(5, "critical-point coefficients H and gamma", pd.DataFrame(rows),
+    return Table(5, "critical-point coefficients H and gamma", tidy_frame(rows),
                  [("", markdown_table(header, body))] if body else [], caption, notes)
 
 
@@ -206,7 +205,7 @@ def table_7(study: Study, tasks: Sequence[str], compare_paper: bool = False, met
     caption = ("Pearson correlation between test PPL (exp of the mean test loss per setting) and the generation "
                "metric over the points of each experiment (held-out points included); ‡: p < 0.01. Lower PPL and "
                "higher scores are better, so r is negative when they agree." + (PAPER_NOTE if compare_paper else ""))
-    return Table(7, "Pearson correlation between PPL and generation quality", pd.DataFrame(rows), sections,
+    return Table(7, "Pearson correlation between PPL and generation quality", tidy_frame(rows), sections,
                  caption, notes)
 
 

@@ -6,9 +6,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
 import pandas as pd
 
 from scaling_repro.results import atomic_write_text
+
+
+def tidy_frame(rows: list[dict]) -> pd.DataFrame:
+    """Return rows as a DataFrame with NaN (not None) for missing values, as a CSV reads back."""
+    return pd.DataFrame(rows).replace({None: np.nan})
 
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
