@@ -60,7 +60,7 @@ def test_model_ladder_uses_each_models_final_checkpoint():
 
 def test_missing_experiment_says_which_runs_are_needed():
     runs = [record(f"a{df}", m, 1000, df, pet=4) for m in (10, 20) for df in (10, 100)]
-    with pytest.raises(Missing, match=r"pretrain_tokens values .* \[1000\]"):
+    with pytest.raises(Missing, match=r"pretrain_tokens value\(s\) .* \[1000\]"):
         find_experiment(runs, "t", "lora", "pretrain_data")
     with pytest.raises(Missing, match="PET size does not apply to FMT"):
         find_experiment(runs, "t", "full", "pet_size")

@@ -12,6 +12,7 @@ from scaling_repro.figures.loss import joint_panels, single_fit_series
 from scaling_repro.figures.quality import choose_metric
 from scaling_repro.figures.registry import FigureOptions, render_figure
 from scaling_repro.figures.study import Study
+from scaling_repro.results import RunRecord
 
 
 @pytest.mark.parametrize("factor", ["model_size", "pretrain_data", "pet_size"])
@@ -79,3 +80,24 @@ def test_figures_tables_report_and_advise_import_no_torch():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_figure1_draws_data_scaling_of_a_single_model(tmp_path):
+    # The tiny study's data-scaling recipe: one model, three methods, four Df, three seeds, 3000 held out.
+    records = [
+        RunRecord(run_id=f"{m}{df}{s}", name="tiny-data-scaling", status="ok", spec={"train": {"max_steps": 200}},
+                  held_out=df == 3000, task="synthetic_mt", method=m, model="tiny-s", model_params=3_200_000,
+                  pretrain_tokens=300_000, pet_params=None if m == "full" else 4, finetune_examples=df, seed=s,
+                  test_loss=1.5 + 3.0 * df ** -0.3 + 0.001 * s, steps=200)
+        for m in ("full", "prompt", "lora") for df in (100, 300, 1000, 3000) for s in range(3)
+    ]
+    study = Study(records)
+    notes = []
+    series = single_fit_series(study, "synthetic_mt", "lora", notes)
+    assert [s.label.split(":")[0] for s in series] == ["3.2M"] and not notes
+    assert list(series[0].held_out) == [False, False, False, True]
+    assert series[0].curve is not None
+    options = FigureOptions(dpi=20, formats=("png",))
+    assert render_figure(study, 1, tmp_path, options=options).drawn
+    figure2 = render_figure(study, 2, tmp_path, options=options)
+    assert not figure2.drawn and any("model_params [3.2e+06]" in n for n in figure2.notes)

@@ -4,7 +4,8 @@ The critical data size of "A vs B" at base-model condition X is the Df where the
 of methods A and B predict the same loss (:func:`scaling_repro.fit.critical.critical_data_size`,
 solved numerically as the paper's fsolve). Below it the method with the smaller beta (PET) is
 better, above it the more data-hungry one. The shaded band is the range of finetuning data sizes
-that were actually run: outside it the curves extrapolate the laws.
+that were actually run: outside it the curves extrapolate the laws. Laws with different E can tie
+twice (at small and at very large Df); every crossing is drawn, each branch as its own curve.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from scaling_repro.figures.series import X_AXIS
 from scaling_repro.figures.style import PAIR_COLORS, PANEL_SIZE, STYLE
 from scaling_repro.figures.study import Study
 from scaling_repro.fit.critical import critical_data_size
+from scaling_repro.fit.record import LawFit
 
 PAIRS = (("full", "prompt"), ("full", "lora"), ("prompt", "lora"))
 CRITICAL_FACTORS = ("model_size", "pretrain_data")
@@ -30,13 +32,53 @@ def pair_name(pair: tuple[str, str]) -> str:
     return f"{METHOD_NAMES[pair[0]]} vs {METHOD_NAMES[pair[1]]}"
 
 
-def critical_curves(study: Study, task: str, factor: str, notes: list[str], n: int = 16) -> dict:
-    """Return {pair: (x grid, critical Df)} for every method pair with both fits, and the Df range run.
+def crossings(fit1: LawFit, fit2: LawFit, x: float, log_grid: np.ndarray) -> list[float]:
+    """Return every Df in the grid's span where the two laws tie at ``x`` (ascending).
+
+    Sign changes of the loss gap on ``log_grid`` (natural log of Df) bracket the roots; each is
+    solved by :func:`critical_data_size` inside its bracket. The paper's fsolve finds one root;
+    laws with different E can tie twice (e.g. FMT ties Prompt at small and at huge Df).
+    """
+    grid = np.exp(log_grid)
+    gap = fit1.predict(x, grid) - fit2.predict(x, grid)
+    roots = []
+    for j in np.flatnonzero(np.sign(gap[:-1]) * np.sign(gap[1:]) <= 0):
+        root = critical_data_size(fit1, fit2, x, bounds=(grid[j], grid[j + 1]), grid=2)
+        if not np.isnan(root[0]) and (not roots or root[0] > roots[-1] * (1 + 1e-9)):
+            roots.append(float(root[0]))
+    return roots
+
+
+def branches(xs: np.ndarray, roots: list[list[float]], max_jump: float = 1.0) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Return the crossings as continuous curves: a root joins the nearest root of the previous x
+    when within ``max_jump`` decades, else it starts a new curve."""
+    curves: list[list[tuple[float, float]]] = []
+    open_curves: dict[int, float] = {}  # curve index -> its last log10 Df, for curves reaching the previous x
+    for x, here in zip(xs, roots):
+        taken, reached = set(), {}
+        for root in here:
+            log_root = np.log10(root)
+            near = [(abs(v - log_root), i) for i, v in open_curves.items() if i not in taken and abs(v - log_root) <= max_jump]
+            if near:
+                index = min(near)[1]
+                taken.add(index)
+            else:
+                index = len(curves)
+                curves.append([])
+            curves[index].append((x, root))
+            reached[index] = log_root
+        open_curves = reached
+    return [(np.array([p[0] for p in c]), np.array([p[1] for p in c])) for c in curves]
+
+
+def critical_curves(study: Study, task: str, factor: str, notes: list[str], n: int = 24) -> dict:
+    """Return {pair: [curves of (x, critical Df)]} for every method pair with both fits, and the Df range run.
 
     The x grid spans the x values of the two methods' experiments. Pairs whose laws do not cross
     in ``DF_BOUNDS`` anywhere on the grid are noted and left out.
     """
     curves, data_sizes = {}, []
+    log_grid = np.linspace(*np.log(DF_BOUNDS), 300)
     for pair in PAIRS:
         try:
             fits = [study.fit(task, m, factor) for m in pair]
@@ -46,12 +88,12 @@ def critical_curves(study: Study, task: str, factor: str, notes: list[str], n: i
         xs = [p.x for f in fits for p in f.points]
         data_sizes += [p.data_size for f in fits for p in f.points]
         grid = np.geomspace(min(xs), max(xs), n)
-        dfc = critical_data_size(fits[0], fits[1], grid, bounds=DF_BOUNDS, grid=120)
-        if np.all(np.isnan(dfc)):
+        found = [crossings(fits[0], fits[1], x, log_grid) for x in grid]
+        if not any(found):
             notes.append(f"{task}: the {pair_name(pair)} laws do not cross for Df in [{DF_BOUNDS[0]:g}, {DF_BOUNDS[1]:g}] "
                          f"at any {X_AXIS[factor]} in [{human(min(xs))}, {human(max(xs))}]")
             continue
-        curves[pair] = (grid, dfc)
+        curves[pair] = branches(grid, found)
     return {"curves": curves, "data_range": (min(data_sizes), max(data_sizes)) if data_sizes else None}
 
 
@@ -69,8 +111,10 @@ def figure_5(study: Study, task: str, options) -> tuple[Figure, list[str]]:
         for ax, (factor, panel) in zip(axes, panels.items()):
             lo, hi = panel["data_range"]
             ax.axhspan(lo, hi, color="0.88", zorder=0, label="finetuning data range of the runs")
-            for pair, (grid, dfc) in panel["curves"].items():
-                ax.plot(grid, dfc, color=colors[pair], lw=1.6, label=pair_name(pair))
+            for pair, curves in panel["curves"].items():
+                for i, (grid, dfc) in enumerate(curves):
+                    ax.plot(grid, dfc, color=colors[pair], lw=1.6, marker="o" if len(grid) == 1 else None,
+                            ms=3, label=pair_name(pair) if i == 0 else None)
             ax.set_xscale("log")
             ax.set_yscale("log")
             ax.set_xlabel(X_AXIS[factor])

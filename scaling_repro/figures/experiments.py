@@ -173,11 +173,13 @@ def find_experiment(
     method: str,
     factor: str,
     names: Sequence[str] | None = None,
+    min_values: int = 2,
 ) -> Experiment:
     """Return the ``factor`` experiment of ``task`` and ``method`` (see module docstring).
 
-    ``names`` restricts the runs to these recipe names. Raises :class:`Missing` naming the runs
-    that would be needed when the results hold no such experiment.
+    ``names`` restricts the runs to these recipe names. ``min_values=1`` also accepts a single
+    factor value (finetuning-data scaling of one model, Fig. 1). Raises :class:`Missing` naming
+    the runs that would be needed when the results hold no such experiment.
     """
     if factor not in FACTOR_FIELDS:
         raise UserError(f"factor: got {factor!r}; allowed: {', '.join(map(repr, FACTOR_FIELDS))}")
@@ -194,12 +196,12 @@ def find_experiment(
     candidates = []
     for key, group in _groups(runs, factor).items():
         xs = {getattr(r, field_name) for r in group} - {None}
-        if len(xs) >= 2:
+        if len(xs) >= min_values:
             dfs = {r.finetune_examples for r in group}
             candidates.append(((len(xs), len(dfs), len(group)), key, [r for r in group if getattr(r, field_name) is not None]))
     if not candidates:
         raise Missing(
-            f"{where}: no {FACTOR_NAMES[factor]} experiment; it needs finetuned runs at >= 2 {field_name} values "
+            f"{where}: no {FACTOR_NAMES[factor]} experiment; it needs finetuned runs at >= {min_values} {field_name} value(s) "
             f"with the other factors fixed, but the runs have {field_name} {describe_values(getattr(r, field_name) for r in runs)}"
         )
     candidates.sort(key=lambda c: (c[0], repr(c[1])), reverse=True)

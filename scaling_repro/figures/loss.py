@@ -47,7 +47,7 @@ def fixed_text(study: Study, task: str, factor: str, methods: list[str]) -> str:
 
 def single_fit_series(study: Study, task: str, method: str, notes: list[str]) -> list[Series]:
     """Return Fig. 1's series of one method: per model size, its points and single-variable fit."""
-    exp = study.experiment(task, method, "model_size")
+    exp = study.data_scaling(task, method)
     points = exp.points(study.holdout)
     xs = sorted(set(points.x))
     colors = colors_for(xs)
@@ -55,8 +55,8 @@ def single_fit_series(study: Study, task: str, method: str, notes: list[str]) ->
     for x in xs:
         rows = points.x == x
         df, loss, mask = points.data_size[rows], points.loss[rows], points.held_out[rows]
-        if (~mask).sum() < 4:  # the whole size is held out (largest model): hold out its largest Df only
-            mask = df == df.max()
+        if study.holdout == "auto" and len(df) >= 5 and ((~mask).sum() < 4 or not mask.any()):
+            mask = df == df.max()  # the paper's Fig. 1: the largest Df of each size (also of the held-out 16B)
         label, curve = value_label("model_size", x), None
         try:
             fit = fit_law(None, df, loss, "single", held_out=mask, df_unit="examples")

@@ -88,6 +88,13 @@ class Study:
             raise found
         return found
 
+    def data_scaling(self, task: str, method: str) -> Experiment:
+        """Return the model-size runs of ``task`` x ``method``, one model size sufficing (Fig. 1)."""
+        try:
+            return self.experiment(task, method, "model_size")
+        except Missing:
+            return find_experiment(self.records, task, method, "model_size", self.names.get("model_size"), min_values=1)
+
     def points(self, task: str, method: str, factor: str) -> FitPoints:
         """Return the FitPoints of an experiment under this study's holdout rule."""
         return self.experiment(task, method, factor).points(self.holdout)
