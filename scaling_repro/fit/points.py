@@ -28,12 +28,15 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from scaling_repro.errors import UserError
 from scaling_repro.results import RunRecord
+
+if TYPE_CHECKING:
+    from scaling_repro.fit.record import LawFit
 
 FACTORS: dict[str, str | None] = {
     "model_size": "model_params",
@@ -67,7 +70,7 @@ class FitPoints:
     def __len__(self) -> int:
         return len(self.loss)
 
-    def fit(self, law: str = "multiplicative", residual: str = "linear", huber_delta: float = 1e-3, **kwargs: Any):
+    def fit(self, law: str = "multiplicative", residual: str = "linear", huber_delta: float = 1e-3, **kwargs: Any) -> LawFit:
         """Return ``fit_law`` on these points (held-out points excluded from fitting, evaluated)."""
         from scaling_repro.fit.fitting import fit_law
 
