@@ -4,7 +4,6 @@ import json
 
 import numpy as np
 import pytest
-from figures_fixtures import paper, paper_study  # noqa: F401
 
 from scaling_repro.cli import main
 from scaling_repro.errors import UserError
@@ -12,6 +11,8 @@ from scaling_repro.figures.advise import advise, format_advice
 from scaling_repro.fit import paper as published
 from scaling_repro.fit.critical import critical_data_size
 from scaling_repro.fit.laws import predict
+
+pytest_plugins = ["figures_fixtures"]  # session fixtures: paper, paper_study, tiny_like
 
 
 def true_best(paper, task, x, df):

@@ -2,11 +2,12 @@
 
 import numpy as np
 import pytest
-from figures_fixtures import paper, paper_study  # noqa: F401
 
 from scaling_repro.figures.experiments import Missing, find_experiment, is_baseline
 from scaling_repro.fit import paper as published
 from scaling_repro.results import RunRecord
+
+pytest_plugins = ["figures_fixtures"]  # session fixtures: paper, paper_study, tiny_like
 
 
 def record(run_id, model_params, pretrain_tokens, df, pet=None, name="r", held_out=False, method="lora", steps=100):

@@ -5,7 +5,7 @@ import sys
 
 import numpy as np
 import pytest
-from figures_fixtures import NOISE, paper, paper_study, tiny_like  # noqa: F401
+from figures_fixtures import NOISE
 
 from scaling_repro.cli import main
 from scaling_repro.figures.loss import joint_panels, single_fit_series
@@ -13,6 +13,8 @@ from scaling_repro.figures.quality import choose_metric
 from scaling_repro.figures.registry import FigureOptions, render_figure
 from scaling_repro.figures.study import Study
 from scaling_repro.results import RunRecord
+
+pytest_plugins = ["figures_fixtures"]  # session fixtures: paper, paper_study, tiny_like
 
 
 @pytest.mark.parametrize("factor", ["model_size", "pretrain_data", "pet_size"])

@@ -47,7 +47,7 @@ def test_index_embeds_every_image_and_lists_what_is_missing(report):
     missing = index.split("## What could not be drawn")[1]
     assert "mlsum: no run has zero-shot" in missing and "mlsum: no run has five-shot" in missing
     assert "mlsum / Prompt: no LLM model size experiment" in missing
-    assert set(report.missing) >= {"Figure 1", "Figure 2", "Figure 3", "Figure 6", "Figure 12", "Figure 14"}
+    assert set(report.missing) >= {"Figure 2", "Figure 3", "Figure 6", "Figure 12", "Figure 14"}
     assert "| wmt14_en_de | LoRA | PET parameter size | 99 |" in index  # the experiments found
 
 
@@ -67,6 +67,7 @@ def test_report_command_summarises_what_it_drew(results, tmp_path, capsys):
     assert main(["report", "--results", str(results), "--task", "mlsum", "--out", str(tmp_path / "r"),
                  "--format", "png", "--dpi", "20"]) == 0
     out = capsys.readouterr().out
-    assert re.search(r"wrote .*index\.md: 3/14 figures", out)  # PET size (4, 9) and base models (10)
+    # data scaling of the one model (1), PET size (4, 9), base models (10)
+    assert re.search(r"wrote .*index\.md: 4/14 figures", out)
     assert "Figure 2: mlsum / Prompt: no LLM model size experiment" in out
     assert np.all([p.is_file() for p in (tmp_path / "r" / "figures").iterdir()])

@@ -3,7 +3,6 @@
 import numpy as np
 import pandas as pd
 import pytest
-from figures_fixtures import paper, paper_study, tiny_like  # noqa: F401
 from scipy.stats import pearsonr
 
 from scaling_repro.errors import UserError
@@ -15,6 +14,8 @@ from scaling_repro.fit.critical import critical_power_law
 
 FACTOR_OF_ROW = {"A_m": "model_size", "alpha_m": "model_size", "A_p": "pretrain_data", "alpha_p": "pretrain_data",
                  "A_t": "pet_size", "alpha_t": "pet_size"}
+
+pytest_plugins = ["figures_fixtures"]  # session fixtures: paper, paper_study, tiny_like
 
 
 def test_table4_recovers_the_generating_parameters(paper, paper_study):

@@ -5,7 +5,12 @@ from __future__ import annotations
 import argparse
 
 from scaling_repro.commands.common import add_command
-from scaling_repro.commands.figure import STUDY_HELP, add_study_args, experiment_pairs, formats
+from scaling_repro.commands.figure import (
+    STUDY_HELP,
+    add_study_args,
+    experiment_pairs,
+    formats,
+)
 
 
 def register(subparsers) -> None:

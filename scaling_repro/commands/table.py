@@ -38,8 +38,8 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from scaling_repro.figures.tables import TABLES, make_table
     from scaling_repro.errors import UserError
+    from scaling_repro.figures.tables import TABLES, make_table
 
     if args.number not in TABLES:
         raise UserError(f"table: got {args.number}; the paper's tables computed from results are {sorted(TABLES)}")

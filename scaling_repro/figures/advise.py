@@ -14,8 +14,9 @@ with bootstrap intervals from resampling the whole procedure) or from the paper'
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Mapping
+from itertools import pairwise
 
 import numpy as np
 
@@ -134,7 +135,7 @@ def _regimes(laws: Mapping[str, _MethodLaw], x: float, crossings: list[Crossing]
     edges = sorted({c.data_size for c in crossings if c.data_size is not None})
     bounds = [SCAN_BOUNDS[0], *edges, SCAN_BOUNDS[1]]
     regimes: list[Regime] = []
-    for lo, hi in zip(bounds[:-1], bounds[1:]):
+    for lo, hi in pairwise(bounds):
         mid = float(np.sqrt(lo * hi))
         best = min(laws, key=lambda m: float(predict("multiplicative", laws[m].params, x, mid)))
         if regimes and regimes[-1].method == best:
@@ -214,8 +215,8 @@ def _span(low: float | None, high: float | None, fmt=sci) -> str:
 def format_advice(advice: Advice) -> str:
     """Return the advice as a short human-readable report."""
     lines = [
-        f"Task {advice.task}: model size {human(advice.model_size)} parameters, "
-        f"{human(advice.budget_examples)} finetuning examples (laws: {advice.source}).",
+        (f"Task {advice.task}: model size {human(advice.model_size)} parameters, "
+         f"{human(advice.budget_examples)} finetuning examples (laws: {advice.source})."),
         f"Predicted best method: {METHOD_NAMES[advice.best]}.",
         "",
         "Predicted test loss (nats/token)" + (f", {advice.level:.0%} bootstrap intervals:" if advice.level else ":"),

@@ -17,8 +17,8 @@ from matplotlib.figure import Figure
 from scaling_repro.figures.experiments import METHOD_NAMES, Missing
 from scaling_repro.figures.numbers import human
 from scaling_repro.figures.series import X_AXIS
-from scaling_repro.figures.style import PAIR_COLORS, PANEL_SIZE, STYLE
 from scaling_repro.figures.study import Study
+from scaling_repro.figures.style import PAIR_COLORS, PANEL_SIZE, STYLE
 from scaling_repro.fit.critical import critical_data_size
 from scaling_repro.fit.record import LawFit
 

@@ -16,13 +16,25 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from scaling_repro.errors import UserError
-from scaling_repro.figures.experiments import FACTOR_NAMES, METHOD_NAMES, PET_METHODS, Missing
+from scaling_repro.figures.experiments import (
+    FACTOR_NAMES,
+    METHOD_NAMES,
+    PET_METHODS,
+    Missing,
+)
 from scaling_repro.figures.numbers import human
 from scaling_repro.figures.series import (
-    DF_AXIS, LOSS_AXIS, experiment_series, fit_box, held_by_point, legend_title, mean_by_point, value_label,
+    DF_AXIS,
+    LOSS_AXIS,
+    experiment_series,
+    fit_box,
+    held_by_point,
+    legend_title,
+    mean_by_point,
+    value_label,
 )
-from scaling_repro.figures.style import Panel, Series, colors_for, draw_figure
 from scaling_repro.figures.study import Study
+from scaling_repro.figures.style import Panel, Series, colors_for, draw_figure
 from scaling_repro.fit import fit_law
 
 JOINT_FIGURES = {2: "model_size", 3: "pretrain_data", 4: "pet_size"}

@@ -10,7 +10,7 @@ when at least four sizes remain to fit (the paper's 16B).
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -19,8 +19,8 @@ from scaling_repro.errors import UserError
 from scaling_repro.figures.experiments import Missing
 from scaling_repro.figures.numbers import sci
 from scaling_repro.figures.series import X_AXIS
-from scaling_repro.figures.style import Panel, Series, colors_for, draw_figure
 from scaling_repro.figures.study import Study
+from scaling_repro.figures.style import Panel, Series, colors_for, draw_figure
 from scaling_repro.fit import LawFit, fit_law
 
 

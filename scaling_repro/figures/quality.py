@@ -14,16 +14,26 @@ as in the loss figures.
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 from matplotlib.figure import Figure
 from scipy.stats import pearsonr
 
-from scaling_repro.figures.experiments import FACTOR_NAMES, METHOD_NAMES, Missing, is_baseline
+from scaling_repro.figures.experiments import (
+    FACTOR_NAMES,
+    METHOD_NAMES,
+    Missing,
+    is_baseline,
+)
 from scaling_repro.figures.loss import fixed_text, methods_for
 from scaling_repro.figures.series import (
-    DF_AXIS, experiment_series, held_by_point, legend_title, mean_by_point, require_values,
+    DF_AXIS,
+    experiment_series,
+    held_by_point,
+    legend_title,
+    mean_by_point,
+    require_values,
 )
 from scaling_repro.figures.study import METRIC_PREFERENCE, Study
 from scaling_repro.figures.style import Panel, draw_figure
@@ -48,7 +58,7 @@ def choose_metric(available: set[str], requested: str | None, what: str, task: s
         return requested
     if not available:
         raise Missing(f"{task}: no run has {what} scores")
-    return sorted(available, key=lambda m: (METRIC_PREFERENCE.index(m) if m in METRIC_PREFERENCE else 99, m))[0]
+    return min(available, key=lambda m: (METRIC_PREFERENCE.index(m) if m in METRIC_PREFERENCE else 99, m))
 
 
 def _finetuned(study: Study, task: str) -> list[RunRecord]:

@@ -9,15 +9,15 @@ would be needed.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
 
 from scaling_repro.errors import UserError
 from scaling_repro.figures import critical, loss, pretraining, quality
 from scaling_repro.figures.experiments import Missing
-from scaling_repro.figures.style import save_figure
 from scaling_repro.figures.study import Study
+from scaling_repro.figures.style import save_figure
 
 log = logging.getLogger(__name__)
 

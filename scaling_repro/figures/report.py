@@ -14,15 +14,25 @@ are missing for them; everything else is drawn.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
 
 from tqdm.auto import tqdm
 
-from scaling_repro.figures.experiments import FACTOR_FIELDS, FACTOR_NAMES, METHOD_NAMES, Missing
+from scaling_repro.figures.experiments import (
+    FACTOR_FIELDS,
+    FACTOR_NAMES,
+    METHOD_NAMES,
+    Missing,
+)
 from scaling_repro.figures.numbers import human
-from scaling_repro.figures.registry import FIGURES, FigureOptions, FigureResult, render_figure
+from scaling_repro.figures.registry import (
+    FIGURES,
+    FigureOptions,
+    FigureResult,
+    render_figure,
+)
 from scaling_repro.figures.study import Study
 from scaling_repro.figures.tables import TABLES, make_table
 from scaling_repro.figures.tabular import Table, markdown_table

@@ -8,11 +8,16 @@ experiment's FitPoints so that every figure of one experiment marks the same poi
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
-from scaling_repro.figures.experiments import FACTOR_NAMES, METHOD_NAMES, Experiment, Missing
+from scaling_repro.figures.experiments import (
+    FACTOR_NAMES,
+    METHOD_NAMES,
+    Experiment,
+    Missing,
+)
 from scaling_repro.figures.numbers import human, sci
 from scaling_repro.figures.style import Series, colors_for
 from scaling_repro.fit.points import FitPoints

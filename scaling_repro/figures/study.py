@@ -10,13 +10,20 @@ tables fits each law once. Lookups that the results cannot answer raise
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
 
 from scaling_repro.errors import UserError
 from scaling_repro.figures.experiments import (
-    FACTOR_FIELDS, METHOD_NAMES, METHODS, Experiment, Missing, baseline_runs, experiment_names, find_experiment,
+    FACTOR_FIELDS,
+    METHOD_NAMES,
+    METHODS,
+    Experiment,
+    Missing,
+    baseline_runs,
+    experiment_names,
+    find_experiment,
     is_baseline,
 )
 from scaling_repro.fit.joint import JOINT_FACTORS, fit_joint
@@ -46,7 +53,7 @@ class Study:
         self._joints: dict[tuple[str, str, str], JointFit | Missing] = {}
 
     @classmethod
-    def from_dir(cls, results_dir: str | Path, **kwargs) -> "Study":
+    def from_dir(cls, results_dir: str | Path, **kwargs) -> Study:
         """Return the Study of every successful ``result.json`` under ``results_dir``."""
         path = Path(results_dir)
         if not path.is_dir():

@@ -1,7 +1,8 @@
 """Drawing primitives shared by every figure: panels of series, legends, colours, saving.
 
-matplotlib's object API only (``matplotlib.figure.Figure``, no pyplot state, no display), so
-figures render the same on a headless cluster node as on a laptop. A figure is a row of
+matplotlib's object API only (``matplotlib.figure.Figure``, no pyplot, no display): PNGs are
+rendered by Agg whatever backend the caller's session uses (which is left alone), so figures
+render the same on a headless cluster node, in a notebook and on a laptop. A figure is a row of
 :class:`Panel` objects, each a set of :class:`Series` (one per value of the varied factor):
 points (filled circles for fitting points, triangles for held-out points, as the paper),
 an optional fitted curve, an optional dashed Baseline level.
@@ -11,17 +12,15 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import matplotlib
-
-matplotlib.use("Agg", force=False)  # no display needed; a no-op when a backend is already chosen
-
-import numpy as np  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.lines import Line2D  # noqa: E402
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
 STYLE = {
     "font.size": 9,

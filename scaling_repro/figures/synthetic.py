@@ -26,15 +26,15 @@ few-shot scores follow the paper's qualitative findings (FMT forgets as Df grows
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 
+from scaling_repro.figures.numbers import human
 from scaling_repro.fit import paper
 from scaling_repro.fit.laws import predict
-from scaling_repro.figures.numbers import human
 from scaling_repro.results import RESULT_FILE, RunRecord
 
 DEFAULT_PET = {"prompt": 100, "lora": 4}

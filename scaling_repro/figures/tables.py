@@ -16,7 +16,7 @@ method and factor are the paper's (and, for Table 7, the metric is the paper's).
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from scipy.stats import pearsonr
@@ -24,7 +24,13 @@ from scipy.stats import pearsonr
 from scaling_repro.errors import UserError
 from scaling_repro.figures import published
 from scaling_repro.figures.critical import PAIRS, pair_name
-from scaling_repro.figures.experiments import FACTOR_FIELDS, FACTOR_NAMES, METHOD_NAMES, METHODS, Missing
+from scaling_repro.figures.experiments import (
+    FACTOR_FIELDS,
+    FACTOR_NAMES,
+    METHOD_NAMES,
+    METHODS,
+    Missing,
+)
 from scaling_repro.figures.numbers import sci
 from scaling_repro.figures.quality import choose_metric, metric_name
 from scaling_repro.figures.series import mean_by_point
@@ -186,7 +192,7 @@ def table_7(study: Study, tasks: Sequence[str], compare_paper: bool = False, met
                     cells.append("-")
                     continue
                 ppl = mean_by_point(exp, lambda r: np.exp(r.test_loss))
-                score = mean_by_point(exp, lambda r: (r.metrics.get(name) or {}).get("all"))
+                score = mean_by_point(exp, lambda r, m=name: (r.metrics.get(m) or {}).get("all"))
                 keys = [k for k in ppl if k in score]
                 if len(keys) < 3 or np.ptp([score[k] for k in keys]) == 0:
                     notes.append(f"{task} / {METHOD_NAMES[method]} ({FACTOR_NAMES[factor]}): {len(keys)} point(s) "
