@@ -51,5 +51,5 @@ def run(args: argparse.Namespace) -> int:
     print(f"wrote {report.index}: {drawn}/{len(report.figures)} figures, "
           f"{sum(not t.empty for t in report.tables)}/{len(report.tables)} tables")
     for item, notes in report.missing.items():
-        print(f"  {item}: " + "; ".join(notes))
+        print(f"  {item}: {notes[0][:160]}" + (f" (+{len(notes) - 1} more in index.md)" if len(notes) > 1 else ""))
     return 0

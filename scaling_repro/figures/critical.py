@@ -79,7 +79,10 @@ def critical_curves(study: Study, task: str, factor: str, notes: list[str], n: i
     """
     curves, data_sizes = {}, []
     log_grid = np.linspace(*np.log(DF_BOUNDS), 300)
+    methods = study.methods(task)
     for pair in PAIRS:
+        if not set(pair) <= set(methods):
+            continue  # a method without any runs: said once by figure_5
         try:
             fits = [study.fit(task, m, factor) for m in pair]
         except Missing as err:
@@ -100,6 +103,12 @@ def critical_curves(study: Study, task: str, factor: str, notes: list[str], n: i
 def figure_5(study: Study, task: str, options) -> tuple[Figure, list[str]]:
     """Fig. 5: critical data sizes between method pairs vs model size and vs pretraining data."""
     notes: list[str] = []
+    methods = study.methods(task)
+    if len(methods) < 2:
+        raise Missing(f"{task}: Fig. 5 compares methods, but the runs have only {[METHOD_NAMES[m] for m in methods]}")
+    absent = [METHOD_NAMES[m] for m in PAIRS[0] + PAIRS[1][1:] if m not in methods]
+    if absent:
+        notes.append(f"{task}: no finetuned runs of {', '.join(absent)}, so its pairs are left out")
     panels = {factor: critical_curves(study, task, factor, notes) for factor in CRITICAL_FACTORS}
     panels = {f: p for f, p in panels.items() if p["curves"]}
     if not panels:

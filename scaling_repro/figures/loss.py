@@ -78,7 +78,7 @@ def single_fit_series(study: Study, task: str, method: str, notes: list[str]) ->
             label = f"{label}: $\\beta$={fit.params['beta']:.3g}, $\\Delta_h$={dh}"
         except UserError as err:
             notes.append(f"{task} / {METHOD_NAMES[method]} {human(x)}: no single-variable fit ({err})")
-        out.append(Series(label, colors[x], df, loss, mask, curve))
+        out.append(Series(label, colors[x], df, loss, mask, curve, connect=curve is None))
     return out
 
 
@@ -114,7 +114,7 @@ def joint_panels(study: Study, task: str, factor: str, notes: list[str]) -> list
             notes.append(f"{err} (points drawn without a fitted curve)")
             fit = None
         values = mean_by_point(exp, lambda r: r.test_loss)
-        series = experiment_series(exp, values, held_by_point(points), fit=fit)
+        series = experiment_series(exp, values, held_by_point(points), fit=fit, connect=fit is None)
         box = fit_box(fit, factor) if fit is not None else None
         panels.append(Panel(METHOD_NAMES[method], series, DF_AXIS, LOSS_AXIS, box=box,
                             legend_title=legend_title(factor, method)))

@@ -107,9 +107,10 @@ def render_figure(
         try:
             figure, notes = spec.draw(study, target, options)
         except Missing as err:
-            result.notes.append(str(err))
+            if str(err) not in result.notes:
+                result.notes.append(str(err))
             continue
-        result.notes.extend(notes)
+        result.notes.extend(n for n in notes if n not in result.notes)
         result.files.extend(save_figure(figure, out, stem, options.formats, options.dpi))
         log.info("figure %d: wrote %s", number, ", ".join(str(p) for p in result.files[-len(options.formats):]))
     return result

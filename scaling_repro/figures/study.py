@@ -139,7 +139,7 @@ class Study:
                     self.experiment(task, method, factor)
                 except Missing as err:
                     reasons.append(str(err))
-            return Missing("; ".join(reasons))
+            return Missing("no scaling experiment to fit: " + "; ".join(reasons))
         shared_over = [f for f in JOINT_FACTORS if f in factors] or list(factors)
         labels = {"task": task, "method": method}
         try:
@@ -149,10 +149,8 @@ class Study:
 
     def fit(self, task: str, method: str, factor: str, law: str = "multiplicative") -> LawFit:
         """Return the LawFit of one factor from the joint procedure; raise Missing if absent."""
-        joint = self.joint(task, method, law)
-        if factor not in joint.fits:
-            self.experiment(task, method, factor)  # raises the reason
-        return joint.fits[factor]
+        self.experiment(task, method, factor)  # raises why the factor's runs are missing, if they are
+        return self.joint(task, method, law).fits[factor]
 
     def baselines(self, task: str) -> list[RunRecord]:
         """Return the un-finetuned Baseline runs of ``task``."""

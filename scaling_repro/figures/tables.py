@@ -93,6 +93,15 @@ def table_4(study: Study, tasks: Sequence[str], compare_paper: bool = False, met
     return Table(4, "fitted scaling-law parameters", tidy_frame(rows), sections, caption, notes)
 
 
+def _reason(study: Study, task: str, method: str, factor: str, law: str, err: Missing) -> str:
+    """Return why a fit is missing: the experiment's absence (any law) or this law's failure."""
+    try:
+        study.experiment(task, method, factor)
+    except Missing as missing:
+        return str(missing)
+    return f"{law} law: {err}"
+
+
 def _mad_cells(study: Study, task: str, factor: str, law: str, compare_paper: bool, rows: list, notes: list) -> list[str]:
     cells, values = [], []
     for method in METHODS:
@@ -101,7 +110,7 @@ def _mad_cells(study: Study, task: str, factor: str, law: str, compare_paper: bo
             fit = study.fit(task, method, factor, law)
         except Missing as err:
             if method in study.methods(task) and not (factor == "pet_size" and method == "full"):
-                notes.append(f"{law}: {err}")
+                notes.append(_reason(study, task, method, factor, law, err))
             cells.append("-")
             continue
         value = fit.mad_held_out
@@ -143,6 +152,9 @@ def table_5(study: Study, tasks: Sequence[str], compare_paper: bool = False, met
     """Table 5: H and gamma of Df_c = H * X^gamma (Eq. 3) for every method pair."""
     rows, body, notes = [], [], []
     for task in tasks:
+        if len(study.methods(task)) < 2:
+            notes.append(f"{task}: Table 5 compares methods, but the runs have only "
+                         f"{[METHOD_NAMES[m] for m in study.methods(task)]}")
         for factor in ("model_size", "pretrain_data"):
             h_cells, g_cells = [], []
             for pair in PAIRS:
@@ -188,7 +200,9 @@ def table_7(study: Study, tasks: Sequence[str], compare_paper: bool = False, met
                     paper = None
                 try:
                     exp = study.experiment(task, method, factor)
-                except Missing:
+                except Missing as err:
+                    if method in study.methods(task) and not (factor == "pet_size" and method == "full"):
+                        notes.append(str(err))
                     cells.append("-")
                     continue
                 ppl = mean_by_point(exp, lambda r: np.exp(r.test_loss))

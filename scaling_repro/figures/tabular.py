@@ -43,6 +43,9 @@ class Table:
     caption: str = ""  # units and how to read the table
     notes: list[str] = field(default_factory=list)  # what could not be computed and why
 
+    def __post_init__(self) -> None:
+        self.notes = list(dict.fromkeys(self.notes))  # one reason can block several cells
+
     @property
     def stem(self) -> str:
         """File name stem, e.g. 'table04'."""
