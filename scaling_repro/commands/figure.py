@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 
 from scaling_repro.commands.common import add_command
 
@@ -62,7 +63,7 @@ def register(subparsers) -> None:
         subparsers,
         "figure",
         "draw a figure of the paper (1-14) from a results directory",
-        """
+        textwrap.dedent("""
         Figures: 1 single-variable data-scaling fits per model size; 2 model size x finetuning
         data (joint fits); 3 pretraining data x finetuning data; 4 PET size x finetuning data;
         5 critical data sizes between methods; 6 zero-shot scores; 7-9 BLEURT/RougeL (or any
@@ -70,7 +71,7 @@ def register(subparsers) -> None:
         train.max_steps=0); 11-14 one-/five-shot scores after finetuning vs the Baseline.
         One PNG and PDF per task (figure 10: one for all tasks). When runs are missing, the
         figure draws what it can and says which runs are missing.
-        """ + STUDY_HELP,
+        """) + STUDY_HELP,
         """
         scaling-repro figure 2 --results runs --out figures
         scaling-repro figure 7 --results runs --task synthetic_mt --metric chrf --format png

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import textwrap
 
 from scaling_repro.commands.common import add_command
 from scaling_repro.commands.figure import (
@@ -18,12 +19,12 @@ def register(subparsers) -> None:
         subparsers,
         "report",
         "draw every figure and table the results support into one directory with an index.md",
-        """
+        textwrap.dedent("""
         Writes OUT/figures (PNG and PDF of figures 1-14 per task), OUT/tables (Markdown and CSV
         of tables 2, 4, 5, 6, 7, with the paper's values beside ours), OUT/fits.json (every joint
         fit) and OUT/index.md: the experiments found, the figures embedded, the tables, and what
         could not be drawn with the runs missing for it.
-        """ + STUDY_HELP,
+        """) + STUDY_HELP,
         """
         scaling-repro report --results runs --out report
         scaling-repro report --results runs --out report --task synthetic_mt --format png --dpi 150

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 
 from scaling_repro.commands.common import add_command
 from scaling_repro.commands.figure import STUDY_HELP, add_study_args, study_from_args
@@ -14,7 +15,7 @@ def register(subparsers) -> None:
         subparsers,
         "table",
         "compute a table of the paper (2, 4, 5, 6, 7) from a results directory",
-        """
+        textwrap.dedent("""
         Tables: 2 / 6 held-out mean absolute deviation of the multiplicative vs additive joint
         laws (2: one task, En-De if present; 6: all tasks); 4 fitted parameters of the
         multiplicative law; 5 H and gamma of the closed-form critical data size Df_c = H * X^gamma;
@@ -22,7 +23,7 @@ def register(subparsers) -> None:
         (or CSV with --csv); --out also writes tableNN.md and tableNN.csv. --compare-paper puts
         the published value beside ours where the task, method and factor are the paper's.
         Units: X in parameters / tokens / prompt tokens or LoRA rank; Df in examples.
-        """ + STUDY_HELP,
+        """) + STUDY_HELP,
         """
         scaling-repro table 4 --results runs --compare-paper
         scaling-repro table 7 --results runs --task wmt14_en_de --csv
