@@ -3,7 +3,9 @@
 import numpy as np
 import pytest
 
+from scaling_repro.errors import UserError
 from scaling_repro.figures.experiments import Missing, find_experiment, is_baseline
+from scaling_repro.figures.study import Study
 from scaling_repro.fit import paper as published
 from scaling_repro.results import RunRecord
 
@@ -89,3 +91,8 @@ def test_auto_holdout_uses_marks_else_the_largest_settings_while_enough_points_r
                              "t", "lora", "model_size")
     assert marked.holdout_rule() == "marked"
     np.testing.assert_array_equal(marked.points().held_out, marked.points().data_size == 1000)
+
+
+def test_a_bad_holdout_rule_is_rejected_when_the_study_is_made(paper):
+    with pytest.raises(UserError, match="holdout: got 'biggest'"):
+        Study(paper.records, holdout="biggest")

@@ -27,7 +27,7 @@ from scaling_repro.figures.experiments import (
     is_baseline,
 )
 from scaling_repro.fit.joint import JOINT_FACTORS, fit_joint
-from scaling_repro.fit.points import FitPoints
+from scaling_repro.fit.points import FitPoints, parse_holdout
 from scaling_repro.fit.record import JointFit, LawFit
 from scaling_repro.results import RunRecord, load_results
 
@@ -45,6 +45,8 @@ class Study:
         experiments: Mapping[str, Sequence[str]] | None = None,
         source: str | None = None,
     ):
+        if holdout != "auto":
+            parse_holdout(holdout)  # a bad rule fails here, once, not in every figure
         self.records = [r for r in records if r.ok]
         self.holdout = holdout
         self.names = experiment_names(experiments)
