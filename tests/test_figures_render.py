@@ -76,7 +76,7 @@ def test_figure_command_writes_png_and_pdf_and_reports_missing_runs(tiny_like, t
 
 def test_figures_tables_report_and_advise_import_no_torch():
     code = (
-        "import sys; import scaling_repro.figures.report, scaling_repro.figures.advise, scaling_repro.figures.synthetic, "
+        "import sys; import scaling_repro.figures.report, scaling_repro.figures.advice, scaling_repro.figures.synthetic, "
         "scaling_repro.commands.figure, scaling_repro.commands.table, scaling_repro.commands.report, "
         "scaling_repro.commands.advise; print('torch' in sys.modules)"
     )

@@ -43,7 +43,7 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from scaling_repro.errors import UserError
-    from scaling_repro.figures.advise import advise, format_advice
+    from scaling_repro.figures.advice import advise, format_advice
     from scaling_repro.figures.numbers import parse_quantity
 
     if not args.task:

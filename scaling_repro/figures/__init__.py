@@ -28,9 +28,9 @@ _EXPORTS = {
     "Table": "scaling_repro.figures.tabular",
     "Report": "scaling_repro.figures.report",
     "build_report": "scaling_repro.figures.report",
-    "Advice": "scaling_repro.figures.advise",
-    "advise": "scaling_repro.figures.advise",
-    "format_advice": "scaling_repro.figures.advise",
+    "Advice": "scaling_repro.figures.advice",
+    "advise": "scaling_repro.figures.advice",
+    "format_advice": "scaling_repro.figures.advice",
     "write_synthetic_results": "scaling_repro.figures.synthetic",
 }
 

@@ -110,8 +110,11 @@ def _study_laws(study: Study, task: str, bootstrap: int, level: float, seed: int
             warnings.append(f"{METHOD_NAMES[method]} left out: {err}")
             continue
         samples = None
-        if bootstrap:
-            joint = bootstrap_joint(study.joint(task, method), study.factors(task, method), bootstrap, level=level, seed=seed)
+        if bootstrap:  # resample the whole procedure; refit only the factors beta, E and the advice need
+            joint = study.joint(task, method)
+            needed = {f: joint.fits[f] for f in {*joint.shared_over, "model_size"}}
+            joint = bootstrap_joint(joint.model_copy(update={"fits": needed}), study.factors(task, method), bootstrap,
+                                    level=level, seed=seed)
             samples = joint.fits["model_size"].bootstrap.samples
         xs = [p.x for p in fit.points]
         dfs = [p.data_size for p in fit.points]
