@@ -24,6 +24,10 @@ COMMAND_MODULES = (
     "scaling_repro.commands.models",
     "scaling_repro.commands.pretrain",
     "scaling_repro.commands.fit",
+    "scaling_repro.commands.figure",
+    "scaling_repro.commands.table",
+    "scaling_repro.commands.report",
+    "scaling_repro.commands.advise",
     "scaling_repro.commands.reproduce",
 )
 

@@ -68,15 +68,21 @@ def read_spec(run_dir: str | Path) -> RunSpec:
     return spec.model_copy(update={"output_dir": str(Path(run_dir).resolve().parent.parent)})
 
 
-def prepare(spec: RunSpec) -> PreparedRun:
-    """Load the task, the base model and wrap it with the method; return them."""
-    from scaling_repro.data.tasks import load_task
+def load_model(spec: RunSpec):
+    """Return the base model (LoadedModel) and it wrapped by the method (MethodModel)."""
     from scaling_repro.methods import apply_method
     from scaling_repro.models.load import load_base_model
 
-    task = load_task(spec.task, zero_shot=spec.eval.zero_shot)
     base = load_base_model(spec.model, seed=spec.seed)
-    method = apply_method(base.model, spec.method, seed=spec.seed, tokenizer=base.tokenizer)
+    return base, apply_method(base.model, spec.method, seed=spec.seed, tokenizer=base.tokenizer)
+
+
+def prepare(spec: RunSpec) -> PreparedRun:
+    """Load the task, the base model and wrap it with the method; return them."""
+    from scaling_repro.data.tasks import load_task
+
+    task = load_task(spec.task, zero_shot=spec.eval.zero_shot)
+    base, method = load_model(spec)
     log.info(
         "run %s: %s %s on %s (%d train examples, %s params %s, %s trainable)",
         spec.run_id, spec.method.kind, spec.model.name, spec.task.name, len(task.train),
@@ -197,15 +203,23 @@ def run_spec(spec: RunSpec, sweep_source: Path | None = None) -> RunRecord:
             record.write(spec.run_dir)
         return record
     eval_started = time.perf_counter()
+    if spec.train.deepspeed:
+        # DeepSpeed (ZeRO-3) leaves the trained module partitioned: evaluate a fresh copy,
+        # loaded whole (no zero.Init partitioning now that training is over).
+        from transformers.integrations.deepspeed import unset_hf_deepspeed_config
+
+        unset_hf_deepspeed_config()
+        run.base, run.method = load_model(spec)
+        run.model = run.method.model
     if trained.best_checkpoint is not None:
         trained.load_best(run.model)
     evaluation = evaluate_prepared(run)
     eval_seconds = time.perf_counter() - eval_started
+    trained_fields = trained.record_fields()
     record = record.model_copy(update={
         **evaluation.record_fields(),
-        "dev_loss": trained.best_dev_loss, "best_step": trained.best_step, "steps": trained.steps,
-        "epochs": trained.epochs, "tokens_seen": trained.tokens_seen,
-        "tokens_per_second": trained.tokens_per_second, "mfu": trained.mfu,
+        **trained_fields,
+        "hardware": {**record.hardware, **trained_fields["hardware"]},
         # the trainer's wall time adds up its resumed sessions; ours covers this session only
         "wall_seconds": prepare_seconds + trained.wall_seconds + eval_seconds,
     })

@@ -254,8 +254,16 @@ class RunSpec(_Config):
         return self.task.seed if self.train.seed is None else self.train.seed
 
     def identity(self) -> dict[str, Any]:
-        """The part of the spec that determines the trained model, as plain JSON values."""
-        return self.model_dump(mode="json", include={"task", "model", "method", "train"})
+        """The part of the spec that determines the trained model, as plain JSON values.
+
+        Where data is read from or cached and how progress is logged are left out, so that a
+        local copy of a hub dataset or a tracker does not make a new run.
+        """
+        return self.model_dump(
+            mode="json",
+            include={"task", "model", "method", "train"},
+            exclude={"task": {"data_dir", "cache_dir"}, "train": {"log_every", "trackers"}},
+        )
 
     @property
     def run_id(self) -> str:

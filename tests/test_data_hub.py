@@ -93,7 +93,7 @@ def test_hub_task_offline_without_a_copy_names_task_source_and_remedy(tmp_path):
     with pytest.raises(UserError) as err:
         load_task(TaskConfig(name="wmt14_en_de", cache_dir=str(tmp_path)))
     message = str(err.value)
-    for part in ("'wmt14_en_de'", "wmt/wmt14", "HF_DATASETS_OFFLINE", "huggingface-cli download", "task.data_dir", "task.files"):
+    for part in ("'wmt14_en_de'", "wmt/wmt14", "HF_DATASETS_OFFLINE", "hf download", "task.data_dir", "task.files"):
         assert part in message
 
 

@@ -28,7 +28,7 @@ def runs():
 
 
 def test_fixture_is_the_published_table(runs):
-    n, d, loss, held = runs
+    n, _, loss, held = runs
     assert len(loss) == 245 and held.sum() == 5
     assert np.std(n, ddof=1) == pytest.approx(2464560600.107564, rel=1e-12)  # as printed by the Epoch notebook
     assert np.std(loss, ddof=1) == pytest.approx(0.36438696455830627, rel=1e-12)

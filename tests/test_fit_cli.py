@@ -16,23 +16,28 @@ FIELDS = {"model_size": "model_params", "pretrain_data": "pretrain_tokens", "pet
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory):
-    """A results tree of the three LoRA experiments of En-De, losses from Table 4 plus noise."""
+    """A results tree of En-De experiments (FMT: 2 factors, LoRA: 3), losses from Table 4 plus noise."""
     root = tmp_path_factory.mktemp("runs")
-    for factor, points in paper.synthetic_points("wmt14_en_de", "lora", noise=0.003, runs=2, seed=0).items():
-        for i, (x, df, runs, held) in enumerate(zip(points.x, points.data_size, points.runs, points.held_out)):
-            for seed, loss in enumerate(runs):
-                run_id = f"{factor}-{i}-{seed}"
-                RunRecord(
-                    run_id=run_id, name=f"exp-{factor}", status="ok", spec={}, task="wmt14_en_de", method="lora",
-                    model="m", **{**DEFAULTS, FIELDS[factor]: int(x)}, finetune_examples=int(df), seed=seed,
-                    test_loss=float(loss), held_out=bool(held),
-                ).write(root / f"exp-{factor}" / run_id)
+    for method in ("full", "lora"):
+        for factor, points in paper.synthetic_points("wmt14_en_de", method, noise=0.003, runs=2, seed=0).items():
+            for i, (x, df, runs, held) in enumerate(zip(points.x, points.data_size, points.runs, points.held_out)):
+                for seed, loss in enumerate(runs):
+                    run_id = f"{method}-{factor}-{i}-{seed}"
+                    factors = {**DEFAULTS, FIELDS[factor]: int(x)}
+                    if method == "full":
+                        factors["pet_params"] = None
+                    RunRecord(
+                        run_id=run_id, name=f"exp-{factor}", status="ok", spec={}, task="wmt14_en_de", method=method,
+                        model="m", **factors, finetune_examples=int(df), seed=seed, test_loss=float(loss),
+                        held_out=bool(held),
+                    ).write(root / f"exp-{factor}" / run_id)
     return root
 
 
 def test_fits_one_factor_of_a_results_directory(results, capsys, tmp_path):
     out = tmp_path / "fits.json"
-    assert main(["fit", str(results), "--factor", "model_size", "--name", "exp-model_size", "--out", str(out)]) == 0
+    args = ["fit", str(results), "--factor", "model_size", "--name", "exp-model_size", "--method", "lora", "--out", str(out)]
+    assert main(args) == 0
     table = capsys.readouterr().out
     assert "wmt14_en_de" in table and "Delta_h" in table and f"wrote {out}" in table
     (fit,), joints = load_fits(out)
@@ -47,13 +52,16 @@ def test_joint_procedure_from_the_command_line(results, tmp_path):
     for factor in FIELDS:
         args += ["--experiment", f"{factor}=exp-{factor}"]
     assert main(args) == 0
-    _, (joint,) = load_fits(out)
-    assert set(joint.fits) == set(FIELDS)
-    assert joint.shared["beta"] == pytest.approx(paper.table4("wmt14_en_de", "lora")["model_size"]["beta"], rel=0.2)
+    _, (fmt, lora) = load_fits(out)
+    assert set(fmt.fits) == {"model_size", "pretrain_data"}  # FMT has no PET size: skipped, not an error
+    assert set(lora.fits) == set(FIELDS)
+    for joint in (fmt, lora):
+        truth = paper.table4("wmt14_en_de", joint.labels["method"])["model_size"]["beta"]
+        assert joint.shared["beta"] == pytest.approx(truth, rel=0.2)
 
 
 def test_mixed_experiments_are_reported_not_averaged(results, capsys):
-    assert main(["fit", str(results), "--factor", "model_size"]) == 2
+    assert main(["fit", str(results), "--factor", "model_size", "--method", "lora"]) == 2
     assert "mixes runs with different" in capsys.readouterr().err
 
 

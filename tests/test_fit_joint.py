@@ -1,5 +1,7 @@
 """The paper's joint procedure on data generated from its own Table 4 (plus noise)."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from scipy.special import huber
@@ -74,3 +76,15 @@ def test_bootstrap_of_the_whole_procedure_gives_intervals_around_the_estimates()
             assert low <= fit.params[name] <= high, name
         low, high = fit.bootstrap.intervals["beta"]
         assert high > low  # beta is re-estimated in every replicate
+
+
+def test_a_joint_factor_with_one_distinct_x_is_an_error():
+    points = paper.synthetic_points("wmt14_en_de", "full", seed=7)
+    one_size = points["model_size"]
+    rows = one_size.x == one_size.x.min()
+    points["model_size"] = replace(
+        one_size, x=one_size.x[rows], data_size=one_size.data_size[rows], loss=one_size.loss[rows],
+        held_out=one_size.held_out[rows], runs=tuple(r for r, keep in zip(one_size.runs, rows) if keep),
+    )
+    with pytest.raises(UserError, match=r"factor 'model_size': every fitting point has the same x \(1e\+09\)"):
+        fit_joint(points)

@@ -57,7 +57,7 @@ def test_unknown_task_name_is_an_error_listing_the_tasks():
 
 def test_run_id_is_pinned():
     # The id is a hash of canonical JSON: if this changes, every existing sweep directory moves.
-    assert spec().run_id == "855e6e348086"
+    assert spec().run_id == "7071fc0ac674"
 
 
 def test_run_id_ignores_name_output_dir_and_launch():
@@ -80,3 +80,9 @@ def test_run_dir_is_output_dir_name_run_id(tmp_path):
 def test_train_seed_defaults_to_task_seed():
     assert spec(task={"name": "synthetic_mt", "seed": 7}).seed == 7
     assert spec(task={"name": "synthetic_mt", "seed": 7}, train={"seed": 1}).seed == 1
+
+
+def test_run_id_ignores_data_locations_and_logging():
+    moved = spec(task={"name": "synthetic_mt", "data_dir": "/mnt/copy", "cache_dir": "/tmp/c"},
+                 train={"log_every": 7, "trackers": ["tensorboard"]})
+    assert moved.run_id == spec().run_id

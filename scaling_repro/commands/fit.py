@@ -136,8 +136,9 @@ def _fit_results(args: argparse.Namespace, law: str):
         for factor in ("model_size", "pretrain_data", "pet_size"):
             if experiments and factor not in experiments:
                 continue
-            subset = select_records(chosen, task, method, experiments.get(factor, args.name), where)
-            if not experiments and all(getattr(r, FACTORS[factor]) is None for r in subset):
+            names = experiments.get(factor, args.name)
+            subset = select_records(chosen, task, method, names, where, allow_empty=True)
+            if not subset or all(getattr(r, FACTORS[factor]) is None for r in subset):
                 continue  # this factor was not scaled for this task and method (e.g. pet_size of FMT)
             factors[factor] = points_from_records(subset, factor, task, method, args.holdout)
         joint = fit_joint(factors, law, args.residual, args.huber_delta, estimator=args.estimator, labels=labels)
@@ -182,8 +183,10 @@ def run(args: argparse.Namespace) -> int:
     print(_table(fits, joints))
     for fit in fits + [f for j in joints for f in j.fits.values()]:
         if fit.bootstrap is not None:
-            spans = " ".join(f"{k} [{lo:.4g}, {hi:.4g}]" for k, (lo, hi) in fit.bootstrap.intervals.items() if k not in fit.fixed)
-            print(f"{fit.labels.get('factor') or fit.labels.get('source', '')}: {fit.bootstrap.level:.0%} intervals ({fit.bootstrap.n_samples} {fit.bootstrap.resample} resamples): {spans}")
+            boot = fit.bootstrap
+            name = " ".join(fit.labels.get(k, "") for k in ("source", "task", "method", "factor")).split()
+            spans = " ".join(f"{k} [{lo:.4g}, {hi:.4g}]" for k, (lo, hi) in boot.intervals.items() if hi > lo)
+            print(f"{' '.join(name)}: {boot.level:.0%} intervals ({boot.n_samples} {boot.resample} resamples): {spans}")
     for joint in joints:
         print(f"joint {joint.labels}: beta={joint.shared['beta']:.4g} E={joint.shared['E']:.4g} over {joint.shared_over}")
     save_fits(out, fits, joints)

@@ -35,11 +35,13 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from scaling_repro.pipeline import run_spec
+    from scaling_repro.pipeline import is_main_process, run_spec
     from scaling_repro.sweep import load_runs, select_run
 
     sweep = load_runs(args.recipe, args.overrides)
     spec = select_run(sweep, index=args.index, run_id=args.run_id)
     record = run_spec(spec, sweep_source=sweep.source)
-    print(f"{spec.run_dir}: {record.status}" + (f", test loss {record.test_loss:.4f}" if record.test_loss is not None else ""))
+    if is_main_process():
+        loss = "" if record.test_loss is None else f", test loss {record.test_loss:.4f}"
+        print(f"{spec.run_dir}: {record.status}{loss}")
     return 0 if record.ok else 1

@@ -50,9 +50,9 @@ def register(subparsers) -> None:
         scaling-repro sweep recipes/tiny/data_scaling.yaml
         scaling-repro sweep recipes/tiny/data_scaling.yaml method.kind=lora --max-runs 4
         scaling-repro sweep recipes/tiny/model_size.yaml --jobs 2
-        scaling-repro sweep recipes/paper/lora.yaml --backend local --gpus 0,1,2,3
-        scaling-repro sweep recipes/paper/fmt.yaml --backend torchrun
-        scaling-repro sweep recipes/paper/fmt.yaml launch.partition=gpu --backend slurm --dry-run
+        scaling-repro sweep recipes/paper/wmt14_en_de/model_size_lora.yaml --backend local --gpus 0,1,2,3
+        scaling-repro sweep recipes/paper/wmt14_en_de/model_size_fmt.yaml --backend torchrun
+        scaling-repro sweep recipes/paper/wmt14_en_de/model_size_fmt.yaml launch.partition=gpu --backend slurm --dry-run
         """,
     )
     add_recipe_args(parser)

@@ -6,6 +6,8 @@ import argparse
 from typing import Any
 
 from scaling_repro.commands.common import add_command, add_recipe_args
+from scaling_repro.errors import UserError
+from scaling_repro.launch.cost import ASSUMED_MFU, H100_PEAK_FLOPS, CostAssumptions
 
 
 def register(subparsers) -> None:
@@ -15,16 +17,34 @@ def register(subparsers) -> None:
         "check a recipe and print its expanded runs",
         """
         Loads the recipe (with `extends:` and overrides), expands its sweep and validates every
-        run. Prints the number of runs and a table: index, run id, held-out mark and the
-        sweep-axis values. Exit 0 when valid, 2 with a message naming the field otherwise.
+        run. Prints the number of runs and a table: index, run id, held-out mark, the
+        sweep-axis values and each run's estimated GPU-hours, then the total. Exit 0 when
+        valid, 2 with a message naming the field otherwise.
+
+        GPU-hours are estimated from FLOPs (6 N per token for FMT, 4 N for Prompt/LoRA, tokens
+        = examples processed x the task's length cap, plus dev evaluations) at an assumed MFU
+        of a GPU's dense bf16 peak (default 40% of an H100 SXM's 989 TFLOP/s; no MFU has been
+        measured yet: pass the `mfu` of your finished runs). Decoding is not included; see
+        scaling_repro/launch/cost.py. A pretraining recipe (`scaling-repro pretrain`) is
+        recognized by its `models:` list and checked against its own schema.
         """,
         """
-        scaling-repro validate recipes/tiny/fmt.yaml
-        scaling-repro validate recipes/tiny/fmt.yaml train.max_steps=10 method.kind=lora
+        scaling-repro validate recipes/paper/wmt14_en_de/model_size_lora.yaml
+        scaling-repro validate recipes/paper/wmt14_en_de/model_size_lora.yaml model.name=paper-1b train.max_steps=1000
+        scaling-repro validate recipes/paper/wmt14_en_de/model_size_fmt.yaml --mfu 0.5 --peak-tflops 312
+        scaling-repro validate recipes/paper/pretrain/en_de.yaml
         """,
     )
     add_recipe_args(parser)
     parser.add_argument("--limit", type=int, default=20, help="rows of the table to print (default 20)")
+    parser.add_argument(
+        "--mfu", type=float, default=ASSUMED_MFU, metavar="FRACTION",
+        help=f"model FLOPs utilization assumed for the GPU-hour estimate (default {ASSUMED_MFU})",
+    )
+    parser.add_argument(
+        "--peak-tflops", type=float, default=H100_PEAK_FLOPS / 1e12, metavar="TFLOPS",
+        help=f"dense bf16 peak of one GPU (default {H100_PEAK_FLOPS / 1e12:g}, H100 SXM; A100: 312)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -37,14 +57,21 @@ def _short(value: Any) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from scaling_repro.sweep import load_runs
+    from scaling_repro.launch.cost import CostAssumptions, gpu_hours
+    from scaling_repro.sweep import load_recipe_dict, load_runs
 
+    if not 0 < args.mfu <= 1 or args.peak_tflops <= 0:
+        raise UserError(f"--mfu {args.mfu} --peak-tflops {args.peak_tflops}: need 0 < mfu <= 1 and a positive peak")
+    assumptions = CostAssumptions(mfu=args.mfu, peak_flops=args.peak_tflops * 1e12)
+    if is_pretrain_recipe(load_recipe_dict(args.recipe)):
+        return _validate_pretrain(args, assumptions)
     sweep = load_runs(args.recipe, args.overrides)
     axes = [*sweep.sweep.grid, *(p for g in sweep.sweep.zip for p in g)]
+    hours = [gpu_hours(run, assumptions) for run in sweep.runs]
     print(f"{sweep.source}: {len(sweep.runs)} run(s), output {sweep.runs[0].output_dir}/{sweep.runs[0].name}/")
-    header = ["#", "run_id", "held_out", *axes]
+    header = ["#", "run_id", "held_out", *axes, "gpu_h"]
     rows = []
-    for run in sweep.runs[: args.limit]:
+    for run, run_hours in zip(sweep.runs[: args.limit], hours):
         dumped = run.model_dump(mode="json")
         values = []
         for axis in axes:
@@ -52,10 +79,49 @@ def run(args: argparse.Namespace) -> int:
             for part in axis.split("."):
                 node = node.get(part) if isinstance(node, dict) else None
             values.append(_short(node))
-        rows.append([str(run.index), run.run_id, "yes" if run.held_out else "", *values])
+        rows.append([str(run.index), run.run_id, "yes" if run.held_out else "", *values, _hours(run_hours)])
+    _print_table(header, rows)
+    if len(sweep.runs) > args.limit:
+        print(f"... {len(sweep.runs) - args.limit} more (--limit)")
+    total = sum(hours)
+    print(
+        f"estimated GPU-hours: {_hours(total)} for {len(sweep.runs)} run(s) (mean {_hours(total / len(hours))}, "
+        f"max {_hours(max(hours))}) at {assumptions.describe()}; training + dev evaluations, decoding not included"
+    )
+    return 0
+
+
+def is_pretrain_recipe(data: dict[str, Any]) -> bool:
+    """A pretraining recipe (``scaling-repro pretrain``) lists ``models``; a finetuning one has ``model``."""
+    return "models" in data and "model" not in data
+
+
+def _validate_pretrain(args: argparse.Namespace, assumptions: CostAssumptions) -> int:
+    from scaling_repro.launch.cost import pretrain_gpu_hours
+    from scaling_repro.models.pretrain import load_pretrain_recipe, revision_name
+
+    recipe = load_pretrain_recipe(args.recipe, args.overrides)
+    print(
+        f"{args.recipe}: pretraining recipe, {len(recipe.models)} model(s) -> {recipe.output_dir}/<model>/"
+        f"tokens-<N>/; {recipe.steps:,} steps of {recipe.tokens_per_step:,} tokens "
+        f"(batch {recipe.batch_size} x seq_len {recipe.seq_len}), corpus {recipe.corpus.source}"
+    )
+    revisions = ", ".join(revision_name(t) for t in recipe.export_tokens)
+    hours = [pretrain_gpu_hours(model, recipe.token_budget, assumptions) for model in recipe.models]
+    _print_table(["model", "gpu_h"], [[m, _hours(h)] for m, h in zip(recipe.models, hours)])
+    print(f"revisions of each model: {revisions}")
+    print(
+        f"estimated GPU-hours: {_hours(sum(hours))} at {assumptions.describe()} "
+        "(6 N per token; dev evaluations not included)"
+    )
+    return 0
+
+
+def _hours(value: float) -> str:
+    return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
+
+
+def _print_table(header: list[str], rows: list[list[str]]) -> None:
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
-    if len(sweep.runs) > args.limit:
-        print(f"... {len(sweep.runs) - args.limit} more (--limit)")
-    return 0

@@ -4,7 +4,7 @@ Each source loads from the network cache or, with ``task.data_dir``, from a loca
 out like the hub repository; both go through the same ``datasets`` loading and the same
 conversion to examples, which is what the tests exercise with tiny fixture files.
 
-Local layout under ``task.data_dir`` (what ``huggingface-cli download ID --repo-type dataset
+Local layout under ``task.data_dir`` (what ``hf download ID --repo-type dataset
 --local-dir DATA_DIR/NAME`` produces for the parquet repos, NAME = the id after the slash):
 - ``wmt14/de-en/{train,validation}-*.parquet`` (``wmt/wmt14``), ``wmt19/zh-en/train-*.parquet``,
 - ``mlsum/{de,es,fr}/{train,validation,test}-*.parquet`` (``mteb/mlsum``, a parquet copy of
@@ -61,7 +61,7 @@ def _download_hint(task: str, spec: HubSplit) -> str:
     include = f' --include "{spec.config}/*"' if spec.config else ""
     return (
         f"to use task {task!r} offline, pre-download it once with network access, either into the datasets cache "
-        f"(run with HF_DATASETS_OFFLINE unset, same task.cache_dir) or as files: `huggingface-cli download "
+        f"(run with HF_DATASETS_OFFLINE unset, same task.cache_dir) or as files: `hf download "
         f"{spec.dataset} --repo-type dataset{include} --local-dir DATA_DIR/{spec.dataset.split('/')[-1]}` and set "
         f"task.data_dir=DATA_DIR; or give the splits as jsonl/tsv/csv in task.files"
     )

@@ -38,7 +38,7 @@ CHECKPOINT_ENV = "SCALING_REPRO_BLEURT_CHECKPOINT"
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 SPM_FILE = "spm.model"
 HOW_TO_GET = (
-    "download a PyTorch BLEURT-20 checkpoint, e.g. `huggingface-cli download lucadiliello/BLEURT-20-D12 "
+    "download a PyTorch BLEURT-20 checkpoint, e.g. `hf download lucadiliello/BLEURT-20-D12 "
     "--local-dir ~/bleurt/BLEURT-20-D12` (or BLEURT-20, -D6, -D3), then set eval.bleurt_checkpoint "
     f"to that directory or export {CHECKPOINT_ENV}=<dir>"
 )

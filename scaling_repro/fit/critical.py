@@ -13,7 +13,8 @@ Eq. 3 gives a closed form for two multiplicative laws, :func:`critical_power_law
 
 from __future__ import annotations
 
-from typing import Mapping, Union
+from collections.abc import Mapping
+from functools import partial
 
 import numpy as np
 from scipy.optimize import brentq
@@ -23,7 +24,7 @@ from scaling_repro.fit.laws import get_law, predict
 from scaling_repro.fit.record import LawFit
 
 # A LawFit, or (law name, params) for published numbers such as Table 4.
-LawLike = Union[LawFit, tuple[str, Mapping[str, float]]]
+LawLike = LawFit | tuple[str, Mapping[str, float]]
 
 
 def _law_params(fit: LawLike) -> tuple[str, Mapping[str, float]]:
@@ -32,6 +33,12 @@ def _law_params(fit: LawLike) -> tuple[str, Mapping[str, float]]:
     law, params = fit
     get_law(law)
     return law, params
+
+
+def _gap(law1: str, params1, law2: str, params2, x, log_df: float) -> float:
+    """Return L1 - L2 at (x, Df = exp(log_df))."""
+    df = np.exp(log_df)
+    return float(predict(law1, params1, x, df) - predict(law2, params2, x, df))
 
 
 def critical_data_size(
@@ -56,12 +63,7 @@ def critical_data_size(
     log_df = np.linspace(np.log(lo), np.log(hi), grid)
     out = np.full(xs.shape, np.nan)
     for i, xi in enumerate(xs.ravel()):
-        xv = None if x is None else xi
-
-        def gap(t: float) -> float:
-            df = np.exp(t)
-            return float(predict(law1, params1, xv, df) - predict(law2, params2, xv, df))
-
+        gap = partial(_gap, law1, params1, law2, params2, None if x is None else xi)
         values = np.array([gap(t) for t in log_df])
         zero = np.flatnonzero(values == 0)
         change = np.flatnonzero(np.sign(values[:-1]) * np.sign(values[1:]) < 0)

@@ -12,8 +12,8 @@ exponent; :meth:`Design.raw_params` converts back to raw units (``A = c * X_ref^
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -46,6 +46,7 @@ class Design:
     term_coefficient: tuple[str, ...]  # (k,) parameter name of each term's coefficient
     term_refs: tuple[tuple[tuple[str, float], ...], ...]  # (k,) (exponent name, log reference)
     fixed: Mapping[str, float]  # fixed parameters by name
+    coef_matrix: np.ndarray  # (kf, k) 1 where free coefficient f multiplies term j
 
     @property
     def n_points(self) -> int:
@@ -55,13 +56,10 @@ class Design:
     def n_free(self) -> int:
         return len(self.exponents) + len(self.coefficients)
 
-    def coefficient_matrix(self) -> np.ndarray:
-        """Return the (kf, k) 0/1 matrix that sums term contributions into free coefficients."""
-        matrix = np.zeros((len(self.coefficients), len(self.coef_index)))
-        for term, index in enumerate(self.coef_index):
-            if index >= 0:
-                matrix[index, term] = 1.0
-        return matrix
+    @property
+    def fixed_coefs(self) -> np.ndarray:
+        """Return the (k,) fixed coefficient of each term, 0 for terms with a free coefficient."""
+        return np.nan_to_num(self.coef_fixed)
 
     def raw_params(self, theta: np.ndarray, coefs: np.ndarray) -> dict[str, float]:
         """Return every parameter (free and fixed) by name in raw units.
@@ -78,7 +76,7 @@ class Design:
         return values
 
     def internal(self, params: Mapping[str, float]) -> np.ndarray:
-        """Return the optimizer's vector ``(theta, log c)`` for raw parameters (inverse of raw_params)."""
+        """Return the optimizer's vector ``(theta, c)`` for raw parameters (inverse of raw_params)."""
         values = {**self.fixed, **params}
         theta = np.array([values[name] for name in self.exponents], float)
         coefs = np.ones(len(self.coefficients))
@@ -86,7 +84,7 @@ class Design:
             if index >= 0:
                 shift = sum(values[name] * log_ref for name, log_ref in self.term_refs[term])
                 coefs[index] = values[self.term_coefficient[term]] * np.exp(-shift)
-        return np.concatenate([theta, np.log(np.maximum(coefs, 1e-300))])
+        return np.concatenate([theta, coefs])
 
 
 def param_name(name: str, group: str, shared: bool, n_groups: int) -> str:
@@ -191,4 +189,5 @@ def build_design(
         term_coefficient=tuple(c for c, _, _ in rows),
         term_refs=tuple(term_refs),
         fixed=fixed,
+        coef_matrix=(coef_index[None, :] == np.arange(len(coefficients))[:, None]).astype(float),
     )

@@ -6,7 +6,7 @@ with :mod:`scaling_repro.fit.optimize`, and evaluates the fit on both sets (Tabl
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -53,6 +53,8 @@ def check_options(law: str, residual: str, huber_delta: float, estimator: str) -
 
 def require_distinct(values: np.ndarray, label: str, exponent: str, what: str) -> None:
     """Raise a UserError when ``values`` (the input of ``exponent``) has fewer than 2 distinct values."""
+    if len(values) == 0:
+        raise UserError(f"{what}: no fitting points (are they all held out?)")
     if len(np.unique(values)) < 2:
         raise UserError(
             f"{what}: every fitting point has the same {label} ({values[0]:g}), so {exponent} cannot be "
@@ -120,21 +122,17 @@ def fit_law(
     held = np.zeros(n, bool) if held_out is None else np.asarray(held_out, dtype=bool)
     if held.shape != (n,):
         raise UserError(f"held_out: expected {n} booleans, got shape {held.shape}")
-    run_lists = [list(map(float, r)) for r in runs] if runs is not None else [[] for _ in range(n)]
-    if len(run_lists) != n:
-        raise UserError(f"runs: expected one list of run losses per point ({n}), got {len(run_lists)}")
+    runs = [[] for _ in range(n)] if runs is None else list(runs)
+    if len(runs) != n:
+        raise UserError(f"runs: expected one list of run losses per point ({n}), got {len(runs)}")
+    run_lists = [as_positive_array(r, f"runs[{i}]").tolist() if len(r) else [] for i, r in enumerate(runs)]
 
     fit_mask = ~held
     fixed = dict(fixed or {})
-    design = build_design(
-        law_obj,
-        [Group("all", None if x_arr is None else x_arr[fit_mask], df_arr[fit_mask], loss_arr[fit_mask])],
-        fixed=fixed,
-    )
-    check_identifiable(
-        law_obj, None if x_arr is None else x_arr[fit_mask], df_arr[fit_mask], design.n_free, fixed,
-        "fit_law",
-    )
+    x_fit = None if x_arr is None else x_arr[fit_mask]
+    n_free = sum(name not in fixed for name in law_obj.params)
+    check_identifiable(law_obj, x_fit, df_arr[fit_mask], n_free, fixed, "fit_law")
+    design = build_design(law_obj, [Group("all", x_fit, df_arr[fit_mask], loss_arr[fit_mask])], fixed=fixed)
     solution = solve(design, residual, float(huber_delta), estimator, start=start)
     params = design.raw_params(solution.theta, solution.coefs)
     params = {p: params[p] for p in law_obj.params}

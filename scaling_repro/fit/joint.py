@@ -12,7 +12,7 @@ additive law ``A_X * X^-alpha_X + B_X * Df^-beta + E`` (B is per factor, as b_X 
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -29,11 +29,12 @@ SHARED = ("beta", "E")
 JOINT_FACTORS = ("model_size", "pretrain_data")
 
 
-def _joint_groups(factors: Mapping[str, FitPoints], names: Sequence[str], index=None) -> list[Group]:
+def _joint_groups(factors: Mapping[str, FitPoints], names: Sequence[str]) -> list[Group]:
+    """Return one Group per factor in ``names`` with its fitting (not held-out) points."""
     groups = []
     for name in names:
         points = factors[name]
-        rows = np.flatnonzero(~points.held_out) if index is None else index[name]
+        rows = ~points.held_out
         groups.append(Group(name, points.x[rows], points.data_size[rows], points.loss[rows]))
     return groups
 
@@ -63,13 +64,13 @@ def fit_joint(
         if factors[name].x is None:
             raise UserError(f"factor {name!r} has no x values; the joint procedure fits X-factors only")
     groups = _joint_groups(factors, names)
-    design = build_design(law_obj, groups, shared=SHARED)
     for group in groups:
         require_distinct(group.x, "x", f"alpha[{group.name}]", f"joint fit, factor {group.name!r}")
+    require_distinct(np.concatenate([g.data_size for g in groups]), "data size", "beta", "joint fit")
+    design = build_design(law_obj, groups, shared=SHARED)
     n_points = sum(len(g.loss) for g in groups)
     if n_points < design.n_free:
         raise UserError(f"joint fit: {n_points} fitting point(s) but {design.n_free} free parameters")
-    require_distinct(np.concatenate([g.data_size for g in groups]), "data size", "beta", "joint fit")
     solution = solve(design, residual, float(huber_delta), estimator)
     joint_params = design.raw_params(solution.theta, solution.coefs)
     shared = {name: joint_params[name] for name in SHARED}

@@ -12,8 +12,8 @@ exploits that structure (exponents enter non-linearly, coefficients linearly).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 import numpy as np
 

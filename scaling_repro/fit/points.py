@@ -26,13 +26,17 @@ values (Table 1b holds out the largest settings). See :func:`holdout_mask`.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from scaling_repro.errors import UserError
 from scaling_repro.results import RunRecord
+
+if TYPE_CHECKING:
+    from scaling_repro.fit.record import LawFit
 
 FACTORS: dict[str, str | None] = {
     "model_size": "model_params",
@@ -66,7 +70,7 @@ class FitPoints:
     def __len__(self) -> int:
         return len(self.loss)
 
-    def fit(self, law: str = "multiplicative", residual: str = "linear", huber_delta: float = 1e-3, **kwargs: Any):
+    def fit(self, law: str = "multiplicative", residual: str = "linear", huber_delta: float = 1e-3, **kwargs: Any) -> LawFit:
         """Return ``fit_law`` on these points (held-out points excluded from fitting, evaluated)."""
         from scaling_repro.fit.fitting import fit_law
 
@@ -125,8 +129,12 @@ def select_records(
     method: str | None = None,
     names: Sequence[str] | None = None,
     where: Mapping[str, Any] | None = None,
+    allow_empty: bool = False,
 ) -> list[RunRecord]:
-    """Return the ok records of one task and method (inferred when unique), optionally filtered."""
+    """Return the ok records of one task and method (inferred when unique), optionally filtered.
+
+    Raises a UserError when nothing matches, unless ``allow_empty``.
+    """
     chosen = [r for r in records if r.ok and (names is None or r.name in names) and _matches(r, where or {})]
     for attr, wanted in (("task", task), ("method", method)):
         present = sorted({getattr(r, attr) for r in chosen})
@@ -134,7 +142,7 @@ def select_records(
             raise UserError(f"the results hold several {attr}s {present}; choose one with --{attr}")
         if wanted is not None:
             chosen = [r for r in chosen if getattr(r, attr) == wanted]
-    if not chosen:
+    if not chosen and not allow_empty:
         raise UserError(
             f"no successful runs match task={task!r} method={method!r} names={names!r} where={dict(where or {})!r}"
         )

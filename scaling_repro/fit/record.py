@@ -22,7 +22,7 @@ from scaling_repro.results import atomic_write_text
 class FitPoint(BaseModel):
     """One (x, Df) point: the observed loss (mean over its runs) and the fitted law's prediction."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="ignore")  # read files written by newer versions
 
     x: float | None
     data_size: float
@@ -35,7 +35,7 @@ class FitPoint(BaseModel):
 class Bootstrap(BaseModel):
     """Bootstrap replicates of a fit and the percentile intervals they give."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="ignore")  # read files written by newer versions
 
     n_samples: int
     resample: Literal["points", "runs"]
@@ -53,7 +53,7 @@ class Bootstrap(BaseModel):
 class LawFit(BaseModel):
     """A fitted scaling law (see the module docstring)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="ignore")  # read files written by newer versions
 
     law: str
     formula: str
@@ -101,7 +101,7 @@ class JointFit(BaseModel):
     ``fits`` holds one LawFit per factor, refit with beta and E fixed to those values.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="ignore")  # read files written by newer versions
 
     law: str
     shared: dict[str, float]

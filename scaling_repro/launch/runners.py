@@ -100,11 +100,19 @@ def python_command(target: RunTarget, spec: RunSpec) -> list[str]:
 
 @dataclass(frozen=True)
 class InProcessRunner:
-    """Runs the target's function in this process (no isolation: a segfault ends the sweep)."""
+    """Runs the target's function in this process (no isolation: a segfault ends the sweep).
+
+    A DeepSpeed run goes to a child process instead: DeepSpeed leaves a process group and
+    distributed environment variables behind that would turn later runs of this process into
+    (one-process) distributed ones.
+    """
 
     target: RunTarget
 
     def __call__(self, spec: RunSpec, claim: Claim) -> None:
+        if spec.train.deepspeed and self.target.runner is None:
+            SubprocessRunner(functools.partial(python_command, self.target))(spec, claim)
+            return
         self.target.function()(spec)
         if claim.lost:
             log.error("%s: finished after its claim was taken over; another worker may rerun it", spec.run_dir)

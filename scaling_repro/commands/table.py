@@ -1,0 +1,56 @@
+"""``scaling-repro table N``: one of the paper's tables (2, 4, 5, 6, 7) from a results directory."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import textwrap
+
+from scaling_repro.commands.common import add_command
+from scaling_repro.commands.figure import STUDY_HELP, add_study_args, study_from_args
+
+
+def register(subparsers) -> None:
+    parser = add_command(
+        subparsers,
+        "table",
+        "compute a table of the paper (2, 4, 5, 6, 7) from a results directory",
+        textwrap.dedent("""
+        Tables: 2 / 6 held-out mean absolute deviation of the multiplicative vs additive joint
+        laws (2: one task, En-De if present; 6: all tasks); 4 fitted parameters of the
+        multiplicative law; 5 H and gamma of the closed-form critical data size Df_c = H * X^gamma;
+        7 Pearson r (with p-value) between test PPL and the generation metric. Prints Markdown
+        (or CSV with --csv); --out also writes tableNN.md and tableNN.csv. --compare-paper puts
+        the published value beside ours where the task, method and factor are the paper's.
+        Units: X in parameters / tokens / prompt tokens or LoRA rank; Df in examples.
+        """) + STUDY_HELP,
+        """
+        scaling-repro table 4 --results runs --compare-paper
+        scaling-repro table 7 --results runs --task wmt14_en_de --csv
+        """,
+    )
+    parser.add_argument("number", type=int, metavar="N", help="table number: 2, 4, 5, 6 or 7")
+    add_study_args(parser)
+    parser.add_argument("--compare-paper", action="store_true", help="show the paper's published values beside ours")
+    parser.add_argument("--metric", help="generation metric of table 7 (default: bleurt, rougeL, bleu, chrf)")
+    parser.add_argument("--csv", action="store_true", help="print CSV instead of Markdown")
+    parser.add_argument("--out", metavar="DIR", help="also write tableNN.md and tableNN.csv into DIR")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from scaling_repro.errors import UserError
+    from scaling_repro.figures.tables import TABLES, make_table
+
+    if args.number not in TABLES:
+        raise UserError(f"table: got {args.number}; the paper's tables computed from results are {sorted(TABLES)}")
+    study = study_from_args(args)
+    table = make_table(study, args.number, args.task, args.compare_paper, args.metric)
+    print(table.to_csv() if args.csv else table.to_markdown(), end="")
+    if args.out and not table.empty:
+        for path in table.write(args.out):
+            print(f"wrote {path}", file=sys.stderr)
+    if table.empty:
+        print(f"table {args.number} could not be computed from {args.results}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,193 @@
+"""Figures 6-9 and 11-14: generation quality (BLEURT, RougeL or any metric present) vs finetuning data.
+
+- Fig. 6: zero-shot score (mean over directions) of the model-size runs.
+- Figs. 7-9: test-set score of the experiments of Figs. 2-4; the box gives Pearson's r between
+  PPL and the score over the panel's points (Table 7).
+- Figs. 11-14: one-/five-shot score after finetuning (model-size runs: 11, 12; pretraining-data
+  runs: 13, 14), with the un-finetuned Baseline of each base model as a dashed line.
+
+The metric is ``options.metric`` or the first of BLEURT, RougeL, BLEU, chrF that the runs have.
+Points are joined by lines (the paper fits no laws to these scores); held-out points are marked
+as in the loss figures.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+
+import numpy as np
+from matplotlib.figure import Figure
+from scipy.stats import pearsonr
+
+from scaling_repro.figures.experiments import (
+    FACTOR_NAMES,
+    METHOD_NAMES,
+    Missing,
+    is_baseline,
+)
+from scaling_repro.figures.loss import fixed_text, methods_for
+from scaling_repro.figures.series import (
+    DF_AXIS,
+    experiment_series,
+    held_by_point,
+    legend_title,
+    mean_by_point,
+    require_values,
+)
+from scaling_repro.figures.study import METRIC_PREFERENCE, Study
+from scaling_repro.figures.style import Panel, draw_figure
+from scaling_repro.results import RunRecord
+
+METRIC_NAMES = {"bleurt": "BLEURT", "rougeL": "RougeL", "bleu": "BLEU", "chrf": "chrF"}
+METRIC_FIGURES = {7: "model_size", 8: "pretrain_data", 9: "pet_size"}
+SHOT_FIGURES = {11: (1, "model_size"), 12: (5, "model_size"), 13: (1, "pretrain_data"), 14: (5, "pretrain_data")}
+SHOT_WORDS = {1: "one-shot", 5: "five-shot"}
+
+
+def metric_name(metric: str) -> str:
+    """Return the display name of a metric ('bleurt' -> 'BLEURT')."""
+    return METRIC_NAMES.get(metric, metric)
+
+
+def choose_metric(available: set[str], requested: str | None, what: str, task: str) -> str:
+    """Return ``requested`` or the preferred metric among ``available``; raise Missing if none fits."""
+    if requested is not None:
+        if requested not in available:
+            raise Missing(f"{task}: no run has {what} {requested!r}; present: {sorted(available) or 'none'}")
+        return requested
+    if not available:
+        raise Missing(f"{task}: no run has {what} scores")
+    return min(available, key=lambda m: (METRIC_PREFERENCE.index(m) if m in METRIC_PREFERENCE else 99, m))
+
+
+def _finetuned(study: Study, task: str) -> list[RunRecord]:
+    return [r for r in study.records if r.task == task and not is_baseline(r)]
+
+
+def value_panels(
+    study: Study,
+    task: str,
+    factor: str,
+    value: Callable[[RunRecord], float | None],
+    what: str,
+    ylabel: str,
+    notes: list[str],
+    methods: list[str] | None = None,
+    baseline: Callable[..., float | None] | None = None,
+    correlate: str | None = None,
+) -> list[Panel]:
+    """Return one panel per method: the factor experiment's mean ``value`` per point vs Df.
+
+    ``baseline(experiment, x)`` gives a dashed level per factor value; ``correlate`` (a metric
+    name) adds Pearson's r between PPL and the values to the panel.
+    """
+    panels = []
+    for method in methods or methods_for(study, task, factor):
+        try:
+            exp = study.experiment(task, method, factor)
+            values = mean_by_point(exp, value)
+            require_values(values, what, exp)
+        except Missing as err:
+            notes.append(str(err))
+            continue
+        held = held_by_point(exp.points(study.holdout))
+        series = experiment_series(exp, values, held, connect=True,
+                                   baseline=(lambda x, e=exp: baseline(e, x)) if baseline else None)
+        box = None
+        if correlate:
+            losses = mean_by_point(exp, lambda r: r.test_loss)
+            keys = [k for k in values if k in losses]
+            if len(keys) >= 3:
+                r, p = pearsonr(np.exp([losses[k] for k in keys]), [values[k] for k in keys])
+                box = f"r(PPL, {metric_name(correlate)}) = {r:.3f}\np = {p:.1e}, n = {len(keys)}"
+        panels.append(Panel(METHOD_NAMES[method], series, DF_AXIS, ylabel, box=box, box_loc="lower right",
+                            legend_title=legend_title(factor, method)))
+    return panels
+
+
+def figure_6(study: Study, task: str, options) -> tuple[Figure, list[str]]:
+    """Fig. 6: zero-shot score vs finetuning data per model size, one panel per method."""
+    notes: list[str] = []
+    metric = choose_metric({m for r in _finetuned(study, task) for m in r.zero_shot}, options.metric,
+                           "zero-shot (eval.zero_shot)", task)
+
+    def zero_shot(r: RunRecord) -> float | None:
+        return (r.zero_shot.get(metric) or {}).get("mean")
+
+    label = f"zero-shot {metric_name(metric)} (mean)"
+    panels = value_panels(study, task, "model_size", zero_shot, f"zero-shot {metric}", label, notes)
+    if not panels:
+        raise Missing("; ".join(notes))
+    return draw_figure(panels, f"{task}: zero-shot quality after finetuning", "model size"), notes
+
+
+def metric_figure(number: int):
+    """Return the draw function of Fig. 7, 8 or 9 (the generation-quality twins of Figs. 2-4)."""
+    factor = METRIC_FIGURES[number]
+
+    def draw(study: Study, task: str, options) -> tuple[Figure, list[str]]:
+        notes: list[str] = []
+        metric = choose_metric({m for r in _finetuned(study, task) for m in r.metrics}, options.metric,
+                               "test metric", task)
+
+        def score(r: RunRecord) -> float | None:
+            return (r.metrics.get(metric) or {}).get("all")
+
+        panels = value_panels(study, task, factor, score, f"test {metric}", f"test {metric_name(metric)}",
+                              notes, correlate=metric)
+        if not panels:
+            raise Missing("; ".join(notes))
+        methods = methods_for(study, task, factor)
+        title = f"{task}: {metric_name(metric)} for {FACTOR_NAMES[factor]} x finetuning data{fixed_text(study, task, factor, methods)}"
+        return draw_figure(panels, title), notes
+
+    draw.__doc__ = f"Fig. {number}: test-set generation quality of the Fig. {number - 5} experiment."
+    return draw
+
+
+def _baseline_levels(study: Study, task: str, shots: int, metric: str) -> dict[tuple, float]:
+    """Return (model_params, pretrain_tokens) -> mean k-shot score of the Baseline runs."""
+    levels: dict[tuple, list[float]] = defaultdict(list)
+    for r in study.baselines(task):
+        score = ((r.few_shot.get(str(shots)) or {}).get(metric) or {}).get("all")
+        if score is not None:
+            levels[(r.model_params, r.pretrain_tokens)].append(score)
+    return {k: float(np.mean(v)) for k, v in levels.items()}
+
+
+def shot_figure(number: int):
+    """Return the draw function of Figs. 11-14 (k-shot after finetuning, with Baseline)."""
+    shots, factor = SHOT_FIGURES[number]
+
+    def draw(study: Study, task: str, options) -> tuple[Figure, list[str]]:
+        notes: list[str] = []
+        available = {m for r in _finetuned(study, task) for m in r.few_shot.get(str(shots), {})}
+        metric = choose_metric(available, options.metric, f"{SHOT_WORDS[shots]} (eval.few_shot: [{shots}])", task)
+        levels = _baseline_levels(study, task, shots, metric)
+        missing_base: set[str] = set()
+
+        def baseline(exp, x: float) -> float | None:
+            run = exp.runs_at(x)[0]
+            level = levels.get((run.model_params, run.pretrain_tokens))
+            if level is None:
+                missing_base.add(f"{run.model} ({run.model_params} params, {run.pretrain_tokens} pretraining tokens)")
+            return level
+
+        def score(r: RunRecord) -> float | None:
+            return ((r.few_shot.get(str(shots)) or {}).get(metric) or {}).get("all")
+
+        panels = value_panels(study, task, factor, score, f"{SHOT_WORDS[shots]} {metric}",
+                              f"{SHOT_WORDS[shots]} {metric_name(metric)}", notes, baseline=baseline)
+        if not panels:
+            raise Missing("; ".join(notes))
+        if missing_base:
+            notes.append(f"{task}: no un-finetuned Baseline run (train.max_steps=0, eval.few_shot: [{shots}]) of "
+                         + ", ".join(sorted(missing_base)))
+        methods = methods_for(study, task, factor)
+        title = (f"{task}: {SHOT_WORDS[shots]} {metric_name(metric)} after finetuning, "
+                 f"{FACTOR_NAMES[factor]} x finetuning data{fixed_text(study, task, factor, methods)}")
+        return draw_figure(panels, title, legend_title(factor, "full")), notes
+
+    draw.__doc__ = f"Fig. {number}: {SHOT_WORDS[shots]} quality after finetuning vs Baseline."
+    return draw

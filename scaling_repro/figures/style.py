@@ -1,0 +1,203 @@
+"""Drawing primitives shared by every figure: panels of series, legends, colours, saving.
+
+matplotlib's object API only (``matplotlib.figure.Figure``, no pyplot, no display): PNGs are
+rendered by Agg whatever backend the caller's session uses (which is left alone), so figures
+render the same on a headless cluster node, in a notebook and on a laptop. A figure is a row of
+:class:`Panel` objects, each a set of :class:`Series` (one per value of the varied factor):
+points (filled circles for fitting points, triangles for held-out points, as the paper),
+an optional fitted curve, an optional dashed Baseline level.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+STYLE = {
+    "font.size": 9,
+    "axes.titlesize": 10,
+    "axes.labelsize": 9,
+    "legend.fontsize": 8,
+    "legend.title_fontsize": 8,
+    "xtick.labelsize": 8,
+    "ytick.labelsize": 8,
+    "axes.grid": True,
+    "grid.alpha": 0.25,
+    "grid.linewidth": 0.5,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "lines.linewidth": 1.4,
+    "savefig.bbox": "tight",
+    "pdf.fonttype": 42,  # embeds TrueType, so text stays editable in a paper's PDF
+}
+PANEL_SIZE = (3.4, 2.7)  # inches per panel
+MARKERS = {"fit": "o", "held": "^"}
+BOX_ROOM = 0.11  # fraction of the data's y range added per line of a panel's parameter box
+PAIR_COLORS = ("#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02")
+
+
+def colors_for(values: Sequence[Any]) -> dict[Any, Any]:
+    """Return a colour per value on the viridis scale (small values dark, large light)."""
+    cmap = matplotlib.colormaps["viridis"]
+    n = len(values)
+    positions = np.linspace(0.0, 0.85, n) if n > 1 else [0.35]
+    return {v: cmap(p) for v, p in zip(values, positions)}
+
+
+@dataclass
+class Series:
+    """One line of a panel: the points of one factor value, with their fit or Baseline."""
+
+    label: str
+    color: Any
+    x: np.ndarray
+    y: np.ndarray
+    held_out: np.ndarray | None = None
+    curve: tuple[np.ndarray, np.ndarray] | None = None  # fitted (x, y) drawn as a solid line
+    connect: bool = False  # join the points with a thin line when there is no fit
+    baseline: float | None = None  # level of the un-finetuned model, a dashed line
+
+
+@dataclass
+class Panel:
+    """One axes: a title, its series, axis labels and scales, and an optional parameter box."""
+
+    title: str
+    series: list[Series]
+    xlabel: str
+    ylabel: str
+    box: str | None = None  # fitted parameters, drawn inside the axes
+    box_loc: str = "upper right"
+    legend_title: str | None = None  # defaults to the figure's
+    xlog: bool = True
+    ylog: bool = False
+    extra: list[tuple[np.ndarray, np.ndarray, dict]] = field(default_factory=list)  # (x, y, plot kwargs)
+
+
+def _draw_series(ax, s: Series) -> None:
+    held = np.zeros(len(s.x), bool) if s.held_out is None else np.asarray(s.held_out, bool)
+    if s.curve is not None:
+        ax.plot(*s.curve, color=s.color, lw=1.3, zorder=2)
+    elif s.connect and len(s.x) > 1:
+        order = np.argsort(s.x)
+        ax.plot(np.asarray(s.x)[order], np.asarray(s.y)[order], color=s.color, lw=0.9, alpha=0.8, zorder=2)
+    x, y = np.asarray(s.x), np.asarray(s.y)
+    ax.scatter(x[~held], y[~held], color=s.color, marker=MARKERS["fit"], s=16, zorder=3, edgecolors="none")
+    if held.any():
+        ax.scatter(x[held], y[held], color=s.color, marker=MARKERS["held"], s=26, zorder=3,
+                   edgecolors="black", linewidths=0.5)
+    if s.baseline is not None:
+        ax.axhline(s.baseline, color=s.color, ls="--", lw=1.0, alpha=0.9, zorder=1)
+
+
+_BOX_ANCHORS = {
+    "upper right": (0.97, 0.97, "right", "top"), "lower right": (0.97, 0.03, "right", "bottom"),
+    "upper left": (0.03, 0.97, "left", "top"), "lower left": (0.03, 0.03, "left", "bottom"),
+}
+
+
+def draw_panel(ax, panel: Panel) -> None:
+    """Draw ``panel`` on ``ax``."""
+    for s in panel.series:
+        _draw_series(ax, s)
+    for x, y, kwargs in panel.extra:
+        ax.plot(x, y, **kwargs)
+    if panel.xlog:
+        ax.set_xscale("log")
+    if panel.ylog:
+        ax.set_yscale("log")
+    ax.set_title(panel.title)
+    ax.set_xlabel(panel.xlabel)
+    ax.set_ylabel(panel.ylabel)
+    if panel.box:
+        # room for the box above (or below) the data, so that it never hides points
+        lo, hi = ax.get_ylim()
+        room = BOX_ROOM * (1 + panel.box.count("\n")) * (hi - lo)
+        if not panel.ylog:
+            ax.set_ylim(lo, hi + room) if panel.box_loc.startswith("upper") else ax.set_ylim(lo - room, hi)
+        x, y, ha, va = _BOX_ANCHORS[panel.box_loc]
+        ax.text(x, y, panel.box, transform=ax.transAxes, ha=ha, va=va, fontsize=7.5, zorder=5,
+                bbox={"boxstyle": "round,pad=0.3", "fc": "white", "ec": "0.75", "alpha": 0.9})
+
+
+def _kind_handles(panels: Sequence[Panel]) -> list[Line2D]:
+    """Legend entries for the marker kinds used: fitting point, held-out point, fit, Baseline."""
+    series = [s for p in panels for s in p.series]
+    handles = [Line2D([], [], color="0.35", marker=MARKERS["fit"], ls="none", ms=4.5, label="fitting point")]
+    if any(s.held_out is not None and np.any(s.held_out) for s in series):
+        handles.append(Line2D([], [], color="0.35", marker=MARKERS["held"], ls="none", ms=5.5, mec="black",
+                              mew=0.5, label="held-out point"))
+    if any(s.curve is not None for s in series):
+        handles.append(Line2D([], [], color="0.35", ls="-", label="fitted law"))
+    if any(s.baseline is not None for s in series):
+        handles.append(Line2D([], [], color="0.35", ls="--", label="Baseline (no finetuning)"))
+    return handles
+
+
+def _series_handles(series: Sequence[Series]) -> list[Line2D]:
+    return [Line2D([], [], color=s.color, marker="o", ms=4, lw=1.3, label=s.label) for s in series]
+
+
+def _legend_columns(series: Sequence[Series]) -> int:
+    """Return how many legend columns fit under one panel for these labels."""
+    longest = max((len(re.sub(r"[${}_]", "", re.sub(r"\\[a-zA-Z]+", "x", s.label))) for s in series), default=1)
+    return max(1, min(4, len(series), 36 // (longest + 4)))
+
+
+def draw_figure(panels: Sequence[Panel], title: str | None = None, legend_title: str | None = None) -> Figure:
+    """Return a one-row figure of ``panels`` with legends.
+
+    When every panel has the same series labels, one legend (series, then marker kinds) sits
+    right of the panels; otherwise each panel gets its own legend in a row below it.
+    """
+    n = len(panels)
+    shared = len({tuple(s.label for s in p.series) for p in panels}) == 1
+    columns = [_legend_columns(p.series) for p in panels]
+    legend_rows = 0 if shared else max(math.ceil(len(p.series) / c) for p, c in zip(panels, columns))
+    legend_height = 0.0 if shared else 0.35 + 0.17 * legend_rows
+    with matplotlib.rc_context(STYLE):
+        fig = Figure(figsize=(PANEL_SIZE[0] * n + 1.4, PANEL_SIZE[1] + 0.3 + legend_height), layout="constrained")
+        if shared:
+            axes = fig.subplots(1, n, squeeze=False)[0]
+        else:
+            grid = fig.subplots(2, n, squeeze=False, height_ratios=[PANEL_SIZE[1], legend_height])
+            axes = grid[0]
+        for ax, panel in zip(axes, panels):
+            draw_panel(ax, panel)
+        kinds = _kind_handles(panels)
+        if shared:
+            fig.legend(handles=_series_handles(panels[0].series) + kinds, loc="outside right center",
+                       title=legend_title or panels[0].legend_title, frameon=False)
+        else:
+            for ax, panel, ncol in zip(grid[1], panels, columns):
+                ax.axis("off")
+                ax.legend(handles=_series_handles(panel.series), title=panel.legend_title or legend_title,
+                          loc="upper center", ncol=ncol, frameon=False, columnspacing=0.8, handlelength=1.4,
+                          borderaxespad=0.0)
+            fig.legend(handles=kinds, loc="outside right center", frameon=False)
+        if title:
+            fig.suptitle(title, fontsize=11)
+    return fig
+
+
+def save_figure(fig: Figure, out_dir: Path, stem: str, formats: Sequence[str] = ("png", "pdf"), dpi: int = 200) -> list[Path]:
+    """Write ``fig`` as ``out_dir/stem.<format>`` for each format; return the paths."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    with matplotlib.rc_context(STYLE):
+        for fmt in formats:
+            path = out_dir / f"{stem}.{fmt}"
+            tmp = out_dir / f".{stem}.tmp.{fmt}"
+            fig.savefig(tmp, dpi=dpi, format=fmt)
+            tmp.replace(path)  # atomic: a reader never sees half an image
+            paths.append(path)
+    return paths

@@ -1,0 +1,34 @@
+"""Session fixtures of the figure/table/advise tests: synthetic results from the paper's Table 4.
+
+Import the fixtures into a test module (``from figures_fixtures import paper, paper_study``);
+each results directory is generated once per session (writing ~1,400 records takes < 1 s, the
+Study caches its fits across tests).
+"""
+
+import pytest
+
+from scaling_repro.figures.study import Study
+from scaling_repro.figures.synthetic import write_synthetic_results
+
+NOISE = 2e-4  # nats per run: paper-like shapes, small enough to check parameters tightly
+
+
+@pytest.fixture(scope="session")
+def paper(tmp_path_factory):
+    """The three paper tasks on the Table 1b grid, one run per point, Table 4 laws + noise."""
+    return write_synthetic_results(tmp_path_factory.mktemp("paper-results"), runs=1, noise=NOISE, seed=0)
+
+
+@pytest.fixture(scope="session")
+def paper_study(paper):
+    """The Study of ``paper`` (fits cached for the session)."""
+    return Study.from_dir(paper.root)
+
+
+@pytest.fixture(scope="session")
+def tiny_like(tmp_path_factory):
+    """A study shaped like the tiny CPU one: task synthetic_mt, BLEU/chrF, model-size runs only."""
+    return write_synthetic_results(
+        tmp_path_factory.mktemp("tiny-like"), tasks=("wmt14_en_de",), factors=("model_size",), runs=2,
+        noise=1e-3, seed=1, rename={"wmt14_en_de": "synthetic_mt"}, metrics={"wmt14_en_de": ("bleu", "chrf")},
+    )

@@ -1,0 +1,105 @@
+"""What the figures show (curves through points, held-out marks) and how they handle missing runs."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from figures_fixtures import NOISE
+
+from scaling_repro.cli import main
+from scaling_repro.figures.loss import joint_panels, single_fit_series
+from scaling_repro.figures.quality import choose_metric
+from scaling_repro.figures.registry import FigureOptions, render_figure
+from scaling_repro.figures.study import Study
+from scaling_repro.results import RunRecord
+
+pytest_plugins = ["figures_fixtures"]  # session fixtures: paper, paper_study, tiny_like
+
+
+@pytest.mark.parametrize("factor", ["model_size", "pretrain_data", "pet_size"])
+def test_joint_fit_curves_run_through_the_points_and_mark_the_held_out_ones(paper_study, factor):
+    notes = []
+    panels = joint_panels(paper_study, "wmt19_en_zh", factor, notes)
+    assert [p.title for p in panels] == (["Prompt", "LoRA"] if factor == "pet_size" else ["FMT", "Prompt", "LoRA"])
+    assert not notes
+    for panel, method in zip(panels, [m for m in ("full", "prompt", "lora") if factor != "pet_size" or m != "full"]):
+        fit = paper_study.fit("wmt19_en_zh", method, factor)
+        assert "$\\Delta_e/\\Delta_h$" in panel.box and f"{fit.params['beta']:.3g}" in panel.box
+        points = paper_study.points("wmt19_en_zh", method, factor)
+        held = {(x, d): h for x, d, h in zip(points.x, points.data_size, points.held_out)}
+        assert len(panel.series) == len(set(points.x))
+        for x, series in zip(sorted(set(points.x)), panel.series):  # one series per factor value, ascending
+            grid, curve = series.curve
+            assert grid.min() < series.x.min() and grid.max() > series.x.max()
+            assert np.abs(np.interp(np.log(series.x), np.log(grid), curve) - series.y).max() < 10 * NOISE
+            assert list(series.held_out) == [held[(x, d)] for d in series.x]
+
+
+def test_figure1_fits_each_model_size_separately(paper, paper_study):
+    series = single_fit_series(paper_study, "wmt14_en_de", "lora", notes := [])
+    assert [s.label.split(":")[0] for s in series] == ["1B", "2B", "4B", "8B", "16B"]
+    assert not notes
+    true_beta = paper.truth[("wmt14_en_de", "lora")]["model_size"]["beta"]
+    betas = [float(s.label.split("=")[1].split(",")[0]) for s in series]
+    assert np.median(betas) == pytest.approx(true_beta, abs=0.02)
+    assert all(s.held_out[-1] and s.held_out.sum() == 1 for s in series)  # largest Df, even for 16B
+
+
+def test_a_figure_without_its_runs_names_them_and_others_still_draw(tiny_like, tmp_path):
+    study = Study(tiny_like.records)
+    options = FigureOptions(dpi=20, formats=("png",))
+    missing = render_figure(study, 3, tmp_path, options=options)
+    assert not missing.drawn
+    assert any("synthetic_mt / LoRA: no pretraining data size experiment" in n and "pretrain_tokens" in n
+               for n in missing.notes)
+    drawn = render_figure(study, 2, tmp_path, options=options)
+    assert [p.name for p in drawn.files] == ["figure02_synthetic_mt.png"] and not drawn.notes
+
+
+def test_any_task_name_and_metric_set_works(tiny_like):
+    study = Study(tiny_like.records)
+    assert study.tasks == ["synthetic_mt"]
+    assert study.metrics("synthetic_mt") == ["bleu", "chrf"]
+    assert choose_metric({"chrf", "bleu", "other"}, None, "test metric", "t") == "bleu"
+    assert choose_metric({"chrf", "bleu"}, "chrf", "test metric", "t") == "chrf"
+
+
+def test_figure_command_writes_png_and_pdf_and_reports_missing_runs(tiny_like, tmp_path, capsys):
+    args = ["--results", str(tiny_like.root), "--out", str(tmp_path), "--dpi", "20"]
+    assert main(["figure", "7", *args, "--metric", "chrf"]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["figure07_synthetic_mt.pdf", "figure07_synthetic_mt.png"]
+    assert main(["figure", "8", *args]) == 1
+    assert "missing: synthetic_mt / FMT: no pretraining data size experiment" in capsys.readouterr().err
+    assert main(["figure", "15", *args]) == 2
+
+
+def test_figures_tables_report_and_advise_import_no_torch():
+    code = (
+        "import sys; import scaling_repro.figures.report, scaling_repro.figures.advice, scaling_repro.figures.synthetic, "
+        "scaling_repro.commands.figure, scaling_repro.commands.table, scaling_repro.commands.report, "
+        "scaling_repro.commands.advise; print('torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_figure1_draws_data_scaling_of_a_single_model(tmp_path):
+    # The tiny study's data-scaling recipe: one model, three methods, four Df, three seeds, 3000 held out.
+    records = [
+        RunRecord(run_id=f"{m}{df}{s}", name="tiny-data-scaling", status="ok", spec={"train": {"max_steps": 200}},
+                  held_out=df == 3000, task="synthetic_mt", method=m, model="tiny-s", model_params=3_200_000,
+                  pretrain_tokens=300_000, pet_params=None if m == "full" else 4, finetune_examples=df, seed=s,
+                  test_loss=1.5 + 3.0 * df ** -0.3 + 0.001 * s, steps=200)
+        for m in ("full", "prompt", "lora") for df in (100, 300, 1000, 3000) for s in range(3)
+    ]
+    study = Study(records)
+    notes = []
+    series = single_fit_series(study, "synthetic_mt", "lora", notes)
+    assert [s.label.split(":")[0] for s in series] == ["3.2M"] and not notes
+    assert list(series[0].held_out) == [False, False, False, True]
+    assert series[0].curve is not None
+    options = FigureOptions(dpi=20, formats=("png",))
+    assert render_figure(study, 1, tmp_path, options=options).drawn
+    figure2 = render_figure(study, 2, tmp_path, options=options)
+    assert not figure2.drawn and any("model_params [3.2e+06]" in n for n in figure2.notes)

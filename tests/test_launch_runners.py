@@ -1,0 +1,22 @@
+"""The in-process runner keeps DeepSpeed runs out of the sweep's own process."""
+
+from pathlib import Path
+
+from scaling_repro.launch import runners
+from scaling_repro.launch.runners import InProcessRunner, RunTarget
+from scaling_repro.recipe import RunSpec
+
+
+def spec(**train) -> RunSpec:
+    return RunSpec.model_validate({"name": "t", "task": {"name": "synthetic_mt"}, "model": {"name": "tiny-s"},
+                                   "method": {"kind": "full"}, "train": train})
+
+
+def test_deepspeed_runs_go_to_a_child_process(monkeypatch):
+    calls = []
+    monkeypatch.setattr(runners.SubprocessRunner, "__call__", lambda self, s, claim: calls.append(self.command(s)))
+    monkeypatch.setattr(RunTarget, "function", lambda self: lambda s: calls.append("in-process"))
+    runner = InProcessRunner(RunTarget(Path("r.yaml")))
+    runner(spec(deepspeed="zero3"), claim=None)
+    runner(spec(), claim=type("Claim", (), {"lost": False})())
+    assert calls[0][-2:] == ["--run-id", spec(deepspeed="zero3").run_id] and calls[1] == "in-process"

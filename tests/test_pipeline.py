@@ -1,0 +1,101 @@
+"""`scaling-repro run` / `evaluate`: one RunSpec end to end on a tiny random model."""
+
+import json
+import math
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from scaling_repro.cli import main
+from scaling_repro.data.synthetic import pretraining_corpus
+from scaling_repro.models.tokenizer import train_tokenizer
+from scaling_repro.pipeline import SPEC_FILE, reevaluate, run_spec
+from scaling_repro.results import read_record
+from scaling_repro.sweep import load_runs
+
+
+@pytest.fixture(scope="module")
+def tokenizer_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("tok")
+    train_tokenizer(pretraining_corpus(3000, parallel_share=0.3), 300, out)
+    return out
+
+
+@pytest.fixture
+def recipe(tmp_path, tokenizer_dir):
+    path = tmp_path / "run.yaml"
+    path.write_text(f"""
+name: pipe
+output_dir: {json.dumps(str(tmp_path / "runs"))}
+task: {{name: synthetic_mt, train_examples: 64, dev_examples: 16, test_examples: 16}}
+model: {{name: tiny-xs, init: random, tokenizer: {json.dumps(str(tokenizer_dir))}}}
+method: {{kind: full, lr: 3.0e-3, batch_size: 16}}
+train: {{optimizer: adamw, max_steps: 8, eval_every: 4, threads: 1}}
+eval: {{batch_size: 16, max_generate_examples: 4, max_new_tokens: 8}}
+""")
+    return path
+
+
+def test_run_writes_a_complete_record(recipe, capsys):
+    assert main(["run", str(recipe)]) == 0
+    spec = load_runs(recipe).runs[0]
+    record = read_record(spec.run_dir)
+    assert record.ok and record.run_id == spec.run_id
+    assert record.finetune_examples == 64 and record.model_params > 0 and record.pretrain_tokens == 0
+    assert record.steps == 8 and record.best_step in (4, 8)
+    assert math.isfinite(record.test_loss) and set(record.test_losses) == {"test_a", "test_b"}
+    assert {"bleu", "chrf"} <= set(record.metrics)
+    assert (spec.run_dir / SPEC_FILE).is_file() and (spec.run_dir / "generations.jsonl").is_file()
+    assert "ok, test loss" in capsys.readouterr().out
+
+
+def test_a_finished_run_is_not_trained_again(recipe):
+    spec = load_runs(recipe).runs[0]
+    first = run_spec(spec)
+    again = run_spec(spec)
+    assert again == first
+
+
+def test_non_finite_loss_records_a_failed_run(recipe, monkeypatch):
+    import scaling_repro.train.loop as loop
+
+    real = loop.token_nll_sum
+    monkeypatch.setattr(loop, "token_nll_sum", lambda *args, **kwargs: real(*args, **kwargs) * float("nan"))
+    spec = load_runs(recipe).runs[0]
+    assert main(["run", str(recipe)]) == 1
+    assert read_record(spec.run_dir).status == "failed: non-finite loss at step 1"
+
+
+def test_evaluate_rescores_a_finished_run_with_new_eval_settings(recipe):
+    spec = load_runs(recipe).runs[0]
+    trained = run_spec(spec)
+    updated = reevaluate(spec.run_dir, ["eval.metrics=[chrf]"])
+    assert set(updated.metrics) == {"chrf"}
+    assert updated.metrics["chrf"] == trained.metrics["chrf"]  # same checkpoint, same greedy outputs
+    assert updated.test_loss == pytest.approx(trained.test_loss, abs=1e-6)
+    assert updated.best_step == trained.best_step  # training fields kept
+
+
+def test_evaluate_refuses_overrides_outside_eval(recipe, capsys):
+    spec = load_runs(recipe).runs[0]
+    run_spec(spec)
+    assert main(["evaluate", str(spec.run_dir), "train.max_steps=3"]) == 2
+    assert "only eval.*" in capsys.readouterr().err
+
+
+def test_run_of_a_sweep_needs_an_index(recipe, capsys):
+    assert main(["run", str(recipe), "sweep.grid.task.seed=[0, 1]"]) == 2
+    assert "--index 0..1" in capsys.readouterr().err
+
+
+def test_zero3_run_evaluates_the_same_model_as_a_plain_run(recipe):
+    pytest.importorskip("deepspeed", reason="DeepSpeed is the optional [deepspeed] extra")
+    plain = run_spec(load_runs(recipe).runs[0])
+    # Its own process: DeepSpeed leaves a process group behind (as a sweep does it, too).
+    subprocess.run([sys.executable, "-m", "scaling_repro", "run", str(recipe), "train.deepspeed=zero3"],
+                   check=True, capture_output=True, timeout=300)
+    sharded = read_record(load_runs(recipe, ["train.deepspeed=zero3"]).runs[0].run_dir)
+    assert sharded.ok and sharded.hardware["distributed_type"] == "DEEPSPEED"
+    assert sharded.test_loss == pytest.approx(plain.test_loss, abs=1e-4)
