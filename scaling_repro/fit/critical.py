@@ -83,6 +83,7 @@ def critical_power_law(fit1: LawLike, fit2: LawLike) -> tuple[float, float]:
     d_beta = p1["beta"] - p2["beta"]
     if d_beta == 0:
         raise UserError("the two laws have the same beta, so Eq. 3 (division by beta1 - beta2) is undefined")
-    h = (p1["A"] / p2["A"]) ** (1.0 / d_beta)
+    with np.errstate(over="ignore"):  # nearly equal betas: H overflows to inf, not an error
+        h = np.power(np.float64(p1["A"] / p2["A"]), 1.0 / d_beta)
     gamma = (p2["alpha"] - p1["alpha"]) / d_beta
     return float(h), float(gamma)
