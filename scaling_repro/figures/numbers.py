@@ -27,6 +27,8 @@ def sci(value: float | None, digits: int = 2) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
     value = float(value)
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
     if value == 0 or 1e-3 <= abs(value) < 1e3:
         text = f"{value:.{digits + 1}g}"
         if "e" not in text:  # 999.9 rounds to '1e+03': write it as scientific below
