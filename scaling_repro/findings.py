@@ -149,7 +149,7 @@ def finding_3(analysis: StudyAnalysis) -> Finding:
         results.append("inside" if inside and est.interval else "outside" if outside else "straddles")
         evidence.append(f"{METHOD_NAMES[method]}: {est} -> {results[-1]} (-{bound:g}, {bound:g})")
     return Finding(
-        number=3, claim="|alpha_t| << 1e-2: PET parameter scaling is ineffective.",
+        number=3, claim="abs(alpha_t) << 1e-2: PET parameter scaling is ineffective.",
         criterion=f"for Prompt and LoRA the interval of alpha_t (prompt length / LoRA rank) lies inside (-{bound:g}, {bound:g}); "
         "'not reproduced' when it lies wholly outside. (The paper's remark that long prompts are unstable is not checked.)",
         verdict=_combine(results, "inside", "outside"), evidence=evidence or ["no PET method was run"],

@@ -1,18 +1,16 @@
 """The study's fits: the paper's procedure applied to the finetuning results of a reproduction.
 
-Experiments are selected from the RunRecords by their factors, not by recipe name, so one run
-serves every experiment it belongs to (the paper's 1B runs are points of all three):
+Experiments and their joint fits come from :class:`scaling_repro.figures.Study`, the same
+object that draws the report's figures and tables, so every number in the report is one fit.
+Experiments are found by their factors, not recipe names, so one run serves every experiment
+it belongs to (the paper's 1B runs are points of all three), and runs with another seed are
+pooled as the runs of one point (their mean is fitted, the paper's noise reduction). Held out:
+the largest x and the largest Df of each experiment (the paper's bold settings of Table 1b).
 
-- ``model_size``: every model at its final checkpoint, default PET size (x = model_params);
-- ``pretrain_data``: the base model at each checkpoint, default PET size (x = pretrain_tokens);
-- ``pet_size``: the base model at its final checkpoint, each prompt length / LoRA rank.
-
-Runs with the same settings and another seed are pooled as the runs of one point (their mean
-is fitted, the paper's noise reduction). Held out: the largest x and the largest Df of each
-experiment (the paper's bold settings). Per method this fits the multiplicative and additive
-joint laws (beta and E shared over model size and pretraining data, then every factor refit,
-Sec. 3), with bootstrap intervals on the multiplicative one, and the single-variable law per
-model size (Fig. 1). Torch-free.
+Per method this adds what findings need: bootstrap intervals on the multiplicative joint fit
+(the whole procedure resampled, :func:`scaling_repro.fit.joint.bootstrap_joint`), the
+single-variable law per model size (Fig. 1) and the measured checks
+(:mod:`scaling_repro.reproduce.checks`). Torch-free.
 """
 
 from __future__ import annotations
@@ -21,14 +19,13 @@ import hashlib
 import json
 import logging
 from pathlib import Path
-from typing import Iterable
 
 from pydantic import BaseModel, ConfigDict
 
 from scaling_repro.errors import UserError
 from scaling_repro.fit import LawFit
-from scaling_repro.fit.joint import bootstrap_joint, fit_joint
-from scaling_repro.fit.points import FitPoints, points_from_records
+from scaling_repro.fit.joint import bootstrap_joint
+from scaling_repro.fit.points import points_from_records
 from scaling_repro.fit.record import JointFit
 from scaling_repro.reproduce.checks import StudyChecks, run_checks
 from scaling_repro.reproduce.plan import Analysis
@@ -36,9 +33,8 @@ from scaling_repro.results import RESULT_FILE, RunRecord, atomic_write_text
 
 log = logging.getLogger(__name__)
 
-METHODS = ("full", "prompt", "lora")
 METHOD_NAMES = {"full": "FMT", "prompt": "Prompt", "lora": "LoRA"}
-HOLDOUT = "largest"  # largest x or largest Df: the paper's held-out (bold) settings
+HOLDOUT = "largest"  # largest x or largest Df: the paper's held-out (bold) settings (figures.Study rule)
 SINGLE_MIN_POINTS = 3  # L(Df) = A Df^-beta + E has 3 parameters
 
 
@@ -79,64 +75,21 @@ def results_fingerprint(runs_dir: str | Path, settings: Analysis) -> str:
     return digest.hexdigest()[:16]
 
 
-def final_checkpoints(records: Iterable[RunRecord]) -> dict[str, int]:
-    """Return each model's largest pretraining token count among the records."""
-    final: dict[str, int] = {}
-    for record in records:
-        if record.pretrain_tokens is not None:
-            final[record.model] = max(final.get(record.model, 0), record.pretrain_tokens)
-    return final
+def fit_method(study, task: str, method: str, settings: Analysis) -> MethodFits:
+    """Return the multiplicative (with bootstrap) and additive joint fits of ``study`` and the
+    per-model single-variable fits of one method."""
+    from scaling_repro.figures.experiments import Missing
 
-
-def default_pet(record: RunRecord, settings: Analysis) -> bool:
-    """True for FMT and for PET runs at the default prompt length / LoRA rank."""
-    default = {"full": None, "prompt": settings.prompt_length, "lora": settings.lora_rank}[record.method]
-    return record.pet_params == default
-
-
-def experiment_records(records: list[RunRecord], factor: str, method: str, settings: Analysis) -> list[RunRecord]:
-    """Return the ok runs of ``method`` that belong to ``factor``'s experiment (module docstring)."""
-    final = final_checkpoints(records)
-    runs = [r for r in records if r.ok and r.method == method and r.test_loss is not None]
-    if factor == "model_size":
-        return [r for r in runs if r.pretrain_tokens == final.get(r.model) and default_pet(r, settings)]
-    base = [r for r in runs if r.model == settings.base_model]
-    if factor == "pretrain_data":
-        return [r for r in base if default_pet(r, settings)]
-    if factor == "pet_size":
-        return [r for r in base if r.pretrain_tokens == final.get(r.model)]
-    raise ValueError(f"unknown factor {factor!r}")
-
-
-def experiment_points(records: list[RunRecord], factor: str, method: str, settings: Analysis) -> FitPoints | None:
-    """Return the FitPoints of one experiment, or None when it has fewer than 2 x values."""
-    chosen = experiment_records(records, factor, method, settings)
-    field = {"model_size": "model_params", "pretrain_data": "pretrain_tokens", "pet_size": "pet_params"}[factor]
-    if len({getattr(r, field) for r in chosen}) < 2:
-        return None
-    return points_from_records(chosen, factor, method=method, holdout=HOLDOUT)
-
-
-def fit_method(records: list[RunRecord], method: str, settings: Analysis) -> MethodFits:
-    """Return the multiplicative (with bootstrap) and additive joint fits and the per-model
-    single-variable fits of one method."""
-    factors = {}
-    for factor in ("model_size", "pretrain_data", "pet_size"):
-        points = experiment_points(records, factor, method, settings)
-        if points is not None:
-            factors[factor] = points
-    if "model_size" not in factors:
-        raise UserError(f"{METHOD_NAMES[method]}: the results hold fewer than 2 model sizes; nothing to fit")
-    labels = {"task": records[0].task, "method": method}
-    joints = {}
-    for law in ("multiplicative", "additive"):
-        joints[law] = fit_joint(factors, law, labels=labels)
+    try:
+        multiplicative = study.joint(task, method, "multiplicative")
+        additive = study.joint(task, method, "additive")
+    except Missing as err:
+        raise UserError(f"{METHOD_NAMES[method]}: nothing to fit: {err}") from None
     if settings.bootstrap:
-        joints["multiplicative"] = bootstrap_joint(
-            joints["multiplicative"], factors, settings.bootstrap, "points", settings.level, seed=0
-        )
+        multiplicative = bootstrap_joint(multiplicative, study.factors(task, method), settings.bootstrap, "points",
+                                         settings.level, seed=0)
     single = {}
-    size_runs = experiment_records(records, "model_size", method, settings)
+    size_runs = list(study.experiment(task, method, "model_size").records)
     for model in sorted({r.model for r in size_runs}, key=lambda m: min(r.model_params or 0 for r in size_runs if r.model == m)):
         points = points_from_records([r for r in size_runs if r.model == model], "finetune_data", method=method,
                                      holdout="largest-df")
@@ -145,21 +98,27 @@ def fit_method(records: list[RunRecord], method: str, settings: Analysis) -> Met
                         METHOD_NAMES[method], model, (~points.held_out).sum(), SINGLE_MIN_POINTS)
             continue
         single[model] = points.fit("single", labels={"model": model})
-    return MethodFits(method=method, multiplicative=joints["multiplicative"], additive=joints["additive"], single=single)
+    return MethodFits(method=method, multiplicative=multiplicative, additive=additive, single=single)
 
 
-def analyse(records: list[RunRecord], settings: Analysis, fingerprint: str = "") -> StudyAnalysis:
-    """Return the fits of every method present and the study's checks (noise, monotonicity,
-    largest model best, critical data sizes, zero-shot)."""
-    present = [m for m in METHODS if any(r.ok and r.method == m for r in records)]
-    if not present:
-        raise UserError("no successful finetuning runs to analyse")
-    methods = {}
-    for method in present:
+def analyse(study, settings: Analysis, fingerprint: str = "") -> StudyAnalysis:
+    """Return the fits of every method of the study's task and the checks (noise,
+    monotonicity, largest model best, best method, critical data sizes, zero-shot)."""
+    from scaling_repro.figures.experiments import Missing
+
+    tasks = study.tasks
+    if len(tasks) != 1:
+        raise UserError(f"a reproduction analyses one task; the results hold {tasks or 'none'}")
+    task = tasks[0]
+    methods, size_records = {}, {}
+    for method in study.methods(task):
+        try:
+            size_records[method] = list(study.experiment(task, method, "model_size").records)
+        except Missing as err:
+            raise UserError(f"{METHOD_NAMES[method]}: no model-size experiment: {err}") from None
         log.info("fitting %s", METHOD_NAMES[method])
-        methods[method] = fit_method(records, method, settings)
-    size_records = {m: experiment_records(records, "model_size", m, settings) for m in present}
-    checks = run_checks(records, size_records, {m: f.multiplicative for m, f in methods.items()}, settings)
+        methods[method] = fit_method(study, task, method, settings)
+    checks = run_checks(study.records, size_records, {m: f.multiplicative for m, f in methods.items()}, settings)
     return StudyAnalysis(fingerprint=fingerprint, settings=settings, methods=methods, checks=checks)
 
 

@@ -17,6 +17,7 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
+from scaling_repro.errors import UserError
 from scaling_repro.fit.critical import critical_data_size, critical_power_law
 from scaling_repro.fit.record import JointFit
 from scaling_repro.reproduce.plan import Analysis
@@ -232,7 +233,7 @@ def critical_sizes(fits: dict[str, JointFit], size_records: dict[str, list[RunRe
         try:
             h, gamma = critical_power_law(fa, fb)
             h, gamma = (h if math.isfinite(h) else None), (gamma if math.isfinite(gamma) else None)
-        except Exception:  # equal betas: Eq. 3 undefined
+        except UserError:  # equal betas: Eq. 3 undefined
             h, gamma = None, None
         powers.append(CriticalPower(methods=(a, b), H=h, gamma=gamma))
     return sizes, powers

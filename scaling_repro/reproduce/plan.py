@@ -49,11 +49,9 @@ class BaseModelPlan(_Section):
 
 
 class Analysis(_Section):
-    """How the finetuning results are grouped, fitted and judged."""
+    """How the finetuning results are fitted and judged (experiments are found from the runs'
+    factors: see :mod:`scaling_repro.reproduce.analysis`)."""
 
-    base_model: str = Field(description="the model of the pretraining-data and PET-size axes (the paper's 1B)")
-    prompt_length: int = Field(description="default prompt length (the model-size and pretraining axes)")
-    lora_rank: int = Field(description="default LoRA rank")
     bootstrap: int = Field(200, ge=0, description="bootstrap replicates for parameter intervals (0 = none)")
     level: float = Field(0.9, gt=0, lt=1, description="central coverage of the bootstrap intervals")
     noise_sigmas: float = Field(2.0, gt=0, description="how many seed-noise sigmas a difference must exceed")
@@ -121,6 +119,4 @@ def load_plan(path: str | Path) -> StudyPlan:
     names = [m.name for m in plan.models]
     if len(set(names)) != len(names):
         raise RecipeError(f"{path}: models: a model is listed twice: {names}")
-    if plan.analysis.base_model not in names:
-        raise RecipeError(f"{path}: analysis.base_model {plan.analysis.base_model!r} is not among models {names}")
     return resolved

@@ -1,10 +1,11 @@
-"""The report of a reproduction: fitted-parameter and MAD tables, checks, critical data sizes,
-figures (from :mod:`scaling_repro.figures` when installed) and findings.md.
+"""The report of a reproduction, in ``report/``:
 
-Writes into ``report/``: ``analysis.json`` (every fit and check), ``summary.md`` (Table 2- and
-Table 4-style tables, the checks and the timings), ``findings.md`` and the figures. Figures and
-the paper-style tables are the figures stage's job: :func:`write_figures` calls its
-``build_report(results_dir, out_dir)`` when the package has it, and says so when it does not.
+- ``findings.md``: the seven findings, criteria, verdicts and numbers (:mod:`scaling_repro.findings`);
+- ``summary.md``: Table 4- and Table 2-style tables with bootstrap intervals, the measured checks
+  (seed noise, curves, largest model, critical data sizes, zero-shot) and the stage timings;
+- ``analysis.json``: every fit and check;
+- ``index.md``, ``figures/``, ``tables/``, ``fits.json``: the paper's figures and tables drawn by
+  :func:`scaling_repro.figures.build_report` from the same fits.
 """
 
 from __future__ import annotations
@@ -117,24 +118,24 @@ def summary_markdown(analysis: StudyAnalysis, findings: list[Finding], header: S
     return "\n".join(parts)
 
 
-def write_figures(runs_dir: Path, out_dir: Path) -> list[Path]:
-    """Draw the figures with the figures stage's ``build_report`` when this install has it."""
-    try:
-        from scaling_repro.figures import build_report  # type: ignore[attr-defined]
-    except ImportError:
-        log.warning("figures: scaling_repro.figures.build_report is not available in this install; "
-                    "report/ holds the tables and findings only")
-        return []
-    result = build_report(runs_dir, out_dir)
-    return [Path(p) for p in result] if isinstance(result, (list, tuple)) else []
+FIGURE_FORMATS = ("png",)  # `scaling-repro report` draws PDFs too
 
 
-def write_report(analysis: StudyAnalysis, findings: list[Finding], runs_dir: Path, out_dir: Path,
-                 header: Sequence[str] = ()) -> list[Path]:
-    """Write analysis.json, summary.md, findings.md and the figures into ``out_dir``; return the paths."""
+def write_figures(study, runs_dir: Path, out_dir: Path) -> list[Path]:
+    """Draw the paper's figures and tables (figures stage: index.md, figures/, tables/, fits.json)
+    from ``study`` (a :class:`scaling_repro.figures.Study`, or None to read ``runs_dir``)."""
+    from scaling_repro.figures import build_report
+
+    report = build_report(runs_dir, out_dir, study=study, formats=FIGURE_FORMATS)
+    files = [p for figure in report.figures for p in figure.files]
+    return [report.index, *files, *([report.fits] if report.fits else [])]
+
+
+def write_report(analysis: StudyAnalysis, findings: list[Finding], out_dir: Path, header: Sequence[str] = ()) -> list[Path]:
+    """Write analysis.json, summary.md and findings.md into ``out_dir``; return the paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = [analysis.save(out_dir / "analysis.json")]
     summary, found = out_dir / "summary.md", out_dir / "findings.md"
     atomic_write_text(summary, summary_markdown(analysis, findings, header))
     atomic_write_text(found, findings_markdown(findings, "Findings of the tiny reproduction") + "\n")
-    return [*paths, summary, found, *write_figures(runs_dir, out_dir)]
+    return [*paths, summary, found]

@@ -56,35 +56,44 @@ def working_directory(path: Path) -> Iterator[None]:
 
 
 def fit_stage(plan: StudyPlan):
-    """Fit the results (or reuse ``report/analysis.json`` when the results have not changed)."""
-    from scaling_repro.reproduce.analysis import analyse, load_analysis, results_fingerprint
+    """Fit the results, or reuse ``report/analysis.json`` when they have not changed; return
+    (analysis, the figures Study or None when reused, StageResult)."""
+    from scaling_repro.figures import Study
+    from scaling_repro.reproduce.analysis import HOLDOUT, analyse, load_analysis, results_fingerprint
     from scaling_repro.results import load_results
 
     started = time.perf_counter()
     fingerprint = results_fingerprint(RUNS_DIR, plan.analysis)
     cached = load_analysis(Path(REPORT_DIR) / "analysis.json")
     if cached is not None and cached.fingerprint == fingerprint:
-        return cached, StageResult("fit", time.perf_counter() - started, "results unchanged: reused report/analysis.json", False)
-    records = load_results(RUNS_DIR)
-    analysis = analyse(records, plan.analysis, fingerprint)
-    analysis.save(Path(REPORT_DIR) / "analysis.json")
+        return cached, None, StageResult("fit", time.perf_counter() - started,
+                                         "results unchanged: reused report/analysis.json", False)
+    study = Study(load_results(RUNS_DIR), holdout=HOLDOUT, source=RUNS_DIR)
+    analysis = analyse(study, plan.analysis, fingerprint)
     n_fits = sum(len(m.multiplicative.fits) + len(m.additive.fits) + len(m.single) for m in analysis.methods.values())
-    summary = (f"{len(records)} runs -> {n_fits} law fits ({len(analysis.methods)} methods), "
+    summary = (f"{len(study.records)} runs -> {n_fits} law fits ({len(analysis.methods)} methods), "
                f"{plan.analysis.bootstrap} bootstrap resamples")
-    return analysis, StageResult("fit", time.perf_counter() - started, summary)
+    return analysis, study, StageResult("fit", time.perf_counter() - started, summary)
 
 
-def report_stage(plan: StudyPlan, analysis, result: StudyResult, header: list[str]):
-    """Check the findings and write the report; return (findings, files, StageResult)."""
+def report_stage(analysis, study, header: list[str]):
+    """Check the findings, write findings.md / summary.md / analysis.json and (when the fits
+    are new or the figures missing) the figures and tables; return (findings, files, StageResult)."""
     from scaling_repro.findings import check_findings
-    from scaling_repro.reproduce.report import write_report
+    from scaling_repro.reproduce.report import write_figures, write_report
 
     started = time.perf_counter()
     findings = check_findings(analysis)
-    files = write_report(analysis, findings, Path(RUNS_DIR), Path(REPORT_DIR), header)
+    report_dir = Path(REPORT_DIR)
+    files = write_report(analysis, findings, report_dir, header)
+    drawn = "figures unchanged"
+    if study is not None or not (report_dir / "index.md").is_file():
+        figures = write_figures(study, Path(RUNS_DIR), report_dir)
+        files += figures
+        drawn = f"{sum(p.suffix == '.png' for p in figures)} figures"
     counts = {v: sum(f.verdict == v for f in findings) for v in ("reproduced", "not reproduced", "inconclusive")}
-    summary = ", ".join(f"{n} {v}" for v, n in counts.items()) + f"; {len(files)} files in {REPORT_DIR}/"
-    return findings, files, StageResult("report", time.perf_counter() - started, summary)
+    summary = ", ".join(f"{n} {v}" for v, n in counts.items()) + f"; {drawn}; {REPORT_DIR}/findings.md"
+    return findings, files, StageResult("report", time.perf_counter() - started, summary, study is not None)
 
 
 def reproduce(plan: StudyPlan, out_dir: str | Path, jobs: int = 2, progress: bool = True,
@@ -106,12 +115,12 @@ def reproduce(plan: StudyPlan, out_dir: str | Path, jobs: int = 2, progress: boo
         done(prepare_data(plan, specs))
         done(pretrain_models(plan, jobs, progress))
         done(finetune_runs(specs, jobs, progress))
-        analysis, stage = fit_stage(plan)
+        analysis, study, stage = fit_stage(plan)
         done(stage)
         header = [f"Plan: {plan.name} ({len(specs)} finetuning runs, {len(plan.models)} base models); "
                   f"output: {out_dir}", "", "Stages (this invocation):", ""]
         header += [f"- {s.name}: {s.seconds:.1f} s - {s.summary}" for s in result.stages]
-        findings, files, stage = report_stage(plan, analysis, result, header)
+        findings, files, stage = report_stage(analysis, study, header)
         done(stage)
     result.peak_memory_bytes = memory.peak_bytes
     result.findings, result.report_files = findings, files
