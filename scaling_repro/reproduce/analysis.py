@@ -104,7 +104,7 @@ def fit_method(study, task: str, method: str, settings: Analysis) -> MethodFits:
 def analyse(study, settings: Analysis, fingerprint: str = "") -> StudyAnalysis:
     """Return the fits of every method of the study's task and the checks (noise,
     monotonicity, largest model best, best method, critical data sizes, zero-shot)."""
-    from scaling_repro.figures.experiments import Missing
+    from scaling_repro.figures.experiments import Missing, is_baseline
 
     tasks = study.tasks
     if len(tasks) != 1:
@@ -118,7 +118,8 @@ def analyse(study, settings: Analysis, fingerprint: str = "") -> StudyAnalysis:
             raise UserError(f"{METHOD_NAMES[method]}: no model-size experiment: {err}") from None
         log.info("fitting %s", METHOD_NAMES[method])
         methods[method] = fit_method(study, task, method, settings)
-    checks = run_checks(study.records, size_records, {m: f.multiplicative for m, f in methods.items()}, settings)
+    finetuned = [r for r in study.records if not is_baseline(r)]  # un-finetuned runs are no seeds of Df points
+    checks = run_checks(finetuned, size_records, {m: f.multiplicative for m, f in methods.items()}, settings)
     return StudyAnalysis(fingerprint=fingerprint, settings=settings, methods=methods, checks=checks)
 
 
