@@ -2,7 +2,7 @@
 
 import pytest
 
-from scaling_repro.findings import check_findings, compare, Estimate, findings_markdown
+from scaling_repro.findings import Estimate, check_findings, compare, findings_markdown
 from scaling_repro.fit.record import Bootstrap, JointFit, LawFit
 from scaling_repro.reproduce.analysis import MethodFits, StudyAnalysis
 from scaling_repro.reproduce.checks import BestMethod, Noise, StudyChecks, ZeroShot

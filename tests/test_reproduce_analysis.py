@@ -6,7 +6,12 @@ import pytest
 from scaling_repro.figures import Study
 from scaling_repro.figures.synthetic import write_synthetic_results
 from scaling_repro.findings import check_findings
-from scaling_repro.reproduce.analysis import HOLDOUT, analyse, load_analysis, results_fingerprint
+from scaling_repro.reproduce.analysis import (
+    HOLDOUT,
+    analyse,
+    load_analysis,
+    results_fingerprint,
+)
 from scaling_repro.reproduce.checks import check_curves, measure_noise
 from scaling_repro.reproduce.plan import Analysis
 from scaling_repro.results import RunRecord

@@ -19,9 +19,9 @@ import multiprocessing
 import os
 import sys
 import threading
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable, Iterator, Sequence
 
 from tqdm.auto import tqdm
 
@@ -32,8 +32,8 @@ from scaling_repro.launch.runners import (
     LOG_FILE,
     InProcessRunner,
     RunCrashed,
-    Runner,
     RunInterrupted,
+    Runner,
     RunTarget,
     SubprocessRunner,
     last_line,

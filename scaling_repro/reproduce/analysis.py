@@ -29,7 +29,7 @@ from scaling_repro.fit.points import points_from_records
 from scaling_repro.fit.record import JointFit
 from scaling_repro.reproduce.checks import StudyChecks, run_checks
 from scaling_repro.reproduce.plan import Analysis
-from scaling_repro.results import RESULT_FILE, RunRecord, atomic_write_text
+from scaling_repro.results import RESULT_FILE, atomic_write_text
 
 log = logging.getLogger(__name__)
 

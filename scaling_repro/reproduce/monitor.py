@@ -7,8 +7,11 @@ forked children that share the parent's pages are not counted twice; falls back 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 PROC = Path("/proc")
@@ -56,35 +59,36 @@ def tree_memory_bytes(root: int | None = None) -> int:
     return total * 1024
 
 
+@dataclass
 class PeakMemory:
-    """Context manager sampling :func:`tree_memory_bytes` every ``interval`` seconds;
-    ``peak_bytes`` is None where /proc is unavailable."""
+    """The largest :func:`tree_memory_bytes` seen; None where /proc is unavailable."""
 
-    def __init__(self, interval: float = 0.5):
-        self.interval = interval
-        self.peak_bytes: int | None = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+    peak_bytes: int | None = None
 
     def sample(self) -> None:
         value = tree_memory_bytes()
         self.peak_bytes = value if self.peak_bytes is None else max(self.peak_bytes, value)
 
-    def __enter__(self) -> "PeakMemory":
-        if not (PROC / str(os.getpid())).is_dir():
-            return self
 
-        def loop() -> None:
-            while not self._stop.wait(self.interval):
-                self.sample()
+@contextlib.contextmanager
+def track_peak_memory(interval: float = 0.5) -> Iterator[PeakMemory]:
+    """Sample the process tree's memory every ``interval`` seconds in a thread while inside."""
+    peak = PeakMemory()
+    if not (PROC / str(os.getpid())).is_dir():
+        yield peak
+        return
+    stop = threading.Event()
 
-        self.sample()
-        self._thread = threading.Thread(target=loop, name="peak-memory", daemon=True)
-        self._thread.start()
-        return self
+    def loop() -> None:
+        while not stop.wait(interval):
+            peak.sample()
 
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-            self.sample()
+    peak.sample()
+    thread = threading.Thread(target=loop, name="peak-memory", daemon=True)
+    thread.start()
+    try:
+        yield peak
+    finally:
+        stop.set()
+        thread.join()
+        peak.sample()

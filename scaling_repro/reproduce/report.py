@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from scaling_repro.findings import Finding, findings_markdown, findings_table
 from scaling_repro.reproduce.analysis import METHOD_NAMES, StudyAnalysis
@@ -56,20 +56,20 @@ def table4(analysis: StudyAnalysis) -> str:
 
 
 def table2(analysis: StudyAnalysis) -> str:
-    """Table 2 style: held-out MAD (and fitting MAD) of the multiplicative vs additive law."""
+    """Table 2 style: held-out MAD of the multiplicative vs additive law."""
     rows = ["| factor | law | " + " | ".join(METHOD_NAMES[m] for m in analysis.methods) + " | avg |",
             "|---|---|" + "---|" * (len(analysis.methods) + 1)]
-    for factor in FACTOR_NAMES:
+    for factor, factor_name in FACTOR_NAMES.items():
         for law in ("multiplicative", "additive"):
             values = []
-            for method, fits in analysis.methods.items():
+            for fits in analysis.methods.values():
                 fit = getattr(fits, law).fits.get(factor)
                 values.append(None if fit is None else fit.mad_held_out)
             if all(v is None for v in values):
                 continue
             known = [v for v in values if v is not None]
             cells = [_num(v, 2) for v in values] + [_num(sum(known) / len(known), 2)]
-            rows.append(f"| {FACTOR_NAMES[factor]} | {law} | " + " | ".join(cells) + " |")
+            rows.append(f"| {factor_name} | {law} | " + " | ".join(cells) + " |")
     return "\n".join(rows)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import subprocess
 import sys
 import threading
@@ -22,7 +23,7 @@ from tqdm.auto import tqdm
 
 from scaling_repro.errors import RecipeError, UserError
 from scaling_repro.recipe import RunSpec
-from scaling_repro.reproduce.plan import PRETRAINED_DIR, StudyPlan
+from scaling_repro.reproduce.plan import PRETRAINED_DIR, BaseModelPlan, StudyPlan
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +87,11 @@ def load_finetune_specs(plan: StudyPlan) -> list[tuple[RunSpec, Path]]:
 def prepare_data(plan: StudyPlan, specs: list[tuple[RunSpec, Path]]) -> StageResult:
     """Build the finetuning task once (checks it) and train the shared tokenizer if missing."""
     from scaling_repro.data.tasks import load_task
-    from scaling_repro.models.pretrain import CORPUS_SOURCES, get_tokenizer, load_pretrain_recipe
+    from scaling_repro.models.pretrain import (
+        CORPUS_SOURCES,
+        get_tokenizer,
+        load_pretrain_recipe,
+    )
 
     started = time.perf_counter()
     task_cfg = specs[0][0].task
@@ -108,13 +113,13 @@ def prepare_data(plan: StudyPlan, specs: list[tuple[RunSpec, Path]]) -> StageRes
 # --- stage 2: pretraining ----------------------------------------------------------------------
 
 
-def is_pretrained(plan_model) -> bool:
+def is_pretrained(plan_model: BaseModelPlan) -> bool:
     """True when the model's final checkpoint has been exported."""
     final = Path(PRETRAINED_DIR) / plan_model.name / plan_model.revisions[-1]
     return (final / META_FILE).is_file()
 
 
-def _pretrain_cost(plan_model) -> float:
+def _pretrain_cost(plan_model: BaseModelPlan) -> float:
     """Relative CPU cost: matmul parameters x tokens (only the order matters)."""
     from scaling_repro.models.configs import get_architecture
 
@@ -172,7 +177,7 @@ def pretrain_models(plan: StudyPlan, jobs: int, progress: bool = True) -> StageR
     return StageResult("pretrain", time.perf_counter() - started, f"{each} ({jobs} at once)")
 
 
-def _pretrain_one(plan: StudyPlan, plan_model) -> float:
+def _pretrain_one(plan: StudyPlan, plan_model: BaseModelPlan) -> float:
     """Run one model's pretraining subprocess; return its seconds or raise UserError."""
     started = time.perf_counter()
     checkpoints = ",".join(str(t) for t in plan_model.checkpoint_tokens)
@@ -183,13 +188,11 @@ def _pretrain_one(plan: StudyPlan, plan_model) -> float:
     ]
     log_path = Path(PRETRAINED_DIR) / f"{plan_model.name}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    import os
-
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     with open(log_path, "a", encoding="utf-8") as handle:
         handle.write(f"# {' '.join(command)}\n")
         handle.flush()
-        code = subprocess.run(command, stdout=handle, stderr=subprocess.STDOUT, env=env).returncode
+        code = subprocess.run(command, stdout=handle, stderr=subprocess.STDOUT, env=env, check=False).returncode
     if code != 0 or not is_pretrained(plan_model):
         from scaling_repro.launch.runners import last_line
 

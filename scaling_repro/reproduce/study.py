@@ -18,12 +18,18 @@ import contextlib
 import logging
 import os
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
 
 from scaling_repro.reproduce.plan import REPORT_DIR, RUNS_DIR, StudyPlan
-from scaling_repro.reproduce.stages import StageResult, finetune_runs, load_finetune_specs, prepare_data, pretrain_models
+from scaling_repro.reproduce.stages import (
+    StageResult,
+    finetune_runs,
+    load_finetune_specs,
+    prepare_data,
+    pretrain_models,
+)
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +65,12 @@ def fit_stage(plan: StudyPlan):
     """Fit the results, or reuse ``report/analysis.json`` when they have not changed; return
     (analysis, the figures Study or None when reused, StageResult)."""
     from scaling_repro.figures import Study
-    from scaling_repro.reproduce.analysis import HOLDOUT, analyse, load_analysis, results_fingerprint
+    from scaling_repro.reproduce.analysis import (
+        HOLDOUT,
+        analyse,
+        load_analysis,
+        results_fingerprint,
+    )
     from scaling_repro.results import load_results
 
     started = time.perf_counter()
@@ -100,7 +111,7 @@ def reproduce(plan: StudyPlan, out_dir: str | Path, jobs: int = 2, progress: boo
               on_stage: Callable[[StageResult], None] | None = None) -> StudyResult:
     """Run (or continue) the study of ``plan`` in ``out_dir`` with ``jobs`` processes; return
     what it did. ``on_stage`` is called with each finished stage (for printing)."""
-    from scaling_repro.reproduce.monitor import PeakMemory
+    from scaling_repro.reproduce.monitor import track_peak_memory
 
     out_dir = Path(out_dir).resolve()
     result = StudyResult(out_dir)
@@ -110,15 +121,15 @@ def reproduce(plan: StudyPlan, out_dir: str | Path, jobs: int = 2, progress: boo
         if on_stage is not None:
             on_stage(stage)
 
-    with working_directory(out_dir), PeakMemory() as memory:
+    with working_directory(out_dir), track_peak_memory() as memory:
         specs = load_finetune_specs(plan)
         done(prepare_data(plan, specs))
         done(pretrain_models(plan, jobs, progress))
         done(finetune_runs(specs, jobs, progress))
         analysis, study, stage = fit_stage(plan)
         done(stage)
-        header = [f"Plan: {plan.name} ({len(specs)} finetuning runs, {len(plan.models)} base models); "
-                  f"output: {out_dir}", "", "Stages (this invocation):", ""]
+        plan_line = f"Plan: {plan.name} ({len(specs)} finetuning runs, {len(plan.models)} base models); output: {out_dir}"
+        header = [plan_line, "", "Stages (this invocation):", ""]
         header += [f"- {s.name}: {s.seconds:.1f} s - {s.summary}" for s in result.stages]
         findings, files, stage = report_stage(analysis, study, header)
         done(stage)
