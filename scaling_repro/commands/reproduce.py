@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     plan = load_plan(args.plan or plan_path(args.study, args.quick))
     out = args.out or f"reproduce-{args.study}{'-quick' if args.quick else ''}"
     started = time.perf_counter()
-    print(f"reproduce {plan.name}: {plan.description or plan.name} -> {out} ({args.jobs} jobs)", flush=True)
+    print(f"reproduce {args.study}: {plan.description or plan.name} -> {out} ({args.jobs} jobs)", flush=True)
     result = reproduce(plan, out, jobs=args.jobs, on_stage=_print_stage)
     wall = time.perf_counter() - started
     targets = plan.targets
