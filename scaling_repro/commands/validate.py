@@ -26,13 +26,16 @@ def register(subparsers) -> None:
         of a GPU's dense bf16 peak (default 40% of an H100 SXM's 989 TFLOP/s; no MFU has been
         measured yet: pass the `mfu` of your finished runs). Decoding is not included; see
         scaling_repro/launch/cost.py. A pretraining recipe (`scaling-repro pretrain`) is
-        recognized by its `models:` list and checked against its own schema.
+        recognized by its `models:` list and checked against its own schema; a study plan
+        (`scaling-repro reproduce`) by its `pretrain_recipe:` and `finetune:` keys, and checked
+        with every recipe it runs.
         """,
         """
         scaling-repro validate recipes/paper/wmt14_en_de/model_size_lora.yaml
         scaling-repro validate recipes/paper/wmt14_en_de/model_size_lora.yaml model.name=paper-1b train.max_steps=1000
         scaling-repro validate recipes/paper/wmt14_en_de/model_size_fmt.yaml --mfu 0.5 --peak-tflops 312
         scaling-repro validate recipes/paper/pretrain/en_de.yaml
+        scaling-repro validate recipes/tiny/study.yaml
         """,
     )
     add_recipe_args(parser)
@@ -63,7 +66,10 @@ def run(args: argparse.Namespace) -> int:
     if not 0 < args.mfu <= 1 or args.peak_tflops <= 0:
         raise UserError(f"--mfu {args.mfu} --peak-tflops {args.peak_tflops}: need 0 < mfu <= 1 and a positive peak")
     assumptions = CostAssumptions(mfu=args.mfu, peak_flops=args.peak_tflops * 1e12)
-    if is_pretrain_recipe(load_recipe_dict(args.recipe)):
+    data = load_recipe_dict(args.recipe)
+    if is_study_plan(data):
+        return _validate_study(args, assumptions)
+    if is_pretrain_recipe(data):
         return _validate_pretrain(args, assumptions)
     sweep = load_runs(args.recipe, args.overrides)
     axes = [*sweep.sweep.grid, *(p for g in sweep.sweep.zip for p in g)]
@@ -93,7 +99,36 @@ def run(args: argparse.Namespace) -> int:
 
 def is_pretrain_recipe(data: dict[str, Any]) -> bool:
     """A pretraining recipe (``scaling-repro pretrain``) lists ``models``; a finetuning one has ``model``."""
-    return "models" in data and "model" not in data
+    return "models" in data and "model" not in data and not is_study_plan(data)
+
+
+def is_study_plan(data: dict[str, Any]) -> bool:
+    """A study plan (``scaling-repro reproduce``) names a ``pretrain_recipe`` and ``finetune`` recipes."""
+    return "pretrain_recipe" in data and "finetune" in data
+
+
+def _validate_study(args: argparse.Namespace, assumptions: CostAssumptions) -> int:
+    from collections import Counter
+
+    from scaling_repro.launch.cost import gpu_hours, pretrain_gpu_hours
+    from scaling_repro.reproduce import load_plan
+    from scaling_repro.reproduce.stages import load_finetune_specs
+
+    if args.overrides:
+        raise UserError(f"{args.recipe} is a study plan; overrides ({' '.join(args.overrides)}) apply to recipes only")
+    plan = load_plan(args.recipe)
+    specs = load_finetune_specs(plan)
+    counts = Counter(recipe for _, recipe in specs)
+    hours = {recipe: sum(gpu_hours(spec, assumptions) for spec, r in specs if r == recipe) for recipe in counts}
+    pretrain_hours = [pretrain_gpu_hours(m.name, m.token_budget, assumptions) for m in plan.models]
+    pretrain = sum(pretrain_hours)
+    print(f"{args.recipe}: study plan {plan.name!r}: {len(plan.models)} base model(s), {len(specs)} finetuning run(s)")
+    rows = [[f"pretrain {m.name}", ", ".join(m.revisions), _hours(h)] for m, h in zip(plan.models, pretrain_hours)]
+    rows += [[recipe.name, f"{counts[recipe]} run(s)", _hours(hours[recipe])] for recipe in counts]
+    _print_table(["part", "what", "gpu_h"], rows)
+    print(f"estimated GPU-hours: {_hours(pretrain + sum(hours.values()))} at {assumptions.describe()} "
+          f"(pretraining {_hours(pretrain)}); the plan is run on CPU by `scaling-repro reproduce`")
+    return 0
 
 
 def _validate_pretrain(args: argparse.Namespace, assumptions: CostAssumptions) -> int:
