@@ -184,21 +184,28 @@ def points_from_records(
     keys = sorted(by_point, key=lambda k: (k[0] or 0.0, k[1]))
     for key in keys:
         _check_same_setting(by_point[key], x_field, key)
-    x = np.array([k[0] for k in keys], float) if x_field else None
-    data_size = np.array([k[1] for k in keys], float)
-    runs = tuple(tuple(float(r.test_loss) for r in by_point[k]) for k in keys)
-    marked = np.array([any(r.held_out for r in by_point[k]) for k in keys])
+    runs = [[float(r.test_loss) for r in by_point[k]] for k in keys]
+    marked = [any(r.held_out for r in by_point[k]) for k in keys]
     first = chosen[0]
     x_unit = PET_UNITS.get(first.method, "PET size") if factor == "pet_size" else X_UNITS.get(factor)
+    labels = {"task": first.task, "method": first.method, "factor": factor}
+    return _averaged_points(keys, runs, marked, holdout, bool(x_field), x_unit, "examples", labels)
+
+
+def _averaged_points(keys, runs, marked, holdout: str, has_x: bool, x_unit, df_unit, labels) -> FitPoints:
+    """Return FitPoints of (x, Df) ``keys``, each the mean of its ``runs`` losses."""
+    x = np.array([k[0] for k in keys], float) if has_x else None
+    data_size = np.array([k[1] for k in keys], float)
+    runs = tuple(tuple(r) for r in runs)
     return FitPoints(
         x=x,
         data_size=data_size,
         loss=np.array([np.mean(r) for r in runs]),
-        held_out=holdout_mask(x, data_size, marked, holdout),
+        held_out=holdout_mask(x, data_size, np.array(marked, bool), holdout),
         runs=runs,
         x_unit=x_unit,
-        df_unit="examples",
-        labels={"task": first.task, "method": first.method, "factor": factor},
+        df_unit=df_unit,
+        labels=labels,
     )
 
 
@@ -260,17 +267,6 @@ def points_from_table(
         x = float(numeric[x_column][i]) if x_column else None
         groups[(x, float(numeric[df_column][i]))].append(i)
     keys = sorted(groups, key=lambda k: (k[0] or 0.0, k[1]))
-    runs = tuple(tuple(float(numeric[loss_column][i]) for i in groups[k]) for k in keys)
-    x = np.array([k[0] for k in keys], float) if x_column else None
-    data_size = np.array([k[1] for k in keys], float)
-    marked = np.array([marked_rows[groups[k]].any() for k in keys])
-    return FitPoints(
-        x=x,
-        data_size=data_size,
-        loss=np.array([np.mean(r) for r in runs]),
-        held_out=holdout_mask(x, data_size, marked, holdout),
-        runs=runs,
-        x_unit=x_unit,
-        df_unit=df_unit,
-        labels={},
-    )
+    runs = [[float(numeric[loss_column][i]) for i in groups[k]] for k in keys]
+    marked = [bool(marked_rows[groups[k]].any()) for k in keys]
+    return _averaged_points(keys, runs, marked, holdout, bool(x_column), x_unit, df_unit, {})
