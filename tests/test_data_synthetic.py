@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections import Counter
 
 import pytest
 
@@ -11,6 +12,7 @@ from scaling_repro.data.synthetic import (
     ZERO_SHOT_SET,
     build_splits,
     languages,
+    params_languages,
     pretraining_corpus,
     synthetic_params,
 )
@@ -18,6 +20,7 @@ from scaling_repro.data.synthetic_language import (
     ANIMACY_VERBS,
     MAX_WORDS,
     MIN_WORDS,
+    Sizes,
     render_source,
     render_target,
     sample_meaning,
@@ -185,3 +188,45 @@ def test_free_order_param_controls_how_often_targets_end_in_a_place_phrase(langs
     splits = build_splits(synthetic_params({**SMALL, "free_order": free_order}))
     ends = sum(e.target.split()[-1] in langs.target.postpositions for e in splits.train_pool) / len(splits.train_pool)
     assert (ends == 0) if free_order == 0 else (0.2 < ends < 0.5)
+
+
+def test_default_languages_have_the_pilot_sizes(langs):
+    assert (len(langs.source.nouns), len(langs.source.adjectives), len(langs.source.verbs)) == (40, 20, 20)
+    assert langs.sizes == Sizes()
+
+
+def test_roots_param_scales_every_kind_of_concept():
+    langs = params_languages(synthetic_params({"roots": 320}))
+    assert (len(langs.source.nouns), len(langs.source.adjectives), len(langs.source.verbs)) == (160, 80, 80)
+    assert len(langs.target.nouns) == len(langs.target.genders) == len(langs.animate) == 160
+    variants = sum(animate != other for animate, other in langs.target.verbs)
+    assert variants == langs.sizes.animacy_verbs == 24
+
+
+def _top_noun_share(zipf_exponent: float) -> float:
+    splits = build_splits(synthetic_params({**SMALL, "roots": 320, "zipf_exponent": zipf_exponent}))
+    langs = params_languages(synthetic_params({"roots": 320, "zipf_exponent": zipf_exponent}))
+    nouns = set(langs.target.nouns)
+    counts = Counter(w for e in splits.train_pool for w in e.target.split() if w in nouns)  # singular nouns, no case
+    top = langs.target.nouns[langs.noun_order[0]]
+    return counts[top] / sum(counts.values())
+
+
+def test_a_larger_zipf_exponent_concentrates_the_words_on_the_frequent_roots():
+    assert _top_noun_share(2.0) > 2 * _top_noun_share(1.0)
+
+
+def test_pretraining_corpus_speaks_the_languages_of_its_params():
+    params = {**SMALL, "roots": 320}
+    langs = params_languages(synthetic_params(params))
+    default_roots = {w for forms in languages(0).source.nouns for w in forms}
+    words = {w for d in pretraining_corpus(500, parallel_share=0.0, params=params) for w in d.split()}
+    bigger_roots = {w for forms in langs.source.nouns for w in forms}
+    assert words & (bigger_roots - default_roots)
+
+
+@pytest.mark.parametrize("bad", [{"roots": 10}, {"zipf_exponent": -1}])
+def test_roots_and_zipf_exponent_are_validated(bad):
+    (field, value), = bad.items()
+    with pytest.raises(UserError, match=rf"task.params.{field}={value}"):
+        synthetic_params(bad)

@@ -42,6 +42,8 @@ from pydantic import Field
 
 from scaling_repro.data.params import TaskParams, parse_params
 from scaling_repro.data.synthetic_language import (
+    ROOTS,
+    ZIPF_EXPONENT,
     Languages,
     build_languages,
     render_source,
@@ -74,6 +76,16 @@ class SyntheticParams(TaskParams):
     dev_size: int = Field(500, ge=1, le=100_000)
     test_size: int = Field(500, ge=1, le=100_000, description="pairs in each of test_a and test_b")
     zero_shot_size: int = Field(500, ge=1, le=100_000, description="qac->qab pairs")
+    roots: int = Field(
+        80, ge=20, le=2000,
+        description="content concepts of the languages: half nouns, a quarter adjectives, a quarter verbs "
+        "(default 80 = 40 / 20 / 20, the pilot's sizes); more roots give a longer tail of rare words",
+    )
+    zipf_exponent: float = Field(
+        1.0, ge=0, le=3,
+        description="concept frequencies follow rank**-zipf_exponent within each kind (0 = uniform, default 1); "
+        "a larger exponent makes the frequent words more frequent and the rare words rarer",
+    )
     free_order: float = Field(
         0.0, ge=0, le=1,
         description="chance that a qab place phrase follows the verb: word order the source does not "
@@ -93,9 +105,14 @@ class SyntheticSplits:
 
 
 @functools.lru_cache(maxsize=4)
-def languages(language_seed: int) -> Languages:
-    """Return the (cached) three languages of ``language_seed``."""
-    return build_languages(language_seed)
+def languages(language_seed: int, roots: int = ROOTS, zipf_exponent: float = ZIPF_EXPONENT) -> Languages:
+    """Return the (cached) three languages of ``language_seed`` (and size / word frequencies)."""
+    return build_languages(language_seed, roots, zipf_exponent)
+
+
+def params_languages(params: SyntheticParams) -> Languages:
+    """Return the languages that ``params`` describe."""
+    return languages(params.language_seed, params.roots, params.zipf_exponent)
 
 
 def _stream(language_seed: int, name: str) -> random.Random:
@@ -135,7 +152,7 @@ def _pairs(
 @functools.lru_cache(maxsize=4)
 def build_splits(params: SyntheticParams) -> SyntheticSplits:
     """Return the (cached) dev, test, zero-shot sets and train pool of ``params``."""
-    langs = languages(params.language_seed)
+    langs = params_languages(params)
     reserved: set[str] = set()
     evaluation = _stream(params.language_seed, "evaluation")
     free = params.free_order
@@ -175,7 +192,7 @@ def pretraining_corpus(
     if num_documents < 0:
         raise UserError(f"num_documents must be >= 0, got {num_documents}")
     settings = synthetic_params(params)
-    langs = languages(settings.language_seed)
+    langs = params_languages(settings)
     reserved = build_splits(settings).reserved_targets
     rng = _stream(settings.language_seed, f"pretrain-{seed}")
     kinds = ("parallel", "sister", "source", "target")

@@ -9,8 +9,9 @@ phrase, tense, number, definiteness, adjectives), then rendered in each language
 - ``qab`` (target): SOV, with the place phrase before the object; no articles; adjectives after
   the noun, agreeing in *gender*, a lexical property of each noun that the source never marks;
   plural *prefix*; case suffixes (nominative, accusative); postpositions; verb suffixes for past
-  tense and plural subject; synonyms of the source collapse to one word; six verbs choose their
-  root by the *object's animacy* (context-dependent verb choice, like "eat" vs "feed on").
+  tense and plural subject; synonyms of the source collapse to one word; about 30% of the
+  transitive verbs (six by default) choose their root by the *object's animacy*
+  (context-dependent verb choice, like "eat" vs "feed on").
 - ``qac`` (zero-shot source): a sister of ``qaa`` with the same grammar and function words, in
   which about half of the content roots went through a regular sound change (p->f, t->th, ...).
   A model finetuned on qaa->qab can translate qac->qab only as far as it recognises the shared
@@ -19,9 +20,11 @@ phrase, tense, number, definiteness, adjectives), then rendered in each language
 Every target word is determined by the source sentence (gender and verb variant by the words,
 case and order by the syntax), so the task is learnable; optionally (``free_order``) the place
 phrase may also follow the verb, a choice the source does not determine, which puts a floor
-under the achievable loss like the irreducible term E of the paper's law; word choice follows a Zipf law, so
-rare words and constructions keep appearing as the data grows, which gives lower loss with
-diminishing returns. Sizes follow a measured pilot: ~100 roots per language and 5-20 source
+under the achievable loss like the irreducible term E of the paper's law; word choice follows a
+Zipf law (frequency ~ rank**-``zipf_exponent``, default 1), so rare words and constructions keep
+appearing as the data grows, which gives lower loss with diminishing returns. Sizes follow a
+measured pilot: ~100 roots per language (``roots`` content concepts, default 80: 40 nouns, 20
+adjectives, 20 verbs; :meth:`Sizes.for_roots` scales every kind in proportion) and 5-20 source
 words per sentence are learnable by a ~100K-400K-parameter model in minutes on a CPU (a
 ~200-root version was too hard). The ISO 639 private-use codes qaa-qac name the languages.
 """
@@ -32,6 +35,8 @@ import random
 from dataclasses import dataclass
 from itertools import accumulate
 
+ROOTS = 80  # content concepts of the default languages: 40 nouns, 20 adjectives, 20 verbs
+ZIPF_EXPONENT = 1.0
 NOUNS, ANIMATE_NOUNS, ADJECTIVES, VERBS, INTRANSITIVE_VERBS, PREPOSITIONS = 40, 12, 20, 20, 5, 6
 NOUN_SYNONYMS, ADJECTIVE_SYNONYMS, VERB_SYNONYMS, ANIMACY_VERBS = 8, 4, 2, 6
 GENDERS = 3
@@ -63,8 +68,36 @@ def _words(rng: random.Random, syllable, count: int, syllables: tuple[int, ...],
     return out
 
 
-def _zipf_cum_weights(count: int) -> list[float]:
-    return list(accumulate(1.0 / (rank + 1) for rank in range(count)))
+def _zipf_cum_weights(count: int, exponent: float) -> list[float]:
+    return list(accumulate(1.0 / (rank + 1) ** exponent for rank in range(count)))
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How many concepts of each kind the languages have (``for_roots`` scales the default
+    proportions: half nouns, a quarter adjectives, a quarter verbs)."""
+
+    nouns: int = NOUNS
+    animate_nouns: int = ANIMATE_NOUNS
+    adjectives: int = ADJECTIVES
+    verbs: int = VERBS
+    intransitive_verbs: int = INTRANSITIVE_VERBS
+    noun_synonyms: int = NOUN_SYNONYMS
+    adjective_synonyms: int = ADJECTIVE_SYNONYMS
+    verb_synonyms: int = VERB_SYNONYMS
+    animacy_verbs: int = ANIMACY_VERBS
+
+    @classmethod
+    def for_roots(cls, roots: int) -> Sizes:
+        """Return the sizes of languages with ``roots`` content concepts (80 gives the defaults)."""
+        nouns, adjectives = roots // 2, roots // 4
+        verbs = roots - nouns - adjectives
+        intransitive = verbs // 4
+        return cls(
+            nouns=nouns, animate_nouns=round(0.3 * nouns), adjectives=adjectives, verbs=verbs,
+            intransitive_verbs=intransitive, noun_synonyms=nouns // 5, adjective_synonyms=adjectives // 5,
+            verb_synonyms=verbs // 10, animacy_verbs=min(round(0.3 * verbs), verbs - intransitive),
+        )
 
 
 @dataclass(frozen=True)
@@ -110,6 +143,7 @@ Clause = tuple[NounPhrase, int, int, bool, "NounPhrase | None", "tuple[int, Noun
 class Languages:
     """The three languages of one language seed, and the concept frequencies they share."""
 
+    sizes: Sizes
     source: Lexicon
     sister: Lexicon
     target: TargetLexicon
@@ -133,19 +167,21 @@ def _sound_shift(word: str) -> str:
     return "".join(_SOUND_CHANGE.get(ch, ch) for ch in word)
 
 
-def build_languages(language_seed: int) -> Languages:
-    """Return the lexicons of qaa, qab and qac for ``language_seed`` (deterministic)."""
+def build_languages(language_seed: int, roots: int = ROOTS, zipf_exponent: float = ZIPF_EXPONENT) -> Languages:
+    """Return the lexicons of qaa, qab and qac for ``language_seed`` (deterministic) with
+    ``roots`` content concepts whose frequencies follow a Zipf law of ``zipf_exponent``."""
+    sz = Sizes.for_roots(roots)
     rng = random.Random(f"synthetic-languages-{language_seed}")
     taken: set[str] = set()
-    a_nouns = _words(rng, _a_syllable, NOUNS + NOUN_SYNONYMS, (2, 2, 3), taken)
-    a_adjs = _words(rng, _a_syllable, ADJECTIVES + ADJECTIVE_SYNONYMS, (2, 3), taken)
-    a_verbs = _words(rng, _a_syllable, VERBS + VERB_SYNONYMS, (2, 2, 3), taken)
+    a_nouns = _words(rng, _a_syllable, sz.nouns + sz.noun_synonyms, (2, 2, 3), taken)
+    a_adjs = _words(rng, _a_syllable, sz.adjectives + sz.adjective_synonyms, (2, 3), taken)
+    a_verbs = _words(rng, _a_syllable, sz.verbs + sz.verb_synonyms, (2, 2, 3), taken)
     a_function = _words(rng, _a_syllable, PREPOSITIONS + 3, (1,), taken)
     a_affixes = _words(rng, _a_syllable, 2, (1,), taken)
     source = Lexicon(
-        nouns=_with_synonyms(rng, a_nouns[:NOUNS], a_nouns[NOUNS:]),
-        adjectives=_with_synonyms(rng, a_adjs[:ADJECTIVES], a_adjs[ADJECTIVES:]),
-        verbs=_with_synonyms(rng, a_verbs[:VERBS], a_verbs[VERBS:]),
+        nouns=_with_synonyms(rng, a_nouns[:sz.nouns], a_nouns[sz.nouns:]),
+        adjectives=_with_synonyms(rng, a_adjs[:sz.adjectives], a_adjs[sz.adjectives:]),
+        verbs=_with_synonyms(rng, a_verbs[:sz.verbs], a_verbs[sz.verbs:]),
         prepositions=tuple(a_function[:PREPOSITIONS]),
         definite=a_function[PREPOSITIONS],
         indefinite=a_function[PREPOSITIONS + 1],
@@ -163,19 +199,19 @@ def build_languages(language_seed: int) -> Languages:
         conjunction=source.conjunction, plural=source.plural, past=source.past,
     )
 
-    b_nouns = _words(rng, _b_syllable, NOUNS, (2, 2, 3), taken)
-    b_adjs = _words(rng, _b_syllable, ADJECTIVES, (2, 3), taken)
-    b_verbs = _words(rng, _b_syllable, VERBS + ANIMACY_VERBS, (2, 3), taken)
+    b_nouns = _words(rng, _b_syllable, sz.nouns, (2, 2, 3), taken)
+    b_adjs = _words(rng, _b_syllable, sz.adjectives, (2, 3), taken)
+    b_verbs = _words(rng, _b_syllable, sz.verbs + sz.animacy_verbs, (2, 3), taken)
     b_function = _words(rng, _b_syllable, PREPOSITIONS + 1, (1, 2), taken)
     b_affixes = _words(rng, _b_syllable, 5 + GENDERS, (1,), taken)
-    # Six transitive verbs get a second root, used when the object is inanimate.
-    variant_verbs = rng.sample(range(INTRANSITIVE_VERBS, VERBS), ANIMACY_VERBS)
-    verbs = [(root, root) for root in b_verbs[:VERBS]]
-    for verb, other in zip(variant_verbs, b_verbs[VERBS:]):
+    # About 30% of the transitive verbs (six by default) get a second root, used when the object is inanimate.
+    variant_verbs = rng.sample(range(sz.intransitive_verbs, sz.verbs), sz.animacy_verbs)
+    verbs = [(root, root) for root in b_verbs[:sz.verbs]]
+    for verb, other in zip(variant_verbs, b_verbs[sz.verbs:]):
         verbs[verb] = (verbs[verb][0], other)
     target = TargetLexicon(
         nouns=tuple(b_nouns),
-        genders=tuple(rng.randrange(GENDERS) for _ in range(NOUNS)),
+        genders=tuple(rng.randrange(GENDERS) for _ in range(sz.nouns)),
         adjectives=tuple(b_adjs),
         verbs=tuple(verbs),
         postpositions=tuple(b_function[:PREPOSITIONS]),
@@ -189,14 +225,14 @@ def build_languages(language_seed: int) -> Languages:
     )
     # Concepts 0..ANIMATE_NOUNS-1 are animate; Zipf ranks are a seeded order of the concepts.
     return Languages(
-        source=source, sister=sister, target=target,
-        animate=tuple(i < ANIMATE_NOUNS for i in range(NOUNS)),
-        noun_weights=_zipf_cum_weights(NOUNS),
-        adjective_weights=_zipf_cum_weights(ADJECTIVES),
-        verb_weights=_zipf_cum_weights(VERBS),
-        noun_order=tuple(rng.sample(range(NOUNS), NOUNS)),
-        adjective_order=tuple(rng.sample(range(ADJECTIVES), ADJECTIVES)),
-        verb_order=tuple(rng.sample(range(VERBS), VERBS)),
+        sizes=sz, source=source, sister=sister, target=target,
+        animate=tuple(i < sz.animate_nouns for i in range(sz.nouns)),
+        noun_weights=_zipf_cum_weights(sz.nouns, zipf_exponent),
+        adjective_weights=_zipf_cum_weights(sz.adjectives, zipf_exponent),
+        verb_weights=_zipf_cum_weights(sz.verbs, zipf_exponent),
+        noun_order=tuple(rng.sample(range(sz.nouns), sz.nouns)),
+        adjective_order=tuple(rng.sample(range(sz.adjectives), sz.adjectives)),
+        verb_order=tuple(rng.sample(range(sz.verbs), sz.verbs)),
     )
 
 
@@ -218,7 +254,7 @@ def _noun_phrase(langs: Languages, rng: random.Random, max_adjectives: int) -> N
 
 def _clause(langs: Languages, rng: random.Random) -> Clause:
     verb = _pick(rng, langs.verb_order, langs.verb_weights)
-    obj = _noun_phrase(langs, rng, 2) if verb >= INTRANSITIVE_VERBS else None
+    obj = _noun_phrase(langs, rng, 2) if verb >= langs.sizes.intransitive_verbs else None
     place = (rng.randrange(PREPOSITIONS), _noun_phrase(langs, rng, 1)) if rng.random() < 0.35 else None
     return (_noun_phrase(langs, rng, 2), verb, rng.randrange(len(langs.source.verbs[verb])),
             rng.random() < 0.4, obj, place)
