@@ -192,7 +192,7 @@ def test_free_order_param_controls_how_often_targets_end_in_a_place_phrase(langs
 
 def test_default_languages_have_the_pilot_sizes(langs):
     assert (len(langs.source.nouns), len(langs.source.adjectives), len(langs.source.verbs)) == (40, 20, 20)
-    assert langs.sizes == Sizes()
+    assert langs.sizes == Sizes() == Sizes.for_roots(80)
 
 
 def test_roots_param_scales_every_kind_of_concept():
