@@ -3,6 +3,7 @@ the fits, checks and findings must say what the paper says."""
 
 import pytest
 
+from scaling_repro.errors import UserError
 from scaling_repro.figures import Study
 from scaling_repro.figures.synthetic import write_synthetic_results
 from scaling_repro.findings import check_findings
@@ -78,3 +79,8 @@ def test_the_analysis_round_trips_and_is_keyed_by_the_results(paper_analysis, pa
     record_file = next(paper_results.root.rglob("result.json"))
     record_file.write_text(RunRecord.model_validate_json(record_file.read_text()).model_dump_json())
     assert results_fingerprint(paper_results.root, settings) != before
+
+
+def test_results_without_finetuning_runs_are_an_error_naming_the_finetune_list():
+    with pytest.raises(UserError, match="no finetuning run finished.*finetune"):
+        analyse(Study([], holdout=HOLDOUT), Analysis(bootstrap=0))

@@ -223,7 +223,7 @@ def build_languages(language_seed: int, roots: int = ROOTS, zipf_exponent: float
         plural_subject=b_affixes[4],
         gender_suffixes=tuple(b_affixes[5:]),
     )
-    # Concepts 0..ANIMATE_NOUNS-1 are animate; Zipf ranks are a seeded order of the concepts.
+    # Concepts 0..sizes.animate_nouns-1 are animate; Zipf ranks are a seeded order of the concepts.
     return Languages(
         sizes=sz, source=source, sister=sister, target=target,
         animate=tuple(i < sz.animate_nouns for i in range(sz.nouns)),

@@ -108,7 +108,10 @@ def analyse(study, settings: Analysis, fingerprint: str = "") -> StudyAnalysis:
 
     tasks = study.tasks
     if len(tasks) != 1:
-        raise UserError(f"a reproduction analyses one task; the results hold {tasks or 'none'}")
+        if not tasks:
+            raise UserError("no finetuning run finished, so there is nothing to fit: the plan's `finetune:` "
+                            "list needs at least the model-size recipe (baseline runs alone are not analysed)")
+        raise UserError(f"a reproduction analyses one task; the results hold {tasks}")
     task = tasks[0]
     methods, size_records = {}, {}
     for method in study.methods(task):
