@@ -12,24 +12,19 @@ target >= 45%, and a few ZeRO-2 and ZeRO-3 steps that must run (DeepSpeed instal
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import random
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-
-@dataclass(frozen=True)
-class Example:
-    input_ids: list[int]
-    labels: list[int]
-    prompt_length: int
+from scaling_repro.data.collate import EncodedExample, collate_for_lm
 
 
-def make_data(n: int, vocab: int, min_len: int, max_len: int, seed: int = 0) -> list[Example]:
+def make_data(n: int, vocab: int, min_len: int, max_len: int, seed: int = 0) -> list[EncodedExample]:
     """Random prompt/target sequences (the loss is on the second half)."""
     rng = random.Random(seed)
     out = []
@@ -37,20 +32,11 @@ def make_data(n: int, vocab: int, min_len: int, max_len: int, seed: int = 0) -> 
         length = rng.randint(min_len, max_len)
         ids = [rng.randrange(4, vocab) for _ in range(length)]
         half = length // 2
-        out.append(Example(ids, [-100] * half + ids[half:], half))
+        out.append(EncodedExample(ids, [-100] * half + ids[half:], half))
     return out
 
 
-def collate(batch: list[Example]) -> dict[str, torch.Tensor]:
-    width = max(len(e.input_ids) for e in batch)
-    ids = torch.zeros((len(batch), width), dtype=torch.long)
-    labels = torch.full((len(batch), width), -100, dtype=torch.long)
-    mask = torch.zeros((len(batch), width), dtype=torch.long)
-    for i, e in enumerate(batch):
-        ids[i, : len(e.input_ids)] = torch.tensor(e.input_ids)
-        labels[i, : len(e.labels)] = torch.tensor(e.labels)
-        mask[i, : len(e.input_ids)] = 1
-    return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+collate = functools.partial(collate_for_lm, pad_id=0)
 
 
 def build(config_name: str, vocab: int, seed: int = 0):
@@ -60,7 +46,7 @@ def build(config_name: str, vocab: int, seed: int = 0):
     return build_model(build_config(config_name, vocab, bos_token_id=1, eos_token_id=2, pad_token_id=0))
 
 
-def tokens_in(data: list[Example], steps: int, batch: int) -> int:
+def tokens_in(data: list[EncodedExample], steps: int, batch: int) -> int:
     """Non-pad tokens of ``steps`` batches of the stream (both loops see the same count)."""
     return sum(len(data[i % len(data)].input_ids) for i in range(steps * batch))
 

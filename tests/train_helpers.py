@@ -2,25 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import random
-from dataclasses import dataclass
 
 import torch
+
+from scaling_repro.data.collate import EncodedExample, collate_for_lm
 
 VOCAB = 64
 PAD, BOS, SEP, EOS = 0, 1, 2, 3
 
 
-@dataclass(frozen=True)
-class Seq:
-    """Same shape as the data stage's EncodedExample."""
-
-    input_ids: list[int]
-    labels: list[int]
-    prompt_length: int
-
-
-def copy_task(n: int, seed: int, min_len: int = 3, max_len: int = 8, top: int = 12) -> list[Seq]:
+def copy_task(n: int, seed: int, min_len: int = 3, max_len: int = 8, top: int = 12) -> list[EncodedExample]:
     """``bos a.. sep a.. eos`` with tokens a in [4, top): the target repeats the prompt; loss on
     the target. A narrow token range gives every method (even a prompt) something to learn."""
     rng = random.Random(seed)
@@ -29,21 +22,12 @@ def copy_task(n: int, seed: int, min_len: int = 3, max_len: int = 8, top: int = 
         body = [rng.randrange(4, top) for _ in range(rng.randint(min_len, max_len))]
         prompt = [BOS, *body, SEP]
         target = [*body, EOS]
-        out.append(Seq(prompt + target, [-100] * len(prompt) + target, len(prompt)))
+        out.append(EncodedExample(prompt + target, [-100] * len(prompt) + target, len(prompt)))
     return out
 
 
-def collate(batch: list[Seq]) -> dict[str, torch.Tensor]:
-    """Right-pad ``input_ids`` with PAD, ``labels`` with -100."""
-    width = max(len(s.input_ids) for s in batch)
-    ids = torch.full((len(batch), width), PAD, dtype=torch.long)
-    labels = torch.full((len(batch), width), -100, dtype=torch.long)
-    mask = torch.zeros((len(batch), width), dtype=torch.long)
-    for i, s in enumerate(batch):
-        ids[i, : len(s.input_ids)] = torch.tensor(s.input_ids)
-        labels[i, : len(s.labels)] = torch.tensor(s.labels)
-        mask[i, : len(s.input_ids)] = 1
-    return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+# The data stage's collate: right-pads input_ids with PAD and labels with -100.
+collate = functools.partial(collate_for_lm, pad_id=PAD)
 
 
 def tiny_llama(seed: int = 0, hidden: int = 32, layers: int = 2):
