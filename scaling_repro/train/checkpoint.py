@@ -106,6 +106,16 @@ def _frozen_exists(model: torch.nn.Module) -> bool:
     return any(not p.requires_grad for p in model.parameters())
 
 
+def _publish(tmp: Path, final: Path, older: str) -> None:
+    """Rename the complete ``tmp`` to ``final`` (replacing it), then delete the siblings of
+    ``final`` that match ``older``; older checkpoints go only once the new one is in place."""
+    shutil.rmtree(final, ignore_errors=True)
+    tmp.rename(final)
+    for old in final.parent.glob(older):
+        if old != final:
+            shutil.rmtree(old, ignore_errors=True)
+
+
 def save_checkpoint(accelerator, model: torch.nn.Module, state: TrainerState, run_dir: Path) -> Path:
     """Write the resumable checkpoint of ``state.step`` atomically; keep only the newest.
 
@@ -126,11 +136,7 @@ def save_checkpoint(accelerator, model: torch.nn.Module, state: TrainerState, ru
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         atomic_write_json(tmp / STATE_FILE, state.to_json())
-        shutil.rmtree(final, ignore_errors=True)
-        tmp.rename(final)
-        for old in root.glob("step-*"):
-            if old != final:
-                shutil.rmtree(old, ignore_errors=True)
+        _publish(tmp, final, older="step-*")
     accelerator.wait_for_everyone()
     return final
 
@@ -241,11 +247,7 @@ def save_best(accelerator, model, step: int, dev_loss: float, run_dir: Path) -> 
                 f"has {expected} to save (ZeRO-3 save without gathering weights?)"
             )
         atomic_write_json(tmp / BEST_FILE, {"step": step, "dev_loss": dev_loss, "numel": written})
-        shutil.rmtree(final, ignore_errors=True)
-        tmp.rename(final)
-        for old in root.glob("best-*"):
-            if old != final:
-                shutil.rmtree(old, ignore_errors=True)
+        _publish(tmp, final, older="best-*")
     accelerator.wait_for_everyone()
     return final
 
