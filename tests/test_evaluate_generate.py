@@ -50,6 +50,17 @@ def hf_generate_one(model, prompt, max_new_tokens):
     return out[0, len(prompt):].tolist()
 
 
+@torch.no_grad()
+def greedy_without_cache(model, prompt, max_new_tokens):
+    """Reference greedy decoding: the whole sequence through the model's own forward at every
+    step, no KV cache. For a PEFT model the forward prepends the soft prompt itself."""
+    tokens = list(prompt)
+    for _ in range(max_new_tokens):
+        ids = torch.tensor([tokens])
+        tokens.append(int(model(input_ids=ids, attention_mask=torch.ones_like(ids)).logits[0, -1].argmax()))
+    return tokens[len(prompt):]
+
+
 def ours(model, prompts, max_new_tokens=8, eos=-1):
     input_ids, mask = left_pad(prompts, PAD)
     return greedy_batch(model, input_ids, mask, eos_token_id=eos, pad_token_id=PAD, max_new_tokens=max_new_tokens)
@@ -67,8 +78,13 @@ def test_batched_greedy_equals_unbatched_for_prompt_tuned_model():
     model = prompt_tuned()
     alone = [ours(model, [p])[0] for p in PROMPTS]
     assert ours(model, PROMPTS) == alone
-    # unpadded, our loop and PEFT's own generate agree: the virtual tokens are handled the same way
-    assert alone == [hf_generate_one(model, p, 8) for p in PROMPTS]
+    # and equal to re-running PEFT's own forward (which prepends the soft prompt) without a cache
+    assert alone == [greedy_without_cache(model, p, 8) for p in PROMPTS]
+
+
+def test_cacheless_reference_agrees_with_hf_generate_on_a_plain_model():
+    model = tiny_llama()
+    assert [greedy_without_cache(model, p, 8) for p in PROMPTS] == [hf_generate_one(model, p, 8) for p in PROMPTS]
 
 
 def test_soft_prompt_changes_what_is_decoded():

@@ -50,6 +50,12 @@ def _accepts(module: torch.nn.Module, argument: str) -> bool:
     return argument in inspect.signature(module.forward).parameters
 
 
+def _cache_name(decoder: torch.nn.Module) -> str:
+    """Return the keyword (and output field) of the KV cache: ``cache`` in newer transformers,
+    ``past_key_values`` before it was renamed."""
+    return "cache" if _accepts(decoder, "cache") else "past_key_values"
+
+
 @torch.inference_mode()
 def greedy_batch(
     model: torch.nn.Module,
@@ -72,6 +78,7 @@ def greedy_batch(
         mask = torch.cat([torch.ones(prompt.shape[:2], dtype=torch.long, device=device), mask], dim=1)
     positions = (mask.cumsum(-1) - 1).clamp(min=0)
     keep_last = {"logits_to_keep": 1} if _accepts(decoder, "logits_to_keep") else {}
+    cache = _cache_name(decoder)
     out = decoder(**inputs, attention_mask=mask, position_ids=positions, use_cache=True, **keep_last)
     next_position = positions[:, -1:] + 1
     finished = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=device)
@@ -88,8 +95,8 @@ def greedy_batch(
             input_ids=token[:, None],
             attention_mask=mask,
             position_ids=next_position,
-            past_key_values=out.past_key_values,
             use_cache=True,
+            **{cache: getattr(out, cache)},
         )
         next_position = next_position + 1
     if not steps:
