@@ -15,6 +15,7 @@ from scaling_repro.fit.design import Group, build_design
 from scaling_repro.fit.laws import Law, get_law, predict
 from scaling_repro.fit.optimize import Estimator, Residual, solve
 from scaling_repro.fit.record import FitPoint, LawFit
+from scaling_repro.fit.uncertainty import bootstrap_fit
 
 RESIDUALS = ("linear", "log")
 ESTIMATORS = ("huber", "huber_mle")
@@ -170,29 +171,6 @@ def fit_law(
         labels=dict(labels or {}),
     )
     if bootstrap:
-        from scaling_repro.fit.uncertainty import bootstrap_fit
-
         fit = bootstrap_fit(fit, n_samples=bootstrap, resample=resample, level=level, seed=seed)
     return fit
 
-
-def refit(
-    fit: LawFit, loss: np.ndarray, index: np.ndarray | None = None, fixed: Mapping[str, float] | None = None
-) -> dict[str, float]:
-    """Return the parameters of ``fit``'s law refit to new per-point losses, polishing from ``fit``.
-
-    ``index`` (integer indices, repeats allowed) selects the points to fit, by default the
-    fitting set; ``fixed`` overrides the values of ``fit``'s fixed parameters. Keeps every other
-    option of ``fit``; used by the bootstrap.
-    """
-    law = get_law(fit.law)
-    x = None if not law.uses_x else np.array([p.x for p in fit.points], float)
-    df = np.array([p.data_size for p in fit.points], float)
-    if index is None:
-        index = np.flatnonzero([not p.held_out for p in fit.points])
-    held_fixed = {name: fit.params[name] for name in fit.fixed}
-    held_fixed.update(fixed or {})
-    design = build_design(law, [Group("all", None if x is None else x[index], df[index], loss[index])], fixed=held_fixed)
-    solution = solve(design, fit.residual, fit.huber_delta, fit.estimator, start={**fit.params, **held_fixed})
-    params = design.raw_params(solution.theta, solution.coefs)
-    return {p: params[p] for p in law.params}

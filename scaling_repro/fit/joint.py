@@ -19,11 +19,11 @@ from tqdm.auto import tqdm
 
 from scaling_repro.errors import UserError
 from scaling_repro.fit.design import Group, build_design
-from scaling_repro.fit.fitting import check_options, refit, require_distinct
+from scaling_repro.fit.fitting import check_options, require_distinct
 from scaling_repro.fit.optimize import solve
 from scaling_repro.fit.points import FitPoints
 from scaling_repro.fit.record import Bootstrap, JointFit
-from scaling_repro.fit.uncertainty import RESAMPLES
+from scaling_repro.fit.uncertainty import RESAMPLES, refit
 
 SHARED = ("beta", "E")
 JOINT_FACTORS = ("model_size", "pretrain_data")

@@ -13,10 +13,15 @@ Prediction intervals come from the stored replicates: :meth:`LawFit.prediction_i
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 from tqdm.auto import tqdm
 
 from scaling_repro.errors import UserError
+from scaling_repro.fit.design import Group, build_design
+from scaling_repro.fit.laws import get_law
+from scaling_repro.fit.optimize import solve
 from scaling_repro.fit.record import Bootstrap, LawFit
 
 RESAMPLES = ("points", "runs")
@@ -35,6 +40,28 @@ def resampled_losses(fit: LawFit, rng: np.random.Generator, resample: str) -> tu
     return loss, fitting
 
 
+def refit(
+    fit: LawFit, loss: np.ndarray, index: np.ndarray | None = None, fixed: Mapping[str, float] | None = None
+) -> dict[str, float]:
+    """Return the parameters of ``fit``'s law refit to new per-point losses, polishing from ``fit``.
+
+    ``index`` (integer indices, repeats allowed) selects the points to fit, by default the
+    fitting set; ``fixed`` overrides the values of ``fit``'s fixed parameters. Keeps every other
+    option of ``fit``; used by the bootstrap.
+    """
+    law = get_law(fit.law)
+    x = None if not law.uses_x else np.array([p.x for p in fit.points], float)
+    df = np.array([p.data_size for p in fit.points], float)
+    if index is None:
+        index = np.flatnonzero([not p.held_out for p in fit.points])
+    held_fixed = {name: fit.params[name] for name in fit.fixed}
+    held_fixed.update(fixed or {})
+    design = build_design(law, [Group("all", None if x is None else x[index], df[index], loss[index])], fixed=held_fixed)
+    solution = solve(design, fit.residual, fit.huber_delta, fit.estimator, start={**fit.params, **held_fixed})
+    params = design.raw_params(solution.theta, solution.coefs)
+    return {p: params[p] for p in law.params}
+
+
 def bootstrap_fit(
     fit: LawFit,
     n_samples: int = 200,
@@ -43,8 +70,6 @@ def bootstrap_fit(
     seed: int = 0,
 ) -> LawFit:
     """Return a copy of ``fit`` with ``bootstrap`` filled: ``n_samples`` replicates and intervals."""
-    from scaling_repro.fit.fitting import refit
-
     if resample not in RESAMPLES:
         raise UserError(f"resample: got {resample!r}; allowed: 'points' or 'runs'")
     if not (isinstance(n_samples, int) and n_samples >= 2):
