@@ -31,5 +31,6 @@ def parse_params(model: type[P], params: Mapping[str, Any] | None, task: str) ->
                 allowed = ", ".join(model.model_fields) or "none"
                 problems.append(f"task.params.{field} is not an option of task {task!r} (options: {allowed})")
             else:
-                problems.append(f"task.params.{field}={error.get('input')!r}: {error['msg']}")
+                message = error["msg"].removeprefix("Value error, ")
+                problems.append(f"task.params.{field}={error.get('input')!r}: {message}")
         raise UserError("; ".join(problems)) from None

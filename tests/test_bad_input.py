@@ -1,0 +1,46 @@
+"""Bad input ends in one clear line (exit 2, the field or file named) or is made safe, never a
+traceback, and nothing is written outside the output folder."""
+
+from pathlib import Path
+
+import pytest
+
+from scaling_repro.cli import main
+
+RECIPE = "name: t\ntask: {name: synthetic_mt}\nmodel: {name: tiny-s}\nmethod: {kind: full}\n"
+
+
+def write_recipe(tmp_path: Path, text: str = RECIPE) -> str:
+    path = tmp_path / "r.yaml"
+    path.write_text(text)
+    return str(path)
+
+
+def one_line_error(capsys) -> str:
+    """The one ``error:`` line on stderr (log warnings before it are allowed)."""
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert "Traceback" not in err and len(errors) == 1 and err.rstrip().endswith(errors[0]), err
+    return errors[0]
+
+
+@pytest.mark.parametrize(
+    "override, expected",
+    [
+        ("task.params.bogus=1", "task.params.bogus is not an option of task 'synthetic_mt' (options: language_seed"),
+        ("task.params.train_pool=x", "task.params.train_pool='x': Input should be a valid integer"),
+        ("task.params.roots={a: 1}", "task.params.roots={'a': 1}: Input should be a valid integer"),
+        ("task.params.zipf_exponent=x", "task.params.zipf_exponent='x': Input should be a valid number"),
+    ],
+)
+def test_validate_rejects_bad_task_params_as_run_does(tmp_path, capsys, override, expected):
+    recipe = write_recipe(tmp_path)
+    assert main(["validate", recipe, override]) == 2
+    assert f"{recipe}: {expected}" in one_line_error(capsys)
+
+
+def test_validate_names_the_sweep_run_whose_task_params_are_bad(tmp_path, capsys):
+    recipe = write_recipe(tmp_path, RECIPE + "sweep: {grid: {task.params.roots: [100, many]}}\n")
+    assert main(["validate", recipe]) == 2
+    assert "task.params.roots='many': Input should be a valid integer" in (err := one_line_error(capsys))
+    assert "(sweep run 1)" in err
