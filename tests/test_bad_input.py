@@ -44,3 +44,10 @@ def test_validate_names_the_sweep_run_whose_task_params_are_bad(tmp_path, capsys
     assert main(["validate", recipe]) == 2
     assert "task.params.roots='many': Input should be a valid integer" in (err := one_line_error(capsys))
     assert "(sweep run 1)" in err
+
+
+def test_csv_header_field_over_the_csv_field_limit_names_the_file(tmp_path, capsys):
+    data = tmp_path / "train.csv"
+    data.write_text(f"source,target,{'x' * 131_073}\na,b,c\n")
+    assert main(["data", "show", "local", f"files.train={data}", f"files.dev={data}"]) == 2
+    assert f"{data} line 1 (the header): field larger than field limit" in one_line_error(capsys)
