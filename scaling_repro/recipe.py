@@ -23,9 +23,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 
 class _Config(BaseModel):
-    """Base of every recipe section: unknown keys are errors, values are immutable."""
+    """Base of every recipe section: unknown keys and non-finite numbers (inf, nan) are errors,
+    values are immutable."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True, allow_inf_nan=False)
 
 
 def _int_like(value: Any) -> Any:

@@ -51,3 +51,16 @@ def test_csv_header_field_over_the_csv_field_limit_names_the_file(tmp_path, caps
     data.write_text(f"source,target,{'x' * 131_073}\na,b,c\n")
     assert main(["data", "show", "local", f"files.train={data}", f"files.dev={data}"]) == 2
     assert f"{data} line 1 (the header): field larger than field limit" in one_line_error(capsys)
+
+
+@pytest.mark.parametrize("override", ["method.lr=.inf", "method.lr=inf", "method.lr=.nan", "train.max_epochs=.inf"])
+def test_validate_rejects_non_finite_numbers_naming_the_field(tmp_path, capsys, override):
+    assert main(["validate", write_recipe(tmp_path), override]) == 2
+    field = override.split("=")[0]
+    assert f"{field}: got " in (err := one_line_error(capsys)) and "Input should be a finite number" in err
+
+
+def test_pretraining_recipe_rejects_a_non_finite_lr(capsys):
+    recipe = Path(__file__).resolve().parents[1] / "recipes/tiny/pretrain.yaml"
+    assert main(["validate", str(recipe), "lr=.inf"]) == 2
+    assert "lr: got inf; Input should be a finite number" in one_line_error(capsys)

@@ -10,9 +10,9 @@ from scaling_repro.errors import UserError
 
 
 class TaskParams(BaseModel):
-    """Base of a task's options: unknown keys are errors."""
+    """Base of a task's options: unknown keys and non-finite numbers are errors."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 P = TypeVar("P", bound=TaskParams)
