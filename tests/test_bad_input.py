@@ -79,3 +79,23 @@ def test_figure_names_from_crafted_results_stay_inside_the_output_folder(tmp_pat
     assert main(["figure", "1", "--results", str(results), "--out", str(out), "--dpi", "20", "--format", "png"]) == 0
     written = sorted(tmp_path.rglob("*.png"))
     assert written and all(p.parent == out for p in written), written
+
+
+@pytest.mark.parametrize(
+    "override, field",
+    [
+        ('launch.partition="gpu\\n#SBATCH --wrap=evil"', "launch.partition"),
+        ('launch.account="lab\\r"', "launch.account"),
+        ('launch.slurm_extra={qos: "high\\n#SBATCH --x"}', "launch.slurm_extra.qos"),
+        ('output_dir="runs\\n#SBATCH --x"', "output_dir"),
+    ],
+)
+def test_slurm_strings_with_newlines_are_rejected_naming_the_field(tmp_path, capsys, override, field):
+    assert main(["validate", write_recipe(tmp_path), override]) == 2
+    err = one_line_error(capsys)
+    assert f"{field}: got " in err and "allowed: one line of printable text" in err
+
+
+def test_slurm_extra_option_names_must_be_sbatch_options(tmp_path, capsys):
+    assert main(["validate", write_recipe(tmp_path), 'launch.slurm_extra={"qos\\n#SBATCH --x": high}']) == 2
+    assert "is not an sbatch option name" in one_line_error(capsys)
