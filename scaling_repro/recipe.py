@@ -16,16 +16,19 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
+import unicodedata
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class _Config(BaseModel):
-    """Base of every recipe section: unknown keys are errors, values are immutable."""
+    """Base of every recipe section: unknown keys and non-finite numbers (inf, nan) are errors,
+    values are immutable."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True, allow_inf_nan=False)
 
 
 def _int_like(value: Any) -> Any:
@@ -211,17 +214,37 @@ class SweepConfig(_Config):
         return groups
 
 
+def _one_line(text: str) -> str:
+    """Reject control characters: these strings become lines of an sbatch script, where a
+    newline would start a new #SBATCH directive or shell command."""
+    bad = [c for c in text if unicodedata.category(c) in ("Cc", "Zl", "Zp")]
+    if bad:
+        raise ValueError(f"contains control character {bad[0]!r}; allowed: one line of printable text")
+    return text
+
+
+def _sbatch_option(name: str) -> str:
+    """Accept an sbatch long option name as written after ``--``, e.g. qos or mail-type."""
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]*", name):
+        raise ValueError("is not an sbatch option name; allowed: letters, digits, '-' and '_', e.g. qos")
+    return name
+
+
+OneLine = Annotated[str, AfterValidator(_one_line)]
+SbatchOption = Annotated[str, AfterValidator(_sbatch_option)]
+
+
 class LaunchConfig(_Config):
     """Resources per run for the torchrun and Slurm backends (not part of the run id)."""
 
     gpus_per_node: int = Field(1, ge=0)
     nodes: int = Field(1, ge=1)
     time_minutes: int = Field(24 * 60, ge=1)
-    partition: str | None = None
-    account: str | None = None
+    partition: OneLine | None = None
+    account: OneLine | None = None
     cpus_per_task: int | None = Field(None, ge=1)
     mem_gb: int | None = Field(None, ge=1)
-    slurm_extra: dict[str, str] = Field(default_factory=dict)
+    slurm_extra: dict[SbatchOption, OneLine] = Field(default_factory=dict, description="other #SBATCH options")
 
 
 _NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
@@ -238,7 +261,7 @@ class RunSpec(_Config):
 
     name: str = Field(pattern=_NAME_PATTERN)
     description: str = ""
-    output_dir: str = "runs"
+    output_dir: OneLine = Field("runs", description="runs go to output_dir/name/run_id; Slurm logs too")
     task: TaskConfig
     model: ModelConfig
     method: Method

@@ -22,6 +22,13 @@ def _union_members(annotation: Any) -> list[Any]:
     return [annotation]
 
 
+def _printable(part: Any) -> str:
+    """A path element as text; a key with a newline or other unprintable character as its repr,
+    so that each problem stays one line."""
+    text = str(part)
+    return text if text.isprintable() else repr(text)
+
+
 def _tag_of(model: type[BaseModel]) -> str | None:
     field = model.model_fields.get("kind")
     return None if field is None else field.default
@@ -37,7 +44,7 @@ def _walk(root: type[BaseModel], loc: tuple[Any, ...]) -> tuple[list[str], type[
         elem = loc[i]
         parent = model
         if model is None or not isinstance(elem, str) or elem not in model.model_fields:
-            parts.extend(str(e) for e in loc[i:])
+            parts.extend(_printable(e) for e in loc[i:])
             return parts, parent
         parts.append(elem)
         members = [m for m in _union_members(model.model_fields[elem].annotation)

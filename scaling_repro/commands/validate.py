@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence
 
 from scaling_repro.commands.common import add_command, add_recipe_args
-from scaling_repro.errors import UserError
+from scaling_repro.errors import RecipeError, UserError
 from scaling_repro.launch.cost import ASSUMED_MFU, H100_PEAK_FLOPS, CostAssumptions
+
+if TYPE_CHECKING:
+    from scaling_repro.recipe import RunSpec
 
 
 def register(subparsers) -> None:
@@ -17,9 +22,10 @@ def register(subparsers) -> None:
         "check a recipe and print its expanded runs",
         """
         Loads the recipe (with `extends:` and overrides), expands its sweep and validates every
-        run. Prints the number of runs and a table: index, run id, held-out mark, the
-        sweep-axis values and each run's estimated GPU-hours, then the total. Exit 0 when
-        valid, 2 with a message naming the field otherwise.
+        run, its `task.params` against the task's options included (as `run` does). Prints
+        the number of runs and a table: index, run id, held-out mark, the sweep-axis values and
+        each run's estimated GPU-hours, then the total. Exit 0 when valid, 2 with a message
+        naming the field otherwise.
 
         GPU-hours are estimated from FLOPs (6 N per token for FMT, 4 N for Prompt/LoRA, tokens
         = examples processed x the task's length cap, plus dev evaluations) at an assumed MFU
@@ -72,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
     if is_pretrain_recipe(data):
         return _validate_pretrain(args, assumptions)
     sweep = load_runs(args.recipe, args.overrides)
+    check_task_params(sweep.runs, sweep.source)
     axes = [*sweep.sweep.grid, *(p for g in sweep.sweep.zip for p in g)]
     hours = [gpu_hours(run, assumptions) for run in sweep.runs]
     print(f"{sweep.source}: {len(sweep.runs)} run(s), output {sweep.runs[0].output_dir}/{sweep.runs[0].name}/")
@@ -97,6 +104,22 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def check_task_params(runs: Sequence[RunSpec], source: str | Path) -> None:
+    """Check each run's ``task.params`` against its task's options, as ``run`` does before it
+    loads data; raise ``RecipeError`` naming ``source``, the field, the bad value and what is allowed."""
+    from scaling_repro.data.tasks import task_params
+
+    distinct: dict[str, RunSpec] = {}
+    for spec in runs:
+        distinct.setdefault(json.dumps([spec.task.name, spec.task.params], sort_keys=True, default=repr), spec)
+    for spec in distinct.values():
+        try:
+            task_params(spec.task)
+        except UserError as err:
+            context = f" (sweep run {spec.index})" if len(distinct) > 1 else ""
+            raise RecipeError(f"{source}: {err}{context}") from None
+
+
 def is_pretrain_recipe(data: dict[str, Any]) -> bool:
     """A pretraining recipe (``scaling-repro pretrain``) lists ``models``; a finetuning one has ``model``."""
     return "models" in data and "model" not in data and not is_study_plan(data)
@@ -119,6 +142,8 @@ def _validate_study(args: argparse.Namespace, assumptions: CostAssumptions) -> i
     plan = load_plan(args.recipe)
     specs = load_finetune_specs(plan)
     counts = Counter(recipe for _, recipe in specs)
+    for recipe in counts:
+        check_task_params([spec for spec, r in specs if r == recipe], recipe)
     hours = {recipe: sum(gpu_hours(spec, assumptions) for spec, r in specs if r == recipe) for recipe in counts}
     pretrain_hours = [pretrain_gpu_hours(m.name, m.token_budget, assumptions) for m in plan.models]
     pretrain = sum(pretrain_hours)

@@ -109,6 +109,8 @@ def _rows_delimited(path: Path, text: str, fmt: FileFormat, source_column: str, 
         header = next(reader)
     except StopIteration:
         return []
+    except csv.Error as err:  # e.g. a header field over csv.field_size_limit()
+        raise UserError(f"{path} line {reader.line_num} (the header): {err}") from None
     for column, which in ((source_column, "source"), (target_column, "target")):
         if column not in header:
             raise _missing_column(path, column, which, header, 1)

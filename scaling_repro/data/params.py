@@ -10,9 +10,9 @@ from scaling_repro.errors import UserError
 
 
 class TaskParams(BaseModel):
-    """Base of a task's options: unknown keys are errors."""
+    """Base of a task's options: unknown keys and non-finite numbers are errors."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 P = TypeVar("P", bound=TaskParams)
@@ -31,5 +31,6 @@ def parse_params(model: type[P], params: Mapping[str, Any] | None, task: str) ->
                 allowed = ", ".join(model.model_fields) or "none"
                 problems.append(f"task.params.{field} is not an option of task {task!r} (options: {allowed})")
             else:
-                problems.append(f"task.params.{field}={error.get('input')!r}: {error['msg']}")
+                message = error["msg"].removeprefix("Value error, ")
+                problems.append(f"task.params.{field}={error.get('input')!r}: {message}")
         raise UserError("; ".join(problems)) from None

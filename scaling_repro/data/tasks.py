@@ -39,7 +39,7 @@ from pydantic import Field, field_validator
 
 from scaling_repro.data import hub
 from scaling_repro.data.files import read_pairs
-from scaling_repro.data.params import TaskParams, parse_params
+from scaling_repro.data.params import P, TaskParams, parse_params
 from scaling_repro.data.sampling import ListPool, Pool, sample_examples
 from scaling_repro.data.types import Example, TaskData, TaskInfo
 from scaling_repro.errors import UserError
@@ -205,9 +205,36 @@ def _flores_sets(cfg: TaskConfig, sources, target: str, split: str) -> dict[str,
     }
 
 
+def task_params(cfg: TaskConfig) -> TaskParams:
+    """Return ``cfg.params`` validated as the options of task ``cfg.name``, without loading any
+    data; raise ``UserError`` naming ``task.params.X``, the bad value and what is allowed."""
+    if cfg.name == "synthetic_mt":
+        from scaling_repro.data.synthetic import synthetic_params
+
+        return synthetic_params(cfg.params)
+    if cfg.name not in PARAMS:
+        raise UserError(f"unknown task {cfg.name!r}; allowed: {', '.join(LOADERS)}")
+    return _parse(cfg, PARAMS[cfg.name])
+
+
+def _parse(cfg: TaskConfig, model: type[P]) -> P:
+    """``cfg.params`` as ``model``, with the checks that span several options."""
+    params = parse_params(model, cfg.params, cfg.name)
+    if isinstance(params, MlsumParams) and len(set(params.languages)) != len(params.languages):
+        raise UserError(f"task.params.languages={params.languages} repeats a language")
+    if isinstance(params, FloresParams) and params.target in flores_sources(params):
+        raise UserError(f"task.params.sources={params.sources} contains the target language {params.target!r}")
+    return params
+
+
+def flores_sources(params: FloresParams) -> tuple[str, ...]:
+    """Return the source languages of flores200: ``params.sources`` or the target's defaults."""
+    return tuple(params.sources or FLORES_SOURCES[params.target])
+
+
 def _load_wmt(cfg: TaskConfig, zero_shot: bool) -> TaskData:
     task = WMT_TASKS[cfg.name]
-    params = parse_params(WmtParams, cfg.params, cfg.name)
+    params = _parse(cfg, WmtParams)
     train_file = _split_override(cfg, "train")
     train: Pool = ListPool(_file(cfg, train_file)) if train_file else _wmt_pool(cfg, task.train, task.info)
     dev_file = _split_override(cfg, "dev")
@@ -227,9 +254,7 @@ def _load_wmt(cfg: TaskConfig, zero_shot: bool) -> TaskData:
 
 
 def _load_mlsum(cfg: TaskConfig, zero_shot: bool) -> TaskData:
-    params = parse_params(MlsumParams, cfg.params, cfg.name)
-    if len(set(params.languages)) != len(params.languages):
-        raise UserError(f"task.params.languages={params.languages} repeats a language")
+    params = _parse(cfg, MlsumParams)
     train_file = _split_override(cfg, "train")
     train: dict[str | None, Pool] = (
         {None: ListPool(_file(cfg, train_file))} if train_file
@@ -247,10 +272,8 @@ def _load_mlsum(cfg: TaskConfig, zero_shot: bool) -> TaskData:
 
 
 def _load_flores(cfg: TaskConfig, zero_shot: bool) -> TaskData:
-    params = parse_params(FloresParams, cfg.params, cfg.name)
-    sources = params.sources or FLORES_SOURCES[params.target]
-    if params.target in sources:
-        raise UserError(f"task.params.sources={sources} contains the target language {params.target!r}")
+    params = _parse(cfg, FloresParams)
+    sources = flores_sources(params)
     info = TaskInfo("flores200", "mul", params.target, TRANSLATION_METRICS)
     dev = [e for pair in _flores_sets(cfg, sources, params.target, "dev").values() for e in pair]
     test = _flores_sets(cfg, sources, params.target, "devtest")
@@ -258,7 +281,7 @@ def _load_flores(cfg: TaskConfig, zero_shot: bool) -> TaskData:
 
 
 def _load_local(cfg: TaskConfig, zero_shot: bool) -> TaskData:
-    params = parse_params(LocalParams, cfg.params, cfg.name)
+    params = _parse(cfg, LocalParams)
     if cfg.files is None or not cfg.files.train or not cfg.files.dev:
         raise UserError("task 'local' needs task.files.train and task.files.dev (jsonl, tsv or csv files)")
     info = TaskInfo("local", params.source_lang, params.target_lang, tuple(params.metrics), params.template)
@@ -281,6 +304,15 @@ def _load_synthetic(cfg: TaskConfig, zero_shot: bool) -> TaskData:
         {name: list(examples) for name, examples in splits.zero_shot.items()} if zero_shot else None,
     )
 
+
+PARAMS: dict[str, type[TaskParams]] = {
+    "wmt14_en_de": WmtParams,
+    "wmt19_en_zh": WmtParams,
+    "mlsum": MlsumParams,
+    "flores200": FloresParams,
+    "local": LocalParams,
+}
+"""Options model of each task but synthetic_mt (whose model lives with its generator)."""
 
 LOADERS = {
     "wmt14_en_de": _load_wmt,

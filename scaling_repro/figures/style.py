@@ -10,7 +10,9 @@ an optional fitted curve, an optional dashed Baseline level.
 
 from __future__ import annotations
 
+import hashlib
 import math
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -189,13 +191,29 @@ def draw_figure(panels: Sequence[Panel], title: str | None = None, legend_title:
     return fig
 
 
+def safe_name(text: str) -> str:
+    """Return ``text`` as one file-name component: itself when it is only letters, digits, '_',
+    '-' and inner dots; otherwise those characters (others as '_') plus a short hash of ``text``,
+    so that names from results files never leave the output folder or collide."""
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("._-")
+    if slug == text:
+        return text
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    return f"{slug[:60]}-{digest}" if slug else digest
+
+
 def save_figure(fig: Figure, out_dir: Path, stem: str, formats: Sequence[str] = ("png", "pdf"), dpi: int = 200) -> list[Path]:
-    """Write ``fig`` as ``out_dir/stem.<format>`` for each format; return the paths."""
+    """Write ``fig`` as ``out_dir/stem.<format>`` for each format; return the paths.
+    ``stem`` is made a safe file name (:func:`safe_name`), so every file lands inside ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    stem = safe_name(stem)
     paths = []
     with matplotlib.rc_context(STYLE):
         for fmt in formats:
             path = out_dir / f"{stem}.{fmt}"
+            # abspath, not resolve: a symlink at the target is replaced below, never followed
+            if os.path.dirname(os.path.abspath(path)) != os.path.abspath(out_dir):
+                raise ValueError(f"figure file {path} would be written outside {out_dir}")
             tmp = out_dir / f".{stem}.tmp.{fmt}"
             fig.savefig(tmp, dpi=dpi, format=fmt)
             tmp.replace(path)  # atomic: a reader never sees half an image

@@ -48,7 +48,7 @@ PRETRAIN_TRAIN_DEFAULTS: dict[str, Any] = {
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class CorpusConfig(_Section):
