@@ -20,7 +20,6 @@ Random inits draw from ``seed`` inside a forked RNG, so the global RNG is left a
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -126,28 +125,3 @@ def _lora(model, method: "LoraMethod"):
     except ValueError as err:  # e.g. a listed target module that the model does not have
         raise UserError(f"method.target_modules {method.target_modules!r}: {str(err).splitlines()[0]}") from err
 
-
-def load_adapter(
-    model: "torch.nn.Module",
-    method: "PromptMethod | LoraMethod",
-    adapter_dir: str | os.PathLike,
-    trainable: bool = False,
-) -> MethodModel:
-    """Return ``model`` with the PEFT adapter saved (``save_pretrained``) in ``adapter_dir``,
-    its counts, and gradients on the adapter only when ``trainable``."""
-    from peft import PeftModel
-
-    if method.kind not in ("prompt", "lora"):
-        raise UserError(f"method.kind {method.kind!r} has no adapter to load; full finetuning saves whole models")
-    # PEFT refuses is_trainable=True for prompt learning: load it frozen, then unfreeze the prompt.
-    lora_trainable = trainable and method.kind == "lora"
-    try:
-        wrapped = PeftModel.from_pretrained(model, str(adapter_dir), is_trainable=lora_trainable)
-    except (OSError, ValueError) as err:
-        raise UserError(f"cannot load the adapter in {adapter_dir}: {str(err).splitlines()[0]}") from err
-    if method.kind == "prompt":
-        for name, param in wrapped.named_parameters():
-            param.requires_grad_(trainable and name.startswith("prompt_encoder."))
-    trainable_params, total = count_trainable(wrapped)
-    pet = method.prompt_length if method.kind == "prompt" else method.rank
-    return MethodModel(wrapped, method.kind, trainable_params, total, pet)

@@ -122,20 +122,3 @@ def test_prompt_tuned_model_is_evaluated(tokenizer):
     out = evaluate_model(tuned, tokenizer, TASK, EvalConfig(max_new_tokens=3, metrics=["chrf"], few_shot=[1]))
     assert set(out.test_losses) == {"set_a", "set_b"} and set(out.few_shot) == {"1"}
     assert len([row for row in out.generations if row["kind"] == "test"]) == 8
-
-
-def test_saved_generations_rescore_to_the_same_scores(result, tmp_path):
-    from scaling_repro.evaluate.rescore import read_generations, rescore
-
-    write_generations(tmp_path, result)
-    again = rescore(read_generations(tmp_path), ["rougeL", "bleu", "chrf"])
-    assert again["metrics"] == result.metrics
-    assert again["zero_shot"] == result.zero_shot
-    assert again["few_shot"] == result.few_shot
-
-
-def test_rescoring_a_run_without_generations_is_a_user_error(tmp_path):
-    from scaling_repro.evaluate.rescore import read_generations
-
-    with pytest.raises(UserError, match="generations.jsonl does not exist"):
-        read_generations(tmp_path)

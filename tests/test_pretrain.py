@@ -53,7 +53,7 @@ def _corpus_loss(model, tokenizer) -> float:
 
     from scaling_repro.data.collate import collate_for_lm, encode_text
     from scaling_repro.data.synthetic import pretraining_corpus
-    from scaling_repro.train.batching import predicted_tokens, token_nll_sum
+    from scaling_repro.models.nll import predicted_tokens, token_nll_sum
 
     docs = pretraining_corpus(40, seed=99)
     packed = pack_documents([encode_text(tokenizer, d, add_bos=False) for d in docs], 32,

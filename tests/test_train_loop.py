@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from scaling_repro.train.batching import predicted_tokens, token_nll_sum
+from scaling_repro.models.nll import predicted_tokens, token_nll_sum
 from scaling_repro.train.checkpoint import best_checkpoint, checkpoint_dir, latest_checkpoint
 from scaling_repro.train.loop import NonFiniteLossError, train
 from scaling_repro.train.metrics_log import read_log

@@ -159,7 +159,7 @@ def test_a_best_checkpoint_smaller_than_the_model_is_an_error(tmp_path):
 
 @pytest.mark.parametrize("kind", ["full", "prompt", "lora"])
 def test_logits_only_from_the_first_scored_position_give_the_same_loss(kind):
-    from scaling_repro.train.batching import supports_logits_to_keep, token_nll_sum
+    from scaling_repro.models.nll import supports_logits_to_keep, token_nll_sum
     from train_helpers import collate, copy_task
 
     model = wrap(tiny_llama(), kind).eval()

@@ -6,7 +6,6 @@
 - :mod:`.bleurt`      BLEURT-20 / -D3 / -D6 / -D12 from the published PyTorch checkpoints
 - :mod:`.shots`       seeded few-shot prompts
 - :mod:`.run`         ``evaluate_model(...) -> EvalResult``, the function the pipeline calls
-- :mod:`.rescore`     metrics from a finished run's saved generations
 """
 
 from scaling_repro.evaluate.run import EvalResult, evaluate_model, write_generations

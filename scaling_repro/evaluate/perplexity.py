@@ -1,11 +1,5 @@
-"""Test loss: token-level mean negative log-likelihood of the target tokens (nats).
-
-A batch is what :func:`scaling_repro.data.collate.collate_for_lm` returns: right-padded
-``input_ids``, ``attention_mask`` and ``labels`` with -100 on BOS, prompt and padding. The loss
-counts exactly the positions whose label is not -100 (target tokens and EOS), so a PEFT
-prompt-tuned model, which prepends virtual tokens inside its forward, is scored on the same
-tokens as the full model: its extra leading logits are dropped before the labels are aligned.
-The paper's test PPL is ``exp`` of the loss over the concatenation of all test sets, i.e.
+"""Test loss: token-level mean negative log-likelihood of the target tokens (nats), with the
+same loss as training (:func:`scaling_repro.models.nll.token_nll_sum`). The paper's test PPL is ``exp`` of the loss over the concatenation of all test sets, i.e.
 summed NLL over summed token count, not a mean of per-set means.
 """
 
@@ -16,12 +10,10 @@ from dataclasses import dataclass
 from typing import Iterable, Mapping, Sequence
 
 import torch
-import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from scaling_repro.evaluate.sharding import ProcessInfo, gather_objects, shard_indices
-
-IGNORE_INDEX = -100
+from scaling_repro.models.nll import predicted_tokens, token_nll_sum
 
 
 @dataclass(frozen=True)
@@ -45,33 +37,12 @@ class NllSum:
         return math.exp(self.mean)
 
 
-def aligned_logits(model: torch.nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-    """Return the model's logits for ``input_ids``, shape (batch, seq, vocab).
-
-    Prompt tuning (PEFT) prepends its virtual tokens inside the forward and returns logits for
-    them too; they are cut off here so that position ``t`` of the result predicts token ``t+1``
-    of ``input_ids`` for every method.
-    """
-    logits = model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits
-    return logits[:, -input_ids.shape[1]:]
-
-
 @torch.no_grad()
 def batch_nll(model: torch.nn.Module, batch: Mapping[str, torch.Tensor]) -> NllSum:
-    """Return the summed NLL and count of the target tokens (labels != -100) of one batch."""
+    """Return the summed NLL and count of the target tokens of one batch."""
     device = next(model.parameters()).device
-    input_ids = batch["input_ids"].to(device)
-    attention_mask = batch["attention_mask"].to(device)
-    labels = batch["labels"].to(device)
-    logits = aligned_logits(model, input_ids, attention_mask)[:, :-1]
-    targets = labels[:, 1:]
-    nll = F.cross_entropy(
-        logits.reshape(-1, logits.shape[-1]).float(),
-        targets.reshape(-1),
-        ignore_index=IGNORE_INDEX,
-        reduction="sum",
-    )
-    return NllSum(float(nll), int((targets != IGNORE_INDEX).sum()))
+    batch = {key: batch[key].to(device) for key in ("input_ids", "attention_mask", "labels")}
+    return NllSum(float(token_nll_sum(model, batch)), int(predicted_tokens(batch["labels"])))
 
 
 def corpus_nll(
