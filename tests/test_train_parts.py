@@ -11,7 +11,8 @@ import torch
 from scaling_repro.errors import UserError
 from scaling_repro.train.batching import ExampleStream, rank_micro_batches
 from scaling_repro.train.distributed import DEEPSPEED_DIR, load_deepspeed_config
-from scaling_repro.train.optim import build_optimizer, build_schedule, planned_steps
+from scaling_repro.train.optim import build_optimizer, build_schedule
+from scaling_repro.train.steps import planned_steps
 from scaling_repro.train.throughput import attention_shape, flops_per_token, matmul_params, mfu, peak_bf16_flops
 from train_helpers import tiny_llama, wrap
 

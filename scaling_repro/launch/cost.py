@@ -30,11 +30,11 @@ RunRecords once you have them. GPU-hours are device-hours: the same on 1 or 8 GP
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from scaling_repro.launch.order import examples_processed, model_params_from_name
 from scaling_repro.recipe import RunSpec
+from scaling_repro.train.steps import planned_steps
 
 ASSUMED_MFU = 0.40
 """Assumed model FLOPs utilization (no measured value yet; issue 11's target for 1B FMT on one
@@ -135,14 +135,11 @@ def task_length_caps(task: str) -> tuple[int, int]:
     return info.max_source_tokens, info.max_target_tokens
 
 
-def planned_steps(spec: RunSpec) -> int:
-    """Return the optimizer steps of a run (as the trainer plans them; the step cap when the
+def run_steps(spec: RunSpec) -> int:
+    """Return the optimizer steps of a run as the trainer plans them (the step cap when the
     data size is null, i.e. all data)."""
-    train, batch = spec.train, spec.method.batch_size
-    steps = train.max_steps
-    if spec.task.train_examples is not None:
-        steps = min(steps, math.ceil(train.max_epochs * spec.task.train_examples / batch))
-    return max(train.min_steps, steps)
+    train = spec.train
+    return planned_steps(spec.task.train_examples, spec.method.batch_size, train.max_steps, train.max_epochs, train.min_steps)
 
 
 def dev_evaluations(spec: RunSpec, steps: int) -> int:
@@ -158,7 +155,7 @@ def dev_evaluations(spec: RunSpec, steps: int) -> int:
 def run_cost(spec: RunSpec) -> RunCost:
     """Return the estimated compute of one run (see the module docstring)."""
     n = matmul_params(spec.model.name)
-    steps = planned_steps(spec)
+    steps = run_steps(spec)
     seq = sequence_tokens(spec)
     tokens = examples_processed(spec) * seq if steps > 0 else 0.0
     per_token = 6.0 if spec.method.kind == "full" else 4.0

@@ -18,7 +18,7 @@ from typing import Any, Callable, Sequence
 
 import torch
 
-from scaling_repro.models.nll import predicted_tokens, supports_logits_to_keep, token_nll_sum  # noqa: F401 (the loop's names)
+from scaling_repro.models.nll import predicted_tokens, token_nll_sum
 
 Batch = dict[str, torch.Tensor]
 

@@ -25,16 +25,8 @@ from tqdm.auto import tqdm
 from scaling_repro.errors import UserError
 from scaling_repro.recipe import RunSpec, TrainConfig
 from scaling_repro.train import checkpoint as ckpt
-from scaling_repro.train.batching import (
-    Batch,
-    ExampleStream,
-    dev_loss,
-    predicted_tokens,
-    rank_micro_batches,
-    supports_logits_to_keep,
-    to_device,
-    token_nll_sum,
-)
+from scaling_repro.models.nll import predicted_tokens, supports_logits_to_keep, token_nll_sum
+from scaling_repro.train.batching import Batch, ExampleStream, dev_loss, rank_micro_batches, to_device
 from scaling_repro.train.distributed import (
     hardware_info,
     load_deepspeed_config,
@@ -42,7 +34,8 @@ from scaling_repro.train.distributed import (
     warn_if_adafactor_under_zero,
 )
 from scaling_repro.train.metrics_log import JsonlLog
-from scaling_repro.train.optim import build_optimizer, build_schedule, planned_steps
+from scaling_repro.train.optim import build_optimizer, build_schedule
+from scaling_repro.train.steps import planned_steps
 from scaling_repro.train import throughput
 
 log = logging.getLogger(__name__)

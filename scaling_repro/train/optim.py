@@ -8,7 +8,6 @@ scale.
 
 from __future__ import annotations
 
-import math
 from typing import Iterable, Literal
 
 import torch
@@ -72,16 +71,3 @@ def build_schedule(
         )
     raise UserError(f"train.schedule: got {kind!r}; allowed: cosine, constant")
 
-
-def planned_steps(
-    num_examples: int, global_batch: int, max_steps: int, max_epochs: float, min_steps: int = 0
-) -> int:
-    """Return the number of optimizer steps of a run: ``max_steps`` or ``max_epochs`` passes
-    over ``num_examples``, whichever comes first, but at least ``min_steps``.
-
-    This is also the length of the cosine schedule, so it is known before the first step.
-    """
-    if num_examples < 1:
-        raise UserError("the training set is empty")
-    epoch_steps = math.ceil(max_epochs * num_examples / global_batch)
-    return max(min_steps, min(max_steps, epoch_steps))
