@@ -6,7 +6,6 @@ import subprocess
 import sys
 
 import pytest
-import torch
 
 from scaling_repro.cli import main
 from scaling_repro.data.synthetic import pretraining_corpus
