@@ -54,6 +54,10 @@ class LocalFiles(_Config):
     format: Literal["auto", "jsonl", "tsv", "csv"] = "auto"
 
 
+# The tasks a recipe may name; the data stage has one loader per name (data.tasks.LOADERS).
+TASK_NAMES: tuple[str, ...] = ("wmt14_en_de", "wmt19_en_zh", "mlsum", "flores200", "local", "synthetic_mt")
+
+
 class TaskConfig(_Config):
     """Which data a run finetunes and is evaluated on."""
 
@@ -76,8 +80,6 @@ class TaskConfig(_Config):
     @field_validator("name")
     @classmethod
     def _known_task(cls, name: str) -> str:
-        from scaling_repro.data.registry import TASK_NAMES
-
         if name not in TASK_NAMES:
             raise ValueError(f"unknown task; allowed: {', '.join(TASK_NAMES)}")
         return name

@@ -127,3 +127,10 @@ def test_files_override_splits_of_a_named_task(tmp_path):
     data = load_task(_synthetic(files=LocalFiles(train=train, test={"mine": test})))
     assert sorted(e.source for e in data.train) == [f"s{i}" for i in range(5)]
     assert data.test == {"mine": [Example("x", "y")]} and len(data.dev) == 200
+
+
+def test_every_task_a_recipe_may_name_has_a_loader():
+    from scaling_repro.data.tasks import LOADERS
+    from scaling_repro.recipe import TASK_NAMES
+
+    assert set(LOADERS) == set(TASK_NAMES)
