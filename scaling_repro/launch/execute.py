@@ -30,7 +30,15 @@ from typing import Literal
 
 from pydantic import ValidationError
 
-from scaling_repro.launch.claims import DEFAULT_STALE_AFTER, Claim, ClaimInfo, is_stale, read_claim, try_claim
+from scaling_repro.launch.claims import (
+    DEFAULT_STALE_AFTER,
+    Claim,
+    damaged_claim_warning,
+    describe_holder,
+    is_stale,
+    read_claim,
+    try_claim,
+)
 from scaling_repro.launch.runners import RunCrashed, RunInterrupted, Runner
 from scaling_repro.recipe import RunSpec
 from scaling_repro.results import RESULT_FILE, RunRecord, read_record
@@ -148,13 +156,17 @@ def plan_run(spec: RunSpec, options: SweepOptions) -> RunOutcome | None:
     if skipped is not None:
         return skipped
     claim = read_claim(spec.run_dir)
+    if claim is not None and claim.state == "held" and claim.damaged:
+        log.warning("%s", damaged_claim_warning(spec.run_dir, claim, options.stale_after))
     if claim is not None and claim.state == "held" and not is_stale(claim, options.stale_after):
-        return RunOutcome(spec.run_id, spec.index, "busy", f"claimed by {claim.host} pid {_pids(claim)}")
+        return RunOutcome(spec.run_id, spec.index, "busy", f"claimed by {describe_holder(claim)}")
     return None
 
 
-def _pids(claim: ClaimInfo) -> str:
-    return ",".join(map(str, claim.pids)) or "?"
+def _busy(spec: RunSpec) -> RunOutcome:
+    claim = read_claim(spec.run_dir)
+    holder = "another worker" if claim is None or claim.state != "held" else describe_holder(claim)
+    return RunOutcome(spec.run_id, spec.index, "busy", f"claimed by {holder}")
 
 
 def execute_run(spec: RunSpec, runner: Runner, options: SweepOptions, owner: str = "") -> RunOutcome:
@@ -168,7 +180,7 @@ def execute_run(spec: RunSpec, runner: Runner, options: SweepOptions, owner: str
         return skipped
     claim = try_claim(spec.run_dir, options.stale_after, owner)
     if claim is None:
-        return RunOutcome(spec.run_id, spec.index, "busy", "claimed by another worker")
+        return _busy(spec)
     finished = False
     try:
         state = run_state(spec.run_dir)  # again: another worker may have finished it meanwhile
