@@ -157,3 +157,26 @@ def test_a_damaged_claim_is_taken_over_after_stale_after_with_a_warning_naming_i
     assert claim is not None and claim.info.generation == 1
     assert str(path) in caplog.text and "taking the run over" in caplog.text
 
+
+def test_a_holder_whose_claim_file_was_rewritten_by_another_owner_loses_it(tmp_path):
+    claim = try_claim(tmp_path)
+    write_raw(tmp_path, claim.info.generation, valid_fields(host="other-host", pids=[1], token="other"))
+    claim.heartbeat()
+    assert claim.lost
+
+
+def test_a_holder_whose_claims_were_removed_by_a_finished_taker_loses_it(tmp_path):
+    claim = try_claim(tmp_path)
+    stamp = time.time() - 1000
+    os.utime(claim.path, (stamp, stamp))  # as if this worker had been stopped (SIGSTOP) that long
+    try_claim(tmp_path, stale_after=500).release(finished=True)
+    claim.heartbeat()
+    assert claim.lost
+
+
+def test_a_holder_rewrites_its_own_damaged_claim_file_and_keeps_it(tmp_path):
+    claim = try_claim(tmp_path)
+    claim.path.write_text("{garbled")
+    claim.heartbeat()
+    assert not claim.lost
+    assert read_claim(tmp_path).token == claim.info.token

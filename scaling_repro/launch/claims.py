@@ -17,7 +17,9 @@ roughly synchronised clocks (NTP): keep ``stale_after`` far above any clock skew
 
 A generation file that does not parse as a claim (bad JSON, a wrong type, a list) is
 *damaged*: it reads as held by an unknown worker and is judged by its mtime alone, so it is
-taken over ``stale_after`` seconds after its last change.
+taken over ``stale_after`` seconds after its last change. The holder checks at each heartbeat
+that the newest generation is still its own (same token); once it is not, the claim is
+``lost`` and the holder must stop the run.
 """
 
 from __future__ import annotations
@@ -240,18 +242,36 @@ class Claim:
         return _generation_path(self.run_dir, self.info.generation)
 
     def is_current(self) -> bool:
-        """True while no later generation (a take-over) exists."""
-        return not _generation_path(self.run_dir, self.info.generation + 1).exists()
+        """True while the newest generation on disk is this claim: not taken over, not
+        rewritten by another worker, not removed (a damaged file of this generation still
+        counts as this claim: nobody else can create it)."""
+        return self._ownership() != "lost"
+
+    def _ownership(self) -> Literal["ours", "damaged", "lost"]:
+        if _latest_generation(self.run_dir) != self.info.generation:  # None: claims removed
+            return "lost"
+        on_disk = _read_generation(self.run_dir, self.info.generation)
+        if on_disk is None:
+            return "lost"
+        if on_disk.damaged:
+            return "damaged"
+        return "ours" if on_disk.token == self.info.token else "lost"
 
     def heartbeat(self) -> None:
-        """Refresh the claim's mtime; marks the claim ``lost`` once someone has taken it over."""
-        if not self.is_current():
+        """Refresh the claim's mtime; marks the claim ``lost`` once the newest generation is no
+        longer this one (taken over, rewritten by another owner, or removed)."""
+        ownership = self._ownership()
+        if ownership == "lost":
             if not self.lost:
-                log.error("%s: claim taken over by another worker (this one looked stale)", self.run_dir)
+                log.error("%s: claim taken over by another worker (this one looked stale): stopping the run",
+                          self.run_dir)
             self.lost = True
-            return
-        with contextlib.suppress(FileNotFoundError):
-            os.utime(self.path)
+        elif ownership == "damaged":
+            log.warning("%s: own claim file was damaged; writing it again", self.path)
+            atomic_write_text(self.path, self.info.to_json())
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                os.utime(self.path)
 
     def add_pid(self, pid: int) -> None:
         """Record a child process that works for this claim: the claim stays live while it runs."""
