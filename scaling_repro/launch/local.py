@@ -192,7 +192,7 @@ class ForkedRunner:
 
 
 def _stop_process(process, grace_seconds: float = 30.0) -> None:
-    """Terminate a child politely, then kill it."""
+    """Terminate a child (SIGTERM, which ends it at once), then kill it after the grace."""
     if process.exitcode is not None:
         return
     process.terminate()

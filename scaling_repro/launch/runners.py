@@ -178,7 +178,8 @@ class SubprocessRunner:
 
 
 def _stop(process: subprocess.Popen, grace_seconds: float = 30.0) -> None:
-    """Terminate a child politely (SIGTERM lets the trainer checkpoint), then kill it."""
+    """Terminate a child (SIGTERM; nothing in the trainer catches it, so the run ends at once
+    and resumes from its last checkpoint), then kill it if it is still there after the grace."""
     if process.poll() is not None:
         return
     process.terminate()
