@@ -10,6 +10,7 @@ run's ``task.train_examples``:
 
 and by ``task.params``: ``sleep`` (seconds, default 0.05) and ``gate`` (a run waits until that
 many distinct processes have started a run, so concurrent workers really overlap).
+:func:`run_steps` is a fake training loop that stops when the worker asks (a lost claim).
 Every call appends ``start|end <run_id> <pid> <CUDA_VISIBLE_DEVICES> <RANK>`` to
 ``<sweep dir>/executions.log``.
 """
@@ -22,6 +23,7 @@ from pathlib import Path
 
 from scaling_repro.recipe import RunSpec
 from scaling_repro.results import RunRecord
+from scaling_repro.train import stop
 
 LOG = "executions.log"
 
@@ -73,6 +75,23 @@ def run(spec: RunSpec) -> RunRecord:
     if os.environ.get("RANK", "0") != "0":  # under torchrun only rank 0 records
         log_event(spec, "end")
         return None
+    return _write_ok(spec)
+
+
+def run_steps(spec: RunSpec) -> RunRecord:
+    """Pretend to train in ``task.params['steps']`` steps (default 100) of ``sleep`` seconds,
+    checking before each step, as the training loop does, whether the worker asked it to stop
+    (then it logs ``stopped`` and raises TrainingStopped)."""
+    log_event(spec, "start")
+    for step in range(int(spec.task.params.get("steps", 100))):
+        if stop.requested():
+            log_event(spec, "stopped")
+            raise stop.TrainingStopped(step)
+        time.sleep(float(spec.task.params.get("sleep", 0.05)))
+    return _write_ok(spec)
+
+
+def _write_ok(spec: RunSpec) -> RunRecord:
     record = RunRecord(
         run_id=spec.run_id, name=spec.name, status="ok", spec=spec.model_dump(mode="json"),
         task=spec.task.name, method=spec.method.kind, model=spec.model.name,

@@ -8,8 +8,10 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from scaling_repro.launch import claims
-from scaling_repro.launch.claims import CLAIMS_DIR, is_stale, read_claim, try_claim
+from scaling_repro.launch.claims import CLAIMS_DIR, describe_holder, is_stale, read_claim, try_claim
 
 
 def dead_pid() -> int:
@@ -112,3 +114,69 @@ def test_workers_racing_to_take_over_one_stale_claim_produce_exactly_one_winner(
         for worker in workers:
             worker.join()
         assert sorted(outcomes, key=str) == [1, None, None, None]
+
+
+def write_raw(run_dir, generation, text, age_seconds=0.0):
+    """Put a claim generation file with arbitrary content on disk."""
+    path = run_dir / CLAIMS_DIR / f"{generation}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    stamp = time.time() - age_seconds
+    os.utime(path, (stamp, stamp))
+    return path
+
+
+def valid_fields(**changes):
+    fields = {"state": "held", "host": socket.gethostname(), "pids": [os.getpid()],
+              "started_at": "2024-01-01T00:00:00+00:00", "token": "t", "owner": ""}
+    return json.dumps({**fields, **changes})
+
+
+@pytest.mark.parametrize("text", [
+    valid_fields(pids="12x"), valid_fields(pids=[1.5]), valid_fields(pids=[10**20]), valid_fields(pids=[0]),
+    valid_fields(host=5), valid_fields(state=1), valid_fields(token=None), json.dumps([1, 2]), "{garbled",
+], ids=["pids-string", "pid-float", "pid-overflow", "pid-zero", "host-number", "state-number", "token-null",
+        "list", "garbled"])
+def test_a_claim_file_with_wrong_types_reads_as_damaged_and_never_crashes(tmp_path, text):
+    write_raw(tmp_path, 0, text, age_seconds=100)
+    info = read_claim(tmp_path)
+    assert info.damaged and (info.state, info.pids) == ("held", ())
+    assert not is_stale(info, stale_after=3600) and is_stale(info, stale_after=50)
+    assert describe_holder(info).startswith("damaged claim file")
+
+
+def test_a_damaged_claim_blocks_the_run_until_stale_after_with_a_warning_naming_its_file(tmp_path, caplog):
+    path = write_raw(tmp_path, 0, "{garbled", age_seconds=100)
+    assert try_claim(tmp_path, stale_after=3600) is None
+    assert str(path) in caplog.text and "damaged claim file" in caplog.text and "taken over" in caplog.text
+
+
+def test_a_damaged_claim_is_taken_over_after_stale_after_with_a_warning_naming_its_file(tmp_path, caplog):
+    path = write_raw(tmp_path, 0, valid_fields(pids="12x"), age_seconds=100)
+    claim = try_claim(tmp_path, stale_after=50)
+    assert claim is not None and claim.info.generation == 1
+    assert str(path) in caplog.text and "taking the run over" in caplog.text
+
+
+def test_a_holder_whose_claim_file_was_rewritten_by_another_owner_loses_it(tmp_path):
+    claim = try_claim(tmp_path)
+    write_raw(tmp_path, claim.info.generation, valid_fields(host="other-host", pids=[1], token="other"))
+    claim.heartbeat()
+    assert claim.lost
+
+
+def test_a_holder_whose_claims_were_removed_by_a_finished_taker_loses_it(tmp_path):
+    claim = try_claim(tmp_path)
+    stamp = time.time() - 1000
+    os.utime(claim.path, (stamp, stamp))  # as if this worker had been stopped (SIGSTOP) that long
+    try_claim(tmp_path, stale_after=500).release(finished=True)
+    claim.heartbeat()
+    assert claim.lost
+
+
+def test_a_holder_rewrites_its_own_damaged_claim_file_and_keeps_it(tmp_path):
+    claim = try_claim(tmp_path)
+    claim.path.write_text("{garbled")
+    claim.heartbeat()
+    assert not claim.lost
+    assert read_claim(tmp_path).token == claim.info.token

@@ -54,3 +54,19 @@ def test_a_killed_workers_stale_claim_is_taken_over(tmp_path):
     assert main(["sweep", str(recipe), "--runner", "launch_fakes:run"]) == 0
     assert Counter(row[0] for row in events(sweep_dir(tmp_path), "end"))[hung.run_id] == 1
     assert len(load_results(sweep_dir(tmp_path))) == 6
+
+
+def test_a_worker_stopped_longer_than_stale_after_gives_up_its_run_once_continued(tmp_path):
+    recipe = write_recipe(tmp_path, (10,), params={"steps": 100, "sleep": 0.05})
+    flags = ("--runner", "launch_fakes:run_steps", "--stale-after", "2")
+    stopped = start_sweep(recipe, *flags)
+    wait_for(lambda: events(sweep_dir(tmp_path)))
+    os.kill(stopped.pid, signal.SIGSTOP)
+    time.sleep(3)  # its claim goes stale: no heartbeat for longer than --stale-after
+    taker = start_sweep(recipe, *flags)
+    wait_for(lambda: len(events(sweep_dir(tmp_path))) == 2)
+    os.kill(stopped.pid, signal.SIGCONT)
+    stopped_out, taker_out = (worker.communicate(timeout=60)[0] for worker in (stopped, taker))
+    assert "1 lost claim" in stopped_out and "1 ok" in taker_out, (stopped_out, taker_out)
+    assert [row[1] for row in events(sweep_dir(tmp_path), "stopped")] == [str(stopped.pid)]
+    assert [row[1] for row in events(sweep_dir(tmp_path), "end")] == [str(taker.pid)]

@@ -1,13 +1,18 @@
 """execute_run: the per-run rules every backend shares."""
 
+import json
+import sys
+import threading
+import time
+
 import launch_fakes
-from launch_fakes import write_recipe
+from launch_fakes import events, write_recipe
 
 from scaling_repro.launch import execute
-from scaling_repro.launch.claims import read_claim
-from scaling_repro.launch.execute import SweepOptions, execute_run, failed_record, run_state
-from scaling_repro.launch.runners import RunInterrupted
-from scaling_repro.results import read_record
+from scaling_repro.launch.claims import claim_file, pid_alive, read_claim
+from scaling_repro.launch.execute import RunOutcome, SweepOptions, execute_run, failed_record, format_summary, run_state
+from scaling_repro.launch.runners import InProcessRunner, RunInterrupted, RunTarget, SubprocessRunner
+from scaling_repro.results import atomic_write_text, read_record
 from scaling_repro.sweep import load_runs
 
 
@@ -71,3 +76,56 @@ def test_a_failed_record_carries_the_runs_factors(tmp_path):
     assert (record.run_id, record.method, record.pet_params, record.finetune_examples, record.seed) == (
         spec.run_id, "lora", 8, 30, 2,
     )
+
+
+def take_over_when(spec, ready):
+    """Start a thread that, once ``ready()``, rewrites the run's claim to another owner: what a
+    worker stopped (SIGSTOP) for longer than --stale-after finds when it is continued."""
+    def steal():
+        deadline = time.time() + 30
+        while not ready() and time.time() < deadline:
+            time.sleep(0.01)
+        info = read_claim(spec.run_dir)
+        atomic_write_text(claim_file(spec.run_dir, info.generation), json.dumps({
+            "state": "held", "host": "other-host", "pids": [1], "started_at": "now", "token": "thief",
+        }))
+
+    thread = threading.Thread(target=steal)
+    thread.start()
+    return thread
+
+
+def test_an_in_process_run_whose_claim_is_taken_over_stops_and_records_nothing(tmp_path):
+    spec = a_spec(tmp_path, steps=500, sleep=0.02)
+    thief = take_over_when(spec, lambda: events(spec.run_dir.parent))
+    runner = InProcessRunner(RunTarget(tmp_path / "recipe.yaml", runner="launch_fakes:run_steps"))
+    outcome = execute_run(spec, runner, SweepOptions(stale_after=0.2))
+    thief.join()
+    assert outcome.kind == "lost" and outcome.seconds < 5
+    assert events(spec.run_dir.parent, "stopped") and not events(spec.run_dir.parent, "end")
+    assert run_state(spec.run_dir).kind == "pending"  # no result, and no failed record either
+    assert read_claim(spec.run_dir).token == "thief"
+
+
+def test_a_child_process_run_whose_claim_is_taken_over_is_killed_and_reported_lost(tmp_path):
+    spec = a_spec(tmp_path)
+    child_pids = []
+
+    def child_started():
+        info = read_claim(spec.run_dir)
+        child_pids[:] = info.pids[1:] if info is not None else ()
+        return bool(child_pids)
+
+    thief = take_over_when(spec, child_started)
+    runner = SubprocessRunner(lambda s: [sys.executable, "-c", "import time; time.sleep(60)"], poll_seconds=0.05)
+    outcome = execute_run(spec, runner, SweepOptions(stale_after=0.2))
+    thief.join()
+    assert outcome.kind == "lost" and outcome.seconds < 30
+    assert child_pids and not pid_alive(child_pids[0])
+    assert run_state(spec.run_dir).kind == "pending"
+    assert read_claim(spec.run_dir).token == "thief"
+
+
+def test_the_summary_counts_a_lost_claim_apart_from_failures():
+    summary = format_summary([RunOutcome("abc", 0, "lost", "its claim was taken over")])
+    assert "1 lost claim" in summary and "failed" not in summary

@@ -1,11 +1,16 @@
 """`scaling-repro sweep --backend local`: complete, idempotent, failure-tolerant, ordered."""
 
+import json
+import os
+import socket
+import time
 from collections import Counter
 
 import pytest
 from launch_fakes import EXAMPLES, events, subprocess_env, sweep_dir, write_recipe
 
 from scaling_repro.cli import main
+from scaling_repro.launch.claims import claim_file
 from scaling_repro.launch.execute import FAILED_RESULT_FILE
 from scaling_repro.launch.order import estimate_cost
 from scaling_repro.results import RESULT_FILE, load_results, read_record
@@ -158,3 +163,32 @@ def test_a_subprocess_that_dies_without_a_result_is_recorded_failed(tmp_path, mo
 def test_bad_flags_exit_2_with_a_message(tmp_path, capsys, flags, message):
     assert main(["sweep", str(write_recipe(tmp_path)), *flags]) == 2
     assert message in capsys.readouterr().err
+
+
+def put_damaged_claim(spec, age_seconds):
+    """A claim file of this host with a wrong type (pids a string), last changed that long ago."""
+    path = claim_file(spec.run_dir, 0)
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"state": "held", "host": socket.gethostname(), "pids": "12x",
+                                "started_at": "s", "token": "t"}))
+    stamp = time.time() - age_seconds
+    os.utime(path, (stamp, stamp))
+    return path
+
+
+def test_a_sweep_leaves_a_run_with_a_fresh_damaged_claim_busy_and_names_the_file(tmp_path, capsys):
+    recipe = write_recipe(tmp_path, (10,))
+    path = put_damaged_claim(load_runs(recipe).runs[0], age_seconds=10)
+    assert sweep(recipe) == 0
+    out, err = capsys.readouterr()
+    assert "1 running in another worker" in out and started(tmp_path) == Counter()
+    assert f"{path}: damaged claim file" in err and "then it is taken over" in err
+
+
+def test_a_sweep_takes_over_a_damaged_claim_after_stale_after_and_says_so(tmp_path, capsys):
+    recipe = write_recipe(tmp_path, (10,))
+    path = put_damaged_claim(load_runs(recipe).runs[0], age_seconds=100)
+    assert sweep(recipe, "--stale-after", "50") == 0
+    out, err = capsys.readouterr()
+    assert "1 ok" in out and started(tmp_path) == Counter(run_ids(recipe))
+    assert f"{path}: damaged claim file" in err and "taking the run over" in err

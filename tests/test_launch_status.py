@@ -6,7 +6,7 @@ import pytest
 from launch_fakes import sweep_dir, write_recipe
 
 from scaling_repro.cli import main
-from scaling_repro.launch.claims import try_claim
+from scaling_repro.launch.claims import claim_file, try_claim
 from scaling_repro.launch.order import estimate_cost
 from scaling_repro.launch.status import status_of_directory, status_of_specs
 from scaling_repro.sweep import load_runs
@@ -62,3 +62,16 @@ def test_status_command_on_a_directory_says_pending_runs_are_unknown(half_done, 
 def test_status_of_a_missing_path_exits_2(tmp_path, capsys):
     assert main(["status", str(tmp_path / "nope")]) == 2
     assert "no such recipe file or results directory" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("text", ['{"state": "held", "host": "%s", "pids": "12x", "started_at": "s", "token": "t"}',
+                                  "[1, 2]", "{garbled"], ids=["wrong-type", "list", "garbled"])
+def test_status_names_a_damaged_claim_file_and_when_the_run_is_taken_over(tmp_path, capsys, text):
+    recipe = write_recipe(tmp_path, (10,))
+    path = claim_file(load_runs(recipe).runs[0].run_dir, 0)
+    path.parent.mkdir(parents=True)
+    path.write_text(text.replace("%s", socket.gethostname()))
+    assert main(["status", str(recipe)]) == 0
+    out, err = capsys.readouterr()
+    assert "running 1" in out and f"damaged claim file {path}" in out and "? pid ?" not in out
+    assert f"{path}: damaged claim file" in err and "then it is taken over" in err

@@ -23,7 +23,9 @@ def register(subparsers) -> None:
         (see `scaling-repro sweep --help`). With a directory (a sweep's output directory, or
         one above it) only the run directories on disk are known, so runs that never started
         are missing and no estimate is given. Prints a table of running runs (host, pid, since
-        when) and one of failures with their reasons.
+        when) and one of failures with their reasons. A damaged claim file (not a valid claim)
+        is named in a warning: its run counts as running until --stale-after seconds after
+        the file last changed, then the next sweep worker takes it over.
         """,
         """
         scaling-repro status recipes/tiny/data_scaling.yaml

@@ -28,7 +28,12 @@ def register(subparsers) -> None:
           - a failed run (result.json 'failed: ...') is skipped unless --rerun-failed;
           - a worker claims a run with a lock file (host, pid, start time) before running it,
             so two workers never run the same run; a stale claim (its process is dead on this
-            host, or no heartbeat for --stale-after seconds) is taken over;
+            host, or no heartbeat for --stale-after seconds) is taken over; a damaged claim
+            file is named in a warning and taken over --stale-after seconds after it last
+            changed;
+          - a worker whose claim was taken over (it was stopped or hung for longer than
+            --stale-after) stops that run, records nothing for it and reports it as a lost
+            claim (not a failure);
           - a run that fails is recorded as failed with its reason, the sweep goes on, and the
             summary at the end lists the failures (exit status 1 when any run failed).
 

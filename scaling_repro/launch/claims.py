@@ -14,6 +14,12 @@ A held claim is stale when every pid it names is dead on this host, or when its 
 (the file's mtime, refreshed by the holder every few seconds) is older than ``stale_after``
 seconds (another host, or a hung worker). Hosts that share a sweep directory therefore need
 roughly synchronised clocks (NTP): keep ``stale_after`` far above any clock skew.
+
+A generation file that does not parse as a claim (bad JSON, a wrong type, a list) is
+*damaged*: it reads as held by an unknown worker and is judged by its mtime alone, so it is
+taken over ``stale_after`` seconds after its last change. The holder checks at each heartbeat
+that the newest generation is still its own (same token); once it is not, the claim is
+``lost`` and the holder must stop the run.
 """
 
 from __future__ import annotations
@@ -31,7 +37,9 @@ import uuid
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterator, Literal
+from typing import Annotated, Iterator, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from scaling_repro.results import atomic_write_text
 
@@ -53,12 +61,31 @@ class ClaimInfo:
     token: str  # unique per claim, to tell two claims of the same pid apart
     owner: str = ""  # free text: backend, Slurm job id
     heartbeat: float = 0.0  # file mtime when read (unix seconds); not stored in the file
+    damaged: str = ""  # why the file could not be read as a claim; not stored in the file
 
     def to_json(self) -> str:
         data = asdict(self)
         data.pop("heartbeat")
+        data.pop("damaged")
         data["pids"] = list(self.pids)
         return json.dumps(data, sort_keys=True) + "\n"
+
+
+# A pid that os.kill() accepts and that names one process (0 and negatives name process groups).
+Pid = Annotated[int, Field(gt=0, lt=2**31)]
+
+
+class ClaimFile(BaseModel):
+    """The JSON of one generation file, strictly typed: anything else makes the claim damaged."""
+
+    model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
+
+    state: Literal["held", "released"]
+    host: str
+    pids: tuple[Pid, ...]
+    started_at: str
+    token: str = Field(min_length=1)
+    owner: str = ""
 
 
 def _claims_dir(run_dir: Path) -> Path:
@@ -82,31 +109,48 @@ def _latest_generation(run_dir: Path) -> int | None:
     return None if latest < 0 else latest
 
 
+def claim_file(run_dir: str | Path, generation: int) -> Path:
+    """Return the path of one claim generation file of ``run_dir``."""
+    return _generation_path(Path(run_dir), generation)
+
+
 def read_claim(run_dir: str | Path) -> ClaimInfo | None:
     """Return the newest claim generation of ``run_dir``, or None when it was never claimed.
 
-    A generation file that cannot be parsed (only possible with the ``O_EXCL`` fallback, while
-    its writer is still writing) reads as held by an unknown holder, judged by its mtime alone.
+    A generation file that is not a valid claim reads as a damaged claim (``damaged`` says
+    why) held by an unknown holder, judged by its mtime alone.
     """
     run_dir = Path(run_dir)
     generation = _latest_generation(run_dir)
     if generation is None:
         return None
+    return _read_generation(run_dir, generation)
+
+
+def _read_generation(run_dir: Path, generation: int) -> ClaimInfo | None:
+    """Return one generation as a ClaimInfo (damaged when unreadable), None when it is gone."""
     path = _generation_path(run_dir, generation)
     try:
         mtime = path.stat().st_mtime
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except FileNotFoundError:  # removed after the run finished
         return None
+    except OSError as err:  # e.g. permissions: judged by its mtime like any damaged claim
+        return _damaged(generation, mtime, f"unreadable: {err}")
     try:
-        data = json.loads(text)
-        return ClaimInfo(
-            generation=generation, state=data["state"], host=data["host"],
-            pids=tuple(data["pids"]), started_at=data["started_at"], token=data["token"],
-            owner=data.get("owner", ""), heartbeat=mtime,
-        )
-    except (ValueError, KeyError, TypeError):
-        return ClaimInfo(generation, "held", "?", (), "?", "?", heartbeat=mtime)
+        fields = ClaimFile.model_validate_json(data)
+    except ValidationError as err:
+        return _damaged(generation, mtime, _first_errors(err))
+    return ClaimInfo(generation=generation, heartbeat=mtime, **fields.model_dump())
+
+
+def _damaged(generation: int, mtime: float, reason: str) -> ClaimInfo:
+    return ClaimInfo(generation, "held", "?", (), "?", "?", heartbeat=mtime, damaged=reason)
+
+
+def _first_errors(err: ValidationError, limit: int = 2) -> str:
+    parts = [f"{'.'.join(map(str, e['loc'])) or 'file'}: {e['msg']}" for e in err.errors()[:limit]]
+    return "; ".join(parts)
 
 
 def pid_alive(pid: int) -> bool:
@@ -122,13 +166,37 @@ def pid_alive(pid: int) -> bool:
 
 def is_stale(info: ClaimInfo, stale_after: float, now: float | None = None) -> bool:
     """True when a held claim's holder is gone: all its pids dead on this host, or no
-    heartbeat for ``stale_after`` seconds. A released claim is never stale (it is free)."""
+    heartbeat for ``stale_after`` seconds. A released claim is never stale (it is free); a
+    damaged one is stale by its mtime alone."""
     if info.state != "held":
         return False
     now = time.time() if now is None else now
     if now - info.heartbeat > stale_after:
         return True
     return info.host == socket.gethostname() and bool(info.pids) and not any(map(pid_alive, info.pids))
+
+
+def describe_holder(info: ClaimInfo) -> str:
+    """Return who holds a claim (``host pid 1,2 since TIME (owner)``), or for a damaged claim
+    ``damaged claim file (why)``."""
+    if info.damaged:
+        return f"damaged claim file ({info.damaged})"
+    holder = f"{info.host} pid {','.join(map(str, info.pids)) or '?'} since {info.started_at}"
+    return f"{holder} ({info.owner})" if info.owner else holder
+
+
+def damaged_claim_warning(run_dir: str | Path, info: ClaimInfo, stale_after: float, now: float | None = None) -> str:
+    """Return the warning for a damaged claim: its file, what is wrong, and when (or that) the
+    run is taken over, ``stale_after`` seconds after the file last changed."""
+    now = time.time() if now is None else now
+    path = claim_file(run_dir, info.generation)
+    age = now - info.heartbeat
+    if age > stale_after:
+        return (f"{path}: damaged claim file ({info.damaged}), unchanged for {age:.0f}s, more than "
+                f"--stale-after {stale_after:g}s: taking the run over")
+    until = datetime.fromtimestamp(info.heartbeat + stale_after).isoformat(sep=" ", timespec="seconds")
+    return (f"{path}: damaged claim file ({info.damaged}); the run counts as held by an unknown worker "
+            f"until {until} (--stale-after {stale_after:g}s after the file last changed), then it is taken over")
 
 
 def _create_exclusive(path: Path, text: str) -> bool:
@@ -174,18 +242,36 @@ class Claim:
         return _generation_path(self.run_dir, self.info.generation)
 
     def is_current(self) -> bool:
-        """True while no later generation (a take-over) exists."""
-        return not _generation_path(self.run_dir, self.info.generation + 1).exists()
+        """True while the newest generation on disk is this claim: not taken over, not
+        rewritten by another worker, not removed (a damaged file of this generation still
+        counts as this claim: nobody else can create it)."""
+        return self._ownership() != "lost"
+
+    def _ownership(self) -> Literal["ours", "damaged", "lost"]:
+        if _latest_generation(self.run_dir) != self.info.generation:  # None: claims removed
+            return "lost"
+        on_disk = _read_generation(self.run_dir, self.info.generation)
+        if on_disk is None:
+            return "lost"
+        if on_disk.damaged:
+            return "damaged"
+        return "ours" if on_disk.token == self.info.token else "lost"
 
     def heartbeat(self) -> None:
-        """Refresh the claim's mtime; marks the claim ``lost`` once someone has taken it over."""
-        if not self.is_current():
+        """Refresh the claim's mtime; marks the claim ``lost`` once the newest generation is no
+        longer this one (taken over, rewritten by another owner, or removed)."""
+        ownership = self._ownership()
+        if ownership == "lost":
             if not self.lost:
-                log.error("%s: claim taken over by another worker (this one looked stale)", self.run_dir)
+                log.error("%s: claim taken over by another worker (this one looked stale): stopping the run",
+                          self.run_dir)
             self.lost = True
-            return
-        with contextlib.suppress(FileNotFoundError):
-            os.utime(self.path)
+        elif ownership == "damaged":
+            log.warning("%s: own claim file was damaged; writing it again", self.path)
+            atomic_write_text(self.path, self.info.to_json())
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                os.utime(self.path)
 
     def add_pid(self, pid: int) -> None:
         """Record a child process that works for this claim: the claim stays live while it runs."""
@@ -240,13 +326,13 @@ def try_claim(
     _claims_dir(run_dir).mkdir(parents=True, exist_ok=True)
     for _ in range(attempts):
         current = read_claim(run_dir)
-        if current is not None and current.state == "held" and not is_stale(current, stale_after):
+        held = current is not None and current.state == "held"
+        if held and current.damaged:
+            log.warning("%s", damaged_claim_warning(run_dir, current, stale_after))
+        if held and not is_stale(current, stale_after):
             return None
-        if current is not None and current.state == "held":
-            log.warning(
-                "%s: taking over a stale claim of %s pid %s (claimed %s)",
-                run_dir, current.host, ",".join(map(str, current.pids)) or "?", current.started_at,
-            )
+        if held and not current.damaged:
+            log.warning("%s: taking over a stale claim of %s", run_dir, describe_holder(current))
         info = ClaimInfo(
             generation=0 if current is None else current.generation + 1,
             state="held",

@@ -12,8 +12,11 @@ Rules (the same for local, torchrun and Slurm workers):
 - A run is executed only under a claim (:mod:`scaling_repro.launch.claims`), so two workers
   never run the same spec at once; a worker that finds a run claimed moves on.
 - A runner that raises or dies without writing result.json gets a failed RunRecord written
-  for it with the reason; an interrupted run (Ctrl-C, SIGTERM, lost claim) records nothing
-  and resumes later.
+  for it with the reason; an interrupted run (Ctrl-C, SIGTERM) records nothing and resumes
+  later.
+- A worker whose claim was taken over while it ran (it was stopped or hung for longer than
+  ``stale_after``) stops the run and records nothing for it: the run directory belongs to
+  the new holder. The outcome is ``lost``, not failed.
 """
 
 from __future__ import annotations
@@ -30,8 +33,16 @@ from typing import Literal
 
 from pydantic import ValidationError
 
-from scaling_repro.launch.claims import DEFAULT_STALE_AFTER, Claim, ClaimInfo, is_stale, read_claim, try_claim
-from scaling_repro.launch.runners import RunCrashed, RunInterrupted, Runner
+from scaling_repro.launch.claims import (
+    DEFAULT_STALE_AFTER,
+    Claim,
+    damaged_claim_warning,
+    describe_holder,
+    is_stale,
+    read_claim,
+    try_claim,
+)
+from scaling_repro.launch.runners import ClaimLost, RunCrashed, RunInterrupted, Runner
 from scaling_repro.recipe import RunSpec
 from scaling_repro.results import RESULT_FILE, RunRecord, read_record
 
@@ -91,13 +102,14 @@ def _mtime(path: Path) -> float:
         return 0.0
 
 
-OutcomeKind = Literal["ok", "failed", "skipped", "skipped_failed", "busy", "interrupted"]
+OutcomeKind = Literal["ok", "failed", "skipped", "skipped_failed", "busy", "interrupted", "lost"]
 
 
 @dataclass(frozen=True)
 class RunOutcome:
     """What one worker did with one run: ran it (ok / failed), skipped it (done, failed
-    earlier), found it busy (claimed by another worker), or was interrupted."""
+    earlier), found it busy (claimed by another worker), was interrupted, or lost its claim
+    to another worker while running it."""
 
     run_id: str
     index: int
@@ -107,7 +119,7 @@ class RunOutcome:
 
     @property
     def ran(self) -> bool:
-        return self.kind in ("ok", "failed", "interrupted")
+        return self.kind in ("ok", "failed", "interrupted", "lost")
 
 
 def failed_record(spec: RunSpec, reason: str, wall_seconds: float = 0.0) -> RunRecord:
@@ -148,13 +160,17 @@ def plan_run(spec: RunSpec, options: SweepOptions) -> RunOutcome | None:
     if skipped is not None:
         return skipped
     claim = read_claim(spec.run_dir)
+    if claim is not None and claim.state == "held" and claim.damaged:
+        log.warning("%s", damaged_claim_warning(spec.run_dir, claim, options.stale_after))
     if claim is not None and claim.state == "held" and not is_stale(claim, options.stale_after):
-        return RunOutcome(spec.run_id, spec.index, "busy", f"claimed by {claim.host} pid {_pids(claim)}")
+        return RunOutcome(spec.run_id, spec.index, "busy", f"claimed by {describe_holder(claim)}")
     return None
 
 
-def _pids(claim: ClaimInfo) -> str:
-    return ",".join(map(str, claim.pids)) or "?"
+def _busy(spec: RunSpec) -> RunOutcome:
+    claim = read_claim(spec.run_dir)
+    holder = "another worker" if claim is None or claim.state != "held" else describe_holder(claim)
+    return RunOutcome(spec.run_id, spec.index, "busy", f"claimed by {holder}")
 
 
 def execute_run(spec: RunSpec, runner: Runner, options: SweepOptions, owner: str = "") -> RunOutcome:
@@ -168,7 +184,7 @@ def execute_run(spec: RunSpec, runner: Runner, options: SweepOptions, owner: str
         return skipped
     claim = try_claim(spec.run_dir, options.stale_after, owner)
     if claim is None:
-        return RunOutcome(spec.run_id, spec.index, "busy", "claimed by another worker")
+        return _busy(spec)
     finished = False
     try:
         state = run_state(spec.run_dir)  # again: another worker may have finished it meanwhile
@@ -192,6 +208,8 @@ def _run_claimed(spec: RunSpec, runner: Runner, claim: Claim, options: SweepOpti
     try:
         with claim.kept_alive(options.heartbeat_seconds):
             runner(spec, claim)
+    except ClaimLost as err:
+        return _lost(spec, str(err), start)
     except RunInterrupted as err:
         log.warning("run %d (%s): interrupted (%s); it resumes when started again", spec.index, spec.run_id, err)
         return RunOutcome(spec.run_id, spec.index, "interrupted", str(err), time.time() - start)
@@ -199,9 +217,13 @@ def _run_claimed(spec: RunSpec, runner: Runner, claim: Claim, options: SweepOpti
         error = str(err)
     except Exception as err:  # one failing run must not stop the sweep
         error = f"{type(err).__name__}: {err}"
+        if not _still_held(claim):
+            return _lost(spec, f"its claim was taken over by another worker; the run then raised {error}", start)
         (spec.run_dir / TRACEBACK_FILE).write_text(traceback.format_exc(), encoding="utf-8")
         error += f" (traceback: {spec.run_dir / TRACEBACK_FILE})"
     seconds = time.time() - start
+    if not _still_held(claim):  # the run directory is the new holder's: write nothing there
+        return _lost(spec, f"its claim was taken over by another worker; the run ended with: {error or 'ok'}", start)
     state = run_state(spec.run_dir)
     if state.kind == "pending":
         reason = error or f"the runner returned without writing {RESULT_FILE}"
@@ -216,6 +238,20 @@ def _run_claimed(spec: RunSpec, runner: Runner, claim: Claim, options: SweepOpti
     return RunOutcome(spec.run_id, spec.index, "failed", state.reason, seconds)
 
 
+def _still_held(claim: Claim) -> bool:
+    """Check the claim once more (the last heartbeat may be seconds old); False when lost."""
+    try:
+        claim.heartbeat()
+    except OSError as err:
+        log.warning("%s: cannot check the claim: %s", claim.run_dir, err)
+    return not claim.lost
+
+
+def _lost(spec: RunSpec, reason: str, start: float) -> RunOutcome:
+    log.error("run %d (%s): lost claim: %s; this worker records nothing for it", spec.index, spec.run_id, reason)
+    return RunOutcome(spec.run_id, spec.index, "lost", reason, time.time() - start)
+
+
 def format_summary(outcomes: list[RunOutcome], title: str = "sweep") -> str:
     """Return the end-of-sweep summary: counts by outcome and a table of this sweep's failures."""
     labels = {
@@ -225,6 +261,7 @@ def format_summary(outcomes: list[RunOutcome], title: str = "sweep") -> str:
         "skipped_failed": "failed earlier (not retried; see --rerun-failed)",
         "busy": "running in another worker",
         "interrupted": "interrupted (resumable)",
+        "lost": "lost claim (taken over by another worker, which runs it)",
     }
     counts = {kind: sum(o.kind == kind for o in outcomes) for kind in labels}
     parts = [f"{counts[kind]} {label}" for kind, label in labels.items() if counts[kind]]

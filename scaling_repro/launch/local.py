@@ -30,6 +30,7 @@ from scaling_repro.launch.execute import RunOutcome, SweepOptions, execute_run
 from scaling_repro.launch.runners import (
     INTERRUPTED_RETURN_CODES,
     LOG_FILE,
+    ClaimLost,
     InProcessRunner,
     RunCrashed,
     RunInterrupted,
@@ -179,7 +180,7 @@ class ForkedRunner:
                 process.join(self.poll_seconds)
                 if process.exitcode is None and claim.lost:
                     _stop_process(process)
-                    raise RunInterrupted("its claim was taken over by another worker")
+                    raise ClaimLost("its claim was taken over by another worker; its process was stopped")
         except BaseException:
             _stop_process(process)
             raise
@@ -191,7 +192,7 @@ class ForkedRunner:
 
 
 def _stop_process(process, grace_seconds: float = 30.0) -> None:
-    """Terminate a child politely, then kill it."""
+    """Terminate a child (SIGTERM, which ends it at once), then kill it after the grace."""
     if process.exitcode is not None:
         return
     process.terminate()

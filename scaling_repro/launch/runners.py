@@ -4,7 +4,9 @@ The real work of a run is ``scaling_repro.pipeline.run_spec`` (in process) or th
 ``scaling-repro run RECIPE [KEY=VALUE ...] --run-id ID`` (``python -m scaling_repro run ...``,
 also under ``torchrun``). A runner is called as ``runner(spec, claim)``; it returns when the run
 is over (its result.json, ok or failed, is the pipeline's to write) and raises
-:class:`RunInterrupted` when the run was stopped and should simply resume later.
+:class:`RunInterrupted` when the run was stopped and should simply resume later, or
+:class:`ClaimLost` when it stopped the run because another worker took the claim over
+(a child process is terminated; in process, training stops before its next step).
 
 Testing hook: a :class:`RunTarget` with ``runner="module:function"`` calls that function with
 the RunSpec instead of the pipeline, in process or through ``python -m scaling_repro.launch.child``
@@ -41,6 +43,11 @@ INTERRUPTED_RETURN_CODES = frozenset({-signal.SIGINT, -signal.SIGTERM, 128 + sig
 
 class RunInterrupted(Exception):
     """The run was stopped (signal, claim taken over); it is not failed and resumes later."""
+
+
+class ClaimLost(RunInterrupted):
+    """The run was stopped because another worker took its claim over; this worker records
+    nothing for it (the other worker runs it)."""
 
 
 class RunCrashed(Exception):
@@ -113,9 +120,18 @@ class InProcessRunner:
         if spec.train.deepspeed and self.target.runner is None:
             SubprocessRunner(functools.partial(python_command, self.target))(spec, claim)
             return
-        self.target.function()(spec)
+        from scaling_repro.train.stop import TrainingStopped, stop_when
+
+        try:
+            with stop_when(lambda: claim.lost):
+                self.target.function()(spec)
+        except TrainingStopped:
+            if not claim.lost:
+                raise
+            raise ClaimLost("its claim was taken over by another worker; training stopped") from None
         if claim.lost:
-            log.error("%s: finished after its claim was taken over; another worker may rerun it", spec.run_dir)
+            raise ClaimLost("its claim was taken over by another worker after training; its result may be "
+                            "written twice")
 
 
 @dataclass(frozen=True)
@@ -158,11 +174,12 @@ class SubprocessRunner:
             except subprocess.TimeoutExpired:
                 if claim.lost:
                     _stop(process)
-                    raise RunInterrupted("its claim was taken over by another worker") from None
+                    raise ClaimLost("its claim was taken over by another worker; its process was stopped") from None
 
 
 def _stop(process: subprocess.Popen, grace_seconds: float = 30.0) -> None:
-    """Terminate a child politely (SIGTERM lets the trainer checkpoint), then kill it."""
+    """Terminate a child (SIGTERM; nothing in the trainer catches it, so the run ends at once
+    and resumes from its last checkpoint), then kill it if it is still there after the grace."""
     if process.poll() is not None:
         return
     process.terminate()

@@ -13,6 +13,7 @@ is done, times the cost of what is running or pending. Failed runs are not count
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from dataclasses import dataclass, replace
@@ -21,11 +22,21 @@ from typing import Any, Literal, Sequence
 
 from pydantic import ValidationError
 
-from scaling_repro.launch.claims import CLAIMS_DIR, ClaimInfo, is_stale, read_claim
+from scaling_repro.launch.claims import (
+    CLAIMS_DIR,
+    ClaimInfo,
+    claim_file,
+    damaged_claim_warning,
+    describe_holder,
+    is_stale,
+    read_claim,
+)
 from scaling_repro.launch.execute import run_state
 from scaling_repro.launch.order import estimate_cost
 from scaling_repro.recipe import RunSpec
 from scaling_repro.results import RunRecord
+
+log = logging.getLogger(__name__)
 
 RUN_DIR_NAME = re.compile(r"^[0-9a-f]{12}$")
 State = Literal["done", "running", "failed", "pending"]
@@ -58,22 +69,28 @@ def devices(launch: dict[str, Any]) -> int:
 
 
 def run_status(run_dir: Path, stale_after: float, spec: RunSpec | None = None) -> RunStatus:
-    """Return the state of one run directory (a live claim wins over a failed result)."""
+    """Return the state of one run directory (a live claim wins over a failed result); a
+    damaged claim file of an unfinished run is named in a logged warning."""
     run_id = spec.run_id if spec is not None else run_dir.name
     result = run_state(run_dir)
     index = spec.index if spec is not None else (result.record.spec.get("index") if result.record else None)
     claim = read_claim(run_dir)
     if result.kind == "done":
         return RunStatus(run_id, index, "done", "", spec, result.record, claim)
-    if claim is not None and claim.state == "held" and not is_stale(claim, stale_after):
-        holder = f"{claim.host} pid {','.join(map(str, claim.pids)) or '?'} since {claim.started_at}"
-        if claim.owner:
-            holder += f" ({claim.owner})"
+    held = claim is not None and claim.state == "held"
+    if held and claim.damaged:
+        log.warning("%s", damaged_claim_warning(run_dir, claim, stale_after))
+    if held and not is_stale(claim, stale_after):
+        holder = describe_holder(claim)
+        if claim.damaged:
+            holder = f"unknown: damaged claim file {claim_file(run_dir, claim.generation)}"
         return RunStatus(run_id, index, "running", holder, spec, result.record, claim)
     if result.kind == "failed":
         return RunStatus(run_id, index, "failed", result.reason, spec, result.record, claim)
     detail = ""
-    if claim is not None and claim.state == "held":
+    if held and claim.damaged:
+        detail = f"stale damaged claim file {claim_file(run_dir, claim.generation)} (taken over by the next worker)"
+    elif held:
         detail = f"stale claim of {claim.host} (taken over by the next worker)"
     elif run_dir.is_dir() and any(p.name != CLAIMS_DIR for p in run_dir.iterdir()):
         detail = "interrupted: has state, resumes"

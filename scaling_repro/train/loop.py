@@ -26,6 +26,7 @@ from scaling_repro.errors import UserError
 from scaling_repro.recipe import RunSpec, TrainConfig
 from scaling_repro.train import checkpoint as ckpt
 from scaling_repro.models.nll import predicted_tokens, supports_logits_to_keep, token_nll_sum
+from scaling_repro.train import stop
 from scaling_repro.train.batching import Batch, ExampleStream, dev_loss, rank_micro_batches, to_device
 from scaling_repro.train.distributed import (
     hardware_info,
@@ -127,7 +128,8 @@ def train(
 
     ``train_set`` / ``dev_set`` are indexable sequences of examples (e.g. EncodedExample) that
     ``collate_fn`` turns into right-padded ``input_ids, attention_mask, labels`` (-100 ignored).
-    ``batch_size`` is the global batch in examples. Raises NonFiniteLossError on a NaN/inf loss.
+    ``batch_size`` is the global batch in examples. Raises NonFiniteLossError on a NaN/inf loss,
+    and TrainingStopped before a step when asked to (:mod:`scaling_repro.train.stop`).
     """
     run_dir = Path(run_dir)
     started = time.perf_counter()
@@ -191,6 +193,10 @@ def train(
                     desc=f"train {run_dir.parent.name}/{run_dir.name}", dynamic_ncols=True)
     prepared_model.train()
     while state.step < total_steps and not state.stopped_early:
+        if stop.requested():
+            progress.close()
+            _finish_trackers(accelerator)
+            raise stop.TrainingStopped(state.step)
         step_start = time.perf_counter()
         indices = stream.take(state.step * batch_size, batch_size)
         micros = [to_device(collate_fn([train_set[i] for i in m]), accelerator.device)
