@@ -86,6 +86,16 @@ def test_a_checkpoint_without_its_rng_state_is_not_resumed_inexactly(tmp_path, u
     assert str(rng_files[0].parent) in warnings_text(caplog)
 
 
+def test_a_kill_inside_the_last_publish_leaves_one_step_checkpoint_after_the_next_start(tmp_path):
+    interrupt(tmp_path, crash_at=7)
+    shutil.copytree(step_dir(tmp_path, 6), tmp_path / "parked")
+    run(tmp_path)
+    # The kill landed after step 8 was renamed into place, before step 6 was deleted.
+    shutil.copytree(tmp_path / "parked", step_dir(tmp_path, 6))
+    assert run(tmp_path).resumed_from_step == 8
+    assert step_dirs(tmp_path) == ["step-00000008"]
+
+
 @pytest.mark.parametrize("name", ["adapter_model.safetensors", "best.json"])
 def test_a_damaged_best_checkpoint_error_names_the_file(tmp_path, name):
     result = run(tmp_path)

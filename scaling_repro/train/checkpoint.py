@@ -9,7 +9,8 @@
 
 Every directory is written under a ``.tmp-`` name and renamed when complete, so a ``kill -9``
 leaves either the old checkpoint or the new one. Only the latest ``step-`` and the best
-``best-`` directory are kept. A resume first checks that every
+``best-`` directory are kept; what a kill leaves besides them (a half-written directory, an
+older one not yet deleted) goes when the run starts again. A resume first checks that every
 file of the checkpoint can be read, and passes over a damaged one to an older intact one, or
 to a restart of the run: either ends as an uninterrupted run would.
 """
@@ -128,9 +129,11 @@ def read_trainer_state(path: Path) -> TrainerState:
     return TrainerState.from_json(data)
 
 
-def clean_partial(run_dir: Path, best_step: int | None) -> None:
-    """Remove half-written ``.tmp-`` directories and best weights other than ``best_step``'s
-    (written by a killed run after its last resumable checkpoint). Main process only."""
+def clean_partial(run_dir: Path, best_step: int | None, resumed_step: int | None = None) -> None:
+    """Remove what a killed run leaves: half-written ``.tmp-`` directories, best weights
+    other than ``best_step``'s (written after its last resumable checkpoint) and step
+    checkpoints older than ``resumed_step`` (a kill between publishing a checkpoint and
+    deleting the previous one). Main process only."""
     root = checkpoint_dir(run_dir)
     if not root.is_dir():
         return
@@ -138,6 +141,9 @@ def clean_partial(run_dir: Path, best_step: int | None) -> None:
         shutil.rmtree(path, ignore_errors=True)
     for path in root.glob("best-*"):
         if best_step is None or _step_of(path) != best_step:
+            shutil.rmtree(path, ignore_errors=True)
+    for path in root.glob("step-*"):
+        if resumed_step is not None and _step_of(path) < resumed_step:
             shutil.rmtree(path, ignore_errors=True)
 
 

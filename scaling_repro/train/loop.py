@@ -185,7 +185,7 @@ def train(
         resumed_from = state.step
         log.info("resuming from %s (step %d)", latest, state.step)
     if accelerator.is_main_process:
-        ckpt.clean_partial(run_dir, state.best_step)
+        ckpt.clean_partial(run_dir, state.best_step, resumed_from)
     accelerator.wait_for_everyone()
     jsonl = JsonlLog(run_dir, enabled=accelerator.is_main_process)
     jsonl.truncate_after(state.step)
