@@ -223,6 +223,7 @@ def _check_saved_keys(model: torch.nn.Module, path: Path) -> None:
         return
     with safe_open(str(file), framework="pt") as handle:
         saved = set(handle.keys())
+    model = _without_ddp(model)
     missing = [n for n, p in model.named_parameters() if p.requires_grad and n not in saved]
     if missing:
         raise UserError(
@@ -236,7 +237,7 @@ def register_trainable_only_saving(accelerator, model: torch.nn.Module) -> None:
     (non-DeepSpeed; DeepSpeed gets ``exclude_frozen_parameters``)."""
     if not _frozen_exists(model) or is_deepspeed(accelerator):
         return
-    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    trainable = {n for n, p in _without_ddp(model).named_parameters() if p.requires_grad}
 
     def keep_trainable(models, weights, output_dir):
         for i, weight in enumerate(weights):
@@ -282,9 +283,13 @@ def gathered_weights(accelerator, model) -> tuple[torch.nn.Module, dict[str, tor
     engine types, half a second per save when it is installed."""
     if is_deepspeed(accelerator):
         return accelerator.unwrap_model(model), accelerator.get_state_dict(model)
+    return _without_ddp(model), None
+
+
+def _without_ddp(model: torch.nn.Module) -> torch.nn.Module:
     while isinstance(model, torch.nn.parallel.DistributedDataParallel):
         model = model.module
-    return model, None
+    return model
 
 
 def save_best(accelerator, model, step: int, dev_loss: float, run_dir: Path) -> Path:
