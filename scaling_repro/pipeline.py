@@ -23,7 +23,7 @@ from typing import Any
 
 from scaling_repro.errors import UserError, one_line
 from scaling_repro.recipe import RunSpec
-from scaling_repro.results import RESULT_FILE, RunRecord, atomic_write_json, read_record
+from scaling_repro.results import RESULT_FILE, RunRecord, atomic_write_json, read_record, remove_write_leftovers
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +89,14 @@ def finished_record(run_dir: Path) -> RunRecord | None:
                         "(the file is kept as %s)", path, one_line(err), UNREADABLE_RESULT_FILE)
             os.replace(path, path.with_name(UNREADABLE_RESULT_FILE))
         return None
+
+
+def _remove_write_leftovers(run_dir: Path) -> None:
+    from scaling_repro.evaluate.run import GENERATIONS_FILE
+    from scaling_repro.train.metrics_log import LOG_FILE
+
+    for path in remove_write_leftovers(run_dir, [SPEC_FILE, RESULT_FILE, GENERATIONS_FILE, LOG_FILE]):
+        log.info("removed %s, left by a write that was killed", path)
 
 
 def load_model(spec: RunSpec):
@@ -207,6 +215,7 @@ def run_spec(spec: RunSpec, sweep_source: Path | None = None) -> RunRecord:
         return record
     started = time.perf_counter()
     if is_main_process():
+        _remove_write_leftovers(spec.run_dir)
         write_spec(spec, sweep_source)
     if spec.train.threads:
         import torch
@@ -296,6 +305,8 @@ def reevaluate(run_dir: str | Path, overrides: list[str] | tuple[str, ...] = ())
             raise UserError(f"{run_dir} is not at {spec.run_dir}, where its spec places it: move it back and "
                             f"finish the run with `scaling-repro run RECIPE --run-id {spec.run_id}`")
         return run_spec(spec)
+    if is_main_process():
+        _remove_write_leftovers(run_dir)
     run = prepare(spec)
     best = best_checkpoint(run_dir)
     if best is None and spec.train.max_steps > 0:

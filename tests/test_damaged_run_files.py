@@ -62,3 +62,13 @@ def test_run_with_a_truncated_checkpoint_restarts_with_a_warning_naming_the_file
         assert main(["run", str(recipe)]) == 0
     assert str(damaged) in warnings_text(caplog)
     assert read_record(run_dir).ok and read_record(run_dir).steps == 8
+
+
+def test_leftovers_of_killed_atomic_writes_are_removed_on_the_next_start(recipe):
+    run_dir = finished_run(recipe)
+    (run_dir / RESULT_FILE).unlink()  # killed while writing its result
+    leftovers = [run_dir / ".generations.jsonl.k1ll3d.tmp", run_dir / f".{RESULT_FILE}.k1ll3d.tmp"]
+    for path in leftovers:
+        path.write_text("half", encoding="utf-8")
+    assert main(["run", str(recipe)]) == 0
+    assert not any(path.exists() for path in leftovers)
