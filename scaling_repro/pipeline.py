@@ -4,7 +4,8 @@
 every process calls it; training and evaluation are distributed, and only the main process
 writes files. The run directory holds ``spec.json`` (written first, so ``scaling-repro
 evaluate RUN_DIR`` can rebuild the run), checkpoints and logs while training, and
-``result.json`` last: its presence means the run is done.
+``result.json`` last: a readable one means the run is done. An unreadable one is moved to
+``result.unreadable.json`` and the run finished again from its checkpoints.
 """
 
 from __future__ import annotations
@@ -20,13 +21,14 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from scaling_repro.errors import UserError
+from scaling_repro.errors import UserError, one_line
 from scaling_repro.recipe import RunSpec
-from scaling_repro.results import RESULT_FILE, RunRecord, atomic_write_json, read_record
+from scaling_repro.results import RESULT_FILE, RunRecord, atomic_write_json, read_record, remove_write_leftovers
 
 log = logging.getLogger(__name__)
 
 SPEC_FILE = "spec.json"
+UNREADABLE_RESULT_FILE = "result.unreadable.json"  # an unreadable result.json, kept for inspection
 PACKAGES = ("scaling_repro", "torch", "transformers", "peft", "accelerate", "datasets", "deepspeed")
 
 
@@ -63,9 +65,38 @@ def read_spec(run_dir: str | Path) -> RunSpec:
         raise UserError(f"{run_dir}: no {SPEC_FILE}; is this a run directory of scaling-repro run?")
     import json
 
-    spec = RunSpec.model_validate(json.loads(path.read_text(encoding="utf-8"))["spec"])
+    try:
+        spec = RunSpec.model_validate(json.loads(path.read_text(encoding="utf-8"))["spec"])
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise UserError(f"{path} is unreadable ({one_line(err)}); `scaling-repro run RECIPE` writes it "
+                        "again for the recipe's run") from None
     # The directory may have moved since: the spec keeps its identity, the files stay here.
     return spec.model_copy(update={"output_dir": str(Path(run_dir).resolve().parent.parent)})
+
+
+def finished_record(run_dir: Path) -> RunRecord | None:
+    """Return the RunRecord of ``run_dir/result.json``, or None when the run is not done: no
+    result, or an unreadable one, which the main process moves to ``result.unreadable.json``
+    (kept, never trusted) with a warning naming it."""
+    path = Path(run_dir) / RESULT_FILE
+    try:
+        return read_record(path)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as err:
+        if is_main_process():
+            log.warning("%s is unreadable (%s): the run is not done; finishing it again from its checkpoints "
+                        "(the file is kept as %s)", path, one_line(err), UNREADABLE_RESULT_FILE)
+            os.replace(path, path.with_name(UNREADABLE_RESULT_FILE))
+        return None
+
+
+def _remove_write_leftovers(run_dir: Path) -> None:
+    from scaling_repro.evaluate.run import GENERATIONS_FILE
+    from scaling_repro.train.metrics_log import LOG_FILE
+
+    for path in remove_write_leftovers(run_dir, [SPEC_FILE, RESULT_FILE, GENERATIONS_FILE, LOG_FILE]):
+        log.info("removed %s, left by a write that was killed", path)
 
 
 def load_model(spec: RunSpec):
@@ -175,8 +206,8 @@ def run_spec(spec: RunSpec, sweep_source: Path | None = None) -> RunRecord:
     from scaling_repro.train.loop import NonFiniteLossError
 
     result_path = spec.run_dir / RESULT_FILE
-    if result_path.is_file():
-        record = read_record(result_path)
+    record = finished_record(spec.run_dir)
+    if record is not None:
         log.info("run %s is done (%s): %s", spec.run_id, record.status, result_path)
         if record.spec.get("eval") != spec.eval.model_dump(mode="json"):
             log.warning("run %s was evaluated with other eval settings; apply these with "
@@ -184,6 +215,7 @@ def run_spec(spec: RunSpec, sweep_source: Path | None = None) -> RunRecord:
         return record
     started = time.perf_counter()
     if is_main_process():
+        _remove_write_leftovers(spec.run_dir)
         write_spec(spec, sweep_source)
     if spec.train.threads:
         import torch
@@ -258,13 +290,23 @@ def reevaluate(run_dir: str | Path, overrides: list[str] | tuple[str, ...] = ())
     """Re-run evaluation of a finished run's best checkpoint and rewrite its ``result.json``.
 
     ``overrides`` (``eval.key=value``) change the evaluation settings. Training fields of the
-    old record are kept; evaluation fields and the recorded spec's ``eval`` are replaced.
+    old record are kept; evaluation fields and the recorded spec's ``eval`` are replaced. An
+    unreadable old record is set aside and the run finished again (:func:`run_spec`), which
+    recovers its training fields from the checkpoints.
     """
     from scaling_repro.train.checkpoint import best_checkpoint, load_best_weights
 
     run_dir = Path(run_dir)
     spec = with_eval_overrides(read_spec(run_dir), list(overrides))
-    old = read_record(run_dir) if (run_dir / RESULT_FILE).is_file() else None
+    had_result = (run_dir / RESULT_FILE).is_file()
+    old = finished_record(run_dir)
+    if had_result and old is None:
+        if spec.run_dir.resolve() != run_dir.resolve():
+            raise UserError(f"{run_dir} is not at {spec.run_dir}, where its spec places it: move it back and "
+                            f"finish the run with `scaling-repro run RECIPE --run-id {spec.run_id}`")
+        return run_spec(spec)
+    if is_main_process():
+        _remove_write_leftovers(run_dir)
     run = prepare(spec)
     best = best_checkpoint(run_dir)
     if best is None and spec.train.max_steps > 0:

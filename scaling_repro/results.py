@@ -8,6 +8,7 @@ read results through it.
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import logging
 import os
@@ -23,17 +24,19 @@ log = logging.getLogger(__name__)
 
 RESULT_FILE = "result.json"
 SCHEMA_VERSION = 1
+_TMP_SUFFIX = ".tmp"
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
     """Write ``text`` to ``path`` so that readers see the old file or the new one, never half.
 
     Writes a temporary file in the same directory, fsyncs it, renames it over ``path`` and
-    fsyncs the directory; an interrupted write leaves no temporary file behind.
+    fsyncs the directory. A write that raises leaves no temporary file behind; one whose
+    process is killed does, and :func:`remove_write_leftovers` deletes it.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=_TMP_SUFFIX)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
@@ -50,6 +53,19 @@ def atomic_write_text(path: str | Path, text: str) -> None:
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
+
+
+def remove_write_leftovers(directory: str | Path, names: list[str]) -> list[Path]:
+    """Delete the temporary files that killed :func:`atomic_write_text` calls left in
+    ``directory`` for the files ``names``; return the deleted paths. Call it only where no
+    other process is writing those files."""
+    removed = []
+    for name in names:
+        for path in Path(directory).glob(f".{glob.escape(name)}.*{_TMP_SUFFIX}"):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+                removed.append(path)
+    return removed
 
 
 def atomic_write_json(path: str | Path, data: Any) -> None:

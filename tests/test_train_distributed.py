@@ -47,6 +47,18 @@ def test_two_process_torchrun_averages_gradients_and_matches_one_process(tmp_pat
     assert got["dev"] == pytest.approx(expected["dev"], abs=1e-5)
 
 
+def test_two_process_lora_resume_ends_as_the_uninterrupted_run(tmp_path):
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+               str(WORKER), "ddp_resume", str(tmp_path)]
+    proc = subprocess.run(command, env=_env(), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    got = json.loads((tmp_path / "ddp_resume.json").read_text())
+    assert got["resumed_from"] == 2
+    # Dropout on each rank draws from that rank's restored RNG.
+    assert got["resumed"]["train"] == pytest.approx(got["whole"]["train"], abs=1e-6)
+    assert got["resumed"]["dev"] == pytest.approx(got["whole"]["dev"], abs=1e-6)
+
+
 DEEPSPEED, DEEPSPEED_REASON = deepspeed_available()
 
 

@@ -1,7 +1,8 @@
 """Worker of the distributed / DeepSpeed tests: ``python train_dist_worker.py MODE OUT_DIR``.
 
 MODE ``ddp`` (under torchrun): checks that gradients are averaged over >1 processes, then
-trains the tiny model and writes its curves. MODE ``zero``: DeepSpeed ZeRO-2 / ZeRO-3 runs on
+trains the tiny model and writes its curves. MODE ``ddp_resume`` (under torchrun): LoRA runs,
+one of them crashed and resumed, writing both curves. MODE ``zero``: DeepSpeed ZeRO-2 / ZeRO-3 runs on
 one CPU process (LoRA resume, full and prompt tuning), writing what each measured.
 """
 
@@ -50,6 +51,33 @@ def ddp(out: Path) -> None:
         (out / "ddp.json").write_text(json.dumps(info))
 
 
+def ddp_resume(out: Path) -> None:
+    """Two-process LoRA with dropout: an uninterrupted run, and one crashed at step 3 and resumed."""
+    config = train_config(max_steps=6, eval_every=2, checkpoint_every=2, log_every=1, micro_batch_size=2)
+
+    def run(name: str, crash_at: int | None = None):
+        def hook(info):
+            if info.step == crash_at:
+                raise RuntimeError("crash")
+
+        model = wrap(tiny_llama(), "lora", dropout=0.1)
+        try:
+            return train(model, TRAIN, DEV, collate, out / name, config=config, lr=3e-2, batch_size=8, seed=0,
+                         on_step=hook if crash_at else None)
+        except RuntimeError as err:
+            if str(err) != "crash":
+                raise
+            return None
+
+    run("whole")
+    run("resumed", crash_at=3)
+    resumed = run("resumed")
+    if torch.distributed.get_rank() == 0:
+        report = {"whole": curves(out / "whole"), "resumed": curves(out / "resumed"),
+                  "resumed_from": resumed.resumed_from_step}
+        (out / "ddp_resume.json").write_text(json.dumps(report))
+
+
 def zero(out: Path) -> None:
     report: dict = {}
     config = dict(max_steps=4, eval_every=2, checkpoint_every=2, log_every=1, micro_batch_size=2)
@@ -87,4 +115,4 @@ def zero(out: Path) -> None:
 
 if __name__ == "__main__":
     mode, out_dir = sys.argv[1], Path(sys.argv[2])
-    {"ddp": ddp, "zero": zero}[mode](out_dir)
+    {"ddp": ddp, "ddp_resume": ddp_resume, "zero": zero}[mode](out_dir)

@@ -1,22 +1,26 @@
 """Checkpoints of a run directory: resumable state and the best weights by dev loss.
 
     run_dir/checkpoints/step-00001000/   resumable: Accelerate state (model or trainable
-                                          weights, optimizer, scheduler, RNG of every rank)
+                                          weights, optimizer), LR schedule and RNG of every
+                                          rank as data (see :mod:`.state_files`)
                                           + trainer_state.json (step, data position, best-so-far)
     run_dir/checkpoints/best-00000800/    best weights by dev loss: ``save_pretrained`` of the
                                           model (full) or adapter (PEFT) + best.json
 
 Every directory is written under a ``.tmp-`` name and renamed when complete, so a ``kill -9``
 leaves either the old checkpoint or the new one. Only the latest ``step-`` and the best
-``best-`` directory are kept.
+``best-`` directory are kept; what a kill leaves besides them (a half-written directory, an
+older one not yet deleted) goes when the run starts again. A resume first checks that every
+file of the checkpoint can be read, and passes over a damaged one to an older intact one, or
+to a restart of the run: either ends as an uninterrupted run would.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import math
+import pickle
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,8 +28,19 @@ from typing import Any
 
 import torch
 
-from scaling_repro.errors import UserError
+from scaling_repro.errors import UserError, one_line
 from scaling_repro.results import atomic_write_json
+from scaling_repro.train.state_files import (
+    DamagedCheckpointError,
+    check_readable,
+    drop_accelerate_rng_pickle,
+    load_safetensors,
+    load_scheduler,
+    read_json_object,
+    restore_rng_state,
+    save_rng_state,
+    save_scheduler,
+)
 
 log = logging.getLogger(__name__)
 
@@ -89,9 +104,36 @@ def best_checkpoint(run_dir: Path) -> Path | None:
     return found[-1] if found else None
 
 
-def clean_partial(run_dir: Path, best_step: int | None) -> None:
-    """Remove half-written ``.tmp-`` directories and best weights other than ``best_step``'s
-    (written by a killed run after its last resumable checkpoint). Main process only."""
+def resumable_checkpoint(run_dir: Path, world_size: int, deepspeed: bool) -> tuple[Path | None, list[str]]:
+    """Return (the newest complete step checkpoint of ``run_dir`` whose files all read, or
+    None; why each newer complete one was passed over: a damaged file, named)."""
+    damaged = []
+    for path in reversed(_complete("step", run_dir, STATE_FILE)):
+        try:
+            check_readable(path, world_size, deepspeed)
+            read_trainer_state(path)
+        except DamagedCheckpointError as err:
+            damaged.append(str(err))
+            continue
+        return path, damaged
+    return None, damaged
+
+
+def read_trainer_state(path: Path) -> TrainerState:
+    """Return the TrainerState of the checkpoint directory ``path``; DamagedCheckpointError
+    naming the file when it is unreadable."""
+    file = Path(path) / STATE_FILE
+    data = read_json_object(file)
+    if not all(isinstance(data.get(key), int) for key in ("step", "examples_seen")):
+        raise DamagedCheckpointError(f"{file}: no step and examples_seen counts")
+    return TrainerState.from_json(data)
+
+
+def clean_partial(run_dir: Path, best_step: int | None, resumed_step: int | None = None) -> None:
+    """Remove what a killed run leaves: half-written ``.tmp-`` directories, best weights
+    other than ``best_step``'s (written after its last resumable checkpoint) and step
+    checkpoints older than ``resumed_step`` (a kill between publishing a checkpoint and
+    deleting the previous one). Main process only."""
     root = checkpoint_dir(run_dir)
     if not root.is_dir():
         return
@@ -99,6 +141,9 @@ def clean_partial(run_dir: Path, best_step: int | None) -> None:
         shutil.rmtree(path, ignore_errors=True)
     for path in root.glob("best-*"):
         if best_step is None or _step_of(path) != best_step:
+            shutil.rmtree(path, ignore_errors=True)
+    for path in root.glob("step-*"):
+        if resumed_step is not None and _step_of(path) < resumed_step:
             shutil.rmtree(path, ignore_errors=True)
 
 
@@ -116,8 +161,9 @@ def _publish(tmp: Path, final: Path, older: str) -> None:
             shutil.rmtree(old, ignore_errors=True)
 
 
-def save_checkpoint(accelerator, model: torch.nn.Module, state: TrainerState, run_dir: Path) -> Path:
-    """Write the resumable checkpoint of ``state.step`` atomically; keep only the newest.
+def save_checkpoint(accelerator, model: torch.nn.Module, scheduler, state: TrainerState, run_dir: Path) -> Path:
+    """Write the resumable checkpoint of ``state.step`` atomically, keep only the newest and
+    return its path.
 
     A model with frozen weights (PET) stores its trainable weights only: the frozen base is
     rebuilt from the recipe on resume. Collective: every rank must call it.
@@ -130,26 +176,41 @@ def save_checkpoint(accelerator, model: torch.nn.Module, state: TrainerState, ru
         tmp.mkdir(parents=True)
     accelerator.wait_for_everyone()
     kwargs = {}
-    if _frozen_exists(model) and _is_deepspeed(accelerator):
+    if _frozen_exists(model) and is_deepspeed(accelerator):
         kwargs["exclude_frozen_parameters"] = True
+    save_rng_state(tmp, accelerator.process_index, accelerator.step)
     accelerator.save_state(str(tmp), **kwargs)
+    drop_accelerate_rng_pickle(tmp, accelerator.process_index)
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
+        save_scheduler(tmp, scheduler)
         atomic_write_json(tmp / STATE_FILE, state.to_json())
         _publish(tmp, final, older="step-*")
     accelerator.wait_for_everyone()
     return final
 
 
-def load_checkpoint(accelerator, model: torch.nn.Module, path: Path) -> TrainerState:
-    """Restore the Accelerate state saved in ``path`` and return its TrainerState."""
+def load_checkpoint(accelerator, model: torch.nn.Module, scheduler, path: Path) -> TrainerState:
+    """Restore the state saved in ``path`` (model, optimizer, LR schedule, this rank's RNG)
+    and return its TrainerState. ``path`` should come from :func:`resumable_checkpoint`."""
+    state = read_trainer_state(path)
     kwargs: dict[str, Any] = {}
     if _frozen_exists(model):
-        kwargs = {"load_module_strict": False} if _is_deepspeed(accelerator) else {"strict": False}
-    if not _is_deepspeed(accelerator):
+        kwargs = {"load_module_strict": False} if is_deepspeed(accelerator) else {"strict": False}
+    if not is_deepspeed(accelerator):
         _check_saved_keys(model, path)
-    accelerator.load_state(str(path), **kwargs)
-    return TrainerState.from_json(json.loads((path / STATE_FILE).read_text(encoding="utf-8")))
+    from safetensors import SafetensorError
+
+    try:
+        accelerator.load_state(str(path), load_kwargs={"weights_only": True}, **kwargs)
+        load_scheduler(path, scheduler)
+        accelerator.step = restore_rng_state(path, accelerator.process_index)
+    except (OSError, EOFError, ValueError, KeyError, RuntimeError, pickle.UnpicklingError, SafetensorError) as err:
+        raise DamagedCheckpointError(
+            f"{path}: cannot be loaded ({one_line(err)}); move it out "
+            f"of {path.parent} to resume from an earlier checkpoint or to restart the run"
+        ) from err
+    return state
 
 
 def _check_saved_keys(model: torch.nn.Module, path: Path) -> None:
@@ -162,6 +223,7 @@ def _check_saved_keys(model: torch.nn.Module, path: Path) -> None:
         return
     with safe_open(str(file), framework="pt") as handle:
         saved = set(handle.keys())
+    model = _without_ddp(model)
     missing = [n for n, p in model.named_parameters() if p.requires_grad and n not in saved]
     if missing:
         raise UserError(
@@ -173,9 +235,9 @@ def _check_saved_keys(model: torch.nn.Module, path: Path) -> None:
 def register_trainable_only_saving(accelerator, model: torch.nn.Module) -> None:
     """Make ``accelerator.save_state`` store only trainable weights of a partly frozen model
     (non-DeepSpeed; DeepSpeed gets ``exclude_frozen_parameters``)."""
-    if not _frozen_exists(model) or _is_deepspeed(accelerator):
+    if not _frozen_exists(model) or is_deepspeed(accelerator):
         return
-    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    trainable = {n for n, p in _without_ddp(model).named_parameters() if p.requires_grad}
 
     def keep_trainable(models, weights, output_dir):
         for i, weight in enumerate(weights):
@@ -184,7 +246,8 @@ def register_trainable_only_saving(accelerator, model: torch.nn.Module) -> None:
     accelerator.register_save_state_pre_hook(keep_trainable)
 
 
-def _is_deepspeed(accelerator) -> bool:
+def is_deepspeed(accelerator) -> bool:
+    """Return whether ``accelerator`` runs DeepSpeed."""
     return str(accelerator.distributed_type).endswith("DEEPSPEED")
 
 
@@ -218,11 +281,15 @@ def gathered_weights(accelerator, model) -> tuple[torch.nn.Module, dict[str, tor
     gathered (ZeRO-3: every rank must call this); otherwise None, i.e. the model's own.
     Without DeepSpeed the unwrapping is done here: Accelerate's imports DeepSpeed to check
     engine types, half a second per save when it is installed."""
-    if _is_deepspeed(accelerator):
+    if is_deepspeed(accelerator):
         return accelerator.unwrap_model(model), accelerator.get_state_dict(model)
+    return _without_ddp(model), None
+
+
+def _without_ddp(model: torch.nn.Module) -> torch.nn.Module:
     while isinstance(model, torch.nn.parallel.DistributedDataParallel):
         model = model.module
-    return model, None
+    return model
 
 
 def save_best(accelerator, model, step: int, dev_loss: float, run_dir: Path) -> Path:
@@ -254,17 +321,20 @@ def save_best(accelerator, model, step: int, dev_loss: float, run_dir: Path) -> 
 
 def load_best_weights(model: torch.nn.Module, directory: Path) -> dict[str, Any]:
     """Load the weights saved by :func:`save_best` into ``model`` (a plain or PEFT model, not
-    wrapped) and return its best.json (step, dev_loss)."""
-    from safetensors.torch import load_file
-
+    wrapped) and return its best.json (step, dev_loss). DamagedCheckpointError names a file
+    that cannot be read."""
     directory = Path(directory)
-    info = json.loads((directory / BEST_FILE).read_text(encoding="utf-8"))
     files = sorted(directory.glob("*.safetensors"))
     if not files:
         raise UserError(f"best checkpoint {directory} has no .safetensors weights")
     state_dict: dict[str, torch.Tensor] = {}
-    for file in files:
-        state_dict.update(load_file(str(file)))
+    try:
+        info = read_json_object(directory / BEST_FILE)
+        for file in files:
+            state_dict.update(load_safetensors(file))
+    except DamagedCheckpointError as err:
+        raise DamagedCheckpointError(
+            f"{err}; the best weights are lost: delete {directory.parent} to train the run again") from None
     if hasattr(model, "peft_config"):
         from peft import set_peft_model_state_dict
 

@@ -168,20 +168,19 @@ def train(
     layers, attn_dim = throughput.attention_shape(getattr(model, "config", None))
     prepared_model, optimizer = accelerator.prepare(model, base_optimizer)
     _check_optimizer_kept(optimizer, type(base_optimizer))
-    accelerator.register_for_checkpointing(scheduler)
     ckpt.register_trainable_only_saving(accelerator, prepared_model)
     if config.trackers:
         accelerator.init_trackers(tracker_project, config=config.model_dump(mode="json"))
 
     state = ckpt.TrainerState()
     resumed_from = None
-    latest = ckpt.latest_checkpoint(run_dir)
+    latest = _resumable(accelerator, run_dir, world, is_ds)
     if latest is not None:
-        state = ckpt.load_checkpoint(accelerator, prepared_model, latest)
+        state = ckpt.load_checkpoint(accelerator, prepared_model, scheduler, latest)
         resumed_from = state.step
         log.info("resuming from %s (step %d)", latest, state.step)
     if accelerator.is_main_process:
-        ckpt.clean_partial(run_dir, state.best_step)
+        ckpt.clean_partial(run_dir, state.best_step, resumed_from)
     accelerator.wait_for_everyone()
     jsonl = JsonlLog(run_dir, enabled=accelerator.is_main_process)
     jsonl.truncate_after(state.step)
@@ -259,7 +258,7 @@ def train(
             on_step(StepInfo(state.step, state, prepared_model, accelerator))
         state.wall_seconds = time.perf_counter() - session_start
         if state.step % checkpoint_every == 0 or last or state.stopped_early:
-            ckpt.save_checkpoint(accelerator, prepared_model, state, run_dir)
+            ckpt.save_checkpoint(accelerator, prepared_model, scheduler, state, run_dir)
     progress.close()
     _finish_trackers(accelerator)
     state.wall_seconds = time.perf_counter() - session_start
@@ -274,6 +273,17 @@ def train(
         resumed_from_step=resumed_from, stopped_early=state.stopped_early,
         hardware={**hardware_info(accelerator), "peak_bf16_flops": peak},
     )
+
+
+def _resumable(accelerator, run_dir: Path, world: int, is_ds: bool) -> Path | None:
+    """Return the checkpoint to resume from (None: start at step 0); warn about each damaged
+    newer one passed over. Every rank reads the same files, so all choose the same one."""
+    latest, damaged = ckpt.resumable_checkpoint(run_dir, world, is_ds)
+    if accelerator.is_main_process:
+        then = f"resuming from {latest} instead" if latest else "no intact checkpoint: restarting the run from step 0"
+        for reason in damaged:
+            log.warning("damaged checkpoint: %s; %s", reason, then)
+    return latest
 
 
 def _evaluate(accelerator, model, dev_set, collate_fn, batch_size, state, run_dir, jsonl, config, lr, train_size,

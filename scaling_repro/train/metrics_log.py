@@ -22,16 +22,16 @@ class JsonlLog:
         self.enabled = enabled
 
     def truncate_after(self, step: int) -> None:
-        """Drop lines with ``step`` greater than ``step`` (and any torn last line)."""
+        """Drop lines with ``step`` greater than ``step`` (and any torn or garbled line)."""
         if not self.enabled or not self.path.is_file():
             return
         kept = []
-        for line in self.path.read_text(encoding="utf-8").splitlines():
+        for line in self.path.read_text(encoding="utf-8", errors="replace").splitlines():
             try:
                 record = json.loads(line)
             except json.JSONDecodeError:
                 continue  # a line torn by a kill
-            if record.get("step", 0) <= step:
+            if isinstance(record, dict) and record.get("step", 0) <= step:
                 kept.append(line)
         atomic_write_text(self.path, "".join(line + "\n" for line in kept))
 

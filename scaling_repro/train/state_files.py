@@ -1,0 +1,180 @@
+"""The parts of a resumable checkpoint that this package writes as data, and the check that a
+checkpoint can be read before any of it is loaded.
+
+Run directories live on shared filesystems, so nothing read from them may run code: the LR
+schedule is JSON and the RNG states are safetensors with JSON metadata (Accelerate would
+pickle both; its RNG pickle is deleted after saving). Weights are safetensors and the
+optimizer state is a ``torch.save`` file that is only ever read with ``weights_only=True``.
+
+    step-00001000/scheduler.json               LR schedule (``state_dict`` of the LambdaLR)
+    step-00001000/rng_state_<rank>.safetensors python, numpy, torch (CPU and CUDA) RNG of one rank
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import random
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from scaling_repro.errors import UserError, one_line
+from scaling_repro.results import atomic_write_json
+
+SCHEDULER_FILE = "scheduler.json"
+MODEL_FILE = "model.safetensors"
+OPTIMIZER_FILE = "optimizer.bin"
+SCALER_FILE = "scaler.pt"
+DEEPSPEED_DIR = "pytorch_model"  # the ckpt_id Accelerate gives DeepSpeed's own checkpoint
+ACCELERATE_RNG_FILE = "random_states_{rank}.pkl"
+
+
+class DamagedCheckpointError(UserError):
+    """A checkpoint file that cannot be read (truncated, garbled, or not what it should be);
+    the message names the file."""
+
+
+def rng_file(directory: Path, rank: int) -> Path:
+    """Return the path of rank ``rank``'s RNG state in a checkpoint directory."""
+    return Path(directory) / f"rng_state_{rank}.safetensors"
+
+
+def save_rng_state(directory: Path, rank: int, accelerator_step: int) -> Path:
+    """Write this process's python, numpy and torch RNG states (and Accelerate's micro-step
+    counter) to ``rng_file(directory, rank)``; return its path."""
+    from safetensors.torch import save_file
+
+    py_version, py_state, py_gauss = random.getstate()
+    np_kind, np_keys, np_pos, np_has_gauss, np_gauss = np.random.get_state()
+    tensors = {
+        "python": torch.tensor(py_state, dtype=torch.int64),
+        "numpy": torch.from_numpy(np.asarray(np_keys, dtype=np.int64)),
+        "torch": torch.get_rng_state(),
+    }
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []
+    tensors.update({f"cuda_{i}": state for i, state in enumerate(cuda)})
+    meta = {"python_version": py_version, "python_gauss": py_gauss, "numpy_kind": np_kind, "numpy_pos": int(np_pos),
+            "numpy_has_gauss": int(np_has_gauss), "numpy_gauss": float(np_gauss), "cuda_devices": len(cuda),
+            "accelerator_step": accelerator_step}
+    path = rng_file(directory, rank)
+    save_file(tensors, str(path), metadata={"state": json.dumps(meta)})
+    return path
+
+
+def _read_rng_state(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as handle:
+        meta = json.loads((handle.metadata() or {})["state"])
+        tensors = {key: handle.get_tensor(key) for key in handle.keys()}
+    missing = {"python", "numpy", "torch", *(f"cuda_{i}" for i in range(meta["cuda_devices"]))} - set(tensors)
+    if missing:
+        raise ValueError(f"no {sorted(missing)} state")
+    return tensors, meta
+
+
+def restore_rng_state(directory: Path, rank: int) -> int:
+    """Set this process's RNGs from ``rng_file(directory, rank)``; return the saved
+    Accelerate micro-step counter."""
+    tensors, meta = _read_rng_state(rng_file(directory, rank))
+    random.setstate((meta["python_version"], tuple(tensors["python"].tolist()), meta["python_gauss"]))
+    np.random.set_state((meta["numpy_kind"], tensors["numpy"].numpy().astype(np.uint32), meta["numpy_pos"],
+                         meta["numpy_has_gauss"], meta["numpy_gauss"]))
+    torch.set_rng_state(tensors["torch"])
+    cuda = [tensors[f"cuda_{i}"] for i in range(meta["cuda_devices"])]
+    if cuda and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(cuda)
+    return int(meta["accelerator_step"])
+
+
+def drop_accelerate_rng_pickle(directory: Path, rank: int) -> None:
+    """Delete the RNG pickle ``accelerator.save_state`` wrote for ``rank`` (saved as data by
+    :func:`save_rng_state` instead)."""
+    (Path(directory) / ACCELERATE_RNG_FILE.format(rank=rank)).unlink(missing_ok=True)
+
+
+def save_scheduler(directory: Path, scheduler) -> Path:
+    """Write the LR scheduler's ``state_dict`` as JSON; return the path."""
+    path = Path(directory) / SCHEDULER_FILE
+    atomic_write_json(path, scheduler.state_dict())
+    return path
+
+
+def load_scheduler(directory: Path, scheduler) -> None:
+    """Restore the LR scheduler saved by :func:`save_scheduler`."""
+    scheduler.load_state_dict(json.loads((Path(directory) / SCHEDULER_FILE).read_text(encoding="utf-8")))
+
+
+def read_json_object(path: Path) -> dict[str, Any]:
+    """Return the JSON object in ``path``; DamagedCheckpointError naming it when it is missing,
+    not JSON, or not an object."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise DamagedCheckpointError(f"{path}: {_reason(err)}") from None
+    if not isinstance(data, dict):
+        raise DamagedCheckpointError(f"{path}: not a JSON object")
+    return data
+
+
+def check_readable(directory: Path, world_size: int, deepspeed: bool) -> None:
+    """Raise DamagedCheckpointError naming the first file of the resumable checkpoint
+    ``directory`` that cannot be read, or a pickle in it; return None when all can.
+
+    Reads headers and metadata only (the optimizer state memory-mapped), so a damaged
+    checkpoint is found before any state is loaded into the model or optimizer.
+    """
+    directory = Path(directory)
+    pickles = sorted(p.name for p in directory.glob("*.pkl"))
+    if pickles:
+        raise DamagedCheckpointError(
+            f"{directory / pickles[0]}: a pickle, which is never loaded (it could run code); "
+            f"this checkpoint was written by an older version or altered")
+    read_json_object(directory / SCHEDULER_FILE)
+    for rank in range(world_size):
+        _read(rng_file(directory, rank), _read_rng_state)
+    if deepspeed:
+        if not (directory / DEEPSPEED_DIR).is_dir():
+            raise DamagedCheckpointError(f"{directory / DEEPSPEED_DIR}: missing")
+        return
+    _read(directory / MODEL_FILE, _read_safetensors_header)
+    _read(directory / OPTIMIZER_FILE, _read_torch_file)
+    if (directory / SCALER_FILE).exists():
+        _read(directory / SCALER_FILE, _read_torch_file)
+
+
+def load_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    """Return the tensors of the safetensors file ``path``; DamagedCheckpointError naming it
+    when it cannot be read."""
+    from safetensors.torch import load_file
+
+    return _read(Path(path), lambda file: load_file(str(file)))
+
+
+def _read(path: Path, reader: Callable[[Path], Any]) -> Any:
+    if not path.is_file():
+        raise DamagedCheckpointError(f"{path}: missing")
+    try:
+        return reader(path)
+    except Exception as err:  # any failure to read it means the file is damaged
+        raise DamagedCheckpointError(f"{path}: {_reason(err)}") from None
+
+
+def _read_safetensors_header(path: Path) -> None:
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as handle:
+        handle.keys()
+
+
+def _read_torch_file(path: Path) -> None:
+    torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+
+
+def _reason(err: BaseException) -> str:
+    if isinstance(err, pickle.UnpicklingError):
+        return "holds objects other than tensors and plain data (refused: unpickling them could run code)"
+    return one_line(err)
