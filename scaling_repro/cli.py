@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import sys
 
 from scaling_repro.errors import UserError
+from scaling_repro.logs import configure_logging
 
 COMMAND_MODULES = (
     "scaling_repro.commands.validate",
@@ -30,29 +30,6 @@ COMMAND_MODULES = (
     "scaling_repro.commands.advise",
     "scaling_repro.commands.reproduce",
 )
-
-
-class _StderrHandler(logging.StreamHandler):
-    """Writes to whatever ``sys.stderr`` is now (not the stream at creation time), so that a
-    redirected or replaced stderr (tests, notebooks) never leaves a handler on a closed file."""
-
-    @property
-    def stream(self):
-        return sys.stderr
-
-    @stream.setter
-    def stream(self, value) -> None:
-        pass
-
-
-def configure_logging(verbose: bool = False) -> None:
-    """Log INFO (DEBUG with ``verbose``) lines of this package to stderr, once per process."""
-    logger = logging.getLogger("scaling_repro")
-    logger.setLevel(logging.DEBUG if verbose else logging.INFO)
-    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
-        handler = _StderrHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
-        logger.addHandler(handler)
 
 
 def build_parser() -> argparse.ArgumentParser:

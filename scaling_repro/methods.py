@@ -28,7 +28,7 @@ from scaling_repro.errors import UserError
 if TYPE_CHECKING:
     import torch
 
-    from scaling_repro.recipe import FullMethod, LoraMethod, PromptMethod
+    from scaling_repro.config.recipe import FullMethod, LoraMethod, PromptMethod
 
 MethodKind = Literal["full", "prompt", "lora"]
 

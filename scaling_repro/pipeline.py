@@ -22,8 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from scaling_repro.errors import UserError, one_line
-from scaling_repro.recipe import RunSpec
-from scaling_repro.results import RESULT_FILE, RunRecord, atomic_write_json, read_record, remove_write_leftovers
+from scaling_repro.config.recipe import RunSpec
+from scaling_repro.ranks import is_main_process
+from scaling_repro.results import RESULT_FILE, RunRecord, read_record
+from scaling_repro.fileio import atomic_write_json, remove_write_leftovers
 
 log = logging.getLogger(__name__)
 
@@ -42,11 +44,6 @@ class PreparedRun:
     model: Any  # the base model wrapped by its method
     base: Any  # models.load.LoadedModel
     method: Any  # methods.MethodModel
-
-
-def is_main_process() -> bool:
-    """Return True on the process that writes files (rank 0, or the only one)."""
-    return int(os.environ.get("RANK", "0")) == 0
 
 
 def write_spec(spec: RunSpec, sweep_source: Path | None = None) -> Path:
@@ -270,9 +267,9 @@ def with_eval_overrides(spec: RunSpec, overrides: list[str]) -> RunSpec:
     """Return ``spec`` with ``eval.*`` overrides applied (other sections would change the run)."""
     from pydantic import ValidationError
 
-    from scaling_repro.recipe import EvalConfig
-    from scaling_repro.recipe_errors import format_validation_error
-    from scaling_repro.sweep import parse_override, set_path
+    from scaling_repro.config.recipe import EvalConfig
+    from scaling_repro.config.errors import format_validation_error
+    from scaling_repro.config.sweep import parse_override, set_path
 
     data = {"eval": spec.eval.model_dump(mode="json")}
     for text in overrides:

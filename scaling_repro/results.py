@@ -1,4 +1,4 @@
-"""RunRecord: the one result of a run (``result.json``), atomic writes, loading a results tree.
+"""RunRecord: the one result of a run (``result.json``), written atomically; loading a results tree.
 
 A run directory with ``result.json`` is done; everything else in it (checkpoints, logs) is
 resumable state, never a result. This module imports no torch: the fitting and figure stages
@@ -7,12 +7,7 @@ read results through it.
 
 from __future__ import annotations
 
-import contextlib
-import glob
-import json
 import logging
-import os
-import tempfile
 import warnings
 from datetime import datetime, timezone
 from pathlib import Path
@@ -20,57 +15,12 @@ from typing import Any, Iterator, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from scaling_repro.fileio import atomic_write_text
+
 log = logging.getLogger(__name__)
 
 RESULT_FILE = "result.json"
 SCHEMA_VERSION = 1
-_TMP_SUFFIX = ".tmp"
-
-
-def atomic_write_text(path: str | Path, text: str) -> None:
-    """Write ``text`` to ``path`` so that readers see the old file or the new one, never half.
-
-    Writes a temporary file in the same directory, fsyncs it, renames it over ``path`` and
-    fsyncs the directory. A write that raises leaves no temporary file behind; one whose
-    process is killed does, and :func:`remove_write_leftovers` deletes it.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=_TMP_SUFFIX)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    with contextlib.suppress(OSError):  # directory fsync is not supported everywhere
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-
-
-def remove_write_leftovers(directory: str | Path, names: list[str]) -> list[Path]:
-    """Delete the temporary files that killed :func:`atomic_write_text` calls left in
-    ``directory`` for the files ``names``; return the deleted paths. Call it only where no
-    other process is writing those files."""
-    removed = []
-    for name in names:
-        for path in Path(directory).glob(f".{glob.escape(name)}.*{_TMP_SUFFIX}"):
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
-                removed.append(path)
-    return removed
-
-
-def atomic_write_json(path: str | Path, data: Any) -> None:
-    """Write ``data`` as indented JSON atomically (see :func:`atomic_write_text`)."""
-    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
 
 
 class RunRecord(BaseModel):
@@ -173,29 +123,3 @@ def load_results(root: str | Path, include_failed: bool = False) -> list[RunReco
         if record.ok or include_failed:
             records.append(record)
     return records
-
-
-FRAME_COLUMNS = (
-    "run_id", "name", "status", "held_out", "task", "method", "model", "model_params",
-    "pretrain_tokens", "pet_params", "finetune_examples", "seed", "dev_loss", "test_loss",
-    "best_step", "steps", "wall_seconds", "tokens_per_second", "mfu",
-)
-
-
-def records_frame(records: list[RunRecord]) -> "Any":
-    """Return a pandas DataFrame with one row per record: the factors, losses and each
-    metric's overall score as ``metric`` columns (e.g. ``bleurt``, ``rougeL``)."""
-    import pandas as pd
-
-    rows = []
-    for record in records:
-        row = {column: getattr(record, column) for column in FRAME_COLUMNS}
-        for metric, by_set in record.metrics.items():
-            row[metric] = by_set.get("all")
-        for metric, by_dir in record.zero_shot.items():
-            row[f"zero_shot_{metric}"] = by_dir.get("mean")
-        for shots, by_metric in record.few_shot.items():
-            for metric, by_set in by_metric.items():
-                row[f"{shots}shot_{metric}"] = by_set.get("all")
-        rows.append(row)
-    return pd.DataFrame(rows, columns=None if rows else list(FRAME_COLUMNS))

@@ -39,7 +39,8 @@ import pandas as pd  # noqa: E402
 from scipy.optimize import minimize  # noqa: E402
 from scipy.special import huber, logsumexp  # noqa: E402
 
-from scaling_repro.fit import fit_law, paper  # noqa: E402
+from scaling_repro.fit import fit_law  # noqa: E402
+from scaling_repro.analysis import published as paper
 from scaling_repro.fit.design import Group, build_design  # noqa: E402
 from scaling_repro.fit.joint import SHARED, fit_joint  # noqa: E402
 from scaling_repro.fit.laws import get_law  # noqa: E402

@@ -52,7 +52,7 @@ def tokens_in(data: list[EncodedExample], steps: int, batch: int) -> int:
 
 
 def run_ours(model, data, steps: int, batch: int, micro: int | None, run_dir: Path, **train_overrides) -> dict:
-    from scaling_repro.recipe import TrainConfig
+    from scaling_repro.config.recipe import TrainConfig
     from scaling_repro.train.loop import train
 
     config = TrainConfig(max_steps=steps, max_epochs=1e6, eval_every=10**9, log_every=10**9, grad_clip=1.0,

@@ -15,7 +15,7 @@ from transformers import LlamaConfig, LlamaForCausalLM
 from scaling_repro.data.collate import EncodedExample, collate_for_lm
 from scaling_repro.evaluate.generate import full_weights, greedy_generate
 from scaling_repro.evaluate.perplexity import losses_per_set
-from scaling_repro.evaluate.sharding import ProcessInfo, current_process
+from scaling_repro.ranks import ProcessInfo, current_process
 
 PROMPTS = [[1] + list(range(5, 5 + n)) for n in (7, 2, 4, 1, 3, 6, 5)]
 ENCODED = {"a": [EncodedExample(p + [40, 41, 2], [-100] * len(p) + [40, 41, 2], len(p)) for p in PROMPTS]}

@@ -7,8 +7,8 @@ Study caches its fits across tests).
 
 import pytest
 
-from scaling_repro.figures.study import Study
-from scaling_repro.figures.synthetic import write_synthetic_results
+from scaling_repro.analysis.study import Study
+from scaling_repro.analysis.synthetic import write_synthetic_results
 
 NOISE = 2e-4  # nats per run: paper-like shapes, small enough to check parameters tightly
 

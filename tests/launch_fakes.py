@@ -21,7 +21,7 @@ import os
 import time
 from pathlib import Path
 
-from scaling_repro.recipe import RunSpec
+from scaling_repro.config.recipe import RunSpec
 from scaling_repro.results import RunRecord
 from scaling_repro.train import stop
 

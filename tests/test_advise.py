@@ -5,11 +5,11 @@ import json
 import numpy as np
 import pytest
 
-import scaling_repro.figures
+import scaling_repro.analysis
 from scaling_repro.cli import main
 from scaling_repro.errors import UserError
-from scaling_repro.figures.advice import advise, format_advice
-from scaling_repro.fit import paper as published
+from scaling_repro.analysis.advice import advise, format_advice
+from scaling_repro.analysis import published
 from scaling_repro.fit.critical import critical_data_size
 from scaling_repro.fit.laws import predict
 
@@ -56,7 +56,7 @@ def test_bootstrap_intervals_bracket_the_predictions(paper_study):
 
 
 def test_from_paper_uses_table4_without_any_runs():
-    assert scaling_repro.figures.advise is advise  # the package exports the function, not a module
+    assert scaling_repro.analysis.advise is advise  # the package exports the function, not a module
     advice = advise("wmt14_en_de", 1e9, 1e6, from_paper=True)
     expected = {m: predict("multiplicative", published.table4("wmt14_en_de", m)["model_size"], 1e9, 1e6)
                 for m in published.METHODS}

@@ -11,7 +11,7 @@ import pytest
 
 from scaling_repro.data.tasks import load_task
 from scaling_repro.errors import UserError
-from scaling_repro.recipe import TaskConfig
+from scaling_repro.config.recipe import TaskConfig
 
 _spec = importlib.util.spec_from_file_location("hub_copy", Path(__file__).parent / "fixtures" / "data" / "hub_copy.py")
 hub_copy = importlib.util.module_from_spec(_spec)

@@ -14,7 +14,7 @@ from scaling_repro.data.tasks import load_task
 from scaling_repro.data.types import Example
 from scaling_repro.errors import UserError
 from scaling_repro.models.tokenizer import train_tokenizer
-from scaling_repro.recipe import LocalFiles, TaskConfig
+from scaling_repro.config.recipe import LocalFiles, TaskConfig
 
 SMALL = {"train_pool": 3000, "dev_size": 200, "test_size": 150, "zero_shot_size": 100}
 
@@ -131,6 +131,6 @@ def test_files_override_splits_of_a_named_task(tmp_path):
 
 def test_every_task_a_recipe_may_name_has_a_loader():
     from scaling_repro.data.tasks import LOADERS
-    from scaling_repro.recipe import TASK_NAMES
+    from scaling_repro.config.recipe import TASK_NAMES
 
     assert set(LOADERS) == set(TASK_NAMES)

@@ -7,7 +7,8 @@ from transformers import GPTNeoXConfig, GPTNeoXForCausalLM, LlamaConfig, LlamaFo
 
 from scaling_repro.data.collate import left_pad
 from scaling_repro.evaluate.generate import full_weights, greedy_batch, greedy_generate
-from scaling_repro.evaluate.sharding import ProcessInfo, merge_shards
+from scaling_repro.evaluate.sharding import merge_shards
+from scaling_repro.ranks import ProcessInfo
 
 PAD, BOS, EOS = 0, 1, 2
 PROMPTS = [[BOS, 5, 6, 7, 8, 9, 10, 11], [BOS, 12, 13], [BOS, 14, 15, 16, 17], [BOS, 18], [BOS, 19, 20, 21]]

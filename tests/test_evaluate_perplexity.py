@@ -11,7 +11,7 @@ import scaling_repro.evaluate.perplexity as perplexity
 from scaling_repro.data.collate import IGNORE_INDEX, collate_for_lm, encode_examples
 from scaling_repro.data.types import Example, TaskInfo
 from scaling_repro.evaluate.perplexity import NllSum, batch_nll, corpus_nll, losses_per_set, overall
-from scaling_repro.evaluate.sharding import ProcessInfo
+from scaling_repro.ranks import ProcessInfo
 from scaling_repro.models.tokenizer import train_tokenizer
 
 INFO = TaskInfo(name="toy", source_lang="en", target_lang="de", metrics=("bleu",), template="{source} =>")

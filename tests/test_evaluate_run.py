@@ -15,7 +15,7 @@ from scaling_repro.evaluate.bleurt import CHECKPOINT_ENV
 from scaling_repro.evaluate.perplexity import corpus_nll
 from scaling_repro.evaluate.run import MEAN, evaluate_model, write_generations
 from scaling_repro.models.tokenizer import train_tokenizer
-from scaling_repro.recipe import EvalConfig
+from scaling_repro.config.recipe import EvalConfig
 from scaling_repro.results import RunRecord
 
 INFO = TaskInfo(name="toy", source_lang="en", target_lang="de", metrics=("rougeL", "bleu", "chrf"), template="{source} =>")

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from scaling_repro.errors import UserError
-from scaling_repro.figures.experiments import Missing, find_experiment, is_baseline
-from scaling_repro.figures.study import Study
-from scaling_repro.fit import paper as published
+from scaling_repro.analysis.experiments import Missing, find_experiment, is_baseline
+from scaling_repro.analysis.study import Study
+from scaling_repro.analysis import published
 from scaling_repro.results import RunRecord
 
 pytest_plugins = ["figures_fixtures"]  # session fixtures: paper, paper_study, tiny_like

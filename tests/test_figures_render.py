@@ -11,7 +11,7 @@ from scaling_repro.cli import main
 from scaling_repro.figures.loss import joint_panels, single_fit_series
 from scaling_repro.figures.quality import choose_metric
 from scaling_repro.figures.registry import FigureOptions, render_figure
-from scaling_repro.figures.study import Study
+from scaling_repro.analysis.study import Study
 from scaling_repro.results import RunRecord
 
 pytest_plugins = ["figures_fixtures"]  # session fixtures: paper, paper_study, tiny_like
@@ -76,7 +76,7 @@ def test_figure_command_writes_png_and_pdf_and_reports_missing_runs(tiny_like, t
 
 def test_figures_tables_report_and_advise_import_no_torch():
     code = (
-        "import sys; import scaling_repro.figures.report, scaling_repro.figures.advice, scaling_repro.figures.synthetic, "
+        "import sys; import scaling_repro.report.results, scaling_repro.analysis.advice, scaling_repro.analysis.synthetic, "
         "scaling_repro.commands.figure, scaling_repro.commands.table, scaling_repro.commands.report, "
         "scaling_repro.commands.advise; print('torch' in sys.modules)"
     )

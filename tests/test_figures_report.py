@@ -8,8 +8,8 @@ from matplotlib.image import imread
 
 from scaling_repro.cli import main
 from scaling_repro.figures.registry import FIGURES
-from scaling_repro.figures.report import build_report
-from scaling_repro.figures.synthetic import write_synthetic_results
+from scaling_repro.report.results import build_report
+from scaling_repro.analysis.synthetic import write_synthetic_results
 from scaling_repro.fit.record import load_fits
 
 

@@ -2,11 +2,11 @@
 
 import pytest
 
-from scaling_repro.findings import Estimate, check_findings, compare, findings_markdown
+from scaling_repro.analysis.findings import Estimate, check_findings, compare, findings_markdown
 from scaling_repro.fit.record import Bootstrap, JointFit, LawFit
-from scaling_repro.reproduce.analysis import MethodFits, StudyAnalysis
-from scaling_repro.reproduce.checks import BestMethod, Noise, StudyChecks, ZeroShot
-from scaling_repro.reproduce.plan import Analysis
+from scaling_repro.analysis.reproduction import MethodFits, StudyAnalysis
+from scaling_repro.analysis.checks import BestMethod, Noise, StudyChecks, ZeroShot
+from scaling_repro.config.study_plan import Analysis
 
 METHODS = ("full", "prompt", "lora")
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from scaling_repro.cli import main
-from scaling_repro.fit import paper
+from scaling_repro.analysis import published as paper
 from scaling_repro.fit.record import load_fits
 from scaling_repro.results import RunRecord
 

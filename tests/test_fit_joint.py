@@ -7,7 +7,8 @@ import pytest
 from scipy.special import huber
 
 from scaling_repro.errors import UserError
-from scaling_repro.fit import paper, predict
+from scaling_repro.fit import predict
+from scaling_repro.analysis import published as paper
 from scaling_repro.fit.joint import bootstrap_joint, fit_joint
 
 COLUMNS = [(task, method) for task in paper.TASKS for method in paper.METHODS]

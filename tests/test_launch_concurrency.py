@@ -12,7 +12,7 @@ from launch_fakes import events, subprocess_env, sweep_dir, write_recipe
 from scaling_repro.cli import main
 from scaling_repro.launch.claims import read_claim
 from scaling_repro.results import load_results
-from scaling_repro.sweep import load_runs
+from scaling_repro.config.sweep import load_runs
 
 
 def start_sweep(recipe, *flags):

@@ -12,8 +12,9 @@ from scaling_repro.launch import execute
 from scaling_repro.launch.claims import claim_file, pid_alive, read_claim
 from scaling_repro.launch.execute import RunOutcome, SweepOptions, execute_run, failed_record, format_summary, run_state
 from scaling_repro.launch.runners import InProcessRunner, RunInterrupted, RunTarget, SubprocessRunner
-from scaling_repro.results import atomic_write_text, read_record
-from scaling_repro.sweep import load_runs
+from scaling_repro.results import read_record
+from scaling_repro.fileio import atomic_write_text
+from scaling_repro.config.sweep import load_runs
 
 
 def a_spec(tmp_path, **params):

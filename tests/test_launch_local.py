@@ -14,7 +14,7 @@ from scaling_repro.launch.claims import claim_file
 from scaling_repro.launch.execute import FAILED_RESULT_FILE
 from scaling_repro.launch.order import estimate_cost
 from scaling_repro.results import RESULT_FILE, load_results, read_record
-from scaling_repro.sweep import load_runs
+from scaling_repro.config.sweep import load_runs
 
 FAKE = ["--runner", "launch_fakes:run"]
 

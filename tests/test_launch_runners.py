@@ -4,7 +4,7 @@ from pathlib import Path
 
 from scaling_repro.launch import runners
 from scaling_repro.launch.runners import InProcessRunner, RunTarget
-from scaling_repro.recipe import RunSpec
+from scaling_repro.config.recipe import RunSpec
 
 
 def spec(**train) -> RunSpec:

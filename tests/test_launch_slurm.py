@@ -11,7 +11,7 @@ from launch_fakes import events, subprocess_env, sweep_dir, write_recipe
 
 from scaling_repro.cli import main
 from scaling_repro.results import load_results, read_record
-from scaling_repro.sweep import load_runs
+from scaling_repro.config.sweep import load_runs
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "slurm_dry_run.txt"
 CLUSTER_RECIPE = """\

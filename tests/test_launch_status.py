@@ -9,7 +9,7 @@ from scaling_repro.cli import main
 from scaling_repro.launch.claims import claim_file, try_claim
 from scaling_repro.launch.order import estimate_cost
 from scaling_repro.launch.status import status_of_directory, status_of_specs
-from scaling_repro.sweep import load_runs
+from scaling_repro.config.sweep import load_runs
 
 
 @pytest.fixture

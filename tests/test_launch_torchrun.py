@@ -8,7 +8,7 @@ from scaling_repro.cli import main
 from scaling_repro.launch.runners import RunTarget
 from scaling_repro.launch.torchrun import torchrun_command
 from scaling_repro.results import load_results
-from scaling_repro.sweep import load_runs
+from scaling_repro.config.sweep import load_runs
 
 
 def test_torchrun_command_runs_the_spec_with_one_process_per_gpu(tmp_path):

@@ -18,7 +18,7 @@ from scaling_repro.models.load import (
     read_checkpoint_meta,
     write_checkpoint_meta,
 )
-from scaling_repro.recipe import ModelConfig
+from scaling_repro.config.recipe import ModelConfig
 
 
 def logits(model, ids=None):

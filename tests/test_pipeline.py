@@ -12,7 +12,7 @@ from scaling_repro.data.synthetic import pretraining_corpus
 from scaling_repro.models.tokenizer import train_tokenizer
 from scaling_repro.pipeline import SPEC_FILE, reevaluate, run_spec
 from scaling_repro.results import read_record
-from scaling_repro.sweep import load_runs
+from scaling_repro.config.sweep import load_runs
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,10 @@ import pytest
 
 from scaling_repro.cli import main
 from scaling_repro.errors import RecipeError
-from scaling_repro.models.pretrain import PretrainRecipe, load_pretrain_recipe, pack_documents, pretrain
-from scaling_repro.recipe import ModelConfig
+from scaling_repro.pretrain.recipe import PretrainRecipe, load_pretrain_recipe
+from scaling_repro.pretrain.corpus import pack_documents
+from scaling_repro.pretrain.run import pretrain
+from scaling_repro.config.recipe import ModelConfig
 
 RECIPE = Path(__file__).parents[1] / "recipes" / "tiny" / "pretrain.yaml"
 SMALL = [

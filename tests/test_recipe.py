@@ -3,7 +3,7 @@
 import pytest
 from pydantic import ValidationError
 
-from scaling_repro.recipe import FullMethod, LoraMethod, PromptMethod, RunSpec, TrainConfig
+from scaling_repro.config.recipe import FullMethod, LoraMethod, PromptMethod, RunSpec, TrainConfig
 
 
 def spec(**sections) -> RunSpec:

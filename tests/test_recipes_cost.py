@@ -12,7 +12,7 @@ from scaling_repro.launch.cost import (
     gpu_hours,
     run_cost,
 )
-from scaling_repro.recipe import RunSpec
+from scaling_repro.config.recipe import RunSpec
 
 WMT_LENGTH = 256 + 256  # wmt14_en_de source + target caps
 
@@ -97,7 +97,7 @@ def test_validate_prints_each_runs_estimate_and_the_total(tmp_path, capsys):
     recipe = write_recipe(tmp_path)
     assert main(["validate", recipe, "--mfu", "0.5", "--peak-tflops", "312"]) == 0
     out = capsys.readouterr().out
-    from scaling_repro.sweep import load_runs
+    from scaling_repro.config.sweep import load_runs
 
     assumptions = CostAssumptions(mfu=0.5, peak_flops=312e12)
     expected = [gpu_hours(run, assumptions) for run in load_runs(recipe).runs]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from scaling_repro.sweep import load_runs
+from scaling_repro.config.sweep import load_runs
 
 REPO = Path(__file__).resolve().parents[1]
 PAPER = REPO / "recipes" / "paper"
@@ -161,7 +161,7 @@ def test_few_shot_baseline_evaluates_every_base_checkpoint_untrained(task):
 
 
 def test_pretraining_recipes_export_the_table_1b_checkpoints_of_every_size():
-    from scaling_repro.models.pretrain import load_pretrain_recipe
+    from scaling_repro.pretrain.recipe import load_pretrain_recipe
 
     for llm, billions in PRETRAIN_BILLIONS.items():
         small = load_pretrain_recipe(PAPER / "pretrain" / f"{llm}.yaml")

@@ -12,7 +12,7 @@ import pytest
 from scaling_repro.cli import main
 from scaling_repro.commands.validate import is_pretrain_recipe
 from scaling_repro.launch.cost import gpu_hours, pretrain_gpu_hours
-from scaling_repro.sweep import load_recipe_dict, load_runs, read_yaml
+from scaling_repro.config.sweep import load_recipe_dict, load_runs, read_yaml
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPES = REPO / "recipes"
@@ -76,7 +76,7 @@ def test_cost_in_the_header_comment_matches_the_estimate(path):
     stated = float(COST.search(text).group(1).replace(",", ""))
     data = load_recipe_dict(path)
     if is_pretrain_recipe(data):
-        from scaling_repro.models.pretrain import load_pretrain_recipe
+        from scaling_repro.pretrain.recipe import load_pretrain_recipe
 
         recipe = load_pretrain_recipe(path)
         estimate = sum(pretrain_gpu_hours(m, recipe.token_budget) for m in recipe.models)

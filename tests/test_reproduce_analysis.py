@@ -4,17 +4,17 @@ the fits, checks and findings must say what the paper says."""
 import pytest
 
 from scaling_repro.errors import UserError
-from scaling_repro.figures import Study
-from scaling_repro.figures.synthetic import write_synthetic_results
-from scaling_repro.findings import check_findings
-from scaling_repro.reproduce.analysis import (
+from scaling_repro.analysis import Study
+from scaling_repro.analysis.synthetic import write_synthetic_results
+from scaling_repro.analysis.findings import check_findings
+from scaling_repro.analysis.reproduction import (
     HOLDOUT,
     analyse,
     load_analysis,
     results_fingerprint,
 )
-from scaling_repro.reproduce.checks import check_curves, measure_noise
-from scaling_repro.reproduce.plan import Analysis
+from scaling_repro.analysis.checks import check_curves, measure_noise
+from scaling_repro.config.study_plan import Analysis
 from scaling_repro.results import RunRecord
 
 NOISE = 0.003

@@ -7,7 +7,7 @@ import pytest
 
 from scaling_repro.errors import RecipeError, UserError
 from scaling_repro.models.configs import architecture_counts
-from scaling_repro.reproduce.plan import RECIPES_DIR, load_plan, plan_path
+from scaling_repro.config.study_plan import RECIPES_DIR, load_plan, plan_path
 from scaling_repro.reproduce.stages import load_finetune_specs
 
 TINY = RECIPES_DIR / "tiny"

@@ -4,7 +4,8 @@ import os
 
 import pytest
 
-from scaling_repro.results import RunRecord, atomic_write_text, load_results, read_record
+from scaling_repro.results import RunRecord, load_results, read_record
+from scaling_repro.fileio import atomic_write_text
 
 
 def record(run_id="abc", **fields) -> RunRecord:

@@ -5,7 +5,7 @@ import textwrap
 import pytest
 
 from scaling_repro.errors import RecipeError
-from scaling_repro.sweep import apply_overrides, deep_merge, load_runs, select_run
+from scaling_repro.config.sweep import apply_overrides, deep_merge, load_runs, select_run
 
 
 def write(path, text):

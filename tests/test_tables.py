@@ -6,10 +6,10 @@ import pytest
 from scipy.stats import pearsonr
 
 from scaling_repro.errors import UserError
-from scaling_repro.figures.study import Study
-from scaling_repro.figures.synthetic import write_synthetic_results
+from scaling_repro.analysis.study import Study
+from scaling_repro.analysis.synthetic import write_synthetic_results
 from scaling_repro.figures.tables import make_table
-from scaling_repro.fit import paper as published
+from scaling_repro.analysis import published
 from scaling_repro.fit.critical import critical_power_law
 
 FACTOR_OF_ROW = {"A_m": "model_size", "alpha_m": "model_size", "A_p": "pretrain_data", "alpha_p": "pretrain_data",

@@ -60,7 +60,7 @@ def wrap(model, kind: str, seed: int = 0, dropout: float = 0.0):
 
 
 def train_config(**overrides):
-    from scaling_repro.recipe import TrainConfig
+    from scaling_repro.config.recipe import TrainConfig
 
     base = dict(max_steps=8, max_epochs=100, eval_every=4, log_every=1, grad_clip=1.0, seed=0)
     base.update(overrides)

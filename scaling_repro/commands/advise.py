@@ -43,8 +43,8 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from scaling_repro.errors import UserError
-    from scaling_repro.figures.advice import advise, format_advice
-    from scaling_repro.figures.numbers import parse_quantity
+    from scaling_repro.analysis.advice import advise, format_advice
+    from scaling_repro.analysis.numbers import parse_quantity
 
     if not args.task:
         raise UserError("--task is required: the task whose laws to use (e.g. wmt14_en_de)")

@@ -47,8 +47,8 @@ def _task_config(task: str, overrides: list[str]):
     from pydantic import ValidationError
 
     from scaling_repro.errors import UserError
-    from scaling_repro.recipe import TaskConfig
-    from scaling_repro.sweep import load_runs, parse_override, set_path
+    from scaling_repro.config.recipe import TaskConfig
+    from scaling_repro.config.sweep import load_runs, parse_override, set_path
 
     if task.endswith((".yaml", ".yml")) or Path(task).is_file():
         return load_runs(task, overrides).runs[0].task

@@ -10,7 +10,7 @@ from scaling_repro.commands.common import add_command
 
 STUDY_HELP = """
 Runs are grouped into experiments by what they vary (model_params, pretrain_tokens or
-pet_params, each against the finetuning data size; see scaling_repro.figures.experiments).
+pet_params, each against the finetuning data size; see scaling_repro.analysis.experiments).
 Held-out points: runs marked by their recipe's sweep.holdout, else the largest x and Df.
 """
 
@@ -42,7 +42,7 @@ def experiment_pairs(items: list[str]) -> dict[str, list[str]]:
 
 def study_from_args(args: argparse.Namespace):
     """Return the Study that the options of :func:`add_study_args` describe."""
-    from scaling_repro.figures.study import Study
+    from scaling_repro.analysis.study import Study
 
     return Study.from_dir(args.results, holdout=args.holdout, experiments=experiment_pairs(args.experiment))
 

@@ -31,7 +31,8 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from scaling_repro.models.pretrain import load_pretrain_recipe, pretrain
+    from scaling_repro.pretrain.recipe import load_pretrain_recipe
+    from scaling_repro.pretrain.run import pretrain
 
     recipe = load_pretrain_recipe(args.recipe, args.overrides)
     for root in pretrain(recipe):

@@ -41,7 +41,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from scaling_repro.figures.report import build_report
+    from scaling_repro.report.results import build_report
 
     report = build_report(
         args.results, args.out, task=args.task, compare_paper=args.compare_paper, metric=args.metric,

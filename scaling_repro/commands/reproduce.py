@@ -50,7 +50,7 @@ def _print_stage(stage) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from scaling_repro.errors import UserError
-    from scaling_repro.findings import findings_table
+    from scaling_repro.analysis.findings import findings_table
     from scaling_repro.reproduce import load_plan, plan_path, reproduce
 
     if args.jobs < 1:

@@ -43,7 +43,7 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from scaling_repro.launch import format_status, status_of_directory, status_of_specs
-    from scaling_repro.sweep import load_runs
+    from scaling_repro.config.sweep import load_runs
 
     path = Path(args.target)
     if path.is_dir():

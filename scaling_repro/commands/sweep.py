@@ -132,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
         run_local,
         run_torchrun,
     )
-    from scaling_repro.sweep import load_runs
+    from scaling_repro.config.sweep import load_runs
 
     gpus = _check_args(args)
     sweep = load_runs(args.recipe, args.overrides)

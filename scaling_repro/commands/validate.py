@@ -12,7 +12,7 @@ from scaling_repro.errors import RecipeError, UserError
 from scaling_repro.launch.cost import ASSUMED_MFU, H100_PEAK_FLOPS, CostAssumptions
 
 if TYPE_CHECKING:
-    from scaling_repro.recipe import RunSpec
+    from scaling_repro.config.recipe import RunSpec
 
 
 def register(subparsers) -> None:
@@ -67,7 +67,7 @@ def _short(value: Any) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from scaling_repro.launch.cost import CostAssumptions, gpu_hours
-    from scaling_repro.sweep import load_recipe_dict, load_runs
+    from scaling_repro.config.sweep import load_recipe_dict, load_runs
 
     if not 0 < args.mfu <= 1 or args.peak_tflops <= 0:
         raise UserError(f"--mfu {args.mfu} --peak-tflops {args.peak_tflops}: need 0 < mfu <= 1 and a positive peak")
@@ -158,7 +158,7 @@ def _validate_study(args: argparse.Namespace, assumptions: CostAssumptions) -> i
 
 def _validate_pretrain(args: argparse.Namespace, assumptions: CostAssumptions) -> int:
     from scaling_repro.launch.cost import pretrain_gpu_hours
-    from scaling_repro.models.pretrain import load_pretrain_recipe, revision_name
+    from scaling_repro.pretrain.recipe import load_pretrain_recipe, revision_name
 
     recipe = load_pretrain_recipe(args.recipe, args.overrides)
     print(

@@ -6,7 +6,7 @@ behaviour, i.e. more finetuning data gives lower test loss with diminishing retu
 pair of artificial languages with a real grammar (:mod:`scaling_repro.data.synthetic_language`:
 SVO->SOV reordering, gender agreement the source does not mark, case, postpositions, plural
 prefix vs suffix, synonym collapse, context-dependent verb choice) has all three properties; a
-pilot measured FMT test loss falling from 2.9 to 1.9 with diminishing returns as data grew, for
+measurement found FMT test loss falling from 2.9 to 1.9 with diminishing returns as data grew, for
 ~100K-400K-parameter models in minutes. Measured here with this module's data (a 140K-parameter
 GPT-2 trained from scratch, 1500 steps of 32 pairs, BPE vocabulary 500, ~23 tokens per pair):
 test loss 3.43 / 2.30 / 0.98 / 0.42 / 0.31 nats per target token at 100 / 300 / 1K / 3K / 10K
@@ -25,7 +25,7 @@ Splits (all of one ``language_seed``, independent of the subset ``seed``):
 
 The pretraining corpus (:func:`pretraining_corpus`) holds monolingual sentences of qaa and
 qab, some qac (so the zero-shot source is not unseen), and a share of parallel pairs formatted
-exactly like finetuning examples (``template(source) + target``). The pilot found that with
+exactly like finetuning examples (``template(source) + target``). With
 monolingual data alone the base model learns no word mapping, so prompt tuning stays flat; a
 small parallel share is the tiny analogue of an LLM's pretrained translation ability. No
 pretraining sentence has a target (or meaning) of the finetuning pool or the evaluation sets.
@@ -79,7 +79,7 @@ class SyntheticParams(TaskParams):
     roots: int = Field(
         80, ge=20, le=2000,
         description="content concepts of the languages: half nouns, a quarter adjectives, a quarter verbs "
-        "(default 80 = 40 / 20 / 20, the pilot's sizes); more roots give a longer tail of rare words",
+        "(default 80 = 40 / 20 / 20); more roots give a longer tail of rare words",
     )
     zipf_exponent: float = Field(
         1.0, ge=0, le=3,
@@ -89,7 +89,7 @@ class SyntheticParams(TaskParams):
     free_order: float = Field(
         0.0, ge=0, le=1,
         description="chance that a qab place phrase follows the verb: word order the source does not "
-        "determine, an irreducible loss floor (0 = every target fully determined, the pilot's setting)",
+        "determine, an irreducible loss floor (0 = every target fully determined)",
     )
 
 

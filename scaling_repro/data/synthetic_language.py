@@ -22,8 +22,8 @@ case and order by the syntax), so the task is learnable; optionally (``free_orde
 phrase may also follow the verb, a choice the source does not determine, which puts a floor
 under the achievable loss like the irreducible term E of the paper's law; word choice follows a
 Zipf law (frequency ~ rank**-``zipf_exponent``, default 1), so rare words and constructions keep
-appearing as the data grows, which gives lower loss with diminishing returns. Sizes follow a
-measured pilot: ~100 roots per language (``roots`` content concepts, default 80: 40 nouns, 20
+appearing as the data grows, which gives lower loss with diminishing returns. Sizes are
+measured: ~100 roots per language (``roots`` content concepts, default 80: 40 nouns, 20
 adjectives, 20 verbs; :meth:`Sizes.for_roots` scales every kind in proportion) and 5-20 source
 words per sentence are learnable by a ~100K-400K-parameter model in minutes on a CPU (a
 ~200-root version was too hard). The ISO 639 private-use codes qaa-qac name the languages.

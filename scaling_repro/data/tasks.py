@@ -43,7 +43,7 @@ from scaling_repro.data.params import P, TaskParams, parse_params
 from scaling_repro.data.sampling import ListPool, Pool, sample_examples
 from scaling_repro.data.types import Example, TaskData, TaskInfo
 from scaling_repro.errors import UserError
-from scaling_repro.recipe import MetricName, TaskConfig
+from scaling_repro.config.recipe import MetricName, TaskConfig
 
 log = logging.getLogger(__name__)
 

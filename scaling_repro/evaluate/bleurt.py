@@ -32,7 +32,8 @@ from typing import Sequence
 import torch
 
 from scaling_repro.errors import UserError
-from scaling_repro.evaluate.sharding import ProcessInfo, gather_in_order
+from scaling_repro.evaluate.sharding import gather_in_order
+from scaling_repro.ranks import ProcessInfo
 
 CHECKPOINT_ENV = "SCALING_REPRO_BLEURT_CHECKPOINT"
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")

@@ -29,7 +29,8 @@ import torch
 
 from scaling_repro.data.collate import left_pad
 from scaling_repro.errors import UserError
-from scaling_repro.evaluate.sharding import ProcessInfo, gather_in_order
+from scaling_repro.evaluate.sharding import gather_in_order
+from scaling_repro.ranks import ProcessInfo
 
 
 

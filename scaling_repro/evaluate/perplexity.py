@@ -12,7 +12,8 @@ from typing import Iterable, Mapping, Sequence
 import torch
 from tqdm.auto import tqdm
 
-from scaling_repro.evaluate.sharding import ProcessInfo, gather_objects, shard_indices
+from scaling_repro.evaluate.sharding import gather_objects, shard_indices
+from scaling_repro.ranks import ProcessInfo
 from scaling_repro.models.nll import predicted_tokens, token_nll_sum
 
 

@@ -23,10 +23,10 @@ from scaling_repro.errors import UserError
 from scaling_repro.evaluate.generate import full_weights, greedy_generate
 from scaling_repro.evaluate.metrics import ALL, METRIC_NAMES, Generations, score_sets
 from scaling_repro.evaluate.perplexity import losses_per_set, overall
-from scaling_repro.evaluate.sharding import ProcessInfo, current_process
+from scaling_repro.ranks import ProcessInfo, current_process
 from scaling_repro.evaluate.shots import cut_at_separator, few_shot_prompts
-from scaling_repro.recipe import EvalConfig
-from scaling_repro.results import atomic_write_text
+from scaling_repro.config.recipe import EvalConfig
+from scaling_repro.fileio import atomic_write_text
 
 log = logging.getLogger(__name__)
 

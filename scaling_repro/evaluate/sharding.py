@@ -9,38 +9,11 @@ are what the tests exercise on CPU without a process group.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Sequence, TypeVar
 
+from scaling_repro.ranks import ProcessInfo
+
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class ProcessInfo:
-    """Which process this is (``index``) out of how many (``count``)."""
-
-    index: int = 0
-    count: int = 1
-
-    def __post_init__(self) -> None:
-        if self.count < 1 or not 0 <= self.index < self.count:
-            raise ValueError(f"bad process index {self.index} of {self.count}")
-
-    @property
-    def is_main(self) -> bool:
-        """True on the process that writes results."""
-        return self.index == 0
-
-
-def current_process() -> ProcessInfo:
-    """Return this process's rank and the world size of the initialised ``torch.distributed``
-    process group (what ``accelerate``'s ``process_index``/``num_processes`` report), or
-    index 0 of 1 when there is none."""
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        return ProcessInfo(index=dist.get_rank(), count=dist.get_world_size())
-    return ProcessInfo()
 
 
 def shard_indices(n: int, process: ProcessInfo) -> list[int]:

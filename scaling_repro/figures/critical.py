@@ -14,22 +14,16 @@ import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 
-from scaling_repro.figures.experiments import METHOD_NAMES, Missing
-from scaling_repro.figures.numbers import human
+from scaling_repro.analysis.experiments import METHOD_NAMES, PAIRS, Missing, pair_name
+from scaling_repro.analysis.numbers import human
 from scaling_repro.figures.series import X_AXIS
-from scaling_repro.figures.study import Study
+from scaling_repro.analysis.study import Study
 from scaling_repro.figures.style import PAIR_COLORS, PANEL_SIZE, STYLE
 from scaling_repro.fit.critical import critical_data_size
 from scaling_repro.fit.record import LawFit
 
-PAIRS = (("full", "prompt"), ("full", "lora"), ("prompt", "lora"))
 CRITICAL_FACTORS = ("model_size", "pretrain_data")
 DF_BOUNDS = (1.0, 1e15)
-
-
-def pair_name(pair: tuple[str, str]) -> str:
-    """Return 'FMT vs Prompt' for ('full', 'prompt')."""
-    return f"{METHOD_NAMES[pair[0]]} vs {METHOD_NAMES[pair[1]]}"
 
 
 def crossings(fit1: LawFit, fit2: LawFit, x: float, log_grid: np.ndarray) -> list[float]:

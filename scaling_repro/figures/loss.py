@@ -16,13 +16,13 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from scaling_repro.errors import UserError
-from scaling_repro.figures.experiments import (
+from scaling_repro.analysis.experiments import (
     FACTOR_NAMES,
     METHOD_NAMES,
     PET_METHODS,
     Missing,
 )
-from scaling_repro.figures.numbers import human
+from scaling_repro.analysis.numbers import human
 from scaling_repro.figures.series import (
     DF_AXIS,
     LOSS_AXIS,
@@ -33,7 +33,7 @@ from scaling_repro.figures.series import (
     mean_by_point,
     value_label,
 )
-from scaling_repro.figures.study import Study
+from scaling_repro.analysis.study import Study
 from scaling_repro.figures.style import Panel, Series, colors_for, draw_figure
 from scaling_repro.fit import fit_law
 

@@ -16,10 +16,10 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from scaling_repro.errors import UserError
-from scaling_repro.figures.experiments import Missing
-from scaling_repro.figures.numbers import sci
+from scaling_repro.analysis.experiments import Missing
+from scaling_repro.analysis.numbers import sci
 from scaling_repro.figures.series import X_AXIS
-from scaling_repro.figures.study import Study
+from scaling_repro.analysis.study import Study
 from scaling_repro.figures.style import Panel, Series, colors_for, draw_figure
 from scaling_repro.fit import LawFit, fit_law
 

@@ -20,7 +20,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from scipy.stats import pearsonr
 
-from scaling_repro.figures.experiments import (
+from scaling_repro.analysis.experiments import (
     FACTOR_NAMES,
     METHOD_NAMES,
     Missing,
@@ -35,7 +35,7 @@ from scaling_repro.figures.series import (
     mean_by_point,
     require_values,
 )
-from scaling_repro.figures.study import METRIC_PREFERENCE, Study
+from scaling_repro.analysis.study import METRIC_PREFERENCE, Study
 from scaling_repro.figures.style import Panel, draw_figure
 from scaling_repro.results import RunRecord
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from scaling_repro.errors import UserError
 from scaling_repro.figures import critical, loss, pretraining, quality
-from scaling_repro.figures.experiments import Missing
-from scaling_repro.figures.study import Study
+from scaling_repro.analysis.experiments import Missing
+from scaling_repro.analysis.study import Study
 from scaling_repro.figures.style import save_figure
 
 log = logging.getLogger(__name__)

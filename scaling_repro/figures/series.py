@@ -12,13 +12,13 @@ from collections.abc import Callable
 
 import numpy as np
 
-from scaling_repro.figures.experiments import (
+from scaling_repro.analysis.experiments import (
     FACTOR_NAMES,
     METHOD_NAMES,
     Experiment,
     Missing,
 )
-from scaling_repro.figures.numbers import human, sci
+from scaling_repro.analysis.numbers import human, sci
 from scaling_repro.figures.style import Series, colors_for
 from scaling_repro.fit.points import FitPoints
 from scaling_repro.fit.record import LawFit

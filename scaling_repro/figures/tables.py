@@ -22,19 +22,19 @@ import numpy as np
 from scipy.stats import pearsonr
 
 from scaling_repro.errors import UserError
-from scaling_repro.figures import published
-from scaling_repro.figures.critical import PAIRS, pair_name
-from scaling_repro.figures.experiments import (
+from scaling_repro.analysis import published
+from scaling_repro.analysis.experiments import PAIRS, pair_name
+from scaling_repro.analysis.experiments import (
     FACTOR_FIELDS,
     FACTOR_NAMES,
     METHOD_NAMES,
     METHODS,
     Missing,
 )
-from scaling_repro.figures.numbers import sci
+from scaling_repro.analysis.numbers import sci
 from scaling_repro.figures.quality import choose_metric, metric_name
 from scaling_repro.figures.series import mean_by_point
-from scaling_repro.figures.study import Study
+from scaling_repro.analysis.study import Study
 from scaling_repro.figures.tabular import Table, markdown_table, tidy_frame, with_paper
 from scaling_repro.fit.critical import critical_power_law
 

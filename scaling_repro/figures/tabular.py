@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from scaling_repro.results import atomic_write_text
+from scaling_repro.fileio import atomic_write_text
 
 
 def tidy_frame(rows: list[dict]) -> pd.DataFrame:

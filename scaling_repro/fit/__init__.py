@@ -1,4 +1,4 @@
-"""Scaling-law fitting (issue 4): the paper's laws, the joint procedure, held-out evaluation,
+"""Scaling-law fitting: the paper's laws, the joint procedure, held-out evaluation,
 critical data sizes and bootstrap intervals. Imports no torch; works on any results table.
 
     from scaling_repro.fit import fit_law

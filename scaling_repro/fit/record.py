@@ -16,7 +16,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from scaling_repro.fit.laws import get_law, predict
-from scaling_repro.results import atomic_write_text
+from scaling_repro.fileio import atomic_write_text
 
 
 class FitPoint(BaseModel):

@@ -13,7 +13,7 @@ import sys
 
 from scaling_repro.errors import UserError
 from scaling_repro.launch.runners import resolve_function
-from scaling_repro.sweep import load_runs, select_run
+from scaling_repro.config.sweep import load_runs, select_run
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -41,7 +41,7 @@ from typing import Annotated, Iterator, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from scaling_repro.results import atomic_write_text
+from scaling_repro.fileio import atomic_write_text
 
 log = logging.getLogger(__name__)
 

@@ -33,12 +33,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from scaling_repro.launch.order import examples_processed, model_params_from_name
-from scaling_repro.recipe import RunSpec
+from scaling_repro.config.recipe import RunSpec
 from scaling_repro.train.steps import planned_steps
 
 ASSUMED_MFU = 0.40
-"""Assumed model FLOPs utilization (no measured value yet; issue 11's target for 1B FMT on one
-H100 is >= 45%)."""
+"""Assumed model FLOPs utilization (no measured value yet; the
+target for 1B FMT on one H100 is >= 45%)."""
 H100_PEAK_FLOPS = 989e12
 """Dense bf16 peak of an H100 SXM (NVIDIA data sheet), the default device of the estimate."""
 

@@ -43,7 +43,7 @@ from scaling_repro.launch.claims import (
     try_claim,
 )
 from scaling_repro.launch.runners import ClaimLost, RunCrashed, RunInterrupted, Runner
-from scaling_repro.recipe import RunSpec
+from scaling_repro.config.recipe import RunSpec
 from scaling_repro.results import RESULT_FILE, RunRecord, read_record
 
 log = logging.getLogger(__name__)

@@ -3,9 +3,9 @@ per GPU as subprocesses.
 
 Without GPUs listed, each run is called in this process (fast for tiny CPU runs; no isolation).
 With ``jobs=N`` (N > 1) N worker threads each run one run at a time in a child process with one
-torch thread (:class:`ForkedRunner`): N runs at once on N cores. A measured pilot found one
-thread per process, several processes, far faster on a few shared cores than several threads
-in one process. With ``gpus=["0", "1", ...]`` each GPU gets a worker thread that runs one run at
+torch thread (:class:`ForkedRunner`): N runs at once on N cores (measured: one
+thread per process, several processes, is far faster on a few shared cores than several threads
+in one process). With ``gpus=["0", "1", ...]`` each GPU gets a worker thread that runs one run at
 a time as ``python -m scaling_repro run RECIPE ... --run-id ID`` with ``CUDA_VISIBLE_DEVICES``
 set to that GPU: one run per GPU concurrently, for the small PET runs. ``gpus=["0"]`` is the way
 to run one at a time but isolated in subprocesses.
@@ -40,7 +40,7 @@ from scaling_repro.launch.runners import (
     last_line,
     python_command,
 )
-from scaling_repro.recipe import RunSpec
+from scaling_repro.config.recipe import RunSpec
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +112,7 @@ def run_specs(
 # What a forked child needs already imported: the whole pipeline (torch, transformers, peft,
 # accelerate). Importing it costs ~5 s of CPU per process, more than a tiny run trains.
 PRELOAD_MODULES = (
-    "scaling_repro.cli", "scaling_repro.pipeline", "scaling_repro.data.tasks", "scaling_repro.models.load",
+    "scaling_repro.logs", "scaling_repro.pipeline", "scaling_repro.data.tasks", "scaling_repro.models.load",
     "scaling_repro.methods", "scaling_repro.train.loop", "scaling_repro.evaluate.run",
 )
 
@@ -138,7 +138,7 @@ def _run_forked(target: RunTarget, spec: RunSpec, log_path: str, threads: int, c
     os.environ["OMP_NUM_THREADS"] = str(threads)
     import torch
 
-    from scaling_repro.cli import configure_logging
+    from scaling_repro.logs import configure_logging
 
     torch.set_num_threads(threads)
     configure_logging()

@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 from typing import Iterable, Literal
 
-from scaling_repro.recipe import RunSpec
+from scaling_repro.config.recipe import RunSpec
 
 Order = Literal["cheapest", "recipe"]
 ORDERS: tuple[str, ...] = ("cheapest", "recipe")

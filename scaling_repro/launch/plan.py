@@ -9,7 +9,7 @@ from scaling_repro.launch.execute import RunOutcome, SweepOptions, plan_run
 from scaling_repro.launch.order import estimate_cost
 from scaling_repro.launch.runners import RunTarget, python_command
 from scaling_repro.launch.torchrun import torchrun_command
-from scaling_repro.recipe import RunSpec
+from scaling_repro.config.recipe import RunSpec
 
 
 def plan_sweep(specs: Sequence[RunSpec], options: SweepOptions) -> tuple[list[RunSpec], list[RunOutcome]]:

@@ -31,7 +31,7 @@ from typing import Any, Callable, Mapping, Protocol
 
 from scaling_repro.errors import UserError
 from scaling_repro.launch.claims import Claim
-from scaling_repro.recipe import RunSpec
+from scaling_repro.config.recipe import RunSpec
 
 log = logging.getLogger(__name__)
 

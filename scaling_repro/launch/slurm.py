@@ -30,7 +30,7 @@ from scaling_repro.launch.execute import RunOutcome, SweepOptions, execute_run
 from scaling_repro.launch.order import estimate_cost
 from scaling_repro.launch.runners import InProcessRunner, RunTarget, SubprocessRunner
 from scaling_repro.launch.torchrun import check_single_node, torchrun_command
-from scaling_repro.recipe import LaunchConfig, RunSpec
+from scaling_repro.config.recipe import LaunchConfig, RunSpec
 
 log = logging.getLogger(__name__)
 

@@ -33,7 +33,7 @@ from scaling_repro.launch.claims import (
 )
 from scaling_repro.launch.execute import run_state
 from scaling_repro.launch.order import estimate_cost
-from scaling_repro.recipe import RunSpec
+from scaling_repro.config.recipe import RunSpec
 from scaling_repro.results import RunRecord
 
 log = logging.getLogger(__name__)

@@ -21,7 +21,7 @@ from scaling_repro.errors import UserError
 from scaling_repro.launch.execute import RunOutcome, SweepOptions
 from scaling_repro.launch.local import run_specs
 from scaling_repro.launch.runners import RunTarget, SubprocessRunner
-from scaling_repro.recipe import RunSpec
+from scaling_repro.config.recipe import RunSpec
 
 
 def processes_per_node(spec: RunSpec) -> int:

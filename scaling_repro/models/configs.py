@@ -31,9 +31,9 @@ vocabulary the totals are 1.48B, 2.52B, 4.00B, 8.63B, 16.10B (4B and 16B within 
 The names are nominal labels; the fits use the counted numbers.
 
 Tiny ladder: same family (Llama, SwiGLU, one key/value head, tied embeddings) with head dim
-16 and heads = d / 16, shapes from a measured CPU pilot (d/layers/ffn 32/2/64 ... 96/4/256);
+16 and heads = d / 16, shapes measured on a CPU (d/layers/ffn 32/2/64 ... 96/4/256);
 non-embedding sizes span 40x (18.6K..738K). ``tiny-xl`` needs more pretraining than the
-others: a ~950K-parameter pilot model was under-trained at 300-600K pretraining tokens.
+others: a ~950K-parameter model was measured under-trained at 300-600K pretraining tokens.
 The vocabulary size always comes from the tokenizer at build time.
 """
 

@@ -43,12 +43,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from scaling_repro.errors import UserError
 from scaling_repro.models.configs import MODEL_PARAMS_COUNTED, ParamsCounted, build_config, build_model
 from scaling_repro.models.configs import count_parameters, get_architecture, is_config_name
-from scaling_repro.results import atomic_write_text
+from scaling_repro.fileio import atomic_write_text
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-    from scaling_repro.recipe import ModelConfig
+    from scaling_repro.config.recipe import ModelConfig
 
 log = logging.getLogger(__name__)
 

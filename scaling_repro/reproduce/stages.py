@@ -22,8 +22,8 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from scaling_repro.errors import RecipeError, UserError
-from scaling_repro.recipe import RunSpec
-from scaling_repro.reproduce.plan import PRETRAINED_DIR, BaseModelPlan, StudyPlan
+from scaling_repro.config.recipe import RunSpec
+from scaling_repro.config.study_plan import PRETRAINED_DIR, BaseModelPlan, StudyPlan
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +54,8 @@ def load_finetune_specs(plan: StudyPlan) -> list[tuple[RunSpec, Path]]:
     each base model revision must be one the plan pretrains, the task's ``params`` must equal
     the pretraining corpus's (so no finetuning or test sentence occurs in pretraining), and no
     run may appear twice."""
-    from scaling_repro.models.pretrain import load_pretrain_recipe
-    from scaling_repro.sweep import load_runs
+    from scaling_repro.pretrain.recipe import load_pretrain_recipe
+    from scaling_repro.config.sweep import load_runs
 
     corpus_params = load_pretrain_recipe(plan.pretrain_recipe, pretrain_overrides()).corpus.params
     produced = {(f"{PRETRAINED_DIR}/{m.name}", rev) for m in plan.models for rev in m.revisions}
@@ -87,11 +87,8 @@ def load_finetune_specs(plan: StudyPlan) -> list[tuple[RunSpec, Path]]:
 def prepare_data(plan: StudyPlan, specs: list[tuple[RunSpec, Path]]) -> StageResult:
     """Build the finetuning task once (checks it) and train the shared tokenizer if missing."""
     from scaling_repro.data.tasks import load_task
-    from scaling_repro.models.pretrain import (
-        CORPUS_SOURCES,
-        get_tokenizer,
-        load_pretrain_recipe,
-    )
+    from scaling_repro.pretrain.recipe import load_pretrain_recipe
+    from scaling_repro.pretrain.corpus import CORPUS_SOURCES, get_tokenizer
 
     started = time.perf_counter()
     task_cfg = specs[0][0].task

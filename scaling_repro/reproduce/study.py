@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from scaling_repro.reproduce.plan import REPORT_DIR, RUNS_DIR, StudyPlan
+from scaling_repro.config.study_plan import REPORT_DIR, RUNS_DIR, StudyPlan
 from scaling_repro.reproduce.stages import (
     StageResult,
     finetune_runs,
@@ -64,8 +64,8 @@ def working_directory(path: Path) -> Iterator[None]:
 def fit_stage(plan: StudyPlan):
     """Fit the results, or reuse ``report/analysis.json`` when they have not changed; return
     (analysis, the figures Study or None when reused, StageResult)."""
-    from scaling_repro.figures import Study
-    from scaling_repro.reproduce.analysis import (
+    from scaling_repro.analysis import Study
+    from scaling_repro.analysis.reproduction import (
         HOLDOUT,
         analyse,
         load_analysis,
@@ -90,8 +90,8 @@ def fit_stage(plan: StudyPlan):
 def report_stage(analysis, study, header: list[str]):
     """Check the findings, write findings.md / summary.md / analysis.json and (when the fits
     are new or the figures missing) the figures and tables; return (findings, files, StageResult)."""
-    from scaling_repro.findings import check_findings
-    from scaling_repro.reproduce.report import write_figures, write_report
+    from scaling_repro.analysis.findings import check_findings
+    from scaling_repro.report.study import write_figures, write_report
 
     started = time.perf_counter()
     findings = check_findings(analysis)

@@ -29,7 +29,7 @@ from typing import Any
 import torch
 
 from scaling_repro.errors import UserError, one_line
-from scaling_repro.results import atomic_write_json
+from scaling_repro.fileio import atomic_write_json
 from scaling_repro.train.state_files import (
     DamagedCheckpointError,
     check_readable,

@@ -23,7 +23,8 @@ import torch
 from tqdm.auto import tqdm
 
 from scaling_repro.errors import UserError
-from scaling_repro.recipe import RunSpec, TrainConfig
+from scaling_repro.ranks import current_process
+from scaling_repro.config.recipe import RunSpec, TrainConfig
 from scaling_repro.train import checkpoint as ckpt
 from scaling_repro.models.nll import predicted_tokens, supports_logits_to_keep, token_nll_sum
 from scaling_repro.train import stop
@@ -135,7 +136,7 @@ def train(
     started = time.perf_counter()
     if config.threads:
         torch.set_num_threads(config.threads)
-    world = _world_size()
+    world = current_process().count
     micro = config.micro_batch_size or max(1, batch_size // world)
     if batch_size % (micro * world):
         raise UserError(
@@ -317,12 +318,6 @@ def _finish_trackers(accelerator) -> None:
     # (a sweep or pretraining in one process, the torchrun worker) may still use.
     for tracker in accelerator.trackers:
         tracker.finish()
-
-
-def _world_size() -> int:
-    import os
-
-    return int(os.environ.get("WORLD_SIZE", "1"))
 
 
 def _check_optimizer_kept(prepared, expected: type) -> None:

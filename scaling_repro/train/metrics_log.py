@@ -9,7 +9,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from scaling_repro.results import atomic_write_text
+from scaling_repro.fileio import atomic_write_text
 
 LOG_FILE = "train_log.jsonl"
 

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from scaling_repro.errors import UserError, one_line
-from scaling_repro.results import atomic_write_json
+from scaling_repro.fileio import atomic_write_json
 
 SCHEDULER_FILE = "scheduler.json"
 MODEL_FILE = "model.safetensors"

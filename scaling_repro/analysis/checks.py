@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict
 from scaling_repro.errors import UserError
 from scaling_repro.fit.critical import critical_data_size, critical_power_law
 from scaling_repro.fit.record import JointFit
-from scaling_repro.reproduce.plan import Analysis
+from scaling_repro.config.study_plan import Analysis
 from scaling_repro.results import RunRecord
 
 ZERO_SHOT_METRIC = "chrf"

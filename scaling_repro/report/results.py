@@ -20,24 +20,24 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from scaling_repro.figures.experiments import (
+from scaling_repro.analysis.experiments import (
     FACTOR_FIELDS,
     FACTOR_NAMES,
     METHOD_NAMES,
     Missing,
 )
-from scaling_repro.figures.numbers import human
+from scaling_repro.analysis.numbers import human
 from scaling_repro.figures.registry import (
     FIGURES,
     FigureOptions,
     FigureResult,
     render_figure,
 )
-from scaling_repro.figures.study import Study
+from scaling_repro.analysis.study import Study
 from scaling_repro.figures.tables import TABLES, make_table
 from scaling_repro.figures.tabular import Table, markdown_table
 from scaling_repro.fit.record import save_fits
-from scaling_repro.results import atomic_write_text
+from scaling_repro.fileio import atomic_write_text
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """The study's fits: the paper's procedure applied to the finetuning results of a reproduction.
 
-Experiments and their joint fits come from :class:`scaling_repro.figures.Study`, the same
+Experiments and their joint fits come from :class:`scaling_repro.analysis.Study`, the same
 object that draws the report's figures and tables, so every number in the report is one fit.
 Experiments are found by their factors, not recipe names, so one run serves every experiment
 it belongs to (the paper's 1B runs are points of all three), and runs with another seed are
@@ -10,7 +10,7 @@ the largest x and the largest Df of each experiment (the paper's bold settings o
 Per method this adds what findings need: bootstrap intervals on the multiplicative joint fit
 (the whole procedure resampled, :func:`scaling_repro.fit.joint.bootstrap_joint`), the
 single-variable law per model size (Fig. 1) and the measured checks
-(:mod:`scaling_repro.reproduce.checks`). Torch-free.
+(:mod:`scaling_repro.analysis.checks`). Torch-free.
 """
 
 from __future__ import annotations
@@ -27,9 +27,10 @@ from scaling_repro.fit import LawFit
 from scaling_repro.fit.joint import bootstrap_joint
 from scaling_repro.fit.points import points_from_records
 from scaling_repro.fit.record import JointFit
-from scaling_repro.reproduce.checks import StudyChecks, run_checks
-from scaling_repro.reproduce.plan import Analysis
-from scaling_repro.results import RESULT_FILE, atomic_write_text
+from scaling_repro.analysis.checks import StudyChecks, run_checks
+from scaling_repro.config.study_plan import Analysis
+from scaling_repro.results import RESULT_FILE
+from scaling_repro.fileio import atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +79,7 @@ def results_fingerprint(runs_dir: str | Path, settings: Analysis) -> str:
 def fit_method(study, task: str, method: str, settings: Analysis) -> MethodFits:
     """Return the multiplicative (with bootstrap) and additive joint fits of ``study`` and the
     per-model single-variable fits of one method."""
-    from scaling_repro.figures.experiments import Missing
+    from scaling_repro.analysis.experiments import Missing
 
     try:
         multiplicative = study.joint(task, method, "multiplicative")
@@ -104,7 +105,7 @@ def fit_method(study, task: str, method: str, settings: Analysis) -> MethodFits:
 def analyse(study, settings: Analysis, fingerprint: str = "") -> StudyAnalysis:
     """Return the fits of every method of the study's task and the checks (noise,
     monotonicity, largest model best, best method, critical data sizes, zero-shot)."""
-    from scaling_repro.figures.experiments import Missing, is_baseline
+    from scaling_repro.analysis.experiments import Missing, is_baseline
 
     tasks = study.tasks
     if len(tasks) != 1:

@@ -46,10 +46,16 @@ FACTOR_NAMES = {"model_size": "LLM model size", "pretrain_data": "pretraining da
 METHOD_NAMES = {"full": "FMT", "prompt": "Prompt", "lora": "LoRA"}
 METHODS = ("full", "prompt", "lora")
 PET_METHODS = ("prompt", "lora")
+PAIRS = (("full", "prompt"), ("full", "lora"), ("prompt", "lora"))  # method pairs compared
 
 
 class Missing(UserError):
     """The results lack the runs a figure, table or fit needs; the message says which."""
+
+
+def pair_name(pair: tuple[str, str]) -> str:
+    """Return 'FMT vs Prompt' for ('full', 'prompt')."""
+    return f"{METHOD_NAMES[pair[0]]} vs {METHOD_NAMES[pair[1]]}"
 
 
 def is_baseline(record: RunRecord) -> bool:

@@ -3,7 +3,7 @@
 A recipe YAML has the sections ``task``, ``model``, ``method``, ``train``, ``eval``, ``sweep``,
 ``launch`` plus ``name``, ``description`` and ``output_dir``. Every model here forbids unknown
 keys, so a typo is an error, not a silently ignored setting. Loading, ``extends:``, command-line
-overrides and sweep expansion live in :mod:`scaling_repro.sweep`.
+overrides and sweep expansion live in :mod:`scaling_repro.config.sweep`.
 
 Paper defaults (Zhang et al. 2024, Sec. 2 and Appendix): Adafactor with a cosine schedule,
 LR 1e-3 (FMT) / 3e-1 (Prompt) / 1e-2 (LoRA), global batch 128 (FMT) / 16 (PET), prompt length
@@ -15,35 +15,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import re
 import unicodedata
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
+
+from scaling_repro.config.base import ConfigSection, int_like
 
 
-class _Config(BaseModel):
-    """Base of every recipe section: unknown keys and non-finite numbers (inf, nan) are errors,
-    values are immutable."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True, allow_inf_nan=False)
-
-
-def _int_like(value: Any) -> Any:
-    """Accept 8.4e10, '8.4e10' and '84_000' for integer counts; YAML 1.1 reads '1e6' as a string."""
-    if isinstance(value, str):
-        try:
-            value = float(value.replace("_", ""))
-        except ValueError:
-            return value
-    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
-        return int(value)
-    return value
-
-
-class LocalFiles(_Config):
+class LocalFiles(ConfigSection):
     """Files of the ``local`` task (jsonl, tsv or csv), or a local copy of a hub task's splits."""
 
     train: str | None = None
@@ -58,7 +40,7 @@ class LocalFiles(_Config):
 TASK_NAMES: tuple[str, ...] = ("wmt14_en_de", "wmt19_en_zh", "mlsum", "flores200", "local", "synthetic_mt")
 
 
-class TaskConfig(_Config):
+class TaskConfig(ConfigSection):
     """Which data a run finetunes and is evaluated on."""
 
     name: str = Field(description="task registry name, e.g. wmt14_en_de, mlsum, local, synthetic_mt")
@@ -74,7 +56,7 @@ class TaskConfig(_Config):
     params: dict[str, Any] = Field(default_factory=dict, description="task-specific options")
 
     _int_fields = field_validator("train_examples", "dev_examples", "test_examples", mode="before")(
-        _int_like
+        int_like
     )
 
     @field_validator("name")
@@ -85,7 +67,7 @@ class TaskConfig(_Config):
         return name
 
 
-class ModelConfig(_Config):
+class ModelConfig(ConfigSection):
     """The base LLM: a paper/tiny config name, a Hugging Face id, or a local directory."""
 
     name: str = Field(description="config name (see `scaling-repro models`), HF id or local path")
@@ -98,10 +80,10 @@ class ModelConfig(_Config):
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     attn_implementation: str | None = None
 
-    _int_fields = field_validator("pretrain_tokens", mode="before")(_int_like)
+    _int_fields = field_validator("pretrain_tokens", mode="before")(int_like)
 
 
-class FullMethod(_Config):
+class FullMethod(ConfigSection):
     """FMT: every parameter of the base model is trained."""
 
     kind: Literal["full"] = "full"
@@ -109,7 +91,7 @@ class FullMethod(_Config):
     batch_size: int = Field(128, ge=1, description="global batch in examples")
 
 
-class PromptMethod(_Config):
+class PromptMethod(ConfigSection):
     """Prompt tuning: a trained soft prompt of ``prompt_length`` vectors before the input."""
 
     kind: Literal["prompt"] = "prompt"
@@ -126,7 +108,7 @@ class PromptMethod(_Config):
         return self
 
 
-class LoraMethod(_Config):
+class LoraMethod(ConfigSection):
     """LoRA: W + BA on attention and feed-forward projections."""
 
     kind: Literal["lora"] = "lora"
@@ -142,7 +124,7 @@ Method = Annotated[Union[FullMethod, PromptMethod, LoraMethod], Field(discrimina
 METHOD_CLASSES = {"full": FullMethod, "prompt": PromptMethod, "lora": LoraMethod}
 
 
-class TrainConfig(_Config):
+class TrainConfig(ConfigSection):
     """Optimizer, schedule, stopping and checkpointing of one finetuning run."""
 
     optimizer: Literal["adafactor", "adamw"] = "adafactor"
@@ -167,13 +149,13 @@ class TrainConfig(_Config):
     threads: int | None = Field(None, ge=1, description="torch CPU threads per process")
     trackers: list[Literal["tensorboard", "wandb"]] = Field(default_factory=list)
 
-    _int_fields = field_validator("max_steps", "min_steps", "eval_every", mode="before")(_int_like)
+    _int_fields = field_validator("max_steps", "min_steps", "eval_every", mode="before")(int_like)
 
 
 MetricName = Literal["bleurt", "rougeL", "bleu", "chrf"]
 
 
-class EvalConfig(_Config):
+class EvalConfig(ConfigSection):
     """What is measured on the best checkpoint."""
 
     batch_size: int = Field(32, ge=1)
@@ -186,7 +168,7 @@ class EvalConfig(_Config):
     few_shot: list[int] = Field(default_factory=list, description="e.g. [1, 5]")
 
 
-class SweepConfig(_Config):
+class SweepConfig(ConfigSection):
     """Axes over dotted recipe paths: ``grid`` is a Cartesian product, each ``zip`` group
     advances its axes together; groups and grid axes combine as a product."""
 
@@ -236,7 +218,7 @@ OneLine = Annotated[str, AfterValidator(_one_line)]
 SbatchOption = Annotated[str, AfterValidator(_sbatch_option)]
 
 
-class LaunchConfig(_Config):
+class LaunchConfig(ConfigSection):
     """Resources per run for the torchrun and Slurm backends (not part of the run id)."""
 
     gpus_per_node: int = Field(1, ge=0)
@@ -252,7 +234,7 @@ class LaunchConfig(_Config):
 _NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 
 
-class RunSpec(_Config):
+class RunSpec(ConfigSection):
     """One fully resolved run: a recipe with its sweep axes set to one combination.
 
     Its id hashes what determines the trained model (task, model, method, train). Evaluation

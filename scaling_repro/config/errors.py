@@ -87,7 +87,7 @@ def format_validation_error(
     err: ValidationError, source: str | Path, prefix: str | None = None
 ) -> str:
     """Return one message line per validation problem, each starting with the recipe file."""
-    from scaling_repro.recipe import RunSpec, SweepConfig
+    from scaling_repro.config.recipe import RunSpec, SweepConfig
 
     root: type[BaseModel] = SweepConfig if prefix == "sweep" else RunSpec
     lines = []

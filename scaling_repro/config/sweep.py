@@ -21,8 +21,8 @@ import yaml
 from pydantic import ValidationError
 
 from scaling_repro.errors import RecipeError
-from scaling_repro.recipe import RECIPE_KEYS, RunSpec, SweepConfig
-from scaling_repro.recipe_errors import format_validation_error
+from scaling_repro.config.recipe import RECIPE_KEYS, RunSpec, SweepConfig
+from scaling_repro.config.errors import format_validation_error
 
 MAX_EXTENDS_DEPTH = 16
 

@@ -1,11 +1,11 @@
 """A results directory as the figures and tables see it: experiments and fitted laws, computed once.
 
 :class:`Study` wraps the RunRecords of a results directory. It finds each task x method x factor
-experiment (:mod:`scaling_repro.figures.experiments`) and fits the paper's joint procedure on it
+experiment (:mod:`scaling_repro.analysis.experiments`) and fits the paper's joint procedure on it
 (:func:`scaling_repro.fit.joint.fit_joint`: beta and E shared over model size and pretraining
 data, then every factor refit), caching both, so a report that draws fourteen figures and four
 tables fits each law once. Lookups that the results cannot answer raise
-:class:`~scaling_repro.figures.experiments.Missing` with the runs that would be needed.
+:class:`~scaling_repro.analysis.experiments.Missing` with the runs that would be needed.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from functools import cached_property
 from pathlib import Path
 
 from scaling_repro.errors import UserError
-from scaling_repro.figures.experiments import (
+from scaling_repro.analysis.experiments import (
     FACTOR_FIELDS,
     METHOD_NAMES,
     METHODS,

@@ -11,7 +11,7 @@ findings.md) and a verdict that follows from the numbers only:
   noise), or the study did not measure what the finding needs.
 
 Differences of measured losses or scores are judged against the measured seed noise (see
-:mod:`scaling_repro.reproduce.checks`): ``noise_sigmas`` standard deviations of the difference.
+:mod:`scaling_repro.analysis.checks`): ``noise_sigmas`` standard deviations of the difference.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from scaling_repro.fit import LawFit
-from scaling_repro.reproduce.analysis import METHOD_NAMES, StudyAnalysis
+from scaling_repro.analysis.reproduction import METHOD_NAMES, StudyAnalysis
 
 Verdict = Literal["reproduced", "not reproduced", "inconclusive"]
 PET = ("prompt", "lora")

@@ -1,7 +1,7 @@
 """``advise``: which finetuning method the fitted scaling laws predict is best for a model and data size.
 
 For each method (FMT, Prompt, LoRA) the model-size law ``L(X, Df) = A X^-alpha Df^-beta + E``
-comes from a results directory (the joint procedure of :class:`~scaling_repro.figures.study.Study`,
+comes from a results directory (the joint procedure of :class:`~scaling_repro.analysis.study.Study`,
 with bootstrap intervals from resampling the whole procedure) or from the paper's Table 4
 (``from_paper``: point estimates only; X in raw parameters, Df in examples). The advice gives:
 
@@ -21,11 +21,11 @@ from itertools import pairwise
 import numpy as np
 
 from scaling_repro.errors import UserError
-from scaling_repro.figures.critical import PAIRS, pair_name
-from scaling_repro.figures.experiments import METHOD_NAMES, METHODS, Missing
-from scaling_repro.figures.numbers import human, sci
-from scaling_repro.figures.study import Study
-from scaling_repro.fit import paper
+from scaling_repro.analysis.experiments import PAIRS, pair_name
+from scaling_repro.analysis.experiments import METHOD_NAMES, METHODS, Missing
+from scaling_repro.analysis.numbers import human, sci
+from scaling_repro.analysis.study import Study
+from scaling_repro.analysis import published as paper
 from scaling_repro.fit.critical import critical_data_size
 from scaling_repro.fit.joint import bootstrap_joint
 from scaling_repro.fit.laws import predict

@@ -1,11 +1,11 @@
 """The report of a reproduction, in ``report/``:
 
-- ``findings.md``: the seven findings, criteria, verdicts and numbers (:mod:`scaling_repro.findings`);
+- ``findings.md``: the seven findings, criteria, verdicts and numbers (:mod:`scaling_repro.analysis.findings`);
 - ``summary.md``: Table 4- and Table 2-style tables with bootstrap intervals, the measured checks
   (seed noise, curves, largest model, critical data sizes, zero-shot) and the stage timings;
 - ``analysis.json``: every fit and check;
 - ``index.md``, ``figures/``, ``tables/``, ``fits.json``: the paper's figures and tables drawn by
-  :func:`scaling_repro.figures.build_report` from the same fits.
+  :func:`scaling_repro.report.build_report` from the same fits.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
-from scaling_repro.findings import Finding, findings_markdown, findings_table
-from scaling_repro.reproduce.analysis import METHOD_NAMES, StudyAnalysis
-from scaling_repro.results import atomic_write_text
+from scaling_repro.analysis.findings import Finding, findings_markdown, findings_table
+from scaling_repro.analysis.reproduction import METHOD_NAMES, StudyAnalysis
+from scaling_repro.fileio import atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -123,8 +123,8 @@ FIGURE_FORMATS = ("png",)  # `scaling-repro report` draws PDFs too
 
 def write_figures(study, runs_dir: Path, out_dir: Path) -> list[Path]:
     """Draw the paper's figures and tables (figures stage: index.md, figures/, tables/, fits.json)
-    from ``study`` (a :class:`scaling_repro.figures.Study`, or None to read ``runs_dir``)."""
-    from scaling_repro.figures import build_report
+    from ``study`` (a :class:`scaling_repro.analysis.Study`, or None to read ``runs_dir``)."""
+    from scaling_repro.report import build_report
 
     report = build_report(runs_dir, out_dir, study=study, formats=FIGURE_FORMATS)
     files = [p for figure in report.figures for p in figure.files]

@@ -13,10 +13,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator
 
 from scaling_repro.errors import RecipeError, UserError
-from scaling_repro.recipe import _int_like
+from scaling_repro.config.base import ConfigSection, int_like
 
 RECIPES_DIR = Path(__file__).resolve().parents[2] / "recipes"
 PRETRAINED_DIR = "pretrained"
@@ -24,23 +24,19 @@ RUNS_DIR = "runs"
 REPORT_DIR = "report"
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-
-class BaseModelPlan(_Section):
+class BaseModelPlan(ConfigSection):
     """One base model of the ladder: its pretraining token budget and extra checkpoints."""
 
     name: str = Field(description="tiny config name (`scaling-repro models`)")
     token_budget: int = Field(ge=1)
     checkpoint_tokens: list[int] = Field(default_factory=list, description="the pretraining-data axis")
 
-    _ints = field_validator("token_budget", mode="before")(_int_like)
+    _ints = field_validator("token_budget", mode="before")(int_like)
 
     @field_validator("checkpoint_tokens", mode="before")
     @classmethod
     def _int_list(cls, value: Any) -> Any:
-        return [_int_like(v) for v in value] if isinstance(value, list) else value
+        return [int_like(v) for v in value] if isinstance(value, list) else value
 
     @property
     def revisions(self) -> list[str]:
@@ -48,9 +44,9 @@ class BaseModelPlan(_Section):
         return [f"tokens-{t}" for t in sorted(set(self.checkpoint_tokens) | {self.token_budget})]
 
 
-class Analysis(_Section):
+class Analysis(ConfigSection):
     """How the finetuning results are fitted and judged (experiments are found from the runs'
-    factors: see :mod:`scaling_repro.reproduce.analysis`)."""
+    factors: see :mod:`scaling_repro.analysis.reproduction`)."""
 
     bootstrap: int = Field(200, ge=0, description="bootstrap replicates for parameter intervals (0 = none)")
     level: float = Field(0.9, gt=0, lt=1, description="central coverage of the bootstrap intervals")
@@ -59,14 +55,14 @@ class Analysis(_Section):
     alpha_t_threshold: float = Field(0.01, gt=0, description="finding 3: |alpha_t| below this is 'ineffective'")
 
 
-class Targets(_Section):
+class Targets(ConfigSection):
     """What the run is held to; printed, checked, never enforced by stopping."""
 
     max_minutes: float = Field(15, gt=0, description="whole run wall time on 2 CPU cores")
     max_memory_gb: float = Field(4, gt=0)
 
 
-class StudyPlan(_Section):
+class StudyPlan(ConfigSection):
     """A whole reproduction: base models, finetuning recipes, analysis, targets."""
 
     name: str
@@ -99,7 +95,7 @@ def plan_path(study: str, quick: bool = False, recipes_dir: Path = RECIPES_DIR) 
 
 def load_plan(path: str | Path) -> StudyPlan:
     """Return the validated plan in ``path`` with its paths made absolute, or raise RecipeError."""
-    from scaling_repro.sweep import load_recipe_dict
+    from scaling_repro.config.sweep import load_recipe_dict
 
     path = Path(path).resolve()
     data = load_recipe_dict(path)

@@ -2,7 +2,7 @@
 
 For tests and demos of the figures, tables and ``advise`` without any training: it writes one
 ``result.json`` (a :class:`~scaling_repro.results.RunRecord`) per run of the paper's grid
-(Table 1b; :mod:`scaling_repro.fit.paper`), one recipe name per experiment:
+(Table 1b; :mod:`scaling_repro.analysis.published`), one recipe name per experiment:
 
 - ``paper-model-size``: 1B..16B at the final pretraining checkpoint, default PET size;
 - ``paper-pretrain-data``: the 1B model at each pretraining checkpoint, default PET size;
@@ -32,8 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
-from scaling_repro.figures.numbers import human
-from scaling_repro.fit import paper
+from scaling_repro.analysis.numbers import human
+from scaling_repro.analysis import published as paper
 from scaling_repro.fit.laws import predict
 from scaling_repro.results import RESULT_FILE, RunRecord
 

@@ -1,0 +1,1 @@
+"""The recipe language: schemas of recipes and study plans, YAML loading, overrides, sweeps."""
