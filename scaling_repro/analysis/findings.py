@@ -22,7 +22,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from scaling_repro.fit import LawFit
-from scaling_repro.analysis.reproduction import METHOD_NAMES, StudyAnalysis
+from scaling_repro.analysis.experiments import METHOD_NAMES
+from scaling_repro.analysis.reproduction import StudyAnalysis
 
 Verdict = Literal["reproduced", "not reproduced", "inconclusive"]
 PET = ("prompt", "lora")

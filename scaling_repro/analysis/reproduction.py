@@ -28,13 +28,13 @@ from scaling_repro.fit.joint import bootstrap_joint
 from scaling_repro.fit.points import points_from_records
 from scaling_repro.fit.record import JointFit
 from scaling_repro.analysis.checks import StudyChecks, run_checks
+from scaling_repro.analysis.experiments import METHOD_NAMES
 from scaling_repro.config.study_plan import Analysis
 from scaling_repro.results import RESULT_FILE
 from scaling_repro.fileio import atomic_write_text
 
 log = logging.getLogger(__name__)
 
-METHOD_NAMES = {"full": "FMT", "prompt": "Prompt", "lora": "LoRA"}
 HOLDOUT = "largest"  # largest x or largest Df: the paper's held-out (bold) settings (figures.Study rule)
 SINGLE_MIN_POINTS = 3  # L(Df) = A Df^-beta + E has 3 parameters
 

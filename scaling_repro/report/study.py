@@ -16,12 +16,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from scaling_repro.analysis.findings import Finding, findings_markdown, findings_table
-from scaling_repro.analysis.reproduction import METHOD_NAMES, StudyAnalysis
+from scaling_repro.analysis.experiments import FACTOR_NAMES, METHOD_NAMES
+from scaling_repro.analysis.reproduction import StudyAnalysis
 from scaling_repro.fileio import atomic_write_text
 
 log = logging.getLogger(__name__)
 
-FACTOR_NAMES = {"model_size": "model size", "pretrain_data": "pretraining data", "pet_size": "PET size"}
 
 
 def _num(value: float | None, digits: int = 3) -> str:
