@@ -11,11 +11,11 @@
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Sequence
 from pathlib import Path
 
 from scaling_repro.analysis.findings import Finding, findings_markdown, findings_table
+from scaling_repro.analysis.numbers import sci
 from scaling_repro.analysis.experiments import FACTOR_NAMES, METHOD_NAMES
 from scaling_repro.analysis.reproduction import StudyAnalysis
 from scaling_repro.fileio import atomic_write_text
@@ -24,17 +24,11 @@ log = logging.getLogger(__name__)
 
 
 
-def _num(value: float | None, digits: int = 3) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "-"
-    return f"{value:.{digits}g}"
-
-
 def _interval(fit, param: str) -> str:
-    value = _num(fit.params.get(param))
+    value = sci(fit.params.get(param))
     if fit.bootstrap and param in fit.bootstrap.intervals:
         low, high = fit.bootstrap.intervals[param]
-        return f"{value} [{_num(low, 2)}, {_num(high, 2)}]"
+        return f"{value} [{sci(low, 1)}, {sci(high, 1)}]"
     return value
 
 
@@ -68,7 +62,7 @@ def table2(analysis: StudyAnalysis) -> str:
             if all(v is None for v in values):
                 continue
             known = [v for v in values if v is not None]
-            cells = [_num(v, 2) for v in values] + [_num(sum(known) / len(known), 2)]
+            cells = [sci(v, 1) for v in values] + [sci(sum(known) / len(known), 2)]
             rows.append(f"| {factor_name} | {law} | " + " | ".join(cells) + " |")
     return "\n".join(rows)
 
@@ -79,7 +73,7 @@ def checks_section(analysis: StudyAnalysis) -> str:
     k = analysis.settings.noise_sigmas
     lines = ["## Seed noise", "", "| method | sigma (test loss, one run) | settings x seeds | zero-shot chrF sigma |", "|---|---|---|---|"]
     for n in c.noise.values():
-        lines.append(f"| {METHOD_NAMES[n.method]} | {_num(n.sigma, 2)} | {n.settings} settings, {n.runs} runs | {_num(n.zero_shot_sigma, 2)} |")
+        lines.append(f"| {METHOD_NAMES[n.method]} | {sci(n.sigma, 1)} | {n.settings} settings, {n.runs} runs | {sci(n.zero_shot_sigma, 1)} |")
     lines += ["", f"## Test loss vs finetuning data (model-size experiment; tolerance {k:g} sigma)", "",
               "| method | model | " + "losses by Df | verdict |", "|---|---|---|---|"]
     for cc in c.curves:
@@ -94,9 +88,9 @@ def checks_section(analysis: StudyAnalysis) -> str:
               "|---" * (2 + len(dict.fromkeys(x.model for x in c.critical)) + 1) + "|"]
     for power in c.critical_power:
         sizes = [x for x in c.critical if x.methods == power.methods]
-        cells = ["no crossing" if x.data_size is None else _num(x.data_size) for x in sizes]
+        cells = ["no crossing" if x.data_size is None else sci(x.data_size) for x in sizes]
         names = " vs ".join(METHOD_NAMES[m] for m in power.methods)
-        lines.append(f"| {names} | " + " | ".join(cells) + f" | {_num(power.H)} | {_num(power.gamma)} |")
+        lines.append(f"| {names} | " + " | ".join(cells) + f" | {sci(power.H)} | {sci(power.gamma)} |")
     if c.zero_shot:
         lines += ["", "## Zero-shot chrF after finetuning (qac -> qab, mean over Df)", "",
                   "| method | " + " | ".join(dict.fromkeys(z.model for z in c.zero_shot)) + " |",
