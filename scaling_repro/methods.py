@@ -9,8 +9,11 @@
   tokenizer object because PEFT's ``TEXT`` reloads a tokenizer by name, which a tokenizer
   trained in this run does not have).
 - ``lora``: PEFT LoRA, W + (alpha / rank) B A, on every linear layer of the transformer blocks
-  (attention and feed-forward projections; ``all-linear`` leaves out the LM head), or on
-  ``method.target_modules`` when it lists module names. ``alpha`` null = rank (scaling 1 at
+  (attention and feed-forward projections, whatever the architecture calls them: Llama's
+  ``q_proj .. down_proj``, GPT-NeoX's ``query_key_value, dense, dense_h_to_4h, dense_4h_to_h``,
+  GPT-2's ``Conv1D`` ``c_attn, c_proj, c_fc``; ``all-linear`` leaves out the LM head), or on
+  ``method.target_modules`` when it lists module names. The adapted modules are logged and
+  recorded (``adapted_modules``). ``alpha`` null = rank (scaling 1 at
   every rank, so changing the rank does not change the update's scale); dropout 0 by default.
 
 Random inits draw from ``seed`` inside a forked RNG, so the global RNG is left as it was.
@@ -43,6 +46,7 @@ class MethodModel:
     trainable_params: int
     total_params: int
     pet_params: int | None
+    adapted_modules: tuple[str, ...] = ()  # LoRA: the module names it wraps; prompt: the embedding
 
 
 def apply_method(
@@ -69,7 +73,20 @@ def apply_method(
         else:
             raise UserError(f"method.kind {method.kind!r} is not known; allowed: full, prompt, lora")
     trainable, total = count_trainable(wrapped)
-    return MethodModel(wrapped, method.kind, trainable, total, pet)
+    return MethodModel(wrapped, method.kind, trainable, total, pet, adapted_modules(wrapped, method.kind))
+
+
+def adapted_modules(model: "torch.nn.Module", kind: MethodKind) -> tuple[str, ...]:
+    """Return the names (last path component, e.g. ``query_key_value``) of the modules a
+    method adapts: those LoRA wrapped, or the input embedding that prompt tuning extends."""
+    if kind == "lora":
+        return tuple(sorted({name.rsplit(".", 1)[-1] for name, module in model.named_modules()
+                             if hasattr(module, "lora_A")}))
+    if kind == "prompt":
+        embedding = model.get_input_embeddings()
+        names = [name for name, module in model.get_base_model().named_modules() if module is embedding]
+        return (names[0].rsplit(".", 1)[-1],) if names else ()
+    return ()
 
 
 def count_trainable(model: "torch.nn.Module") -> tuple[int, int]:

@@ -116,6 +116,8 @@ def prepare(spec: RunSpec) -> PreparedRun:
         spec.run_id, spec.method.kind, spec.model.name, spec.task.name, len(task.train),
         f"{base.model_params:,}", base.model_params_counted, f"{method.trainable_params:,}",
     )
+    if method.adapted_modules:
+        log.info("run %s: %s adapts %s", spec.run_id, spec.method.kind, ", ".join(method.adapted_modules))
     return PreparedRun(spec, task, base.tokenizer, method.model, base, method)
 
 
@@ -189,8 +191,8 @@ def base_record(run: PreparedRun, status: str = "ok") -> RunRecord:
         held_out=spec.held_out, task=spec.task.name, method=spec.method.kind, model=spec.model.name,
         model_params=run.base.model_params, model_params_counted=run.base.model_params_counted,
         pretrain_tokens=run.base.pretrain_tokens, pet_params=run.method.pet_params,
-        trainable_params=run.method.trainable_params, finetune_examples=len(run.task.train),
-        seed=spec.task.seed, **environment(),
+        trainable_params=run.method.trainable_params, adapted_modules=list(run.method.adapted_modules),
+        finetune_examples=len(run.task.train), seed=spec.task.seed, **environment(),
     )
 
 

@@ -47,6 +47,7 @@ class RunRecord(BaseModel):
     pretrain_tokens: int | None = None
     pet_params: int | None = Field(None, description="prompt length or LoRA rank; null for FMT")
     trainable_params: int | None = None
+    adapted_modules: list[str] = Field(default_factory=list, description="modules LoRA wraps / prompt tuning extends")
     finetune_examples: int | None = None
     seed: int = 0
 

@@ -11,13 +11,12 @@ from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
 from scaling_repro.errors import UserError
 from scaling_repro.models.load import (
     META_FILE,
-    PYTHIA_TOKENS_PER_STEP,
     CheckpointMeta,
     load_base_model,
-    pythia_pretrain_tokens,
     read_checkpoint_meta,
     write_checkpoint_meta,
 )
+from scaling_repro.models.pretrain_tokens import PYTHIA_TOKENS_PER_STEP, pythia_pretrain_tokens
 from scaling_repro.config.recipe import ModelConfig
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from scaling_repro.models.load import pythia_pretrain_tokens
+from scaling_repro.models.pretrain_tokens import pythia_pretrain_tokens
 from scaling_repro.config.sweep import load_runs
 
 REPO = Path(__file__).resolve().parents[1]

@@ -7,8 +7,9 @@
 2. a config name with ``model.init: random``: fresh weights (seeded), vocabulary size from the
    tokenizer (the ``tokenizer`` argument or ``model.tokenizer``);
 3. anything else: a Hugging Face causal-LM hub id or a local directory, loaded with
-   ``AutoModelForCausalLM`` / ``AutoTokenizer`` as safetensors, ``trust_remote_code`` only when
-   the recipe sets it.
+   ``AutoModelForCausalLM`` / ``AutoTokenizer``: safetensors, or a ``pytorch_model.bin`` read
+   with ``weights_only`` (tensors only; a pickle that would run code is refused);
+   ``trust_remote_code`` only when the recipe sets it.
 
 Revisions of local directories. For a hub id ``model.revision`` is a hub branch/tag/commit
 (e.g. Pythia's ``step143000``). For a local directory (and for ``model.path``) it is the
@@ -33,7 +34,7 @@ from __future__ import annotations
 
 import logging
 import os
-import re
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,6 +42,13 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from scaling_repro.errors import UserError
+from scaling_repro.models.pretrain_tokens import (
+    META_FILE,
+    Known,
+    pythia_rule,
+    random_tokens,
+    resolve_pretrain_tokens,
+)
 from scaling_repro.models.configs import MODEL_PARAMS_COUNTED, ParamsCounted, build_config, build_model
 from scaling_repro.models.configs import count_parameters, get_architecture, is_config_name
 from scaling_repro.fileio import atomic_write_text
@@ -52,9 +60,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-META_FILE = "scaling_repro_meta.json"
-PYTHIA_TOKENS_PER_STEP = 2_097_152
-PYTHIA_FINAL_STEP = 143_000
 _TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
 
 
@@ -118,7 +123,7 @@ def load_base_model(
     else:
         model, tokenizer, source, known = _load_hf(cfg, tokenizer, seed)
     _check_vocab(model, tokenizer, source)
-    pretrain_tokens = _resolve_pretrain_tokens(cfg, known, source)
+    pretrain_tokens = resolve_pretrain_tokens(cfg, known, source)
     counts = count_parameters(model)
     loaded = LoadedModel(
         model=model,
@@ -169,7 +174,7 @@ def _load_config_name(cfg: "ModelConfig", tokenizer, seed: int):
         pad_token_id=tokenizer.pad_token_id,
     )
     model = _seeded_build(config, cfg, seed)
-    return model, tokenizer, f"random:{cfg.name}(seed={seed})", _random_tokens(cfg)
+    return model, tokenizer, f"random:{cfg.name}(seed={seed})", random_tokens(cfg)
 
 
 def _load_hf(cfg: "ModelConfig", tokenizer, seed: int):
@@ -186,10 +191,10 @@ def _load_hf(cfg: "ModelConfig", tokenizer, seed: int):
     if cfg.init == "random":
         config = _hf_call(lambda: _auto_config(target, revision, cfg), cfg, hub=local is None)
         model = _seeded_build(config, cfg, seed)
-        source, known = f"random:{source}(seed={seed})", _random_tokens(cfg)
+        source, known = f"random:{source}(seed={seed})", random_tokens(cfg)
     else:
         model = _from_pretrained(target, revision, cfg, hub=local is None)
-        known = _meta_tokens(meta) or _pythia_rule(cfg, model)
+        known = _meta_tokens(meta) or pythia_rule(cfg, model)
     if tokenizer is None and local is not None:
         tokenizer = _local_tokenizer(cfg, ckpt, local, meta)
     elif tokenizer is None:
@@ -279,7 +284,7 @@ def _from_pretrained(target: str, revision: str | None, cfg: "ModelConfig", hub:
     kwargs: dict[str, Any] = {
         "dtype": _torch_dtype(cfg),
         "trust_remote_code": cfg.trust_remote_code,
-        "use_safetensors": True,
+        "weights_only": True,  # a pytorch_model.bin is unpickled as tensors only, never as code
     }
     if revision:
         kwargs["revision"] = revision
@@ -292,9 +297,11 @@ def _hf_call(load, cfg: "ModelConfig", hub: bool):
     """Run ``load``; turn the hub's and transformers' exceptions into one actionable UserError."""
     try:
         return load()
-    except (OSError, ValueError, KeyError) as err:
+    except (OSError, ValueError, KeyError, pickle.UnpicklingError) as err:
         where = f"model {cfg.name!r}" + (f" at revision {cfg.revision!r}" if cfg.revision else "")
         reason = str(err).strip().splitlines()[0].rstrip(".") if str(err).strip() else type(err).__name__
+        if isinstance(err, pickle.UnpicklingError):
+            reason = "its pytorch_model.bin holds objects other than tensors (refused: unpickling them could run code)"
         hint = _hint(cfg, reason, hub)
         raise UserError(f"cannot load {where}: {reason}" + (f"; {hint}" if hint else "")) from err
 
@@ -302,9 +309,8 @@ def _hf_call(load, cfg: "ModelConfig", hub: bool):
 def _hint(cfg: "ModelConfig", reason: str, hub: bool) -> str:
     if "trust_remote_code" in reason:
         return "this model needs its own code: set model.trust_remote_code: true only if you trust it"
-    if "safetensors" in reason:
-        return ("only safetensors weights are loaded: convert the checkpoint (load it and `save_pretrained` "
-                "to a local directory) and point model.name at that directory")
+    if "unpickling" in reason:
+        return "convert it where you trust its source (load it and `save_pretrained` to safetensors)"
     if not hub:
         return ""
     offline = any(os.environ.get(v) == "1" for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
@@ -348,52 +354,5 @@ def _check_vocab(model, tokenizer, source: str) -> None:
         )
 
 
-# --- pretraining tokens ---------------------------------------------------------------------
-
-
-def pythia_pretrain_tokens(name: str, revision: str | None, model_type: str | None = "gpt_neox") -> int | None:
-    """Tokens a Pythia checkpoint saw: ``stepN`` x 2,097,152 (no revision / ``main`` = step
-    143000). None when ``name`` is not Pythia (hub ``EleutherAI/pythia-*``, or a local
-    GPT-NeoX directory named ``pythia-*``) or the revision is not ``stepN``."""
-    hub = re.fullmatch(r"EleutherAI/pythia-[^/]+", name, flags=re.IGNORECASE)
-    local = model_type == "gpt_neox" and Path(name).name.lower().startswith("pythia-")
-    if not (hub or local):
-        return None
-    if revision in (None, "main"):
-        return PYTHIA_FINAL_STEP * PYTHIA_TOKENS_PER_STEP
-    step = re.fullmatch(r"step(\d+)", revision)
-    return int(step.group(1)) * PYTHIA_TOKENS_PER_STEP if step else None
-
-
-Known = tuple[int, str] | None  # pretrain tokens and where they come from
-
-
-def _random_tokens(cfg: "ModelConfig") -> Known:
-    if cfg.pretrain_tokens:
-        raise UserError(f"model.pretrain_tokens {cfg.pretrain_tokens} contradicts model.init 'random' (0 tokens)")
-    return 0, "random init"
-
-
 def _meta_tokens(meta: CheckpointMeta | None) -> Known:
     return None if meta is None else (meta.pretrain_tokens, META_FILE)
-
-
-def _pythia_rule(cfg: "ModelConfig", model) -> Known:
-    tokens = pythia_pretrain_tokens(cfg.name, cfg.revision, getattr(model.config, "model_type", None))
-    return None if tokens is None else (tokens, f"the Pythia rule (step x {PYTHIA_TOKENS_PER_STEP:,})")
-
-
-def _resolve_pretrain_tokens(cfg: "ModelConfig", known: Known, source: str) -> int | None:
-    """The recipe's value, else the known one (metadata or rule); None, with a warning, otherwise."""
-    if cfg.pretrain_tokens is not None:
-        if known is not None and known[0] != cfg.pretrain_tokens:
-            log.warning("model.pretrain_tokens=%d overrides %d from %s for %s", cfg.pretrain_tokens, *known, source)
-        return cfg.pretrain_tokens
-    if known is None:
-        log.warning(
-            "pretrain_tokens of %s is unknown (no %s, no known rule): the record will have none; "
-            "set model.pretrain_tokens in the recipe", source, META_FILE,
-        )
-        return None
-    log.info("pretrain_tokens of %s = %d from %s", source, *known)
-    return known[0]

@@ -33,6 +33,7 @@ from scaling_repro.fileio import atomic_write_json
 from scaling_repro.train.state_files import (
     DamagedCheckpointError,
     check_readable,
+    check_safetensors,
     drop_accelerate_rng_pickle,
     load_safetensors,
     load_scheduler,
@@ -319,6 +320,18 @@ def save_best(accelerator, model, step: int, dev_loss: float, run_dir: Path) -> 
     return final
 
 
+def _load_full_weights(model: torch.nn.Module, directory: Path) -> None:
+    """Load a ``save_pretrained`` directory into ``model`` through the model class's own loading,
+    which undoes the key renames and ties of its saving (GPT-NeoX saves ``lm_head`` as
+    ``embed_out``; tied heads are not saved), whatever the transformers version."""
+    dtype = next(model.parameters()).dtype
+    try:
+        saved = type(model).from_pretrained(str(directory), config=model.config, dtype=dtype, weights_only=True)
+    except (OSError, ValueError, RuntimeError) as err:
+        raise DamagedCheckpointError(f"best checkpoint {directory}: {str(err).splitlines()[0]}") from None
+    model.load_state_dict(saved.state_dict(), strict=True)
+
+
 def load_best_weights(model: torch.nn.Module, directory: Path) -> dict[str, Any]:
     """Load the weights saved by :func:`save_best` into ``model`` (a plain or PEFT model, not
     wrapped) and return its best.json (step, dev_loss). DamagedCheckpointError names a file
@@ -327,15 +340,19 @@ def load_best_weights(model: torch.nn.Module, directory: Path) -> dict[str, Any]
     files = sorted(directory.glob("*.safetensors"))
     if not files:
         raise UserError(f"best checkpoint {directory} has no .safetensors weights")
+    is_peft = hasattr(model, "peft_config")
     state_dict: dict[str, torch.Tensor] = {}
     try:
         info = read_json_object(directory / BEST_FILE)
         for file in files:
-            state_dict.update(load_safetensors(file))
+            if is_peft:
+                state_dict.update(load_safetensors(file))
+            else:  # the model's own loading reads them (below)
+                check_safetensors(file)
     except DamagedCheckpointError as err:
         raise DamagedCheckpointError(
             f"{err}; the best weights are lost: delete {directory.parent} to train the run again") from None
-    if hasattr(model, "peft_config"):
+    if is_peft:
         from peft import set_peft_model_state_dict
 
         result = set_peft_model_state_dict(model, state_dict)
@@ -344,12 +361,5 @@ def load_best_weights(model: torch.nn.Module, directory: Path) -> dict[str, Any]
         if unexpected:
             raise RuntimeError(f"{directory}: adapter keys not in the model: {unexpected[:3]}")
         return info
-    missing, unexpected = model.load_state_dict(state_dict, strict=False)
-    if unexpected:
-        raise RuntimeError(f"{directory}: weights not in the model: {unexpected[:3]}")
-    loaded = {p.data_ptr() for n, p in model.named_parameters() if n in state_dict}
-    params = dict(model.named_parameters(remove_duplicate=False))
-    truly_missing = [k for k in missing if k in params and params[k].data_ptr() not in loaded]
-    if truly_missing:
-        raise RuntimeError(f"{directory}: weights missing for {truly_missing[:3]}")
+    _load_full_weights(model, directory)
     return info

@@ -154,6 +154,12 @@ def load_safetensors(path: Path) -> dict[str, torch.Tensor]:
     return _read(Path(path), lambda file: load_file(str(file)))
 
 
+def check_safetensors(path: Path) -> None:
+    """Return when the safetensors file ``path`` has a readable header and the size it
+    declares; DamagedCheckpointError naming it otherwise. Reads no tensor data."""
+    _read(Path(path), _read_safetensors_header)
+
+
 def _read(path: Path, reader: Callable[[Path], Any]) -> Any:
     if not path.is_file():
         raise DamagedCheckpointError(f"{path}: missing")
