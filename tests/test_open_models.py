@@ -7,6 +7,9 @@ factors in the result record."""
 import json
 import os
 import pickle
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -35,6 +38,7 @@ from scaling_repro.pipeline import run_spec
 from scaling_repro.results import read_record
 from scaling_repro.train import stop
 
+ROOT = Path(__file__).resolve().parent.parent
 STEP = 1000
 SHAPE = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4)
 ARCHITECTURES = {  # name -> (model class, config from vocab size and special ids, LoRA targets)
@@ -149,3 +153,36 @@ def test_a_bin_holding_a_pickled_object_is_refused_naming_the_model(tmp_path, to
     with pytest.raises(UserError, match="gpt_neox-evil"):
         load_base_model(ModelConfig(name=str(root), revision=f"step{STEP}"))
     assert not marker.exists()
+
+
+def hub_cache(hf_home, repo: str, revision: str):
+    """Return the snapshot folder of ``repo`` at ``revision`` in a Hugging Face cache under
+    ``hf_home``, laid out as the hub client leaves it (refs/<revision> names the commit)."""
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    cache = hf_home / "hub" / f"models--{repo.replace('/', '--')}"
+    (cache / "refs").mkdir(parents=True)
+    (cache / "refs" / revision).write_text(commit)
+    return cache / "snapshots" / commit
+
+
+@pytest.mark.slow
+def test_an_open_recipe_runs_on_a_local_mirror_of_pythia(tmp_path, tokenizer_dir):
+    snapshot = hub_cache(tmp_path / "hf", "EleutherAI/pythia-160m", "step143000")
+    model = save_open_model(tmp_path / "built", "gpt_neox", tokenizer_dir)
+    model.save_pretrained(snapshot)
+    load_tokenizer(str(tokenizer_dir)).save_pretrained(snapshot)
+    recipe = "recipes/open/wmt14_en_de/model_size_lora.yaml"
+    overrides = [
+        "model.name=EleutherAI/pythia-160m", "task.name=synthetic_mt", "task.train_examples=8000", "task.seed=0",
+        "task.dev_examples=8", "task.test_examples=8", "eval.zero_shot=false", "eval.few_shot=[]", "eval.metrics=[chrf]",
+        "eval.max_generate_examples=2", "eval.max_new_tokens=4", "train.max_steps=2", "train.eval_every=1",
+        "method.batch_size=8", f"output_dir={tmp_path / 'runs'}",
+    ]
+    env = {**os.environ, "HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    done = subprocess.run([sys.executable, "-m", "scaling_repro", "run", recipe, *overrides],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    record = read_record(next((tmp_path / "runs").glob("*/*/result.json")).parent)
+    assert record.ok and record.model == "EleutherAI/pythia-160m"
+    assert record.pretrain_tokens == 143_000 * 2_097_152 and record.pet_params == 4
+    assert record.adapted_modules == ARCHITECTURES["gpt_neox"][2]
