@@ -186,3 +186,23 @@ def test_an_open_recipe_runs_on_a_local_mirror_of_pythia(tmp_path, tokenizer_dir
     assert record.ok and record.model == "EleutherAI/pythia-160m"
     assert record.pretrain_tokens == 143_000 * 2_097_152 and record.pet_params == 4
     assert record.adapted_modules == ARCHITECTURES["gpt_neox"][2]
+
+
+# Embedding parameters by hand, hidden size 32 and vocabulary V: token embeddings, learned
+# position embeddings (GPT-2: 256 positions; OPT: 256 + its offset of 2) and an untied LM head.
+EMBEDDING_PARAMS = {
+    "gpt_neox": lambda v: 2 * v * 32,  # embed_in + embed_out (untied)
+    "gpt2": lambda v: v * 32 + 256 * 32,  # wte (tied head) + wpe
+    "opt": lambda v: v * 32 + 258 * 32,  # embed_tokens (tied head) + embed_positions
+    "llama": lambda v: 2 * v * 32,  # embed_tokens + lm_head (untied)
+    "qwen2": lambda v: 2 * v * 32,
+}
+
+
+@pytest.mark.parametrize("arch", list(ARCHITECTURES))
+def test_non_embedding_parameters_leave_out_embeddings_and_count_a_tied_head_once(arch, tmp_path, tokenizer_dir):
+    model = save_open_model(tmp_path / arch, arch, tokenizer_dir)
+    vocab = model.get_input_embeddings().num_embeddings
+    counts = count_parameters(model)
+    assert counts.embedding == EMBEDDING_PARAMS[arch](vocab)
+    assert counts.non_embedding == sum(p.numel() for p in model.parameters()) - counts.embedding
