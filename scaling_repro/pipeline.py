@@ -24,7 +24,7 @@ from typing import Any
 from scaling_repro.errors import UserError, one_line
 from scaling_repro.config.recipe import RunSpec
 from scaling_repro.ranks import is_main_process
-from scaling_repro.results import RESULT_FILE, RunRecord, read_record
+from scaling_repro.results import RESULT_FILE, RunRecord, adopt_legacy_run_dir, read_record
 from scaling_repro.fileio import atomic_write_json, remove_write_leftovers
 
 log = logging.getLogger(__name__)
@@ -204,6 +204,7 @@ def run_spec(spec: RunSpec, sweep_source: Path | None = None) -> RunRecord:
     """
     from scaling_repro.train.loop import NonFiniteLossError
 
+    adopt_legacy_run_dir(spec)
     result_path = spec.run_dir / RESULT_FILE
     record = finished_record(spec.run_dir)
     if record is not None:

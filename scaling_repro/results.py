@@ -11,11 +11,14 @@ import logging
 import warnings
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator, Literal
+from typing import TYPE_CHECKING, Any, Iterator, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from scaling_repro.fileio import atomic_write_text
+
+if TYPE_CHECKING:
+    from scaling_repro.config.recipe import RunSpec
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +100,28 @@ def read_record(path: str | Path) -> RunRecord:
     if path.is_dir():
         path = path / RESULT_FILE
     return RunRecord.model_validate_json(path.read_text(encoding="utf-8"))
+
+
+def adopt_legacy_run_dir(spec: "RunSpec") -> Path | None:
+    """Move a run directory made under ``spec.legacy_run_id`` (before runtime settings left
+    the run identity) to ``spec.run_dir`` and give its ``result.json`` the current id; return
+    the new directory, or None when there was nothing to move (or another process moved it)."""
+    new = spec.run_dir
+    old = new.parent / spec.legacy_run_id
+    if spec.legacy_run_id == spec.run_id or new.exists() or not old.is_dir():
+        return None
+    try:
+        old.rename(new)
+    except OSError:  # another worker moved it first, or it appeared meanwhile
+        return None
+    log.warning("run directory %s moved to %s: run ids no longer count runtime settings "
+                "(micro-batch, checkpointing cadence, threads, attention kernel, DeepSpeed config)", old, new)
+    try:
+        record = read_record(new)
+    except (OSError, ValueError):
+        return new
+    record.model_copy(update={"run_id": spec.run_id}).write(new)
+    return new
 
 
 def iter_result_files(root: str | Path) -> Iterator[Path]:

@@ -260,28 +260,53 @@ class RunSpec(ConfigSection):
         """The init/shuffle seed: ``train.seed``, or ``task.seed`` when that is null."""
         return self.task.seed if self.train.seed is None else self.train.seed
 
-    def identity(self) -> dict[str, Any]:
+    def identity(self, runtime_settings: bool = False) -> dict[str, Any]:
         """The part of the spec that determines the trained model, as plain JSON values.
 
         Where data is read from or cached and how progress is logged are left out, so that a
-        local copy of a hub dataset or a tracker does not make a new run.
+        local copy of a hub dataset or a tracker does not make a new run. How the run is
+        executed (:data:`RUNTIME_SETTINGS`) counts at its default value, so tuning it for a GPU
+        keeps the run's identity (and ids of runs at the defaults are what they always were);
+        ``runtime_settings=True`` counts it as set, the identity before this rule.
         """
-        return self.model_dump(
+        identity = self.model_dump(
             mode="json",
             include={"task", "model", "method", "train"},
             exclude={"task": {"data_dir", "cache_dir"}, "train": {"log_every", "trackers"}},
         )
+        if not runtime_settings:
+            for section, names in RUNTIME_SETTINGS.items():
+                fields = type(getattr(self, section)).model_fields
+                identity[section].update({name: fields[name].default for name in names})
+        return identity
 
     @property
     def run_id(self) -> str:
         """12 hex digits of the SHA-256 of the canonical JSON of :meth:`identity`."""
-        canonical = json.dumps(self.identity(), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:12]
+        return _hash_id(self.identity())
+
+    @property
+    def legacy_run_id(self) -> str:
+        """The run id when runtime settings still counted (see :meth:`identity`); equal to
+        :attr:`run_id` when they are at their defaults."""
+        return _hash_id(self.identity(runtime_settings=True))
 
     @property
     def run_dir(self) -> Path:
         """``output_dir/<name>/<run_id>/``."""
         return Path(self.output_dir) / self.name / self.run_id
+
+
+def _hash_id(identity: dict[str, Any]) -> str:
+    canonical = json.dumps(identity, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:12]
+
+
+# How a run is executed, not what it computes: left out of its identity (at their defaults).
+RUNTIME_SETTINGS: dict[str, tuple[str, ...]] = {
+    "model": ("attn_implementation",),
+    "train": ("micro_batch_size", "gradient_checkpointing", "deepspeed", "checkpoint_every", "threads"),
+}
 
 
 # Top-level keys of a recipe file: a RunSpec without its per-run fields, plus the sweep.

@@ -44,7 +44,7 @@ from scaling_repro.launch.claims import (
 )
 from scaling_repro.launch.runners import ClaimLost, RunCrashed, RunInterrupted, Runner
 from scaling_repro.config.recipe import RunSpec
-from scaling_repro.results import RESULT_FILE, RunRecord, read_record
+from scaling_repro.results import RESULT_FILE, RunRecord, adopt_legacy_run_dir, read_record
 
 log = logging.getLogger(__name__)
 
@@ -156,6 +156,7 @@ def _skip(spec: RunSpec, state: RunState, options: SweepOptions) -> RunOutcome |
 def plan_run(spec: RunSpec, options: SweepOptions) -> RunOutcome | None:
     """Return what a worker would do with ``spec`` without running it (skipped, busy), or None
     when it would run it now. Used to plan Slurm submissions and dry runs."""
+    adopt_legacy_run_dir(spec)
     skipped = _skip(spec, run_state(spec.run_dir), options)
     if skipped is not None:
         return skipped
@@ -179,6 +180,7 @@ def execute_run(spec: RunSpec, runner: Runner, options: SweepOptions, owner: str
     Never raises for a failing run (it is recorded as failed); KeyboardInterrupt propagates
     after the claim is released.
     """
+    adopt_legacy_run_dir(spec)
     skipped = _skip(spec, run_state(spec.run_dir), options)
     if skipped is not None:
         return skipped

@@ -34,7 +34,7 @@ from scaling_repro.launch.claims import (
 from scaling_repro.launch.execute import run_state
 from scaling_repro.launch.order import estimate_cost
 from scaling_repro.config.recipe import RunSpec
-from scaling_repro.results import RunRecord
+from scaling_repro.results import RunRecord, adopt_legacy_run_dir
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +125,8 @@ class SweepStatus:
 
 def status_of_specs(specs: Sequence[RunSpec], source: str, stale_after: float) -> SweepStatus:
     """Return the status of every run of a recipe."""
+    for spec in specs:
+        adopt_legacy_run_dir(spec)
     runs = tuple(run_status(spec.run_dir, stale_after, spec) for spec in specs)
     return SweepStatus(source, True, runs)
 
