@@ -165,8 +165,7 @@ def train(
     base_optimizer = build_optimizer(model.parameters(), config.optimizer, lr, config.weight_decay)
     scheduler = build_schedule(base_optimizer, config.schedule, total_steps, config.warmup_steps, config.min_lr_ratio)
     keep_logits = supports_logits_to_keep(model)
-    flops_counts = throughput.matmul_params(model)
-    layers, attn_dim = throughput.attention_shape(getattr(model, "config", None))
+    model_flops = throughput.ModelFlops.of(model)
     prepared_model, optimizer = accelerator.prepare(model, base_optimizer)
     _check_optimizer_kept(optimizer, type(base_optimizer))
     ckpt.register_trainable_only_saving(accelerator, prepared_model)
@@ -227,10 +226,7 @@ def train(
         step_seconds = time.perf_counter() - step_start
         state.train_seconds += step_seconds
         state.timed_tokens += tokens
-        state.timed_flops += (
-            throughput.flops_per_token(*flops_counts, layers, attn_dim, 0) * tokens
-            + 12 * layers * attn_dim * squared_lengths
-        )
+        state.timed_flops += model_flops.training_flops(tokens, squared_lengths)
         progress.update(1)
         if not math.isfinite(loss_value):
             jsonl.write({"event": "failed", "step": state.step, "reason": f"non-finite loss {loss_value}"})
@@ -306,11 +302,12 @@ def _evaluate(accelerator, model, dev_set, collate_fn, batch_size, state, run_di
 
 
 def _throughput(state: ckpt.TrainerState, world: int, peak: float | None) -> tuple[float | None, float | None]:
+    """Return (tokens/s per device, MFU) over the timed training steps; (None, None) before any."""
     if state.train_seconds <= 0:
         return None, None
     per_device = state.timed_tokens / state.train_seconds / world
-    flops_per_device = state.timed_flops / state.train_seconds / world
-    return per_device, (flops_per_device / peak if peak else None)
+    flops_per_token = state.timed_flops / state.timed_tokens if state.timed_tokens else 0.0
+    return per_device, throughput.mfu(per_device, flops_per_token, peak)
 
 
 def _finish_trackers(accelerator) -> None:
