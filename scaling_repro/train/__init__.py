@@ -1,5 +1,6 @@
-"""Training: one Accelerate loop (loop.py), optimizer and schedule (optim.py), checkpoints
-(checkpoint.py), processes and DeepSpeed (distributed.py), tokens/s and MFU (throughput.py).
+"""Training: one Accelerate loop (loop.py) and what it does before step 0 (setup.py),
+optimizer and schedule (optim.py), checkpoints (checkpoint.py), processes and DeepSpeed
+(distributed.py), tokens/s and MFU (throughput.py).
 
 Import :func:`scaling_repro.train.loop.train` / ``train_run`` from ``loop``; this package
 imports nothing heavy itself.

@@ -10,6 +10,8 @@ includes the LM head.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
 # Dense (no sparsity) peak bf16 tensor-core FLOP/s per GPU model, from the vendors' data
@@ -86,6 +88,31 @@ def flops_per_token(
 ) -> float:
     """Return training FLOPs per token: ``4 N + 2 N_trainable + 12 L (H Q) T``."""
     return 4 * matmul_params_total + 2 * matmul_params_trainable + 12 * layers * attention_dim * seq_len
+
+
+@dataclass(frozen=True)
+class ModelFlops:
+    """What the FLOPs of training a model depend on: its matmul parameters and attention shape."""
+
+    matmul_total: int
+    matmul_trainable: int
+    layers: int
+    attention_dim: int  # heads x head dim
+
+    @classmethod
+    def of(cls, model: torch.nn.Module) -> ModelFlops:
+        """Return the FLOP shape of ``model`` (plain or PEFT, before Accelerate wraps it)."""
+        return cls(*matmul_params(model), *attention_shape(getattr(model, "config", None)))
+
+    def training_flops(self, tokens: int, squared_lengths: float) -> float:
+        """Return the training FLOPs of sequences holding ``tokens`` tokens in all, whose
+        squared lengths sum to ``squared_lengths``.
+
+        Each token's attention term ``12 L (H Q) T`` uses its own sequence's length T, so over
+        a batch of unequal sequences it sums to ``12 L (H Q) sum(T_i^2)``.
+        """
+        per_token = flops_per_token(self.matmul_total, self.matmul_trainable, self.layers, self.attention_dim, 0)
+        return per_token * tokens + 12 * self.layers * self.attention_dim * squared_lengths
 
 
 def mfu(tokens_per_second_per_device: float, flops_token: float, peak_flops: float | None) -> float | None:
