@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from scaling_repro.commands.common import add_command, add_recipe_args
 
@@ -39,9 +40,17 @@ def run(args: argparse.Namespace) -> int:
     from scaling_repro.ranks import is_main_process
     from scaling_repro.config.sweep import load_runs, select_run
 
+    from scaling_repro.train import stop
+
     sweep = load_runs(args.recipe, args.overrides)
     spec = select_run(sweep, index=args.index, run_id=args.run_id)
-    record = run_spec(spec, sweep_source=sweep.source)
+    stop.install_preemption_handler()
+    try:
+        record = run_spec(spec, sweep_source=sweep.source)
+    except stop.TrainingPreempted as err:
+        if is_main_process():
+            print(f"{spec.run_dir}: {err}", file=sys.stderr)
+        return stop.EXIT_PREEMPTED
     if is_main_process():
         loss = "" if record.test_loss is None else f", test loss {record.test_loss:.4f}"
         print(f"{spec.run_dir}: {record.status}{loss}")

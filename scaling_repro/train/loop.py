@@ -159,10 +159,17 @@ def train(
     session_start = started - state.wall_seconds
     progress = _progress_bar(run)
     run.model.train()
+    saved_step = state.step  # a resumed run starts from a saved step
     while state.step < plan.total_steps and not state.stopped_early:
         if stop.requested():
             _close(run, progress)
             raise stop.TrainingStopped(state.step)
+        if _preempted(run):
+            if state.step > saved_step:
+                state.wall_seconds = time.perf_counter() - session_start
+                ckpt.save_checkpoint(run.accelerator, run.model, run.scheduler, state, run.run_dir)
+            _close(run, progress)
+            raise stop.TrainingPreempted(state.step)
         step_start = time.perf_counter()
         stats = train_step(run, data, stream.take(state.step * batch_size, batch_size))
         _count_step(run, stats, time.perf_counter() - step_start)
@@ -184,6 +191,7 @@ def train(
         state.wall_seconds = time.perf_counter() - session_start
         if state.step % plan.checkpoint_every == 0 or last or state.stopped_early:
             ckpt.save_checkpoint(run.accelerator, run.model, run.scheduler, state, run.run_dir)
+            saved_step = state.step
     _close(run, progress)
     state.wall_seconds = time.perf_counter() - session_start
     return _result(run, started)
@@ -291,6 +299,16 @@ def _throughput(run: Session) -> tuple[float | None, float | None]:
 def _progress_bar(run: Session) -> tqdm:
     return tqdm(total=run.plan.total_steps, initial=run.state.step, disable=not run.accelerator.is_local_main_process,
                 desc=f"train {run.run_dir.parent.name}/{run.run_dir.name}", dynamic_ncols=True)
+
+
+def _preempted(run: Session) -> bool:
+    """Return whether any process was asked to stop by SIGTERM (all processes agree, so they
+    save the same checkpoint and stop at the same step)."""
+    asked = stop.preemption_requested()
+    if run.plan.world == 1:
+        return asked
+    flag = torch.tensor([float(asked)], device=run.device)
+    return bool(run.accelerator.reduce(flag, reduction="sum").item() > 0)
 
 
 def _close(run: Session, progress: tqdm) -> None:
