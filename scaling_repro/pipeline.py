@@ -141,6 +141,25 @@ def train_prepared(run: PreparedRun):
                      collate, run.spec.run_dir)
 
 
+def training_autocast_dtype(spec: RunSpec):
+    """Return the autocast dtype the run trains with (bfloat16 for bf16 mixed precision), or
+    None for fp32; evaluation uses the same."""
+    import torch
+
+    from scaling_repro.train.distributed import mixed_precision
+
+    return torch.bfloat16 if mixed_precision(spec.train.precision) == "bf16" else None
+
+
+def evaluation_device():
+    """Return the device this process trains on: its GPU (``LOCAL_RANK``) when there is one."""
+    import torch
+
+    if torch.cuda.is_available():
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    return torch.device("cpu")
+
+
 def evaluate_prepared(run: PreparedRun):
     """Evaluate the prepared model (its weights as they are now); return the EvalResult."""
     from scaling_repro.evaluate.run import evaluate_model, write_generations
@@ -150,10 +169,21 @@ def evaluate_prepared(run: PreparedRun):
         max_source_tokens=run.spec.task.max_source_tokens,
         max_target_tokens=run.spec.task.max_target_tokens,
         seed=run.spec.seed,
+        autocast_dtype=training_autocast_dtype(run.spec),
     )
     if is_main_process() and result.generations:
         write_generations(run.spec.run_dir, result)
     return result
+
+
+def _free_accelerator_memory() -> None:
+    import gc
+
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 def environment() -> dict[str, Any]:
@@ -241,8 +271,10 @@ def run_spec(spec: RunSpec, sweep_source: Path | None = None) -> RunRecord:
         from transformers.integrations.deepspeed import unset_hf_deepspeed_config
 
         unset_hf_deepspeed_config()
+        run.model = run.method = run.base = None  # drop the engine's module before loading the copy
+        _free_accelerator_memory()
         run.base, run.method = load_model(spec)
-        run.model = run.method.model
+        run.model = run.method.model.to(evaluation_device())
     if trained.best_checkpoint is not None:
         trained.load_best(run.model)
     evaluation = evaluate_prepared(run)
@@ -313,6 +345,7 @@ def reevaluate(run_dir: str | Path, overrides: list[str] | tuple[str, ...] = ())
         raise UserError(f"{run_dir}: no best checkpoint to evaluate (did training run?)")
     if best is not None:
         load_best_weights(run.model, best)
+    run.model = run.model.to(evaluation_device())  # the trainer's device, not the CPU
     evaluation = evaluate_prepared(run)
     record = old or base_record(run)
     record = record.model_copy(update={**evaluation.record_fields(), "spec": spec.model_dump(mode="json")})

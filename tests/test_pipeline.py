@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from scaling_repro.cli import main
 from scaling_repro.data.synthetic import pretraining_corpus
@@ -98,3 +99,24 @@ def test_zero3_run_evaluates_the_same_model_as_a_plain_run(recipe):
     sharded = read_record(load_runs(recipe, ["train.deepspeed=zero3"]).runs[0].run_dir)
     assert sharded.ok and sharded.hardware["distributed_type"] == "DEEPSPEED"
     assert sharded.test_loss == pytest.approx(plain.test_loss, abs=1e-4)
+
+
+def test_evaluation_runs_in_the_training_precision_for_every_method(recipe, monkeypatch):
+    """bf16 training (forced on the CPU here) is evaluated under bf16 autocast too, for FMT and
+    for PET, whose decoder forward Accelerate never wrapped."""
+    import scaling_repro.evaluate.generate as generate_module
+    from scaling_repro.train import distributed
+
+    monkeypatch.setattr(distributed, "mixed_precision", lambda precision: "bf16")
+    seen = []
+    real = generate_module.greedy_batch
+
+    def recording(model, *args, **kwargs):
+        seen.append(torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else None)
+        return real(model, *args, **kwargs)
+
+    monkeypatch.setattr(generate_module, "greedy_batch", recording)
+    for kind, extra in [("full", []), ("lora", ["method.rank=2"]), ("prompt", ["method.prompt_length=4"])]:
+        seen.clear()
+        assert main(["run", str(recipe), f"method.kind={kind}", "train.max_steps=2", "train.eval_every=2", *extra]) == 0
+        assert seen and set(seen) == {torch.bfloat16}, kind

@@ -187,8 +187,13 @@ def evaluate_model(
     seed: int = 0,
     compute_loss: bool = True,
     process: ProcessInfo | None = None,
+    autocast_dtype: torch.dtype | None = None,
 ) -> EvalResult:
     """Return the test loss, generation metrics, zero- and few-shot scores of ``model``.
+
+    Everything runs on the model's device, under ``autocast_dtype`` autocast when given (the
+    training precision: FMT, prompt tuning and LoRA then score and decode with the same numerics,
+    whichever module's forward the decoder calls).
 
     ``model`` is a causal LM, a PEFT model (prompt tuning or LoRA) or a DeepSpeed engine;
     ``max_source_tokens``/``max_target_tokens`` are the recipe's ``task`` limits (None = the
@@ -202,7 +207,8 @@ def evaluate_model(
 
         resolve_checkpoint(eval_cfg.bleurt_checkpoint)  # fail before hours of decoding
     result = EvalResult(num_examples={"train": len(task.train), "dev": len(task.dev)})
-    with full_weights(model) as local:
+    device_type = next(model.parameters()).device.type
+    with full_weights(model) as local, torch.autocast(device_type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
         ev = _Evaluator(local, tokenizer, task, eval_cfg, metrics, max_source_tokens, max_target_tokens, process)
         if compute_loss and task.test:
             _test_loss(ev, result)
