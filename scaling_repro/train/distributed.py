@@ -17,6 +17,7 @@ destroys the process group, which breaks a second run in the same process.
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 import logging
 import os
 from pathlib import Path
@@ -115,6 +116,12 @@ def mixed_precision(precision: str) -> str:
     return "bf16" if torch.cuda.is_available() else "no"
 
 
+# Collectives wait this long: rank 0 alone gathers and writes a checkpoint (32 GB of weights at
+# 16B, more with optimizer state) while the other ranks wait at the next collective; NCCL's
+# default of 10 minutes would abort a healthy run on a slow shared filesystem.
+PROCESS_GROUP_TIMEOUT = timedelta(minutes=60)
+
+
 def make_accelerator(
     *,
     precision: str = "auto",
@@ -159,7 +166,7 @@ def make_accelerator(
             hf_ds_config=config, gradient_clipping=grad_clip if grad_clip else 0.0
         )
         if not on_gpu:
-            kwargs["kwargs_handlers"] = [InitProcessGroupKwargs(backend="gloo")]
+            kwargs["kwargs_handlers"] = [InitProcessGroupKwargs(backend="gloo", timeout=PROCESS_GROUP_TIMEOUT)]
         # Without a launcher (one process, no torchrun), DeepSpeed still needs a process group.
         os.environ.setdefault("LOCAL_RANK", "0")
         os.environ.setdefault("RANK", "0")
@@ -168,6 +175,7 @@ def make_accelerator(
         os.environ.setdefault("MASTER_PORT", str(29500 + os.getpid() % 1000))
     else:
         kwargs["cpu"] = not on_gpu
+    kwargs.setdefault("kwargs_handlers", [InitProcessGroupKwargs(timeout=PROCESS_GROUP_TIMEOUT)])
     accelerator = Accelerator(**kwargs)
     if accelerator.num_processes == 1 and int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise RuntimeError(

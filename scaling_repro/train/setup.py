@@ -172,13 +172,19 @@ def _resume(accelerator, model, scheduler, run_dir: Path, plan: RunPlan) -> tupl
 
 def _resumable(accelerator, run_dir: Path, world: int, is_ds: bool) -> Path | None:
     """Return the checkpoint to resume from (None: start at step 0); warn about each damaged
-    newer one passed over. Every rank reads the same files, so all choose the same one."""
-    latest, damaged = ckpt.resumable_checkpoint(run_dir, world, is_ds)
+    newer one passed over. Rank 0 looks and decides, then tells the others: on a shared
+    filesystem another node's listing can be stale (a checkpoint rank 0 just replaced)."""
+    latest = None
     if accelerator.is_main_process:
+        latest, damaged = ckpt.resumable_checkpoint(run_dir, world, is_ds)
         then = f"resuming from {latest} instead" if latest else "no intact checkpoint: restarting the run from step 0"
         for reason in damaged:
             log.warning("damaged checkpoint: %s; %s", reason, then)
-    return latest
+    if world > 1:
+        from accelerate.utils import broadcast_object_list
+
+        latest = broadcast_object_list([None if latest is None else str(latest)], from_process=0)[0]
+    return None if latest is None else Path(latest)
 
 
 def _check_optimizer_kept(prepared, expected: type) -> None:
