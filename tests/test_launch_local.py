@@ -16,11 +16,11 @@ from scaling_repro.launch.order import estimate_cost
 from scaling_repro.results import RESULT_FILE, load_results, read_record
 from scaling_repro.config.sweep import load_runs
 
-FAKE = ["--runner", "launch_fakes:run"]
+pytestmark = pytest.mark.usefixtures("fake_runs")
 
 
 def sweep(recipe, *flags):
-    return main(["sweep", str(recipe), *flags, *FAKE])
+    return main(["sweep", str(recipe), *flags])
 
 
 def started(tmp_path):
