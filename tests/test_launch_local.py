@@ -157,7 +157,6 @@ def test_a_subprocess_that_dies_without_a_result_is_recorded_failed(tmp_path, mo
         (["--gpus", "0,x"], "expected distinct GPU ids"),
         (["--max-runs", "0"], "--max-runs 0: must be at least 1"),
         (["--wait"], "need --backend slurm"),
-        (["--runner", "nowhere:run"], "cannot import it"),
     ],
 )
 def test_bad_flags_exit_2_with_a_message(tmp_path, capsys, flags, message):
