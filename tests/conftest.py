@@ -2,9 +2,23 @@
 
 import os
 
+import pytest
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+@pytest.fixture
+def fake_runs(monkeypatch):
+    """Make the sweeps of a test run ``launch_fakes.run_spec`` instead of the pipeline: in this
+    process and in forked ``--jobs`` children. Child interpreters get the fakes through
+    ``launch_fakes.subprocess_env()`` (``PYTHONPATH``), never through the environment of the
+    forkserver, which lives on for later tests that train for real."""
+    import launch_fakes
+
+    monkeypatch.setattr("scaling_repro.pipeline.run_spec", launch_fakes.run_spec)
+    monkeypatch.setattr("scaling_repro.launch.local._run_forked", launch_fakes.run_forked)

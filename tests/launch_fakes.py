@@ -1,18 +1,26 @@
-"""Fake runners for the launch tests: no training, a RunRecord after a short sleep.
+"""Fake runs for the launch tests: no training, a RunRecord after a short sleep.
 
-Used through the sweep's testing hook (``--runner launch_fakes:run``). What a run does is
-steered by marker files in its sweep directory (``spec.run_dir.parent``), named after the
-run's ``task.train_examples``:
+:func:`run_spec` stands in for ``scaling_repro.pipeline.run_spec``, the one function every
+sweep backend runs, so the launch code under test is the production code. :func:`install`
+puts it in place in the calling process; the ``fake_runs`` fixture (conftest.py) does so for
+runs in the test process and in forked ``--jobs`` children, and :func:`subprocess_env` adds
+``tests/fake_pipeline`` (a ``sitecustomize`` that calls :func:`install`) to ``PYTHONPATH``
+for child interpreters: ``python -m scaling_repro run`` under ``--gpus`` and torchrun, a
+``scaling-repro sweep`` started by a test, submitit's task processes.
+
+What a run does is steered by marker files in its sweep directory (``spec.run_dir.parent``),
+named after the run's ``task.train_examples``:
 
     fail-<n>   the run raises RuntimeError("fake failure")
     crash-<n>  the process exits with status 3 without writing a result
     hang-<n>   the run sleeps for two minutes (to be killed)
 
-and by ``task.params``: ``sleep`` (seconds, default 0.05) and ``gate`` (a run waits until that
-many distinct processes have started a run, so concurrent workers really overlap).
-:func:`run_steps` is a fake training loop that stops when the worker asks (a lost claim).
-Every call appends ``start|end <run_id> <pid> <CUDA_VISIBLE_DEVICES> <RANK>`` to
-``<sweep dir>/executions.log``.
+and by ``task.params``: ``sleep`` (seconds, default 0.05), ``gate`` (a run waits until that
+many distinct processes have started a run, so concurrent workers really overlap),
+``record_threads`` (the run writes its process's torch threads to ``threads-<pid>``) and
+``steps`` (the run is a fake training loop of that many steps that stops when the worker
+asks, as on a lost claim). Every run appends ``start|end|stopped <run_id> <pid>
+<CUDA_VISIBLE_DEVICES> <RANK>`` to ``<sweep dir>/executions.log``.
 """
 
 from __future__ import annotations
@@ -58,11 +66,36 @@ def _wait_at_gate(spec: RunSpec, workers: int, timeout: float = 60.0) -> None:
         time.sleep(0.02)
 
 
+def run_spec(spec: RunSpec, sweep_source: Path | None = None) -> RunRecord:
+    """Pretend to run ``spec`` (signature of the pipeline's ``run_spec``); return its RunRecord."""
+    if "steps" in spec.task.params:
+        return run_steps(spec)
+    return run(spec)
+
+
+def install() -> None:
+    """Make this process's runs fake: replace ``scaling_repro.pipeline.run_spec``."""
+    import scaling_repro.pipeline
+
+    scaling_repro.pipeline.run_spec = run_spec
+
+
+def run_forked(*args) -> None:
+    """Body of a forked ``--jobs`` child under the ``fake_runs`` fixture (which puts it in
+    place of ``scaling_repro.launch.local._run_forked``): fake runs, then the real body."""
+    from scaling_repro.launch import local  # the child's own module, not patched
+
+    install()
+    local._run_forked(*args)
+
+
 def run(spec: RunSpec) -> RunRecord:
     """Pretend to train ``spec``; write and return an ok RunRecord (or fail as marked)."""
     sweep_dir = spec.run_dir.parent
     marker = str(spec.task.train_examples)
     log_event(spec, "start")
+    if spec.task.params.get("record_threads"):
+        _record_threads(spec)
     if spec.task.params.get("gate"):
         _wait_at_gate(spec, int(spec.task.params["gate"]))
     if (sweep_dir / f"hang-{marker}").exists():
@@ -72,10 +105,13 @@ def run(spec: RunSpec) -> RunRecord:
         raise RuntimeError("fake failure")
     if (sweep_dir / f"crash-{marker}").exists():
         os._exit(3)
-    if os.environ.get("RANK", "0") != "0":  # under torchrun only rank 0 records
-        log_event(spec, "end")
-        return None
     return _write_ok(spec)
+
+
+def _record_threads(spec: RunSpec) -> None:
+    import torch
+
+    (spec.run_dir.parent / f"threads-{os.getpid()}").write_text(str(torch.get_num_threads()))
 
 
 def run_steps(spec: RunSpec) -> RunRecord:
@@ -92,12 +128,14 @@ def run_steps(spec: RunSpec) -> RunRecord:
 
 
 def _write_ok(spec: RunSpec) -> RunRecord:
+    """Return an ok RunRecord, written by rank 0 only (as under torchrun)."""
     record = RunRecord(
         run_id=spec.run_id, name=spec.name, status="ok", spec=spec.model_dump(mode="json"),
         task=spec.task.name, method=spec.method.kind, model=spec.model.name,
         finetune_examples=spec.task.train_examples, wall_seconds=3600.0 * (spec.task.train_examples or 1),
     )
-    record.write(spec.run_dir)
+    if os.environ.get("RANK", "0") == "0":
+        record.write(spec.run_dir)
     log_event(spec, "end")
     return record
 
@@ -106,6 +144,7 @@ def _write_ok(spec: RunSpec) -> RunRecord:
 
 TESTS_DIR = Path(__file__).resolve().parent
 REPO = TESTS_DIR.parent
+FAKE_PIPELINE_DIR = TESTS_DIR / "fake_pipeline"
 EXAMPLES = (60, 50, 40, 30, 20, 10)  # recipe order is most expensive first
 
 
@@ -129,6 +168,8 @@ def sweep_dir(tmp_path: Path) -> Path:
 
 
 def subprocess_env() -> dict[str, str]:
-    """The environment for child processes: this checkout and the tests directory importable."""
-    paths = [str(REPO), str(TESTS_DIR), os.environ.get("PYTHONPATH", "")]
+    """Return the environment for child interpreters that run fake runs: this checkout, the
+    tests directory and ``tests/fake_pipeline`` (its ``sitecustomize`` installs the fakes)
+    importable. Not for the ``--jobs`` forkserver, which outlives a test (see ``fake_runs``)."""
+    paths = [str(FAKE_PIPELINE_DIR), str(REPO), str(TESTS_DIR), os.environ.get("PYTHONPATH", "")]
     return {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p), "OMP_NUM_THREADS": "1"}

@@ -7,6 +7,7 @@ import sys
 import time
 from collections import Counter
 
+import pytest
 from launch_fakes import events, subprocess_env, sweep_dir, write_recipe
 
 from scaling_repro.cli import main
@@ -14,8 +15,11 @@ from scaling_repro.launch.claims import read_claim
 from scaling_repro.results import load_results
 from scaling_repro.config.sweep import load_runs
 
+pytestmark = pytest.mark.usefixtures("fake_runs")
+
 
 def start_sweep(recipe, *flags):
+    """Start `scaling-repro sweep` in a child interpreter that runs fake runs."""
     command = [sys.executable, "-m", "scaling_repro", "sweep", str(recipe), *flags]
     return subprocess.Popen(command, env=subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
@@ -30,7 +34,7 @@ def wait_for(condition, timeout=60.0):
 def test_two_concurrent_sweeps_execute_every_run_exactly_once(tmp_path):
     # gate=2: a run waits until both workers have started one, so the workers truly overlap.
     recipe = write_recipe(tmp_path, (80, 70, 60, 50, 40, 30, 20, 10), params={"gate": 2, "sleep": 0.1})
-    workers = [start_sweep(recipe, "--runner", "launch_fakes:run") for _ in range(2)]
+    workers = [start_sweep(recipe) for _ in range(2)]
     outputs = [worker.communicate(timeout=120)[0] for worker in workers]
     assert [worker.returncode for worker in workers] == [0, 0], outputs
     rows = events(sweep_dir(tmp_path))
@@ -44,21 +48,21 @@ def test_a_killed_workers_stale_claim_is_taken_over(tmp_path):
     sweep_dir(tmp_path).mkdir(parents=True)
     (sweep_dir(tmp_path) / "hang-10").touch()  # the cheapest run, so the first one started
     hung = next(s for s in load_runs(recipe).runs if s.task.train_examples == 10)
-    worker = start_sweep(recipe, "--runner", "launch_fakes:run")
+    worker = start_sweep(recipe)
     wait_for(lambda: any(row[0] == hung.run_id for row in events(sweep_dir(tmp_path))))
     os.kill(worker.pid, signal.SIGKILL)
     worker.wait()
     assert read_claim(hung.run_dir).pids == (worker.pid,)
 
     (sweep_dir(tmp_path) / "hang-10").unlink()
-    assert main(["sweep", str(recipe), "--runner", "launch_fakes:run"]) == 0
+    assert main(["sweep", str(recipe)]) == 0
     assert Counter(row[0] for row in events(sweep_dir(tmp_path), "end"))[hung.run_id] == 1
     assert len(load_results(sweep_dir(tmp_path))) == 6
 
 
 def test_a_worker_stopped_longer_than_stale_after_gives_up_its_run_once_continued(tmp_path):
     recipe = write_recipe(tmp_path, (10,), params={"steps": 100, "sleep": 0.05})
-    flags = ("--runner", "launch_fakes:run_steps", "--stale-after", "2")
+    flags = ("--stale-after", "2")  # params.steps: a fake training loop that stops when asked
     stopped = start_sweep(recipe, *flags)
     wait_for(lambda: events(sweep_dir(tmp_path)))
     os.kill(stopped.pid, signal.SIGSTOP)

@@ -96,10 +96,10 @@ def take_over_when(spec, ready):
     return thread
 
 
-def test_an_in_process_run_whose_claim_is_taken_over_stops_and_records_nothing(tmp_path):
+def test_an_in_process_run_whose_claim_is_taken_over_stops_and_records_nothing(tmp_path, fake_runs):
     spec = a_spec(tmp_path, steps=500, sleep=0.02)
     thief = take_over_when(spec, lambda: events(spec.run_dir.parent))
-    runner = InProcessRunner(RunTarget(tmp_path / "recipe.yaml", runner="launch_fakes:run_steps"))
+    runner = InProcessRunner(RunTarget(tmp_path / "recipe.yaml"))  # params.steps: fake steps
     outcome = execute_run(spec, runner, SweepOptions(stale_after=0.2))
     thief.join()
     assert outcome.kind == "lost" and outcome.seconds < 5

@@ -16,11 +16,11 @@ from scaling_repro.launch.order import estimate_cost
 from scaling_repro.results import RESULT_FILE, load_results, read_record
 from scaling_repro.config.sweep import load_runs
 
-FAKE = ["--runner", "launch_fakes:run"]
+pytestmark = pytest.mark.usefixtures("fake_runs")
 
 
 def sweep(recipe, *flags):
-    return main(["sweep", str(recipe), *flags, *FAKE])
+    return main(["sweep", str(recipe), *flags])
 
 
 def started(tmp_path):
@@ -157,7 +157,6 @@ def test_a_subprocess_that_dies_without_a_result_is_recorded_failed(tmp_path, mo
         (["--gpus", "0,x"], "expected distinct GPU ids"),
         (["--max-runs", "0"], "--max-runs 0: must be at least 1"),
         (["--wait"], "need --backend slurm"),
-        (["--runner", "nowhere:run"], "cannot import it"),
     ],
 )
 def test_bad_flags_exit_2_with_a_message(tmp_path, capsys, flags, message):

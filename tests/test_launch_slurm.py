@@ -44,7 +44,7 @@ def test_slurm_dry_run_prints_the_array_jobs_it_would_submit(tmp_path, monkeypat
 
 
 def sweep_cli(*args: str) -> subprocess.CompletedProcess:
-    # A separate process: submitit's local executor must not share the test process's
+    # A separate process that runs fake runs (so do its submitit tasks): submitit's local executor must not share the test process's
     # stdout/stderr capture (absl.logging, imported by other tests, breaks it there).
     return subprocess.run([sys.executable, "-m", "scaling_repro", "sweep", *args],
                           env=subprocess_env(), capture_output=True, text=True, timeout=300)
@@ -54,7 +54,7 @@ def test_slurm_backend_runs_an_array_job_on_submitits_local_executor(tmp_path):
     recipe = write_recipe(tmp_path, (40, 30, 20, 10))
     sweep_dir(tmp_path).mkdir(parents=True)
     (sweep_dir(tmp_path) / "fail-30").touch()
-    flags = ["--backend", "slurm", "--submitit-cluster", "local", "--wait", "--runner", "launch_fakes:run"]
+    flags = ["--backend", "slurm", "--submitit-cluster", "local", "--wait"]
     first = sweep_cli(str(recipe), *flags)
     assert first.returncode == 1, first.stderr
     runs = load_runs(recipe).runs

@@ -13,12 +13,12 @@ from scaling_repro.config.sweep import load_runs
 
 
 @pytest.fixture
-def half_done(tmp_path):
+def half_done(tmp_path, fake_runs):
     """10 and 20 done, 30 failed, 40 running (claimed by this process), 50 interrupted, 60 untouched."""
     recipe = write_recipe(tmp_path)
     sweep_dir(tmp_path).mkdir(parents=True)
     (sweep_dir(tmp_path) / "fail-30").touch()
-    main(["sweep", str(recipe), "--max-runs", "3", "--runner", "launch_fakes:run"])
+    main(["sweep", str(recipe), "--max-runs", "3"])
     runs = {spec.task.train_examples: spec for spec in load_runs(recipe).runs}
     try_claim(runs[40].run_dir)
     (runs[50].run_dir / "checkpoints").mkdir(parents=True)

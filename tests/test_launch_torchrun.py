@@ -21,10 +21,10 @@ def test_torchrun_command_runs_the_spec_with_one_process_per_gpu(tmp_path):
     ]
 
 
-def test_torchrun_backend_runs_each_run_as_a_torchrun_job(tmp_path, monkeypatch):
+def test_torchrun_backend_runs_each_run_as_a_torchrun_job(tmp_path, monkeypatch, fake_runs):
     monkeypatch.setenv("PYTHONPATH", subprocess_env()["PYTHONPATH"])
     recipe = write_recipe(tmp_path, (10,), extra="launch: {gpus_per_node: 2}\n")
-    assert main(["sweep", str(recipe), "--backend", "torchrun", "--runner", "launch_fakes:run"]) == 0
+    assert main(["sweep", str(recipe), "--backend", "torchrun"]) == 0
     spec = load_runs(recipe).runs[0]
     assert Counter((row[0], row[3]) for row in events(sweep_dir(tmp_path))) == {
         (spec.run_id, "0"): 1, (spec.run_id, "1"): 1,  # one run, ranks 0 and 1

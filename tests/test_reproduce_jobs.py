@@ -3,6 +3,7 @@
 import os
 from collections import Counter
 
+import pytest
 from launch_fakes import events, sweep_dir, write_recipe
 
 from scaling_repro.cli import main
@@ -11,19 +12,13 @@ from scaling_repro.results import load_results, read_record
 from scaling_repro.config.sweep import load_runs
 
 
-def record_threads(spec):
-    """Fake run for the sweep's testing hook: note the child's torch threads, then finish."""
-    import torch
-    from launch_fakes import run
-
-    (spec.run_dir.parent / f"threads-{os.getpid()}").write_text(str(torch.get_num_threads()))
-    return run(spec)
+pytestmark = pytest.mark.usefixtures("fake_runs")
 
 
 def test_jobs_run_every_run_once_in_concurrent_child_processes(tmp_path):
     # gate=2: a run waits until two processes have started one, so the jobs really overlap.
     recipe = write_recipe(tmp_path, (60, 50, 40, 30, 20, 10), params={"gate": 2, "sleep": 0.05})
-    assert main(["sweep", str(recipe), "--jobs", "2", "--runner", "launch_fakes:run"]) == 0
+    assert main(["sweep", str(recipe), "--jobs", "2"]) == 0
     rows = events(sweep_dir(tmp_path))
     assert Counter(row[0] for row in rows) == Counter(spec.run_id for spec in load_runs(recipe).runs)
     pids = {row[1] for row in rows}
@@ -32,8 +27,8 @@ def test_jobs_run_every_run_once_in_concurrent_child_processes(tmp_path):
 
 
 def test_each_job_child_uses_one_torch_thread(tmp_path):
-    recipe = write_recipe(tmp_path, (20, 10))
-    assert main(["sweep", str(recipe), "--jobs", "2", "--runner", "test_reproduce_jobs:record_threads"]) == 0
+    recipe = write_recipe(tmp_path, (20, 10), params={"record_threads": True})
+    assert main(["sweep", str(recipe), "--jobs", "2"]) == 0
     counts = [p.read_text() for p in sweep_dir(tmp_path).glob("threads-*")]
     assert counts == ["1", "1"]
 
@@ -42,7 +37,7 @@ def test_a_crashing_child_is_recorded_failed_and_the_other_runs_complete(tmp_pat
     recipe = write_recipe(tmp_path, (30, 20, 10))
     sweep_dir(tmp_path).mkdir(parents=True)
     (sweep_dir(tmp_path) / "crash-20").touch()
-    assert main(["sweep", str(recipe), "--jobs", "2", "--runner", "launch_fakes:run"]) == 1
+    assert main(["sweep", str(recipe), "--jobs", "2"]) == 1
     crashed = next(s for s in load_runs(recipe).runs if s.task.train_examples == 20)
     assert read_record(crashed.run_dir).status.startswith("failed: exit status 3")
     assert len(load_results(sweep_dir(tmp_path))) == 2

@@ -91,8 +91,6 @@ def register(subparsers) -> None:
         "--submitit-cluster", choices=CLUSTERS, default="slurm",
         help="submitit executor: slurm, or local/debug to run the same array job on this machine",
     )
-    # Testing hook: run MODULE:FUNCTION(spec) instead of the pipeline (see scaling_repro.launch.runners).
-    parser.add_argument("--runner", help=argparse.SUPPRESS)
     parser.set_defaults(func=run)
 
 
@@ -128,7 +126,6 @@ def run(args: argparse.Namespace) -> int:
         format_summary,
         order_runs,
         plan_sweep,
-        resolve_function,
         run_local,
         run_torchrun,
     )
@@ -136,9 +133,7 @@ def run(args: argparse.Namespace) -> int:
 
     gpus = _check_args(args)
     sweep = load_runs(args.recipe, args.overrides)
-    if args.runner is not None:
-        resolve_function(args.runner)  # fail now, not once per run
-    target = RunTarget(Path(args.recipe).resolve(), tuple(args.overrides), args.runner)
+    target = RunTarget(Path(args.recipe).resolve(), tuple(args.overrides))
     options = SweepOptions(
         retry_failed_before=time.time() if args.rerun_failed else None,
         stale_after=args.stale_after,

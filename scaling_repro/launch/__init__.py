@@ -28,7 +28,6 @@ from scaling_repro.launch.runners import (
     RunInterrupted,
     RunTarget,
     SubprocessRunner,
-    resolve_function,
 )
 from scaling_repro.launch.status import SweepStatus, format_status, status_of_directory, status_of_specs
 from scaling_repro.launch.torchrun import run_torchrun, torchrun_command
@@ -37,6 +36,6 @@ __all__ = [
     "Claim", "ClaimInfo", "InProcessRunner", "RunCrashed", "RunInterrupted", "RunOutcome", "RunState",
     "RunTarget", "SubprocessRunner", "SweepOptions", "SweepStatus", "estimate_cost", "execute_run",
     "failed_record", "format_local_plan", "format_status", "format_summary", "order_runs", "plan_run",
-    "plan_sweep", "read_claim", "resolve_function", "run_local", "run_specs", "run_state", "run_torchrun",
+    "plan_sweep", "read_claim", "run_local", "run_specs", "run_state", "run_torchrun",
     "slurm", "status_of_directory", "status_of_specs", "torchrun_command", "try_claim",
 ]

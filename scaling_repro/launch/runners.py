@@ -7,17 +7,11 @@ is over (its result.json, ok or failed, is the pipeline's to write) and raises
 :class:`RunInterrupted` when the run was stopped and should simply resume later, or
 :class:`ClaimLost` when it stopped the run because another worker took the claim over
 (a child process is terminated; in process, training stops before its next step).
-
-Testing hook: a :class:`RunTarget` with ``runner="module:function"`` calls that function with
-the RunSpec instead of the pipeline, in process or through ``python -m scaling_repro.launch.child``
-(the CLI exposes it as the hidden ``scaling-repro sweep --runner module:function``). The launch
-tests use it to exercise concurrency, crashes and take-overs without training anything.
 """
 
 from __future__ import annotations
 
 import functools
-import importlib
 import logging
 import os
 import shlex
@@ -29,7 +23,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Mapping, Protocol
 
-from scaling_repro.errors import UserError
 from scaling_repro.launch.claims import Claim
 from scaling_repro.config.recipe import RunSpec
 
@@ -58,46 +51,26 @@ class Runner(Protocol):
     def __call__(self, spec: RunSpec, claim: Claim) -> None: ...
 
 
-def resolve_function(reference: str) -> Callable[..., Any]:
-    """Return the callable named by ``'package.module:function'``."""
-    module_name, sep, attribute = reference.partition(":")
-    if not sep or not module_name or not attribute:
-        raise UserError(f"runner {reference!r}: expected module:function, e.g. mypkg.fake:run")
-    try:
-        function = getattr(importlib.import_module(module_name), attribute)
-    except (ImportError, AttributeError) as err:
-        raise UserError(f"runner {reference!r}: cannot import it ({err})") from None
-    if not callable(function):
-        raise UserError(f"runner {reference!r}: {attribute} is not callable")
-    return function
-
-
 @dataclass(frozen=True)
 class RunTarget:
     """What running a spec of this recipe means; picklable, so Slurm tasks carry it.
 
-    ``recipe`` and ``overrides`` rebuild the spec in a child process (``--run-id`` selects it);
-    ``runner`` is the testing hook (``module:function``), None for the real pipeline.
+    ``recipe`` and ``overrides`` rebuild the spec in a child process (``--run-id`` selects it).
     """
 
     recipe: Path
     overrides: tuple[str, ...] = ()
-    runner: str | None = None
 
     def function(self) -> Callable[[RunSpec], Any]:
-        """Return the in-process callable that runs one spec."""
-        if self.runner is not None:
-            return resolve_function(self.runner)
+        """Return the in-process callable that runs one spec: the pipeline's ``run_spec``."""
         from scaling_repro.pipeline import run_spec
 
         return functools.partial(run_spec, sweep_source=self.recipe)
 
     def module_args(self, spec: RunSpec) -> list[str]:
-        """Return ``-m MODULE ...`` arguments that run ``spec`` in a fresh interpreter."""
-        tail = [str(self.recipe), *self.overrides, "--run-id", spec.run_id]
-        if self.runner is None:
-            return ["-m", "scaling_repro", "run", *tail]
-        return ["-m", "scaling_repro.launch.child", self.runner, *tail]
+        """Return the ``-m scaling_repro run RECIPE ... --run-id ID`` arguments that run ``spec``
+        in a fresh interpreter."""
+        return ["-m", "scaling_repro", "run", str(self.recipe), *self.overrides, "--run-id", spec.run_id]
 
 
 def python_command(target: RunTarget, spec: RunSpec) -> list[str]:
@@ -117,7 +90,7 @@ class InProcessRunner:
     target: RunTarget
 
     def __call__(self, spec: RunSpec, claim: Claim) -> None:
-        if spec.train.deepspeed and self.target.runner is None:
+        if spec.train.deepspeed:
             SubprocessRunner(functools.partial(python_command, self.target))(spec, claim)
             return
         from scaling_repro.train.stop import TrainingStopped, stop_when

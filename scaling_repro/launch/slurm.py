@@ -92,8 +92,7 @@ def task_runner(target: RunTarget, spec: RunSpec):
 def describe_runner(target: RunTarget, spec: RunSpec) -> str:
     """Return a one-line description of what an array task executes (for dry runs)."""
     if spec.launch.gpus_per_node <= 1:
-        function = target.runner or "scaling_repro.pipeline:run_spec"
-        return f"in the task's process: {function}"
+        return "in the task's process: scaling_repro.pipeline:run_spec"
     return shlex.join(["python", *torchrun_command(target, spec)[1:]])
 
 
