@@ -63,9 +63,12 @@ def test_pretraining_axis_is_one_pythia_model_across_revisions(task, method):
 @pytest.mark.parametrize("task", TASKS)
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 def test_open_study_keeps_the_papers_data_sizes_seeds_and_training(task, experiment):
-    """Everything but the base model is the paper recipe's: data grid, seeds, method, limits, eval."""
+    """Everything but the base model is the paper recipe's: data grid, seeds, method, limits, eval.
+    Runtime settings (DeepSpeed, checkpointing, micro-batch...) are sized per model and may differ."""
+    from scaling_repro.config.recipe import RUNTIME_SETTINGS
+
     def setting(run) -> str:
-        train = run.train.model_copy(update={"deepspeed": None, "gradient_checkpointing": False})
+        train = run.train.model_copy(update={key: None for key in RUNTIME_SETTINGS["train"]})
         return " ".join(part.model_dump_json() for part in (run.task, run.method, train, run.eval, run.launch))
 
     ours = {setting(r) for r in runs_of(task, experiment)}
