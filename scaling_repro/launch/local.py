@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import logging
 import multiprocessing
+from multiprocessing.connection import wait as wait_for_processes
 import os
 import sys
 import threading
@@ -173,33 +174,44 @@ class ForkedRunner:
             target=_run_forked, args=(self.target_for(spec), spec, str(log_path.resolve()), self.threads, os.getcwd()),
             name=f"run-{spec.run_id}", daemon=False,
         )
-        process.start()
+        with _PROCESS_LOCK:
+            process.start()
         try:
             claim.add_pid(process.pid)
-            while process.exitcode is None:
-                process.join(self.poll_seconds)
-                if process.exitcode is None and claim.lost:
+            while (code := _wait(process, self.poll_seconds)) is None:
+                if claim.lost:
                     _stop_process(process)
                     raise ClaimLost("its claim was taken over by another worker; its process was stopped")
         except BaseException:
             _stop_process(process)
             raise
-        code = process.exitcode
         if code in INTERRUPTED_RETURN_CODES:
             raise RunInterrupted(f"stopped by a signal (exit status {code})")
         if code != 0:
             raise RunCrashed(f"exit status {code}: {last_line(log_path)} (log: {log_path})")
 
 
+# multiprocessing polls every child of this process when it starts one; two worker threads
+# reading one child's exit-status pipe would leave one of them a wrong status (255). Starting
+# children and reading exit statuses hold this lock; waiting does not.
+_PROCESS_LOCK = threading.Lock()
+
+
+def _wait(process, seconds: float | None) -> int | None:
+    """Wait up to ``seconds`` (None: until it ends) for a child; return its exit code or None."""
+    wait_for_processes([process.sentinel], seconds)
+    with _PROCESS_LOCK:
+        return process.exitcode
+
+
 def _stop_process(process, grace_seconds: float = 30.0) -> None:
     """Terminate a child (SIGTERM, which ends it at once), then kill it after the grace."""
-    if process.exitcode is not None:
+    if _wait(process, 0) is not None:
         return
     process.terminate()
-    process.join(grace_seconds)
-    if process.exitcode is None:
+    if _wait(process, grace_seconds) is None:
         process.kill()
-        process.join()
+        _wait(process, None)
 
 
 def cpu_runners(target_for: Callable[[RunSpec], RunTarget], jobs: int, threads: int = 1) -> list[Runner]:
