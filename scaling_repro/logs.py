@@ -1,10 +1,12 @@
 """Log lines of this package to stderr: one set-up for the command line and the processes it
-starts. A leaf: imports nothing of this package."""
+starts. A leaf: imports only :mod:`scaling_repro.ranks`."""
 
 from __future__ import annotations
 
 import logging
 import sys
+
+from scaling_repro.ranks import current_process
 
 
 class _StderrHandler(logging.StreamHandler):
@@ -21,9 +23,12 @@ class _StderrHandler(logging.StreamHandler):
 
 
 def configure_logging(verbose: bool = False) -> None:
-    """Log INFO (DEBUG with ``verbose``) lines of this package to stderr, once per process."""
+    """Log INFO (DEBUG with ``verbose``) lines of this package to stderr, once per process;
+    ranks other than 0 of a distributed run log warnings and errors only (eight GPUs would
+    print every line eight times)."""
     logger = logging.getLogger("scaling_repro")
-    logger.setLevel(logging.DEBUG if verbose else logging.INFO)
+    level = logging.DEBUG if verbose else logging.INFO
+    logger.setLevel(level if current_process().is_main else max(level, logging.WARNING))
     if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
         handler = _StderrHandler()
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))

@@ -25,3 +25,4 @@ def test_no_module_is_over_400_lines_without_a_reason():
         if (n := len(path.read_text().splitlines())) > MAX_LINES
     }
     assert set(long) <= set(LONG_MODULES), long
+
