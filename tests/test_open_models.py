@@ -176,7 +176,7 @@ def test_an_open_recipe_runs_on_a_local_mirror_of_pythia(tmp_path, tokenizer_dir
         "model.name=EleutherAI/pythia-160m", "task.name=synthetic_mt", "task.train_examples=8000", "task.seed=0",
         "task.dev_examples=8", "task.test_examples=8", "eval.zero_shot=false", "eval.few_shot=[]", "eval.metrics=[chrf]",
         "eval.max_generate_examples=2", "eval.max_new_tokens=4", "train.max_steps=2", "train.eval_every=1",
-        "method.batch_size=8", f"output_dir={tmp_path / 'runs'}",
+        "method.batch_size=16", f"output_dir={tmp_path / 'runs'}",
     ]
     env = {**os.environ, "HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     done = subprocess.run([sys.executable, "-m", "scaling_repro", "run", recipe, *overrides],
