@@ -1,19 +1,19 @@
 """Worker of test_evaluate_distributed.py, run under ``torch.distributed.run`` on CPU (gloo).
 
-Every rank computes the single-process reference (greedy outputs, test loss) on the plain
-model, then wraps the model in a DeepSpeed ZeRO-3 engine (weights partitioned over ranks) and
-evaluates again through ``full_weights``, sharded over ranks with ``current_process()``.
-Rank 0 writes both to the JSON file named by argv[1].
+Every rank computes the single-process reference (greedy outputs, test loss) on the whole
+model, then evaluates again sharded over ranks with ``current_process()``, as a distributed
+run evaluates after training. Rank 0 writes both to the JSON file named by argv[1].
 """
 
 import json
 import sys
 
 import torch
+import torch.distributed as dist
 from transformers import LlamaConfig, LlamaForCausalLM
 
 from scaling_repro.data.collate import EncodedExample, collate_for_lm
-from scaling_repro.evaluate.generate import full_weights, greedy_generate
+from scaling_repro.evaluate.generate import greedy_generate
 from scaling_repro.evaluate.perplexity import losses_per_set
 from scaling_repro.ranks import ProcessInfo, current_process
 
@@ -29,32 +29,18 @@ def evaluate(model, process):
 
 
 def main() -> None:
-    import deepspeed
-
     torch.manual_seed(0)
     config = LlamaConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=1,
                          intermediate_size=64, vocab_size=300, initializer_range=0.5)
     model = LlamaForCausalLM(config).eval()
     reference = evaluate(model, process=ProcessInfo())  # this rank alone, everything
-
-    deepspeed.init_distributed(dist_backend="gloo")
+    dist.init_process_group("gloo")
     process = current_process()
-    ds_config = {
-        "train_micro_batch_size_per_gpu": 1,
-        "zero_optimization": {"stage": 3, "stage3_param_persistence_threshold": 0},
-        "zero_allow_untested_optimizer": True,
-    }
-    engine, *_ = deepspeed.initialize(model=model, config=ds_config, optimizer=torch.optim.SGD(model.parameters(), lr=0.0))
-    partitioned = sum(p.numel() for p in engine.module.parameters())
-    with full_weights(engine) as local:
-        gathered = sum(p.numel() for p in local.parameters())
-        sharded = evaluate(local, process)
-    engine(input_ids=torch.tensor([PROMPTS[0]]))  # ZeRO-3 still works after the block
+    sharded = evaluate(model, process)
     if process.is_main:
-        result = {"reference": reference, "sharded": sharded, "processes": process.count,
-                  "partitioned_numel": partitioned, "gathered_numel": gathered}
         with open(sys.argv[1], "w") as handle:
-            json.dump(result, handle)
+            json.dump({"reference": reference, "sharded": sharded, "processes": process.count}, handle)
+    dist.destroy_process_group()
 
 
 if __name__ == "__main__":

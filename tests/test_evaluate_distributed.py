@@ -1,7 +1,5 @@
-"""Two CPU processes (gloo) under DeepSpeed ZeRO-3: sharded greedy decoding and test loss equal
-the single-process results, with the partitioned weights gathered once by ``full_weights``."""
+"""Two CPU processes (gloo): sharded greedy decoding and test loss equal the single-process results."""
 
-import importlib.util
 import json
 import os
 import socket
@@ -11,10 +9,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(importlib.util.find_spec("deepspeed") is None, reason="needs the [deepspeed] extra"),
-]
+pytestmark = pytest.mark.slow
 
 
 def free_port() -> int:
@@ -23,7 +18,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_zero3_sharded_evaluation_equals_single_process(tmp_path):
+def test_sharded_evaluation_over_two_processes_equals_single_process(tmp_path):
     out = tmp_path / "result.json"
     worker = Path(__file__).with_name("evaluate_distributed_worker.py")
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
@@ -33,7 +28,6 @@ def test_zero3_sharded_evaluation_equals_single_process(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(out.read_text())
     assert result["processes"] == 2
-    assert result["partitioned_numel"] == 0 < result["gathered_numel"]  # ZeRO-3 really partitioned
     assert result["sharded"]["outputs"] == result["reference"]["outputs"]
     assert result["sharded"]["tokens"] == result["reference"]["tokens"]
     assert result["sharded"]["nll"] == pytest.approx(result["reference"]["nll"], rel=1e-5)

@@ -6,7 +6,7 @@ from peft import LoraConfig, PromptTuningConfig, TaskType, get_peft_model
 from transformers import GPTNeoXConfig, GPTNeoXForCausalLM, LlamaConfig, LlamaForCausalLM
 
 from scaling_repro.data.collate import left_pad
-from scaling_repro.evaluate.generate import full_weights, greedy_batch, greedy_generate
+from scaling_repro.evaluate.generate import greedy_batch, greedy_generate
 from scaling_repro.evaluate.sharding import merge_shards
 from scaling_repro.ranks import ProcessInfo
 
@@ -149,9 +149,3 @@ def test_merge_shards_rejects_missing_and_repeated_items():
         merge_shards([[(0, "a")], [(2, "c")]], 3)
     with pytest.raises(ValueError, match="repeated"):
         merge_shards([[(0, "a"), (1, "b")], [(1, "b")]], 2)
-
-
-def test_full_weights_passes_a_plain_model_through():
-    model = tiny_llama()
-    with full_weights(model) as local:
-        assert local is model

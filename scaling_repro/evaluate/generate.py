@@ -11,19 +11,14 @@ nothing special.
 
 Distributed: every process decodes every ``count``-th prompt (after sorting by length, so
 that batches carry little padding and processes get equal work) and the outputs are gathered
-back in the original order. Under DeepSpeed ZeRO-3 wrap the whole evaluation in
-:func:`full_weights`, which gathers the partitioned weights once and removes ZeRO's per-module
-hooks, so that decoding does not all-gather every layer at every token and processes need not
-step in lock-step. Without enough memory for a full copy per GPU, evaluate the consolidated
-checkpoint instead (``scaling-repro evaluate RUN_DIR`` loads it as a plain model).
+back in the original order. Every process holds the whole model: after DeepSpeed training the
+pipeline evaluates a fresh, unpartitioned copy of the best weights.
 """
 
 from __future__ import annotations
 
-import contextlib
 import inspect
-import sys
-from typing import Iterator, Sequence
+from typing import Sequence
 
 import torch
 
@@ -122,8 +117,7 @@ def greedy_generate(
 ) -> list[list[int]]:
     """Return the greedy continuation (token ids, EOS dropped) of every prompt, in prompt order.
 
-    ``model`` is the unwrapped model (``accelerator.unwrap_model``), or the module yielded by
-    :func:`full_weights` under ZeRO-3. Every process must call this with the same prompts; each
+    ``model`` is the unwrapped model (``accelerator.unwrap_model``). Every process must call this with the same prompts; each
     decodes its share and all processes return the full, ordered list.
     """
     from tqdm.auto import tqdm
@@ -151,30 +145,3 @@ def greedy_generate(
     finally:
         model.train(was_training)
     return gather_in_order(local, len(prompts), process)
-
-
-@contextlib.contextmanager
-def full_weights(model: torch.nn.Module) -> Iterator[torch.nn.Module]:
-    """Yield a module whose forward needs no other process: the model itself, unless it is a
-    DeepSpeed ZeRO-3 engine (or a module with ZeRO-3 partitioned parameters).
-
-    For a ZeRO-3 engine the partitioned weights are gathered once for the whole ``with`` block
-    and ZeRO's module hooks are removed (DeepSpeed's ``unwrap_model_for_generation``), then
-    restored on exit; every process needs memory for a full copy of the weights meanwhile.
-    """
-    params = list(model.parameters())
-    # Partitioned ZeRO-3 parameters exist only once DeepSpeed is imported; importing it here
-    # otherwise would cost seconds and log accelerator warnings on every evaluation.
-    deepspeed = sys.modules.get("deepspeed")
-    if deepspeed is None or not any(hasattr(p, "ds_id") for p in params):
-        is_ddp = isinstance(model, torch.nn.parallel.DistributedDataParallel)
-        yield model.module if is_ddp else model
-        return
-    if isinstance(model, deepspeed.DeepSpeedEngine):
-        from deepspeed.runtime.zero.stage3 import unwrap_model_for_generation
-
-        with unwrap_model_for_generation(model):
-            yield model.module
-        return
-    with deepspeed.zero.GatheredParameters(params, modifier_rank=None):
-        yield model

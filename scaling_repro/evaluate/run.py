@@ -20,7 +20,7 @@ import torch
 from scaling_repro.data.collate import collate_for_lm, encode_examples, encode_prompt, pad_token_id
 from scaling_repro.data.types import Example, TaskData
 from scaling_repro.errors import UserError
-from scaling_repro.evaluate.generate import full_weights, greedy_generate
+from scaling_repro.evaluate.generate import greedy_generate
 from scaling_repro.evaluate.metrics import ALL, METRIC_NAMES, Generations, score_sets
 from scaling_repro.evaluate.perplexity import losses_per_set, overall
 from scaling_repro.ranks import ProcessInfo, current_process
@@ -195,7 +195,7 @@ def evaluate_model(
     training precision: FMT, prompt tuning and LoRA then score and decode with the same numerics,
     whichever module's forward the decoder calls).
 
-    ``model`` is a causal LM, a PEFT model (prompt tuning or LoRA) or a DeepSpeed engine;
+    ``model`` is a causal LM or a PEFT model (prompt tuning or LoRA), unwrapped and whole;
     ``max_source_tokens``/``max_target_tokens`` are the recipe's ``task`` limits (None = the
     task's); ``seed`` seeds the few-shot demonstrations. Set ``compute_loss=False`` for the
     un-finetuned "Baseline" few-shot runs. Generation steps run only when ``eval_cfg.generate``.
@@ -208,8 +208,8 @@ def evaluate_model(
         resolve_checkpoint(eval_cfg.bleurt_checkpoint)  # fail before hours of decoding
     result = EvalResult(num_examples={"train": len(task.train), "dev": len(task.dev)})
     device_type = next(model.parameters()).device.type
-    with full_weights(model) as local, torch.autocast(device_type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
-        ev = _Evaluator(local, tokenizer, task, eval_cfg, metrics, max_source_tokens, max_target_tokens, process)
+    with torch.autocast(device_type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
+        ev = _Evaluator(model, tokenizer, task, eval_cfg, metrics, max_source_tokens, max_target_tokens, process)
         if compute_loss and task.test:
             _test_loss(ev, result)
         if eval_cfg.generate and task.test:
