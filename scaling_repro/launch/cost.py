@@ -8,7 +8,7 @@
   without its attention term ``12 L H Q T`` (1-3% of the total for translation, up to 9% for
   Prompt on MLSum with 600 prompt tokens).
 - ``N``, the parameters of the matrix multiplies: for a config name (``paper-1b``, ``tiny-s``)
-  counted from its shape, LM head included at the config's listed vocabulary (paper configs:
+  counted by the trainer's counter on the config built on the meta device, LM head included at the config's listed vocabulary (paper configs:
   PaLM's 256k; the paper states none, and the head is 0.52B of paper-1b's 1.48B); for any
   other name (hub id, directory) the size in the name (``EleutherAI/pythia-1.4b`` -> 1.4e9,
   see :func:`scaling_repro.launch.order.model_params_from_name`).
@@ -30,6 +30,7 @@ RunRecords once you have them. GPU-hours are device-hours: the same on 1 or 8 GP
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from scaling_repro.launch.order import examples_processed, model_params_from_name
@@ -90,15 +91,16 @@ class RunCost:
         return assumptions.gpu_hours(self.flops)
 
 
+@functools.lru_cache(maxsize=None)
 def config_matmul_params(name: str, vocab_size: int | None = None) -> int:
     """Return the matmul parameters of config ``name``: every projection of every block plus
-    the LM head at ``vocab_size`` (default: the config's listed vocabulary)."""
-    from scaling_repro.models.configs import get_architecture
+    the LM head at ``vocab_size`` (default: the config's listed vocabulary), counted by the
+    trainer's own counter on the model built without memory (meta device)."""
+    from scaling_repro.models.configs import build_config, build_model, get_architecture
+    from scaling_repro.train.throughput import matmul_params as count_matmul_params
 
-    arch = get_architecture(name)
-    d, attn, kv = arch.model_dim, arch.heads * arch.head_dim, arch.kv_heads * arch.head_dim
-    block = 2 * d * attn + 2 * d * kv + 3 * d * arch.ffn_dim  # q, o; k, v; SwiGLU gate, up, down
-    return arch.layers * block + d * (vocab_size or arch.listing_vocab_size)
+    config = build_config(name, vocab_size or get_architecture(name).listing_vocab_size)
+    return count_matmul_params(build_model(config, device="meta"))[0]
 
 
 def matmul_params(model_name: str) -> float:
@@ -158,12 +160,20 @@ def run_cost(spec: RunSpec) -> RunCost:
     steps = run_steps(spec)
     seq = sequence_tokens(spec)
     tokens = examples_processed(spec) * seq if steps > 0 else 0.0
-    per_token = 6.0 if spec.method.kind == "full" else 4.0
+    per_token = _flops_per_token(n, spec.method.kind)
     dev = spec.task.dev_examples or DEV_EXAMPLES.get(spec.task.name, 0)
     if spec.task.dev_examples is not None and spec.task.name in DEV_EXAMPLES:
         dev = min(dev, DEV_EXAMPLES[spec.task.name])
     eval_flops = 2.0 * n * dev * seq * dev_evaluations(spec, steps)
-    return RunCost(n, steps, tokens, per_token * n * tokens, eval_flops)
+    return RunCost(n, steps, tokens, per_token * tokens, eval_flops)
+
+
+def _flops_per_token(n: float, kind: str) -> float:
+    """The trainer's FLOPs per token (:func:`scaling_repro.train.throughput.flops_per_token`)
+    without its attention term: 6 N for FMT, 4 N when the weights are frozen (PET)."""
+    from scaling_repro.train.throughput import flops_per_token
+
+    return flops_per_token(n, n if kind == "full" else 0, 0, 0, 0)
 
 
 def gpu_hours(spec: RunSpec, assumptions: CostAssumptions = CostAssumptions()) -> float:
@@ -174,4 +184,4 @@ def gpu_hours(spec: RunSpec, assumptions: CostAssumptions = CostAssumptions()) -
 def pretrain_gpu_hours(model: str, tokens: float, assumptions: CostAssumptions = CostAssumptions()) -> float:
     """Return the estimated device-hours of pretraining config ``model`` on ``tokens`` tokens
     (6 N per token; dev evaluations not counted)."""
-    return assumptions.gpu_hours(6.0 * matmul_params(model) * tokens)
+    return assumptions.gpu_hours(_flops_per_token(matmul_params(model), "full") * tokens)
