@@ -126,6 +126,12 @@ def _init_prompt_from_text(peft_model, method: "PromptMethod", tokenizer) -> Non
         prompt.copy_(values.to(prompt.dtype))
 
 
+def _has_conv1d(model) -> bool:
+    from transformers.pytorch_utils import Conv1D
+
+    return any(isinstance(module, Conv1D) for module in model.modules())
+
+
 def _lora(model, method: "LoraMethod"):
     from peft import LoraConfig, TaskType, get_peft_model
 
@@ -136,6 +142,7 @@ def _lora(model, method: "LoraMethod"):
         lora_dropout=method.dropout,
         target_modules=method.target_modules if method.target_modules == "all-linear" else list(method.target_modules),
         bias="none",
+        fan_in_fan_out=_has_conv1d(model),  # GPT-2 stores its projections transposed (Conv1D)
     )
     try:
         return get_peft_model(model, config)
