@@ -181,3 +181,36 @@ def test_an_empty_split_is_an_empty_view(tmp_path, tokenizer, task):
     assert isinstance(view, EncodedView) and len(view) == 0 and list(view) == []
     assert len(cached_encoding(tmp_path, tokenizer, [], task.info, split="train")) == 0
 
+
+def _spec(tmp_path, tokenizer_dir, lr=1e-3, **task):
+    from scaling_repro.config.recipe import RunSpec
+
+    return RunSpec.model_validate({
+        "name": "cache", "output_dir": str(tmp_path / "runs"),
+        "task": {"name": "synthetic_mt", "train_examples": 64, "dev_examples": 16, "params": SMALL, **task},
+        "model": {"name": "tiny-xs", "init": "random", "tokenizer": str(tokenizer_dir)},
+        "method": {"kind": "full", "lr": lr, "batch_size": 16},
+    })
+
+
+def test_runs_of_one_subset_share_its_encoding(tmp_path, tokenizer_dir, tokenizer, encode_calls):
+    from scaling_repro.pipeline import PreparedRun, _encode, token_cache_dir
+
+    specs = [_spec(tmp_path, tokenizer_dir, lr) for lr in (1e-3, 3e-3)]
+    assert specs[0].run_id != specs[1].run_id
+    runs = [PreparedRun(spec, load_task(spec.task), tokenizer, None, None, None) for spec in specs]
+    encoded = [(_encode(run, run.task.train, "train"), _encode(run, run.task.dev, "dev")) for run in runs]
+    assert encode_calls == ["train", "dev"]
+    for run, (train, dev) in zip(runs, encoded):
+        assert list(train) == encode_examples(tokenizer, run.task.train, run.task.info, log_counts=False)
+        assert list(dev) == encode_examples(tokenizer, run.task.dev, run.task.info, log_counts=False)
+    assert token_cache_dir(specs[0]) == tmp_path / "runs" / ".token_cache"
+
+
+def test_the_cache_location_is_not_part_of_the_run(tmp_path, tokenizer_dir):
+    from scaling_repro.pipeline import token_cache_dir
+
+    spec = _spec(tmp_path, tokenizer_dir)
+    moved = _spec(tmp_path, tokenizer_dir, cache_dir=str(tmp_path / "hf"))
+    assert token_cache_dir(moved) == tmp_path / "hf" / "token_cache"
+    assert moved.run_id == spec.run_id
