@@ -121,13 +121,23 @@ def prepare(spec: RunSpec) -> PreparedRun:
     return PreparedRun(spec, task, base.tokenizer, method.model, base, method)
 
 
-def _encode(run: PreparedRun, examples: list) -> list:
-    from scaling_repro.data.collate import encode_examples
+def token_cache_dir(spec: RunSpec) -> Path:
+    """Return where encoded splits are cached for every run that shares them:
+    ``task.cache_dir/token_cache`` when set, else ``output_dir/.token_cache``."""
+    if spec.task.cache_dir:
+        return Path(spec.task.cache_dir).expanduser() / "token_cache"
+    return Path(spec.output_dir) / ".token_cache"
 
-    return encode_examples(
-        run.tokenizer, examples, run.task.info,
+
+def _encode(run: PreparedRun, examples: list, split: str):
+    """The encoded examples as a read-only sequence over their memory-mapped cached copy."""
+    from scaling_repro.data.token_cache import cached_encoding
+
+    return cached_encoding(
+        token_cache_dir(run.spec), run.tokenizer, examples, run.task.info,
         max_source_tokens=run.spec.task.max_source_tokens,
         max_target_tokens=run.spec.task.max_target_tokens,
+        split=split,
     )
 
 
@@ -137,7 +147,7 @@ def train_prepared(run: PreparedRun):
     from scaling_repro.train.loop import train_run
 
     collate = partial(collate_for_lm, pad_id=pad_token_id(run.tokenizer))
-    return train_run(run.spec, run.model, _encode(run, run.task.train), _encode(run, run.task.dev),
+    return train_run(run.spec, run.model, _encode(run, run.task.train, "train"), _encode(run, run.task.dev, "dev"),
                      collate, run.spec.run_dir)
 
 

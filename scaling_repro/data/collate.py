@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import torch
 from tqdm.auto import tqdm
@@ -185,11 +185,28 @@ def encode_examples(
     """Return :func:`encode_example` of every example (tokenized in batches, with a progress
     bar on large splits) and log the split's token counts and how many sources/targets were
     truncated; ``split`` names the split in the log line."""
+    chunks = encode_chunks(tokenizer, examples, info, max_source_tokens, max_target_tokens,
+                           split=split, log_counts=log_counts)
+    return [example for chunk in chunks for example in chunk]
+
+
+def encode_chunks(
+    tokenizer,
+    examples: Sequence[Example],
+    info: TaskInfo,
+    max_source_tokens: int | None = None,
+    max_target_tokens: int | None = None,
+    *,
+    split: str = "examples",
+    log_counts: bool = True,
+) -> Iterator[list[EncodedExample]]:
+    """Yield the encoded examples of :func:`encode_examples` in order, a chunk of at most
+    10,000 at a time (so a caller that writes them out never holds the whole split), and log
+    the same counts once the last chunk is out."""
     pieces = _PromptPieces.build(tokenizer, info, max_source_tokens)
     target_limit = info.max_target_tokens if max_target_tokens is None else max_target_tokens
     eos = _eos_id(tokenizer)
-    encoded: list[EncodedExample] = []
-    truncated_sources = truncated_targets = 0
+    prompt_tokens = total_tokens = longest = truncated_sources = truncated_targets = 0
     # Chunks bound the memory of the tokenizer's batch output and drive the progress bar.
     for start in tqdm(range(0, len(examples), _CHUNK), desc=f"tokenizing {info.name} {split}", unit="chunk",
                       disable=len(examples) < 4 * _CHUNK):
@@ -198,17 +215,18 @@ def encode_examples(
         targets = _tokenize(tokenizer, [e.target for e in chunk])
         truncated_sources += sum(len(src) > pieces.room for src in sources)
         truncated_targets += sum(len(tgt) > target_limit - 1 for tgt in targets)
-        encoded += [_join(pieces.prompt(src), _target_part(tgt, eos, target_limit)) for src, tgt in zip(sources, targets)]
+        encoded = [_join(pieces.prompt(src), _target_part(tgt, eos, target_limit)) for src, tgt in zip(sources, targets)]
+        prompt_tokens += sum(e.prompt_length for e in encoded)
+        total_tokens += sum(len(e.input_ids) for e in encoded)
+        longest = max([longest] + [len(e.input_ids) for e in encoded])
+        yield encoded
     if log_counts:
-        counts = token_counts(encoded)
         log.info(
             "%s %s: %d examples, %d tokens (%d prompt + %d target incl. eos), longest %d; "
             "truncated %d sources (> %d prompt tokens) and %d targets (> %d tokens)",
-            info.name, split, counts["examples"], counts["total_tokens"], counts["prompt_tokens"],
-            counts["target_tokens"], max((len(e.input_ids) for e in encoded), default=0),
-            truncated_sources, pieces.max_source_tokens, truncated_targets, target_limit,
+            info.name, split, len(examples), total_tokens, prompt_tokens, total_tokens - prompt_tokens,
+            longest, truncated_sources, pieces.max_source_tokens, truncated_targets, target_limit,
         )
-    return encoded
 
 
 def token_counts(encoded: Sequence[EncodedExample]) -> dict[str, int]:

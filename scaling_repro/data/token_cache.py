@@ -1,0 +1,282 @@
+"""Encoded splits on disk: tokenize a split once, then every rank and every run maps it.
+
+A split encoded by :func:`scaling_repro.data.collate.encode_chunks` is stored as three flat
+arrays in one directory per encoding: ``tokens.bin`` (int32, every example's ``input_ids``
+back to back), ``offsets.bin`` (int64, ``n + 1`` entries; example ``i`` is
+``tokens[offsets[i]:offsets[i+1]]``) and ``prompt_lengths.bin`` (int32), plus ``meta.json``
+with the counts and the SHA-256 of each file. Labels are not stored: they are -100 on the
+prompt and the input ids after it.
+
+The directory's name is a hash of everything that determines the encoding: the examples'
+source and target texts (so the task, its subset size and seed, and the files it was read
+from), the tokenizer (its vocabulary, rules and special tokens), the resolved source/target
+token limits, the task's template and the split's name, and :data:`FORMAT_VERSION`. Where the
+cache lives is not part of a run's identity.
+
+The directory is written under a temporary name and renamed into place, so readers see all of
+it or none of it. A process that finds no valid copy takes an exclusive file lock on
+``<name>.lock`` and builds it; the other ranks (and concurrent runs of the same subset) block
+on the lock, then find the copy built. A copy whose files have the wrong size or hash is
+rebuilt with a warning.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import logging
+import operator
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, BinaryIO, Iterable, Iterator
+
+import numpy as np
+
+from scaling_repro.data import collate
+from scaling_repro.data.collate import IGNORE_INDEX, EncodedExample
+from scaling_repro.data.types import Example, TaskInfo
+from scaling_repro.fileio import atomic_write_json
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+"""Bump when the encoding (collate.encode_chunks) or this layout changes: old copies are then
+never read again."""
+
+META_FILE = "meta.json"
+ARRAYS = {"tokens": np.int32, "offsets": np.int64, "prompt_lengths": np.int32}
+_READ_BLOCK = 1 << 24
+
+
+class CacheError(ValueError):
+    """A cached copy that is missing, partial or damaged."""
+
+
+class EncodedView(Sequence):
+    """Read-only sequence of EncodedExample over the flat arrays of one cached split.
+
+    Holds only the (memory-mapped) arrays; ``view[i]`` builds example ``i``'s EncodedExample,
+    equal to the one :func:`collate.encode_examples` returns.
+    """
+
+    def __init__(self, tokens: np.ndarray, offsets: np.ndarray, prompt_lengths: np.ndarray) -> None:
+        self.tokens = tokens
+        self.offsets = offsets
+        self.prompt_lengths = prompt_lengths
+
+    def __len__(self) -> int:
+        return len(self.prompt_lengths)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        i = operator.index(index)
+        if i < 0:
+            i += len(self)
+        if not 0 <= i < len(self):
+            raise IndexError(f"example {index} of {len(self)}")
+        ids = self.tokens[int(self.offsets[i]) : int(self.offsets[i + 1])].tolist()
+        prompt = int(self.prompt_lengths[i])
+        return EncodedExample(input_ids=ids, labels=[IGNORE_INDEX] * prompt + ids[prompt:], prompt_length=prompt)
+
+
+def tokenizer_fingerprint(tokenizer) -> str:
+    """Return the SHA-256 (hex) of what decides how ``tokenizer`` encodes text: its class, its
+    backend's full definition (vocabulary, merges, normalizer, pre-tokenizer) or else its vocabulary,
+    its special token ids and its options other than file paths."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    definition = backend.to_str() if backend is not None else json.dumps(sorted(tokenizer.get_vocab().items()))
+    options = {k: v for k, v in sorted(getattr(tokenizer, "init_kwargs", {}).items())
+               if not k.endswith("_file") and k not in ("name_or_path", "cache_dir")}
+    identity = {
+        "class": type(tokenizer).__name__,
+        "special": [tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id],
+        "options": options,
+    }
+    digest = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode())
+    digest.update(definition.encode())
+    return digest.hexdigest()
+
+
+def examples_digest(examples: Iterable[Example]) -> str:
+    """Return the SHA-256 (hex) of the examples' sources and targets, in order."""
+    digest = hashlib.sha256()
+    for example in examples:
+        for text in (example.source, example.target):
+            data = text.encode("utf-8")
+            digest.update(len(data).to_bytes(8, "little"))
+            digest.update(data)
+    return digest.hexdigest()
+
+
+def cache_key(
+    tokenizer, examples: Sequence[Example], info: TaskInfo, max_source_tokens: int | None,
+    max_target_tokens: int | None, split: str,
+) -> str:
+    """Return the name of the cached copy of this encoding: ``<task>-<split>-<24 hex digits>``."""
+    identity = {
+        "format": FORMAT_VERSION,
+        "split": split,
+        "task": info.name,
+        "template": info.template,
+        "max_source_tokens": info.max_source_tokens if max_source_tokens is None else max_source_tokens,
+        "max_target_tokens": info.max_target_tokens if max_target_tokens is None else max_target_tokens,
+        "tokenizer": tokenizer_fingerprint(tokenizer),
+        "examples": examples_digest(examples),
+    }
+    digest = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()
+    return f"{info.name}-{split}-{digest[:24]}"
+
+
+def _append(handle: BinaryIO, digest: Any, values: np.ndarray) -> None:
+    data = values.tobytes()
+    handle.write(data)
+    digest.update(data)
+
+
+def write_arrays(directory: Path, chunks: Iterable[list[EncodedExample]], key: str) -> dict[str, Any]:
+    """Write the encoded examples of ``chunks`` as the flat arrays and ``meta.json`` of a cached
+    copy in ``directory`` (which must exist); return the meta data written."""
+    handles = {name: open(directory / f"{name}.bin", "wb") for name in ARRAYS}
+    digests = {name: hashlib.sha256() for name in ARRAYS}
+    examples = tokens = 0
+    try:
+        _append(handles["offsets"], digests["offsets"], np.zeros(1, dtype=ARRAYS["offsets"]))
+        for chunk in chunks:
+            lengths = np.fromiter((len(e.input_ids) for e in chunk), dtype=np.int64, count=len(chunk))
+            flat = np.fromiter((t for e in chunk for t in e.input_ids), dtype=np.int64, count=int(lengths.sum()))
+            if flat.size and (flat.min() < 0 or flat.max() > np.iinfo(np.int32).max):
+                raise ValueError("token ids outside int32")
+            _append(handles["tokens"], digests["tokens"], flat.astype(ARRAYS["tokens"]))
+            _append(handles["offsets"], digests["offsets"], tokens + np.cumsum(lengths))
+            prompts = np.fromiter((e.prompt_length for e in chunk), dtype=np.int64, count=len(chunk))
+            _append(handles["prompt_lengths"], digests["prompt_lengths"], prompts.astype(ARRAYS["prompt_lengths"]))
+            examples += len(chunk)
+            tokens += int(lengths.sum())
+        for handle in handles.values():
+            handle.flush()
+            os.fsync(handle.fileno())
+    finally:
+        for handle in handles.values():
+            handle.close()
+    counts = {"tokens": tokens, "offsets": examples + 1, "prompt_lengths": examples}
+    meta = {
+        "format": FORMAT_VERSION, "key": key, "examples": examples,
+        "files": {f"{name}.bin": {"dtype": np.dtype(dtype).name, "count": counts[name],
+                                  "bytes": counts[name] * np.dtype(dtype).itemsize,
+                                  "sha256": digests[name].hexdigest()}
+                  for name, dtype in ARRAYS.items()},
+    }
+    atomic_write_json(directory / META_FILE, meta)
+    return meta
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(_READ_BLOCK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _map(path: Path, dtype: Any, count: int) -> np.ndarray:
+    if count == 0:  # mmap cannot map an empty file
+        return np.zeros(0, dtype=dtype)
+    return np.memmap(path, dtype=dtype, mode="r", shape=(count,))
+
+
+def open_arrays(directory: Path, key: str) -> EncodedView:
+    """Return the view of the cached copy in ``directory`` after checking its meta data, the
+    size and SHA-256 of every file and the offsets' ends; raise CacheError when it is missing,
+    partial or damaged."""
+    try:
+        meta = json.loads((directory / META_FILE).read_text(encoding="utf-8"))
+        if meta.get("format") != FORMAT_VERSION or meta.get("key") != key:
+            raise CacheError(f"{directory / META_FILE} describes another encoding")
+        arrays = {}
+        for name, dtype in ARRAYS.items():
+            path, info = directory / f"{name}.bin", meta["files"][f"{name}.bin"]
+            if path.stat().st_size != info["bytes"] or info["bytes"] != info["count"] * np.dtype(dtype).itemsize:
+                raise CacheError(f"{path} has {path.stat().st_size} bytes, not {info['bytes']}")
+            if _file_sha256(path) != info["sha256"]:
+                raise CacheError(f"{path} does not match its SHA-256")
+            arrays[name] = _map(path, dtype, info["count"])
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        if isinstance(err, CacheError):
+            raise
+        raise CacheError(f"{directory}: {err}") from err
+    view = EncodedView(arrays["tokens"], arrays["offsets"], arrays["prompt_lengths"])
+    if len(view.offsets) != meta["examples"] + 1 or view.offsets[0] != 0 or view.offsets[-1] != len(view.tokens):
+        raise CacheError(f"{directory}: offsets do not span the tokens")
+    return view
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    with open(path, "a") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def _build(root: Path, key: str, chunks: Iterable[list[EncodedExample]]) -> None:
+    """Write a copy under a temporary name and rename it to ``root/key`` (replacing a bad one)."""
+    for leftover in root.glob(f".{key}.*.tmp"):  # from a build that was killed
+        shutil.rmtree(leftover, ignore_errors=True)
+    tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".{key}.", suffix=".tmp"))
+    try:
+        write_arrays(tmp, chunks, key)
+        shutil.rmtree(root / key, ignore_errors=True)
+        os.replace(tmp, root / key)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    with contextlib.suppress(OSError):
+        dir_fd = os.open(root, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+def cached_encoding(
+    cache_root: str | Path,
+    tokenizer,
+    examples: Sequence[Example],
+    info: TaskInfo,
+    max_source_tokens: int | None = None,
+    max_target_tokens: int | None = None,
+    *,
+    split: str = "examples",
+) -> EncodedView:
+    """Return the encoded ``examples`` (as :func:`collate.encode_examples` would) as a view of
+    their cached copy under ``cache_root``, encoding and writing it first when there is none or
+    it is damaged (rebuilt with a warning); see the module docstring for the key and locking."""
+    root = Path(cache_root).expanduser()
+    root.mkdir(parents=True, exist_ok=True)
+    key = cache_key(tokenizer, examples, info, max_source_tokens, max_target_tokens, split)
+    directory = root / key
+    with contextlib.suppress(CacheError):
+        view = open_arrays(directory, key)
+        log.info("%s %s: %d encoded examples from %s", info.name, split, len(view), directory)
+        return view
+    with _locked(root / f"{key}.lock"):
+        try:  # another process may have built it while this one waited for the lock
+            view = open_arrays(directory, key)
+        except CacheError as err:
+            if directory.exists():
+                log.warning("token cache %s is unusable (%s): encoding %s %s again", directory, err, info.name, split)
+            chunks = collate.encode_chunks(tokenizer, examples, info, max_source_tokens, max_target_tokens, split=split)
+            _build(root, key, chunks)
+            view = open_arrays(directory, key)
+            log.info("%s %s: encoded %d examples into %s", info.name, split, len(view), directory)
+            return view
+    log.info("%s %s: %d encoded examples from %s", info.name, split, len(view), directory)
+    return view
