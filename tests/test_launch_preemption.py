@@ -15,7 +15,9 @@ from launch_fakes import events, subprocess_env, sweep_dir, write_recipe
 from scaling_repro.config.sweep import load_runs
 from scaling_repro.launch import preemption
 from scaling_repro.launch.claims import read_claim, try_claim
-from scaling_repro.launch.runners import RunInterrupted, SubprocessRunner
+from scaling_repro.launch.execute import SweepOptions
+from scaling_repro.launch.runners import RunInterrupted, RunTarget, SubprocessRunner
+from scaling_repro.launch.slurm import SlurmTask
 from scaling_repro.train.stop import EXIT_PREEMPTED
 
 # A child that behaves like the torchrun agent on SIGTERM: it notes the signal and exits 1.
@@ -72,3 +74,14 @@ def test_sigterm_to_a_torchrun_sweep_records_its_run_interrupted_releases_it_and
     assert not (spec.run_dir / "result.json").exists()
     assert read_claim(spec.run_dir).state == "released"
 
+
+def test_sigterm_to_a_slurm_task_records_its_run_interrupted_and_exits_143(tmp_path, fake_runs):
+    recipe = write_recipe(tmp_path, (10,), params={"steps": 100000})
+    spec = load_runs(recipe).runs[0]
+    sigterm_to_this_process_once(sweep_dir(tmp_path) / "executions.log")
+    with pytest.raises(SystemExit) as exit_:
+        SlurmTask()(spec, RunTarget(recipe), SweepOptions())
+    assert exit_.value.code == EXIT_PREEMPTED
+    assert events(sweep_dir(tmp_path), "preempted") and not (spec.run_dir / "result.json").exists()
+    assert read_claim(spec.run_dir).state == "released"
+    assert not preemption.preempting()

@@ -1,5 +1,6 @@
-"""The Slurm backend: a dry-run snapshot of the submission, and a real one on submitit's local executor."""
+"""The Slurm backend: a dry-run snapshot of the submission, a real one on submitit's local executor,\nthe submitted resources (fake sbatch), and a requeued task's claim."""
 
+import json
 import os
 import re
 import subprocess
@@ -7,9 +8,15 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from launch_fakes import events, subprocess_env, sweep_dir, write_recipe
 
 from scaling_repro.cli import main
+from scaling_repro.launch import slurm
+from scaling_repro.launch.claims import CLAIMS_DIR
+from scaling_repro.launch.execute import SweepOptions
+from scaling_repro.launch.runners import RunTarget
 from scaling_repro.results import load_results, read_record
 from scaling_repro.config.sweep import load_runs
 
@@ -67,3 +74,24 @@ def test_slurm_backend_runs_an_array_job_on_submitits_local_executor(tmp_path):
     second = sweep_cli(str(recipe), *flags)  # nothing left to submit
     assert second.returncode == 0, second.stderr
     assert "3 already done, 1 failed earlier" in second.stdout
+
+
+def test_the_slurm_job_id_of_a_task_is_the_one_slurm_keeps_across_requeues():
+    assert slurm.slurm_job_id({"SLURM_JOB_ID": "95", "SLURM_ARRAY_JOB_ID": "90", "SLURM_ARRAY_TASK_ID": "5"}) == "90_5"
+    assert slurm.slurm_job_id({"SLURM_JOB_ID": "95"}) == "95"
+    assert slurm.slurm_job_id({}) == ""
+
+
+def test_a_requeued_slurm_task_takes_over_the_claim_its_previous_attempt_left_on_another_host(
+    tmp_path, monkeypatch, fake_runs
+):
+    recipe = write_recipe(tmp_path, (10,))
+    spec = load_runs(recipe).runs[0]
+    monkeypatch.setenv("SLURM_ARRAY_JOB_ID", "90")
+    monkeypatch.setenv("SLURM_ARRAY_TASK_ID", "5")
+    left = {"state": "held", "host": "other-node", "pids": [1], "started_at": "2024-01-01T00:00:00+00:00",
+            "token": "previous", "owner": "slurm job 90_5", "job": "90_5"}
+    (spec.run_dir / CLAIMS_DIR).mkdir(parents=True)
+    (spec.run_dir / CLAIMS_DIR / "0.json").write_text(json.dumps(left))  # fresh heartbeat: not stale
+    outcome = slurm.SlurmTask()(spec, RunTarget(recipe), SweepOptions())
+    assert outcome.kind == "ok"

@@ -11,7 +11,10 @@ job for more. Resources come from the recipe's ``launch`` section:
     launch.mem_gb       -> mem_gb             (nodes = 1, tasks_per_node = 1)
 
 Tasks are requeued on preemption or timeout (submitit ``Checkpointable``) and the trainer
-resumes from its checkpoint. Submitit keeps its pickles and logs under
+resumes from its checkpoint. On SIGTERM the task passes the signal on to its run
+(:mod:`~scaling_repro.launch.preemption`), records the run as interrupted and exits 143. The
+claim names the Slurm job (:func:`slurm_job_id`), so the requeued task takes it over at once
+on any host. Submitit keeps its pickles and logs under
 ``<sweep dir>/slurm/<job id>``. ``cluster="local"`` or ``"debug"`` runs the same submission
 with submitit's local executors (how the tests exercise it).
 """
@@ -20,17 +23,20 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from scaling_repro.errors import UserError
+from scaling_repro.launch import preemption
 from scaling_repro.launch.execute import RunOutcome, SweepOptions, execute_run
 from scaling_repro.launch.order import estimate_cost
 from scaling_repro.launch.runners import InProcessRunner, RunTarget, SubprocessRunner
 from scaling_repro.launch.torchrun import check_single_node, torchrun_command
 from scaling_repro.config.recipe import LaunchConfig, RunSpec
+from scaling_repro.train.stop import EXIT_PREEMPTED
 
 log = logging.getLogger(__name__)
 
@@ -96,18 +102,31 @@ def describe_runner(target: RunTarget, spec: RunSpec) -> str:
     return shlex.join(["python", *torchrun_command(target, spec)[1:]])
 
 
+def slurm_job_id(environ: Mapping[str, str] = os.environ) -> str:
+    """Return the id of this Slurm job that stays the same when Slurm requeues it:
+    ``ARRAYJOB_TASK`` for an array task, the job id otherwise, '' outside Slurm."""
+    array_job, array_task = environ.get("SLURM_ARRAY_JOB_ID"), environ.get("SLURM_ARRAY_TASK_ID")
+    if array_job and array_task:
+        return f"{array_job}_{array_task}"
+    return environ.get("SLURM_JOB_ID", "")
+
+
 class SlurmTask:
     """The body of one array task (requeued with the same arguments on preemption/timeout)."""
 
     def __call__(self, spec: RunSpec, target: RunTarget, options: SweepOptions) -> RunOutcome:
+        """Execute ``spec`` as a sweep worker; return its outcome. On SIGTERM the run ends
+        interrupted and the task exits with status 143 instead of returning."""
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-        import submitit
-
-        try:
-            owner = f"slurm job {submitit.JobEnvironment().job_id}"
-        except RuntimeError:  # not inside a submitit job (called directly)
-            owner = "slurm"
-        return execute_run(spec, task_runner(target, spec), options, owner)
+        job = slurm_job_id()
+        restarts = os.environ.get("SLURM_RESTART_COUNT", "0")
+        owner = f"slurm job {job} (restart {restarts})" if job else "submitit task"
+        with preemption.handled():
+            outcome = execute_run(spec, task_runner(target, spec), options, owner, job=job)
+            if outcome.kind == "interrupted" and preemption.preempting():
+                log.warning("run %s: interrupted by SIGTERM; exiting with status %d", spec.run_id, EXIT_PREEMPTED)
+                raise SystemExit(EXIT_PREEMPTED)
+        return outcome
 
     def checkpoint(self, *args: Any, **kwargs: Any):
         """Requeue the task as it was: the run resumes from the trainer's checkpoint."""
