@@ -76,6 +76,29 @@ def test_slurm_backend_runs_an_array_job_on_submitits_local_executor(tmp_path):
     assert "3 already done, 1 failed earlier" in second.stdout
 
 
+@pytest.fixture
+def fake_sbatch(tmp_path, monkeypatch):
+    """Put ``sbatch`` and ``srun`` stand-ins on PATH: submitit submits job 4242 and runs nothing."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name in ("sbatch", "srun"):
+        (bin_dir / name).write_text("#!/bin/sh\necho 'Submitted batch job 4242'\n")
+        (bin_dir / name).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+
+
+def submit_to_fake_slurm(tmp_path, extra: str) -> list:
+    recipe = write_recipe(tmp_path, (20, 10), extra=extra)
+    arrays = slurm.plan_arrays(load_runs(recipe).runs)
+    return slurm.submit(arrays, RunTarget(recipe), SweepOptions(), tmp_path / "slurm", cluster="slurm")
+
+
+def test_an_unset_cpus_per_task_asks_slurm_for_8_cpus_per_gpu(tmp_path, fake_sbatch):
+    submit_to_fake_slurm(tmp_path, "launch: {gpus_per_node: 8}\n")
+    script = (tmp_path / "slurm" / "4242" / "4242_submission.sh").read_text()
+    assert "#SBATCH --cpus-per-task=64\n" in script and "--mem" not in script
+
+
 def test_the_slurm_job_id_of_a_task_is_the_one_slurm_keeps_across_requeues():
     assert slurm.slurm_job_id({"SLURM_JOB_ID": "95", "SLURM_ARRAY_JOB_ID": "90", "SLURM_ARRAY_TASK_ID": "5"}) == "90_5"
     assert slurm.slurm_job_id({"SLURM_JOB_ID": "95"}) == "95"

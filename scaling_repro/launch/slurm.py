@@ -8,7 +8,9 @@ job for more. Resources come from the recipe's ``launch`` section:
     launch.time_minutes -> timeout_min        launch.partition   -> slurm_partition
     launch.gpus_per_node -> gpus_per_node     launch.account     -> slurm_account
     launch.cpus_per_task -> cpus_per_task     launch.slurm_extra -> slurm_additional_parameters
+      (unset: 8 per GPU, :func:`cpus_per_task`)
     launch.mem_gb       -> mem_gb             (nodes = 1, tasks_per_node = 1)
+      (unset: the partition's default)
 
 Tasks are requeued on preemption or timeout (submitit ``Checkpointable``) and the trainer
 resumes from its checkpoint. On SIGTERM the task passes the signal on to its run
@@ -44,6 +46,20 @@ SLURM_DIR = "slurm"
 CLUSTERS = ("slurm", "local", "debug")
 
 
+CPUS_PER_GPU = 8
+"""CPUs a task gets per GPU when ``launch.cpus_per_task`` is unset (8 for a CPU-only task).
+Every rank is a process with its own Python loop (batching, tokenisation, logging) and torch
+CPU threads, so the cluster's usual default of one CPU per task stalls an 8-GPU run; 8 per GPU
+stays below the cores per GPU of common GPU nodes (a DGX H100 has 112 for 8 GPUs)."""
+
+
+def cpus_per_task(launch: LaunchConfig) -> int:
+    """Return the CPUs of one task: ``launch.cpus_per_task``, else :data:`CPUS_PER_GPU` per GPU."""
+    if launch.cpus_per_task is not None:
+        return launch.cpus_per_task
+    return CPUS_PER_GPU * max(1, launch.gpus_per_node)
+
+
 def executor_parameters(launch: LaunchConfig, name: str, array_parallelism: int | None = None) -> dict[str, Any]:
     """Return the ``AutoExecutor.update_parameters`` keywords of runs with this ``launch``."""
     parameters: dict[str, Any] = {
@@ -52,9 +68,8 @@ def executor_parameters(launch: LaunchConfig, name: str, array_parallelism: int 
         "nodes": launch.nodes,
         "tasks_per_node": 1,
         "gpus_per_node": launch.gpus_per_node,
+        "cpus_per_task": cpus_per_task(launch),
     }
-    if launch.cpus_per_task is not None:
-        parameters["cpus_per_task"] = launch.cpus_per_task
     if launch.mem_gb is not None:
         parameters["mem_gb"] = launch.mem_gb
     if launch.partition is not None:
