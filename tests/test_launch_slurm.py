@@ -99,6 +99,17 @@ def test_an_unset_cpus_per_task_asks_slurm_for_8_cpus_per_gpu(tmp_path, fake_sba
     assert "#SBATCH --cpus-per-task=64\n" in script and "--mem" not in script
 
 
+def test_submitted_tasks_may_be_requeued_30_times_after_their_time_limit(tmp_path, fake_sbatch):
+    jobs = submit_to_fake_slurm(tmp_path, "launch: {gpus_per_node: 8}\n")
+    assert [job.submission()._timeout_countdown for job in jobs] == [30, 30]
+
+
+def test_a_run_needing_many_time_limits_may_be_requeued_three_times_as_often(tmp_path, monkeypatch):
+    recipe = write_recipe(tmp_path, (20, 10), extra="launch: {gpus_per_node: 8, time_minutes: 60}\n")
+    monkeypatch.setattr(slurm, "gpu_hours", lambda spec: 8 * spec.task.train_examples)  # 20 and 10 hours
+    assert slurm.plan_arrays(load_runs(recipe).runs)[0].max_timeouts == 60  # 3 x 20 limits of one hour
+
+
 def test_the_slurm_job_id_of_a_task_is_the_one_slurm_keeps_across_requeues():
     assert slurm.slurm_job_id({"SLURM_JOB_ID": "95", "SLURM_ARRAY_JOB_ID": "90", "SLURM_ARRAY_TASK_ID": "5"}) == "90_5"
     assert slurm.slurm_job_id({"SLURM_JOB_ID": "95"}) == "95"

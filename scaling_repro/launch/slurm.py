@@ -12,8 +12,9 @@ job for more. Resources come from the recipe's ``launch`` section:
     launch.mem_gb       -> mem_gb             (nodes = 1, tasks_per_node = 1)
       (unset: the partition's default)
 
-Tasks are requeued on preemption or timeout (submitit ``Checkpointable``) and the trainer
-resumes from its checkpoint. On SIGTERM the task passes the signal on to its run
+A task is requeued after its time limit (submitit ``Checkpointable``, at most
+:func:`max_timeouts` times) and, where the cluster requeues preempted jobs, after preemption;
+the trainer resumes from its checkpoint. On SIGTERM the task passes the signal on to its run
 (:mod:`~scaling_repro.launch.preemption`), records the run as interrupted and exits 143. The
 claim names the Slurm job (:func:`slurm_job_id`), so the requeued task takes it over at once
 on any host. Submitit keeps its pickles and logs under
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import os
 import shlex
 from dataclasses import dataclass
@@ -33,6 +35,7 @@ from typing import Any, Mapping, Sequence
 
 from scaling_repro.errors import UserError
 from scaling_repro.launch import preemption
+from scaling_repro.launch.cost import gpu_hours
 from scaling_repro.launch.execute import RunOutcome, SweepOptions, execute_run
 from scaling_repro.launch.order import estimate_cost
 from scaling_repro.launch.runners import InProcessRunner, RunTarget, SubprocessRunner
@@ -51,6 +54,10 @@ CPUS_PER_GPU = 8
 Every rank is a process with its own Python loop (batching, tokenisation, logging) and torch
 CPU threads, so the cluster's usual default of one CPU per task stalls an 8-GPU run; 8 per GPU
 stays below the cores per GPU of common GPU nodes (a DGX H100 has 112 for 8 GPUs)."""
+MIN_TIMEOUT_REQUEUES = 30
+"""Requeues after a time limit that every task may use at least (submitit ``max_num_timeout``)."""
+TIMEOUT_MARGIN = 3
+"""Factor on the estimated number of time limits a run needs (its MFU is an assumption)."""
 
 
 def cpus_per_task(launch: LaunchConfig) -> int:
@@ -58,6 +65,16 @@ def cpus_per_task(launch: LaunchConfig) -> int:
     if launch.cpus_per_task is not None:
         return launch.cpus_per_task
     return CPUS_PER_GPU * max(1, launch.gpus_per_node)
+
+
+def max_timeouts(specs: Sequence[RunSpec]) -> int:
+    """Return how often a task of these runs may be requeued after reaching its time limit:
+    :data:`TIMEOUT_MARGIN` x the time limits the longest run needs at its estimated GPU-hours
+    (:func:`scaling_repro.launch.cost.gpu_hours` over its GPUs), at least :data:`MIN_TIMEOUT_REQUEUES`."""
+    needed = max(
+        gpu_hours(spec) / max(1, spec.launch.gpus_per_node) / (spec.launch.time_minutes / 60.0) for spec in specs
+    )
+    return max(MIN_TIMEOUT_REQUEUES, math.ceil(TIMEOUT_MARGIN * needed))
 
 
 def executor_parameters(launch: LaunchConfig, name: str, array_parallelism: int | None = None) -> dict[str, Any]:
@@ -85,20 +102,24 @@ def executor_parameters(launch: LaunchConfig, name: str, array_parallelism: int 
 
 @dataclass(frozen=True)
 class ArrayJob:
-    """One array job to submit: its executor parameters and its tasks (runs) in order."""
+    """One array job to submit: its executor parameters, its tasks (runs) in order, and how
+    often a task may be requeued after its time limit (submitit ``max_num_timeout``)."""
 
     parameters: dict[str, Any]
     specs: tuple[RunSpec, ...]
+    max_timeouts: int = MIN_TIMEOUT_REQUEUES
 
 
 def plan_arrays(specs: Sequence[RunSpec], array_parallelism: int | None = None) -> list[ArrayJob]:
-    """Group runs by their ``launch`` section, keeping run order within and between groups."""
+    """Group runs by their ``launch`` section, keeping run order within and between groups;
+    return one ArrayJob per group."""
     check_single_node(specs, "slurm")
     groups: dict[str, list[RunSpec]] = {}
     for spec in specs:
         groups.setdefault(spec.launch.model_dump_json(), []).append(spec)
     return [
-        ArrayJob(executor_parameters(group[0].launch, group[0].name, array_parallelism), tuple(group))
+        ArrayJob(executor_parameters(group[0].launch, group[0].name, array_parallelism), tuple(group),
+                 max_timeouts(group))
         for group in groups.values()
     ]
 
@@ -158,23 +179,30 @@ def submit(
     cluster: str = "slurm",
 ) -> list[Any]:
     """Submit each array job with submitit; return the submitit jobs, one per run."""
-    import submitit
-
     if cluster not in CLUSTERS:
         raise ValueError(f"unknown cluster {cluster!r}; allowed: {', '.join(CLUSTERS)}")
-    try:
-        executor = submitit.AutoExecutor(folder=Path(folder) / "%j", cluster=cluster)
-    except RuntimeError as err:  # no srun: not on a Slurm cluster
-        raise UserError(f"cannot submit to Slurm ({err}); see what would be submitted with --dry-run") from None
     jobs: list[Any] = []
     task = SlurmTask()
     for array in arrays:
+        executor = _executor(folder, cluster, array.max_timeouts)
         executor.update_parameters(**array.parameters)
         n = len(array.specs)
         submitted = executor.map_array(task, list(array.specs), [target] * n, [options] * n)
         log.info("submitted %d task(s) as job %s", n, submitted[0].job_id.split("_")[0] if submitted else "-")
         jobs.extend(submitted)
     return jobs
+
+
+def _executor(folder: str | Path, cluster: str, max_timeouts: int) -> Any:
+    """Return a submitit AutoExecutor for ``cluster`` whose tasks may be requeued
+    ``max_timeouts`` times after their time limit (the debug executor never requeues)."""
+    import submitit
+
+    requeues = {"slurm_max_num_timeout": max_timeouts, "local_max_num_timeout": max_timeouts}
+    try:
+        return submitit.AutoExecutor(folder=Path(folder) / "%j", cluster=cluster, **requeues)
+    except RuntimeError as err:  # no srun: not on a Slurm cluster
+        raise UserError(f"cannot submit to Slurm ({err}); see what would be submitted with --dry-run") from None
 
 
 def wait(jobs: Sequence[Any], specs: Sequence[RunSpec]) -> list[RunOutcome]:
@@ -198,6 +226,7 @@ def format_plan(arrays: Sequence[ArrayJob], target: RunTarget, folder: str | Pat
         lines.append(f"array job {number}: {len(array.specs)} task(s)")
         lines.append("  submitit parameters:")
         lines += [f"    {key}: {value}" for key, value in sorted(array.parameters.items())]
+        lines.append(f"  requeues after the time limit: at most {array.max_timeouts} (submitit max_num_timeout)")
         lines.append(f"  {'task':>6}  {'index':>5}  {'run_id':<12}  {'cost':>8}  executes")
         for task_id, spec in enumerate(array.specs):
             lines.append(
