@@ -19,7 +19,8 @@ and by ``task.params``: ``sleep`` (seconds, default 0.05), ``gate`` (a run waits
 many distinct processes have started a run, so concurrent workers really overlap),
 ``record_threads`` (the run writes its process's torch threads to ``threads-<pid>``) and
 ``steps`` (the run is a fake training loop of that many steps that stops when the worker
-asks, as on a lost claim). Every run appends ``start|end|stopped <run_id> <pid>
+asks, as on a lost claim, and on SIGTERM as preempted, logging ``preempted``). Every run
+appends ``start|end|stopped|preempted <run_id> <pid>
 <CUDA_VISIBLE_DEVICES> <RANK>`` to ``<sweep dir>/executions.log``.
 """
 
@@ -117,12 +118,16 @@ def _record_threads(spec: RunSpec) -> None:
 def run_steps(spec: RunSpec) -> RunRecord:
     """Pretend to train in ``task.params['steps']`` steps (default 100) of ``sleep`` seconds,
     checking before each step, as the training loop does, whether the worker asked it to stop
-    (then it logs ``stopped`` and raises TrainingStopped)."""
+    (then it logs ``stopped`` and raises TrainingStopped) or SIGTERM asked it to checkpoint
+    and stop (it logs ``preempted`` and raises TrainingPreempted)."""
     log_event(spec, "start")
     for step in range(int(spec.task.params.get("steps", 100))):
         if stop.requested():
             log_event(spec, "stopped")
             raise stop.TrainingStopped(step)
+        if stop.preemption_requested():
+            log_event(spec, "preempted")
+            raise stop.TrainingPreempted(step)
         time.sleep(float(spec.task.params.get("sleep", 0.05)))
     return _write_ok(spec)
 

@@ -180,3 +180,11 @@ def test_a_holder_rewrites_its_own_damaged_claim_file_and_keeps_it(tmp_path):
     claim.heartbeat()
     assert not claim.lost
     assert read_claim(tmp_path).token == claim.info.token
+
+
+def test_a_requeued_slurm_task_takes_over_the_live_claim_of_its_previous_attempt_at_once(tmp_path):
+    previous = try_claim(tmp_path / "run", owner="slurm job 7_3", job="7_3")
+    assert try_claim(tmp_path / "run", job="7_4") is None  # another task of the array: busy
+    again = try_claim(tmp_path / "run", job="7_3")
+    assert again is not None and again.info.generation == previous.info.generation + 1
+    assert read_claim(tmp_path / "run").job == "7_3"

@@ -29,9 +29,9 @@ def test_a_run_finished_by_another_worker_before_the_claim_is_not_run_again(tmp_
     spec = a_spec(tmp_path)
     claim = execute.try_claim
 
-    def other_worker_finishes_first(run_dir, *args):
+    def other_worker_finishes_first(run_dir, *args, **kwargs):
         launch_fakes.run(spec)
-        return claim(run_dir, *args)
+        return claim(run_dir, *args, **kwargs)
 
     monkeypatch.setattr(execute, "try_claim", other_worker_finishes_first)
     ran = []

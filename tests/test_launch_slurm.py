@@ -1,5 +1,6 @@
-"""The Slurm backend: a dry-run snapshot of the submission, and a real one on submitit's local executor."""
+"""The Slurm backend: a dry-run snapshot of the submission, a real one on submitit's local executor,\nthe submitted resources (fake sbatch), and a requeued task's claim."""
 
+import json
 import os
 import re
 import subprocess
@@ -7,9 +8,15 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from launch_fakes import events, subprocess_env, sweep_dir, write_recipe
 
 from scaling_repro.cli import main
+from scaling_repro.launch import slurm
+from scaling_repro.launch.claims import CLAIMS_DIR
+from scaling_repro.launch.execute import SweepOptions
+from scaling_repro.launch.runners import RunTarget
 from scaling_repro.results import load_results, read_record
 from scaling_repro.config.sweep import load_runs
 
@@ -67,3 +74,58 @@ def test_slurm_backend_runs_an_array_job_on_submitits_local_executor(tmp_path):
     second = sweep_cli(str(recipe), *flags)  # nothing left to submit
     assert second.returncode == 0, second.stderr
     assert "3 already done, 1 failed earlier" in second.stdout
+
+
+@pytest.fixture
+def fake_sbatch(tmp_path, monkeypatch):
+    """Put ``sbatch`` and ``srun`` stand-ins on PATH: submitit submits job 4242 and runs nothing."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name in ("sbatch", "srun"):
+        (bin_dir / name).write_text("#!/bin/sh\necho 'Submitted batch job 4242'\n")
+        (bin_dir / name).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+
+
+def submit_to_fake_slurm(tmp_path, extra: str) -> list:
+    recipe = write_recipe(tmp_path, (20, 10), extra=extra)
+    arrays = slurm.plan_arrays(load_runs(recipe).runs)
+    return slurm.submit(arrays, RunTarget(recipe), SweepOptions(), tmp_path / "slurm", cluster="slurm")
+
+
+def test_an_unset_cpus_per_task_asks_slurm_for_8_cpus_per_gpu(tmp_path, fake_sbatch):
+    submit_to_fake_slurm(tmp_path, "launch: {gpus_per_node: 8}\n")
+    script = (tmp_path / "slurm" / "4242" / "4242_submission.sh").read_text()
+    assert "#SBATCH --cpus-per-task=64\n" in script and "--mem" not in script
+
+
+def test_submitted_tasks_may_be_requeued_30_times_after_their_time_limit(tmp_path, fake_sbatch):
+    jobs = submit_to_fake_slurm(tmp_path, "launch: {gpus_per_node: 8}\n")
+    assert [job.submission()._timeout_countdown for job in jobs] == [30, 30]
+
+
+def test_a_run_needing_many_time_limits_may_be_requeued_three_times_as_often(tmp_path, monkeypatch):
+    recipe = write_recipe(tmp_path, (20, 10), extra="launch: {gpus_per_node: 8, time_minutes: 60}\n")
+    monkeypatch.setattr(slurm, "gpu_hours", lambda spec: 8 * spec.task.train_examples)  # 20 and 10 hours
+    assert slurm.plan_arrays(load_runs(recipe).runs)[0].max_timeouts == 60  # 3 x 20 limits of one hour
+
+
+def test_the_slurm_job_id_of_a_task_is_the_one_slurm_keeps_across_requeues():
+    assert slurm.slurm_job_id({"SLURM_JOB_ID": "95", "SLURM_ARRAY_JOB_ID": "90", "SLURM_ARRAY_TASK_ID": "5"}) == "90_5"
+    assert slurm.slurm_job_id({"SLURM_JOB_ID": "95"}) == "95"
+    assert slurm.slurm_job_id({}) == ""
+
+
+def test_a_requeued_slurm_task_takes_over_the_claim_its_previous_attempt_left_on_another_host(
+    tmp_path, monkeypatch, fake_runs
+):
+    recipe = write_recipe(tmp_path, (10,))
+    spec = load_runs(recipe).runs[0]
+    monkeypatch.setenv("SLURM_ARRAY_JOB_ID", "90")
+    monkeypatch.setenv("SLURM_ARRAY_TASK_ID", "5")
+    left = {"state": "held", "host": "other-node", "pids": [1], "started_at": "2024-01-01T00:00:00+00:00",
+            "token": "previous", "owner": "slurm job 90_5", "job": "90_5"}
+    (spec.run_dir / CLAIMS_DIR).mkdir(parents=True)
+    (spec.run_dir / CLAIMS_DIR / "0.json").write_text(json.dumps(left))  # fresh heartbeat: not stale
+    outcome = slurm.SlurmTask()(spec, RunTarget(recipe), SweepOptions())
+    assert outcome.kind == "ok"

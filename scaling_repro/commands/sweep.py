@@ -35,7 +35,10 @@ def register(subparsers) -> None:
             --stale-after) stops that run, records nothing for it and reports it as a lost
             claim (not a failure);
           - a run that fails is recorded as failed with its reason, the sweep goes on, and the
-            summary at the end lists the failures (exit status 1 when any run failed).
+            summary at the end lists the failures (exit status 1 when any run failed);
+          - SIGTERM (Slurm preemption, scancel, kill) is passed on to the running runs, which
+            checkpoint; they count as interrupted (not failed), no new run starts, and the
+            sweep exits with status 143.
 
         Backends:
           local     one run after another in this process; with --jobs N (CPU) N runs at once,
@@ -130,6 +133,8 @@ def run(args: argparse.Namespace) -> int:
         run_torchrun,
     )
     from scaling_repro.config.sweep import load_runs
+    from scaling_repro.launch import preemption
+    from scaling_repro.train.stop import EXIT_PREEMPTED
 
     gpus = _check_args(args)
     sweep = load_runs(args.recipe, args.overrides)
@@ -150,11 +155,16 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.backend == "local" and not gpus:
         target.function()  # import the pipeline now: a broken install must not fail every run
-    if args.backend == "torchrun":
-        outcomes = run_torchrun(specs, target, options)
-    else:
-        outcomes = run_local(specs, target, options, gpus, jobs=args.jobs)
+    with preemption.handled():
+        if args.backend == "torchrun":
+            outcomes = run_torchrun(specs, target, options)
+        else:
+            outcomes = run_local(specs, target, options, gpus, jobs=args.jobs)
+        preempted = preemption.preempting()
     print(format_summary(outcomes, title))
+    if preempted:
+        print(f"{title}: stopped by SIGTERM; interrupted runs resume when the sweep is started again")
+        return EXIT_PREEMPTED
     return 1 if any(o.kind == "failed" for o in outcomes) else 0
 
 

@@ -226,8 +226,8 @@ class LaunchConfig(ConfigSection):
     time_minutes: int = Field(24 * 60, ge=1)
     partition: OneLine | None = None
     account: OneLine | None = None
-    cpus_per_task: int | None = Field(None, ge=1)
-    mem_gb: int | None = Field(None, ge=1)
+    cpus_per_task: int | None = Field(None, ge=1, description="Slurm CPUs per task; null = 8 per GPU")
+    mem_gb: int | None = Field(None, ge=1, description="Slurm host memory per task; null = the partition's default")
     slurm_extra: dict[SbatchOption, OneLine] = Field(default_factory=dict, description="other #SBATCH options")
 
 

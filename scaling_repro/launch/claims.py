@@ -20,6 +20,13 @@ A generation file that does not parse as a claim (bad JSON, a wrong type, a list
 taken over ``stale_after`` seconds after its last change. The holder checks at each heartbeat
 that the newest generation is still its own (same token); once it is not, the claim is
 ``lost`` and the holder must stop the run.
+
+A claim can name the scheduler job that holds it (``job``: a Slurm job id that stays the same
+when Slurm requeues the job, ``ARRAYJOB_TASK`` for an array task). A worker of the same job
+takes such a claim over at once, live or not: Slurm runs one attempt of a job at a time, so
+the holder is this job's previous attempt (preempted, timed out or on a failed node), which
+could not release the claim and whose heartbeat would otherwise block the run for
+``stale_after`` seconds on another host.
 """
 
 from __future__ import annotations
@@ -60,6 +67,7 @@ class ClaimInfo:
     started_at: str  # ISO time the holder claimed the run
     token: str  # unique per claim, to tell two claims of the same pid apart
     owner: str = ""  # free text: backend, Slurm job id
+    job: str = ""  # scheduler job that holds the claim, the same across requeues ("" when none)
     heartbeat: float = 0.0  # file mtime when read (unix seconds); not stored in the file
     damaged: str = ""  # why the file could not be read as a claim; not stored in the file
 
@@ -86,6 +94,7 @@ class ClaimFile(BaseModel):
     started_at: str
     token: str = Field(min_length=1)
     owner: str = ""
+    job: str = ""
 
 
 def _claims_dir(run_dir: Path) -> Path:
@@ -174,6 +183,12 @@ def is_stale(info: ClaimInfo, stale_after: float, now: float | None = None) -> b
     if now - info.heartbeat > stale_after:
         return True
     return info.host == socket.gethostname() and bool(info.pids) and not any(map(pid_alive, info.pids))
+
+
+def held_by_job(info: ClaimInfo, job: str) -> bool:
+    """Return whether ``info`` is a held claim of scheduler job ``job`` (a previous attempt of
+    the same requeued job); always False for an empty ``job``."""
+    return bool(job) and info.state == "held" and not info.damaged and info.job == job
 
 
 def describe_holder(info: ClaimInfo) -> str:
@@ -314,13 +329,18 @@ class Claim:
 
 
 def try_claim(
-    run_dir: str | Path, stale_after: float = DEFAULT_STALE_AFTER, owner: str = "", attempts: int = 8
+    run_dir: str | Path,
+    stale_after: float = DEFAULT_STALE_AFTER,
+    owner: str = "",
+    attempts: int = 8,
+    job: str = "",
 ) -> Claim | None:
-    """Claim ``run_dir`` for this process; return None when another live worker holds it.
+    """Claim ``run_dir`` for this process; return the Claim, or None when another live worker
+    holds it.
 
-    A free (never claimed or released) run is claimed directly, a stale claim is taken over;
-    either way by exclusively creating the next generation, so of several workers racing for
-    the same run exactly one gets it.
+    A free (never claimed or released) run is claimed directly, a stale claim or one held by
+    the same scheduler ``job`` (its previous attempt) is taken over; either way by exclusively
+    creating the next generation, so of several workers racing for the same run exactly one gets it.
     """
     run_dir = Path(run_dir)
     _claims_dir(run_dir).mkdir(parents=True, exist_ok=True)
@@ -329,9 +349,13 @@ def try_claim(
         held = current is not None and current.state == "held"
         if held and current.damaged:
             log.warning("%s", damaged_claim_warning(run_dir, current, stale_after))
-        if held and not is_stale(current, stale_after):
+        own_job = held and held_by_job(current, job)
+        if held and not own_job and not is_stale(current, stale_after):
             return None
-        if held and not current.damaged:
+        if own_job:
+            log.warning("%s: taking over the claim of this job's previous attempt: %s", run_dir,
+                        describe_holder(current))
+        elif held and not current.damaged:
             log.warning("%s: taking over a stale claim of %s", run_dir, describe_holder(current))
         info = ClaimInfo(
             generation=0 if current is None else current.generation + 1,
@@ -341,6 +365,7 @@ def try_claim(
             started_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             token=uuid.uuid4().hex,
             owner=owner,
+            job=job,
         )
         try:
             _claims_dir(run_dir).mkdir(parents=True, exist_ok=True)

@@ -174,17 +174,20 @@ def _busy(spec: RunSpec) -> RunOutcome:
     return RunOutcome(spec.run_id, spec.index, "busy", f"claimed by {holder}")
 
 
-def execute_run(spec: RunSpec, runner: Runner, options: SweepOptions, owner: str = "") -> RunOutcome:
+def execute_run(
+    spec: RunSpec, runner: Runner, options: SweepOptions, owner: str = "", job: str = ""
+) -> RunOutcome:
     """Run ``spec`` with ``runner`` unless it is done, failed earlier or claimed; return what happened.
 
-    Never raises for a failing run (it is recorded as failed); KeyboardInterrupt propagates
-    after the claim is released.
+    ``job`` names the scheduler job of this worker (see :func:`~scaling_repro.launch.claims.try_claim`):
+    a claim left by the same job's previous attempt is taken over at once. Never raises for a
+    failing run (it is recorded as failed); KeyboardInterrupt propagates after the claim is released.
     """
     adopt_legacy_run_dir(spec)
     skipped = _skip(spec, run_state(spec.run_dir), options)
     if skipped is not None:
         return skipped
-    claim = try_claim(spec.run_dir, options.stale_after, owner)
+    claim = try_claim(spec.run_dir, options.stale_after, owner, job=job)
     if claim is None:
         return _busy(spec)
     finished = False

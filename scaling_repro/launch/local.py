@@ -26,10 +26,10 @@ from dataclasses import dataclass
 
 from tqdm.auto import tqdm
 
+from scaling_repro.launch import preemption
 from scaling_repro.launch.claims import Claim
 from scaling_repro.launch.execute import RunOutcome, SweepOptions, execute_run
 from scaling_repro.launch.runners import (
-    INTERRUPTED_RETURN_CODES,
     LOG_FILE,
     ClaimLost,
     InProcessRunner,
@@ -38,6 +38,7 @@ from scaling_repro.launch.runners import (
     Runner,
     RunTarget,
     SubprocessRunner,
+    interrupted,
     last_line,
     python_command,
 )
@@ -78,14 +79,15 @@ def run_specs(
     progress: bool = True,
 ) -> list[RunOutcome]:
     """Execute ``specs`` in order with one worker thread per runner; return the outcomes in
-    the order the runs were handed out. Runs after ``options.max_runs`` started are not tried."""
+    the order the runs were handed out. Runs after ``options.max_runs`` started, or once this
+    process is preempted (SIGTERM), are not tried."""
     budget = _Budget(specs, options.max_runs)
     outcomes: list[RunOutcome] = []
     bar = tqdm(total=len(specs), desc="sweep", unit="run", disable=None if progress else True)
     lock = threading.Lock()
 
     def work(runner: Runner) -> None:
-        while (spec := budget.next()) is not None:
+        while not preemption.preempting() and (spec := budget.next()) is not None:
             outcome = execute_run(spec, runner, options, owner)
             budget.record(outcome)
             with lock:
@@ -178,17 +180,24 @@ class ForkedRunner:
             process.start()
         try:
             claim.add_pid(process.pid)
-            while (code := _wait(process, self.poll_seconds)) is None:
-                if claim.lost:
-                    _stop_process(process)
-                    raise ClaimLost("its claim was taken over by another worker; its process was stopped")
+            with preemption.forwarding_sigterm(process.pid):
+                code = self._wait_unless_lost(process, claim)
         except BaseException:
             _stop_process(process)
             raise
-        if code in INTERRUPTED_RETURN_CODES:
+        if interrupted(code):
             raise RunInterrupted(f"stopped by a signal (exit status {code})")
         if code != 0:
             raise RunCrashed(f"exit status {code}: {last_line(log_path)} (log: {log_path})")
+
+    def _wait_unless_lost(self, process, claim: Claim) -> int:
+        """Wait for the child; return its exit code, or stop it and raise ClaimLost when the
+        claim is taken over."""
+        while (code := _wait(process, self.poll_seconds)) is None:
+            if claim.lost:
+                _stop_process(process)
+                raise ClaimLost("its claim was taken over by another worker; its process was stopped")
+        return code
 
 
 # multiprocessing polls every child of this process when it starts one; two worker threads

@@ -23,6 +23,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Mapping, Protocol
 
+from scaling_repro.launch import preemption
 from scaling_repro.launch.claims import Claim
 from scaling_repro.config.recipe import RunSpec
 
@@ -32,6 +33,13 @@ LOG_FILE = "run.log"
 # Exit statuses of a child stopped by Ctrl-C or a polite kill (Slurm preemption, scancel):
 # the run is resumable, not failed.
 INTERRUPTED_RETURN_CODES = frozenset({-signal.SIGINT, -signal.SIGTERM, 128 + signal.SIGINT, 128 + signal.SIGTERM})
+
+
+def interrupted(return_code: int) -> bool:
+    """Return whether a child's exit status means "interrupted, resumable": a signal status
+    (:data:`INTERRUPTED_RETURN_CODES`), or any non-zero status while this worker is being
+    preempted (the torchrun agent exits 1 after passing SIGTERM on to its workers)."""
+    return return_code in INTERRUPTED_RETURN_CODES or (return_code != 0 and preemption.preempting())
 
 
 class RunInterrupted(Exception):
@@ -93,11 +101,13 @@ class InProcessRunner:
         if spec.train.deepspeed:
             SubprocessRunner(functools.partial(python_command, self.target))(spec, claim)
             return
-        from scaling_repro.train.stop import TrainingStopped, stop_when
+        from scaling_repro.train.stop import TrainingPreempted, TrainingStopped, stop_when
 
         try:
             with stop_when(lambda: claim.lost):
                 self.target.function()(spec)
+        except TrainingPreempted as err:
+            raise RunInterrupted(str(err)) from None
         except TrainingStopped:
             if not claim.lost:
                 raise
@@ -111,7 +121,8 @@ class InProcessRunner:
 class SubprocessRunner:
     """Runs ``command(spec)`` as a child process with extra ``env``, output appended to
     ``run_dir/run.log``. The child's pid joins the claim, and the child is stopped when the
-    claim is taken over or this process is interrupted."""
+    claim is taken over or this process is interrupted; SIGTERM to this worker is forwarded to
+    it (:mod:`scaling_repro.launch.preemption`)."""
 
     command: Callable[[RunSpec], list[str]]
     env: Mapping[str, str] = field(default_factory=dict)
@@ -131,11 +142,12 @@ class SubprocessRunner:
             )
             try:
                 claim.add_pid(process.pid)
-                return_code = self._wait(process, claim)
+                with preemption.forwarding_sigterm(process.pid):
+                    return_code = self._wait(process, claim)
             except BaseException:
                 _stop(process)
                 raise
-        if return_code in INTERRUPTED_RETURN_CODES:
+        if interrupted(return_code):
             raise RunInterrupted(f"stopped by a signal (exit status {return_code})")
         if return_code != 0:
             raise RunCrashed(f"exit status {return_code}: {last_line(log_path)} (log: {log_path})")

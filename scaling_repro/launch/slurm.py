@@ -8,10 +8,16 @@ job for more. Resources come from the recipe's ``launch`` section:
     launch.time_minutes -> timeout_min        launch.partition   -> slurm_partition
     launch.gpus_per_node -> gpus_per_node     launch.account     -> slurm_account
     launch.cpus_per_task -> cpus_per_task     launch.slurm_extra -> slurm_additional_parameters
+      (unset: 8 per GPU, :func:`cpus_per_task`)
     launch.mem_gb       -> mem_gb             (nodes = 1, tasks_per_node = 1)
+      (unset: the partition's default)
 
-Tasks are requeued on preemption or timeout (submitit ``Checkpointable``) and the trainer
-resumes from its checkpoint. Submitit keeps its pickles and logs under
+A task is requeued after its time limit (submitit ``Checkpointable``, at most
+:func:`max_timeouts` times) and, where the cluster requeues preempted jobs, after preemption;
+the trainer resumes from its checkpoint. On SIGTERM the task passes the signal on to its run
+(:mod:`~scaling_repro.launch.preemption`), records the run as interrupted and exits 143. The
+claim names the Slurm job (:func:`slurm_job_id`), so the requeued task takes it over at once
+on any host. Submitit keeps its pickles and logs under
 ``<sweep dir>/slurm/<job id>``. ``cluster="local"`` or ``"debug"`` runs the same submission
 with submitit's local executors (how the tests exercise it).
 """
@@ -20,22 +26,55 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
+import os
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from scaling_repro.errors import UserError
+from scaling_repro.launch import preemption
+from scaling_repro.launch.cost import gpu_hours
 from scaling_repro.launch.execute import RunOutcome, SweepOptions, execute_run
 from scaling_repro.launch.order import estimate_cost
 from scaling_repro.launch.runners import InProcessRunner, RunTarget, SubprocessRunner
 from scaling_repro.launch.torchrun import check_single_node, torchrun_command
 from scaling_repro.config.recipe import LaunchConfig, RunSpec
+from scaling_repro.train.stop import EXIT_PREEMPTED
 
 log = logging.getLogger(__name__)
 
 SLURM_DIR = "slurm"
 CLUSTERS = ("slurm", "local", "debug")
+
+
+CPUS_PER_GPU = 8
+"""CPUs a task gets per GPU when ``launch.cpus_per_task`` is unset (8 for a CPU-only task).
+Every rank is a process with its own Python loop (batching, tokenisation, logging) and torch
+CPU threads, so the cluster's usual default of one CPU per task stalls an 8-GPU run; 8 per GPU
+stays below the cores per GPU of common GPU nodes (a DGX H100 has 112 for 8 GPUs)."""
+MIN_TIMEOUT_REQUEUES = 30
+"""Requeues after a time limit that every task may use at least (submitit ``max_num_timeout``)."""
+TIMEOUT_MARGIN = 3
+"""Factor on the estimated number of time limits a run needs (its MFU is an assumption)."""
+
+
+def cpus_per_task(launch: LaunchConfig) -> int:
+    """Return the CPUs of one task: ``launch.cpus_per_task``, else :data:`CPUS_PER_GPU` per GPU."""
+    if launch.cpus_per_task is not None:
+        return launch.cpus_per_task
+    return CPUS_PER_GPU * max(1, launch.gpus_per_node)
+
+
+def max_timeouts(specs: Sequence[RunSpec]) -> int:
+    """Return how often a task of these runs may be requeued after reaching its time limit:
+    :data:`TIMEOUT_MARGIN` x the time limits the longest run needs at its estimated GPU-hours
+    (:func:`scaling_repro.launch.cost.gpu_hours` over its GPUs), at least :data:`MIN_TIMEOUT_REQUEUES`."""
+    needed = max(
+        gpu_hours(spec) / max(1, spec.launch.gpus_per_node) / (spec.launch.time_minutes / 60.0) for spec in specs
+    )
+    return max(MIN_TIMEOUT_REQUEUES, math.ceil(TIMEOUT_MARGIN * needed))
 
 
 def executor_parameters(launch: LaunchConfig, name: str, array_parallelism: int | None = None) -> dict[str, Any]:
@@ -46,9 +85,8 @@ def executor_parameters(launch: LaunchConfig, name: str, array_parallelism: int 
         "nodes": launch.nodes,
         "tasks_per_node": 1,
         "gpus_per_node": launch.gpus_per_node,
+        "cpus_per_task": cpus_per_task(launch),
     }
-    if launch.cpus_per_task is not None:
-        parameters["cpus_per_task"] = launch.cpus_per_task
     if launch.mem_gb is not None:
         parameters["mem_gb"] = launch.mem_gb
     if launch.partition is not None:
@@ -64,20 +102,24 @@ def executor_parameters(launch: LaunchConfig, name: str, array_parallelism: int 
 
 @dataclass(frozen=True)
 class ArrayJob:
-    """One array job to submit: its executor parameters and its tasks (runs) in order."""
+    """One array job to submit: its executor parameters, its tasks (runs) in order, and how
+    often a task may be requeued after its time limit (submitit ``max_num_timeout``)."""
 
     parameters: dict[str, Any]
     specs: tuple[RunSpec, ...]
+    max_timeouts: int = MIN_TIMEOUT_REQUEUES
 
 
 def plan_arrays(specs: Sequence[RunSpec], array_parallelism: int | None = None) -> list[ArrayJob]:
-    """Group runs by their ``launch`` section, keeping run order within and between groups."""
+    """Group runs by their ``launch`` section, keeping run order within and between groups;
+    return one ArrayJob per group."""
     check_single_node(specs, "slurm")
     groups: dict[str, list[RunSpec]] = {}
     for spec in specs:
         groups.setdefault(spec.launch.model_dump_json(), []).append(spec)
     return [
-        ArrayJob(executor_parameters(group[0].launch, group[0].name, array_parallelism), tuple(group))
+        ArrayJob(executor_parameters(group[0].launch, group[0].name, array_parallelism), tuple(group),
+                 max_timeouts(group))
         for group in groups.values()
     ]
 
@@ -96,18 +138,31 @@ def describe_runner(target: RunTarget, spec: RunSpec) -> str:
     return shlex.join(["python", *torchrun_command(target, spec)[1:]])
 
 
+def slurm_job_id(environ: Mapping[str, str] = os.environ) -> str:
+    """Return the id of this Slurm job that stays the same when Slurm requeues it:
+    ``ARRAYJOB_TASK`` for an array task, the job id otherwise, '' outside Slurm."""
+    array_job, array_task = environ.get("SLURM_ARRAY_JOB_ID"), environ.get("SLURM_ARRAY_TASK_ID")
+    if array_job and array_task:
+        return f"{array_job}_{array_task}"
+    return environ.get("SLURM_JOB_ID", "")
+
+
 class SlurmTask:
     """The body of one array task (requeued with the same arguments on preemption/timeout)."""
 
     def __call__(self, spec: RunSpec, target: RunTarget, options: SweepOptions) -> RunOutcome:
+        """Execute ``spec`` as a sweep worker; return its outcome. On SIGTERM the run ends
+        interrupted and the task exits with status 143 instead of returning."""
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-        import submitit
-
-        try:
-            owner = f"slurm job {submitit.JobEnvironment().job_id}"
-        except RuntimeError:  # not inside a submitit job (called directly)
-            owner = "slurm"
-        return execute_run(spec, task_runner(target, spec), options, owner)
+        job = slurm_job_id()
+        restarts = os.environ.get("SLURM_RESTART_COUNT", "0")
+        owner = f"slurm job {job} (restart {restarts})" if job else "submitit task"
+        with preemption.handled():
+            outcome = execute_run(spec, task_runner(target, spec), options, owner, job=job)
+            if outcome.kind == "interrupted" and preemption.preempting():
+                log.warning("run %s: interrupted by SIGTERM; exiting with status %d", spec.run_id, EXIT_PREEMPTED)
+                raise SystemExit(EXIT_PREEMPTED)
+        return outcome
 
     def checkpoint(self, *args: Any, **kwargs: Any):
         """Requeue the task as it was: the run resumes from the trainer's checkpoint."""
@@ -124,23 +179,30 @@ def submit(
     cluster: str = "slurm",
 ) -> list[Any]:
     """Submit each array job with submitit; return the submitit jobs, one per run."""
-    import submitit
-
     if cluster not in CLUSTERS:
         raise ValueError(f"unknown cluster {cluster!r}; allowed: {', '.join(CLUSTERS)}")
-    try:
-        executor = submitit.AutoExecutor(folder=Path(folder) / "%j", cluster=cluster)
-    except RuntimeError as err:  # no srun: not on a Slurm cluster
-        raise UserError(f"cannot submit to Slurm ({err}); see what would be submitted with --dry-run") from None
     jobs: list[Any] = []
     task = SlurmTask()
     for array in arrays:
+        executor = _executor(folder, cluster, array.max_timeouts)
         executor.update_parameters(**array.parameters)
         n = len(array.specs)
         submitted = executor.map_array(task, list(array.specs), [target] * n, [options] * n)
         log.info("submitted %d task(s) as job %s", n, submitted[0].job_id.split("_")[0] if submitted else "-")
         jobs.extend(submitted)
     return jobs
+
+
+def _executor(folder: str | Path, cluster: str, max_timeouts: int) -> Any:
+    """Return a submitit AutoExecutor for ``cluster`` whose tasks may be requeued
+    ``max_timeouts`` times after their time limit (the debug executor never requeues)."""
+    import submitit
+
+    requeues = {"slurm_max_num_timeout": max_timeouts, "local_max_num_timeout": max_timeouts}
+    try:
+        return submitit.AutoExecutor(folder=Path(folder) / "%j", cluster=cluster, **requeues)
+    except RuntimeError as err:  # no srun: not on a Slurm cluster
+        raise UserError(f"cannot submit to Slurm ({err}); see what would be submitted with --dry-run") from None
 
 
 def wait(jobs: Sequence[Any], specs: Sequence[RunSpec]) -> list[RunOutcome]:
@@ -164,6 +226,7 @@ def format_plan(arrays: Sequence[ArrayJob], target: RunTarget, folder: str | Pat
         lines.append(f"array job {number}: {len(array.specs)} task(s)")
         lines.append("  submitit parameters:")
         lines += [f"    {key}: {value}" for key, value in sorted(array.parameters.items())]
+        lines.append(f"  requeues after the time limit: at most {array.max_timeouts} (submitit max_num_timeout)")
         lines.append(f"  {'task':>6}  {'index':>5}  {'run_id':<12}  {'cost':>8}  executes")
         for task_id, spec in enumerate(array.specs):
             lines.append(
