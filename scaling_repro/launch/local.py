@@ -195,7 +195,7 @@ class ForkedRunner:
         claim is taken over."""
         while (code := _wait(process, self.poll_seconds)) is None:
             if claim.lost:
-                _stop_process(process)
+                _stop_process(process, checkpoint=False)
                 raise ClaimLost("its claim was taken over by another worker; its process was stopped")
         return code
 
@@ -213,9 +213,14 @@ def _wait(process, seconds: float | None) -> int | None:
         return process.exitcode
 
 
-def _stop_process(process, grace_seconds: float = 30.0) -> None:
-    """Terminate a child (SIGTERM, which ends it at once), then kill it after the grace."""
+def _stop_process(process, grace_seconds: float = 30.0, checkpoint: bool = True) -> None:
+    """Stop a child: SIGTERM, then SIGKILL after the grace; without ``checkpoint`` SIGKILL at
+    once (a run whose claim another worker holds must write nothing more)."""
     if _wait(process, 0) is not None:
+        return
+    if not checkpoint:
+        process.kill()
+        _wait(process, None)
         return
     process.terminate()
     if _wait(process, grace_seconds) is None:

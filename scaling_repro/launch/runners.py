@@ -158,14 +158,19 @@ class SubprocessRunner:
                 return process.wait(timeout=self.poll_seconds)
             except subprocess.TimeoutExpired:
                 if claim.lost:
-                    _stop(process)
+                    _stop(process, checkpoint=False)
                     raise ClaimLost("its claim was taken over by another worker; its process was stopped") from None
 
 
-def _stop(process: subprocess.Popen, grace_seconds: float = 30.0) -> None:
-    """Terminate a child (SIGTERM; nothing in the trainer catches it, so the run ends at once
-    and resumes from its last checkpoint), then kill it if it is still there after the grace."""
+def _stop(process: subprocess.Popen, grace_seconds: float = 30.0, checkpoint: bool = True) -> None:
+    """Stop a child: with ``checkpoint``, SIGTERM (``scaling-repro run`` checkpoints the step it
+    reached and exits), then SIGKILL if it is still there after the grace; without, SIGKILL at
+    once (a run whose claim another worker holds must write nothing more)."""
     if process.poll() is not None:
+        return
+    if not checkpoint:
+        process.kill()
+        process.wait()
         return
     process.terminate()
     try:
