@@ -29,13 +29,14 @@ from scaling_repro.fit.points import points_from_records
 from scaling_repro.fit.record import JointFit
 from scaling_repro.analysis.checks import StudyChecks, run_checks
 from scaling_repro.analysis.experiments import METHOD_NAMES
+from scaling_repro.analysis.study import DEFAULT_HOLDOUT
 from scaling_repro.config.study_plan import Analysis
 from scaling_repro.results import RESULT_FILE
 from scaling_repro.fileio import atomic_write_text
 
 log = logging.getLogger(__name__)
 
-HOLDOUT = "largest"  # largest x or largest Df: the paper's held-out (bold) settings (figures.Study rule)
+HOLDOUT = DEFAULT_HOLDOUT  # largest x or largest Df: the paper's held-out (bold) settings, as every command
 SINGLE_MIN_POINTS = 3
 METHOD_SEEDS = {"full": 0, "prompt": 1, "lora": 2}  # bootstrap seed per method  # L(Df) = A Df^-beta + E has 3 parameters
 
