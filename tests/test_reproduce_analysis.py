@@ -116,3 +116,20 @@ def test_the_analysis_round_trips_and_is_keyed_by_the_results(paper_analysis, pa
 def test_results_without_finetuning_runs_are_an_error_naming_the_finetune_list():
     with pytest.raises(UserError, match="no finetuning run finished.*finetune"):
         analyse(Study([], holdout=HOLDOUT), Analysis(bootstrap=0))
+
+
+def test_summary_names_the_held_out_rule_and_tells_tie_points_from_eq3(paper_analysis):
+    from scaling_repro.report.study import summary_markdown
+
+    text = summary_markdown(paper_analysis, check_findings(paper_analysis))
+    assert "| model size | multiplicative | largest |" in text.replace("LLM model size", "model size")
+    assert "| tie point paper-1b |" in text and "| H (gap = E1 - E2) | gamma (gap = E1 - E2) |" in text
+
+
+def test_summary_shows_a_coefficient_at_its_bound_as_at_bound(paper_analysis):
+    from scaling_repro.report.study import _interval
+
+    fit = paper_analysis.methods["prompt"].multiplicative.fits["model_size"]
+    bootstrap = fit.bootstrap.model_copy(update={"intervals": {**fit.bootstrap.intervals, "E": (0.0, 0.0)}})
+    at_bound = fit.model_copy(update={"params": {**fit.params, "E": 0.0}, "bootstrap": bootstrap})
+    assert _interval(at_bound, "E") == "at bound (0) (in every replicate)"
