@@ -28,7 +28,7 @@ def law(params, samples, mad_held_out=0.01):
                   labels={"holdout": "largest"})
 
 
-def joint(method, columns, sd, mad, seed):
+def joint(columns, sd, mad, seed):
     """One method's joint fit: factor -> (A, alpha), shared E and beta; replicates share beta."""
     rng = np.random.default_rng(seed)
     a_m, alpha_m, alpha_p, alpha_t, e, beta = columns
@@ -66,7 +66,7 @@ def analysis(columns=None, sd=0.005, mad=0.01, drop=(), flat=(), zero_shot=None)
     columns = {**PAPER, **(columns or {})}
     methods = {}
     for i, m in enumerate(METHODS):
-        fit = joint(m, columns[m], sd, mad, seed=i)
+        fit = joint(columns[m], sd, mad, seed=i)
         fit.fits = {f: v for f, v in fit.fits.items() if f not in drop}
         methods[m] = MethodFits(method=m, multiplicative=fit, additive=fit, single={})
     checks = StudyChecks(

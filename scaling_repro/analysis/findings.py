@@ -78,6 +78,7 @@ def _joint_factors(analysis: StudyAnalysis, method: str) -> tuple[str, ...]:
 
 
 def finding_1(analysis: StudyAnalysis) -> Finding:
+    """Return finding 1: the multiplicative law's held-out MAD against the threshold, per method and factor."""
     threshold = analysis.settings.mad_threshold
     k = analysis.settings.noise_sigmas
     evidence, states = [], []
@@ -102,6 +103,7 @@ def finding_1(analysis: StudyAnalysis) -> Finding:
 
 
 def finding_2(analysis: StudyAnalysis) -> Finding:
+    """Return finding 2: alpha_m - alpha_p > 0 per method, on paired replicates of laws that pass the fit test."""
     level = analysis.settings.level
     evidence, states = [], []
     for method in analysis.methods:
@@ -130,6 +132,7 @@ def finding_2(analysis: StudyAnalysis) -> Finding:
 
 
 def finding_3(analysis: StudyAnalysis) -> Finding:
+    """Return finding 3: the bootstrap interval of alpha_t inside (-threshold, threshold) for Prompt and LoRA."""
     bound = analysis.settings.alpha_t_threshold
     level = analysis.settings.level
     evidence, states = [], []
@@ -162,6 +165,7 @@ def finding_3(analysis: StudyAnalysis) -> Finding:
 
 
 def finding_4(analysis: StudyAnalysis) -> Finding:
+    """Return finding 4: beta_FMT - beta_PET > 0 on paired replicates of joint laws that pass the fit test."""
     level = analysis.settings.level
     fits = {m: _fit(analysis, m, "model_size") for m in ("full", *PET)}
     betas = {m: paired.replicates(f, "beta") for m, f in fits.items()}
@@ -195,6 +199,7 @@ def finding_4(analysis: StudyAnalysis) -> Finding:
 
 
 def finding_5(analysis: StudyAnalysis) -> Finding:
+    """Return finding 5: alpha - beta > 0 for the PET methods on paired replicates of laws that pass the fit test."""
     level = analysis.settings.level
     evidence, states = [], []
     for method in PET:
@@ -230,6 +235,7 @@ ZERO_SHOT_CLAIM = "PET generalizes better zero-shot than FMT, especially for lar
 
 
 def finding_7(analysis: StudyAnalysis) -> Finding:
+    """Return finding 7: PET better than FMT zero-shot at the largest model (test loss where measured, else chrF)."""
     entries = analysis.checks.zero_shot
     metric = "loss" if any(z.metric == "loss" for z in entries) else "chrf"
     scores = {(z.method, z.model): z for z in entries if z.metric == metric}

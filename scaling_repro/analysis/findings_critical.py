@@ -57,6 +57,8 @@ def _verdict(states: list[str]) -> Verdict:
 
 
 def finding_6(analysis: StudyAnalysis) -> Finding:
+    """Return finding 6: per PET method, a PET -> FMT switch at the smallest learning model that moves
+    to larger Df at the largest (see the module docstring)."""
     level = analysis.settings.level
     learning, flat = crossing.learning_models(analysis.checks, analysis.settings.noise_sigmas)
     params = {c.model: c.model_params for c in analysis.checks.critical}
