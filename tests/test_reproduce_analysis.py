@@ -55,9 +55,41 @@ def test_fitted_betas_recover_the_paper_s_order(paper_analysis):
     assert beta["full"] > beta["lora"] > beta["prompt"]
 
 
-def test_findings_1_to_5_come_out_as_the_paper_reports(paper_analysis):
+def test_every_finding_comes_out_reproduced_on_results_from_the_paper_s_laws(paper_analysis):
     verdicts = {f.number: f.verdict for f in check_findings(paper_analysis)}
-    assert [verdicts[n] for n in (1, 2, 3, 4, 5)] == ["reproduced"] * 5
+    assert verdicts == {n: "reproduced" for n in range(1, 8)}
+
+
+def _contradicting_laws() -> dict:
+    """En-De laws against findings 2-6: alpha_p > alpha_m, beta_FMT < beta_PET, PET alpha < beta,
+    |alpha_t| = 0.05, and FMT better than PET at small Df (no PET -> FMT switch)."""
+    coefficient = {"full": 1.5, "prompt": 18.0, "lora": 18.0}  # of Df^-beta at 1B, final checkpoint, default PET
+    beta = {"full": 0.1, "prompt": 0.4, "lora": 0.4}
+    anchors = {"model_size": (1e9, 0.05), "pretrain_data": (283e9, 0.3), "pet_size": (None, 0.05)}
+    laws = {}
+    for method in ("full", "prompt", "lora"):
+        column = {}
+        for factor, (x0, alpha) in anchors.items():
+            x0 = x0 or {"prompt": 100, "lora": 4}.get(method)
+            if x0 is None:
+                continue
+            column[factor] = {"A": coefficient[method] * x0 ** alpha, "alpha": alpha, "beta": beta[method], "E": 0.6}
+        laws[("wmt14_en_de", method)] = column
+    return laws
+
+
+@pytest.fixture(scope="module")
+def contradicting_analysis(tmp_path_factory):
+    root = tmp_path_factory.mktemp("contradicting-law-results")
+    results = write_synthetic_results(root, tasks=("wmt14_en_de",), runs=2, noise=NOISE, seed=2, baselines=False,
+                                      metrics={"wmt14_en_de": ("chrf",)}, laws=_contradicting_laws())
+    return analyse(Study(results.records, holdout=HOLDOUT), Analysis(bootstrap=20), fingerprint="y")
+
+
+def test_results_from_laws_that_contradict_findings_2_to_6_do_not_reproduce_them(contradicting_analysis):
+    verdicts = {f.number: f.verdict for f in check_findings(contradicting_analysis)}
+    assert verdicts[1] == "reproduced"  # the laws are multiplicative, so they fit
+    assert [verdicts[n] for n in (2, 3, 4, 5, 6)] == ["not reproduced"] * 5
 
 
 def test_a_curve_that_rises_beyond_the_noise_is_not_decreasing(paper_results):
@@ -84,3 +116,20 @@ def test_the_analysis_round_trips_and_is_keyed_by_the_results(paper_analysis, pa
 def test_results_without_finetuning_runs_are_an_error_naming_the_finetune_list():
     with pytest.raises(UserError, match="no finetuning run finished.*finetune"):
         analyse(Study([], holdout=HOLDOUT), Analysis(bootstrap=0))
+
+
+def test_summary_names_the_held_out_rule_and_tells_tie_points_from_eq3(paper_analysis):
+    from scaling_repro.report.study import summary_markdown
+
+    text = summary_markdown(paper_analysis, check_findings(paper_analysis))
+    assert "| model size | multiplicative | largest |" in text.replace("LLM model size", "model size")
+    assert "| tie point paper-1b |" in text and "| H (gap = E1 - E2) | gamma (gap = E1 - E2) |" in text
+
+
+def test_summary_shows_a_coefficient_at_its_bound_as_at_bound(paper_analysis):
+    from scaling_repro.report.study import _interval
+
+    fit = paper_analysis.methods["prompt"].multiplicative.fits["model_size"]
+    bootstrap = fit.bootstrap.model_copy(update={"intervals": {**fit.bootstrap.intervals, "E": (0.0, 0.0)}})
+    at_bound = fit.model_copy(update={"params": {**fit.params, "E": 0.0}, "bootstrap": bootstrap})
+    assert _interval(at_bound, "E") == "at bound (0) (in every replicate)"

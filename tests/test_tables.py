@@ -127,3 +127,38 @@ def test_table_without_the_needed_runs_says_what_is_missing(tiny_like):
     assert set(table.frame.factor) == {"model_size"}
     table6 = make_table(Study(tiny_like.records), 6)
     assert any("pretrain_tokens" in note for note in table6.notes)
+
+
+def test_table2_names_the_held_out_rule_beside_every_mad(paper_study):
+    table = make_table(paper_study, 2)
+    assert set(table.frame.holdout) == {"largest"}
+    lines = [line for line in table.to_markdown().splitlines() if line.startswith("| wmt14_en_de")]
+    assert lines and all(line.split(" | ")[2] == "largest" for line in lines)
+
+
+def test_the_table_command_holds_out_what_the_reproduction_holds_out(paper, capsys):
+    from scaling_repro.analysis.reproduction import HOLDOUT
+    from scaling_repro.cli import main
+
+    assert main(["table", "2", "--results", str(paper.root), "--csv"]) == 0
+    frame = pd.read_csv(__import__("io").StringIO(capsys.readouterr().out))
+    assert set(frame.holdout) == {HOLDOUT}
+
+
+def test_table5_from_paper_is_eq3_on_table4_and_flags_near_equal_betas():
+    from scaling_repro.figures.tables import table_5_from_paper
+
+    frame = table_5_from_paper().frame.set_index(["task", "factor", "pair"])
+    row = frame.loc[("wmt19_en_zh", "model_size", "FMT vs Prompt")]
+    assert (row.H, row.gamma) == pytest.approx(critical_power_law(
+        ("multiplicative", published.table4("wmt19_en_zh", "full")["model_size"]),
+        ("multiplicative", published.table4("wmt19_en_zh", "prompt")["model_size"])))
+    flagged = frame[~frame.recoverable].index.droplevel("factor").unique()
+    assert set(flagged) == {("wmt19_en_zh", "Prompt vs LoRA"), ("mlsum", "Prompt vs LoRA")}
+
+
+def test_table_5_from_paper_on_the_command_line_needs_no_results(capsys):
+    from scaling_repro.cli import main
+
+    assert main(["table", "5", "--from-paper", "--task", "mlsum"]) == 0
+    assert "† (4.5e-4)" in capsys.readouterr().out

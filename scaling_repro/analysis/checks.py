@@ -24,6 +24,8 @@ from scaling_repro.config.study_plan import Analysis
 from scaling_repro.results import RunRecord
 
 ZERO_SHOT_METRIC = "chrf"
+ZERO_SHOT_LOSS = "loss"  # zero-shot test loss (teacher-forced, nats per token), where a record has it
+ZERO_SHOT_KEYS = (ZERO_SHOT_LOSS, ZERO_SHOT_METRIC)
 
 
 class _Record(BaseModel):
@@ -38,7 +40,8 @@ class Noise(_Record):
     sigma: float | None
     settings: int  # settings measured with >= 2 seeds
     runs: int
-    zero_shot_sigma: float | None = None
+    zero_shot_sigma: float | None = None  # of the chrF score
+    zero_shot_sigmas: dict[str, float] = {}  # zero-shot key (loss, chrf) -> pooled per-run sigma
 
 
 class CurveCheck(_Record):
@@ -96,13 +99,14 @@ class CriticalPower(_Record):
 
 
 class ZeroShot(_Record):
-    """Zero-shot score after finetuning (mean over the model-size experiment's data sizes)."""
+    """Zero-shot score or loss after finetuning (mean over the model-size experiment's data sizes)."""
 
     method: str
     model: str
-    metric: str
+    metric: str  # "loss" (lower is better) or "chrf"
     score: float
     by_data_size: dict[int, float]
+    runs: int = 0  # runs behind the mean
 
 
 class StudyChecks(_Record):
@@ -115,9 +119,10 @@ class StudyChecks(_Record):
     zero_shot: list[ZeroShot]
 
 
-def zero_shot_score(record: RunRecord) -> float | None:
-    """The record's zero-shot score (:data:`ZERO_SHOT_METRIC`, mean over directions), if any."""
-    return (record.zero_shot.get(ZERO_SHOT_METRIC) or {}).get("mean")
+def zero_shot_score(record: RunRecord, key: str = ZERO_SHOT_METRIC) -> float | None:
+    """The record's zero-shot ``key`` (:data:`ZERO_SHOT_METRIC` or :data:`ZERO_SHOT_LOSS`, mean
+    over directions), if any."""
+    return (record.zero_shot.get(key) or {}).get("mean")
 
 
 def _pooled_sigma(groups: list[list[float]]) -> float | None:
@@ -132,16 +137,19 @@ def _pooled_sigma(groups: list[list[float]]) -> float | None:
 def measure_noise(records: list[RunRecord], method: str) -> Noise:
     """Pool the seed variance of every setting of ``method`` run with several seeds."""
     losses: dict[tuple, list[float]] = defaultdict(list)
-    scores: dict[tuple, list[float]] = defaultdict(list)
+    scores: dict[str, dict[tuple, list[float]]] = {k: defaultdict(list) for k in ZERO_SHOT_KEYS}
     for r in records:
         if r.ok and r.method == method and r.test_loss is not None:
             key = (r.model, r.pretrain_tokens, r.pet_params, r.finetune_examples)
             losses[key].append(r.test_loss)
-            if zero_shot_score(r) is not None:
-                scores[key].append(zero_shot_score(r))
+            for name in ZERO_SHOT_KEYS:
+                if zero_shot_score(r, name) is not None:
+                    scores[name][key].append(zero_shot_score(r, name))
     repeated = [v for v in losses.values() if len(v) > 1]
-    return Noise(method=method, sigma=_pooled_sigma(repeated), settings=len(repeated),
-                 runs=sum(map(len, repeated)), zero_shot_sigma=_pooled_sigma(list(scores.values())))
+    sigmas = {name: _pooled_sigma(list(groups.values())) for name, groups in scores.items()}
+    return Noise(method=method, sigma=_pooled_sigma(repeated), settings=len(repeated), runs=sum(map(len, repeated)),
+                 zero_shot_sigma=sigmas[ZERO_SHOT_METRIC],
+                 zero_shot_sigmas={k: v for k, v in sigmas.items() if v is not None})
 
 
 def _tolerance(noise: Noise, n1: int, n2: int, sigmas: float) -> float | None:
@@ -240,18 +248,19 @@ def critical_sizes(fits: dict[str, JointFit], size_records: dict[str, list[RunRe
 
 
 def zero_shot_scores(records: list[RunRecord], method: str) -> list[ZeroShot]:
-    """Mean zero-shot score per model (the metric's 'mean' over directions), if measured."""
-    by_model: dict[str, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
-    for r in records:
-        score = zero_shot_score(r)
-        if score is not None:
-            by_model[r.model][int(r.finetune_examples)].append(score)
+    """Mean zero-shot loss and chrF per model (the 'mean' over directions), where measured."""
     out = []
-    for model in _model_order(records):
-        if model in by_model:
-            per_df = {df: float(np.mean(v)) for df, v in sorted(by_model[model].items())}
-            out.append(ZeroShot(method=method, model=model, metric=ZERO_SHOT_METRIC,
-                                score=float(np.mean(list(per_df.values()))), by_data_size=per_df))
+    for key in ZERO_SHOT_KEYS:
+        by_model: dict[str, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
+        for r in records:
+            score = zero_shot_score(r, key)
+            if score is not None:
+                by_model[r.model][int(r.finetune_examples)].append(score)
+        for model in _model_order(records):
+            if model in by_model:
+                per_df = {df: float(np.mean(v)) for df, v in sorted(by_model[model].items())}
+                out.append(ZeroShot(method=method, model=model, metric=key, score=float(np.mean(list(per_df.values()))),
+                                    by_data_size=per_df, runs=sum(map(len, by_model[model].values()))))
     return out
 
 

@@ -29,14 +29,16 @@ from scaling_repro.fit.points import points_from_records
 from scaling_repro.fit.record import JointFit
 from scaling_repro.analysis.checks import StudyChecks, run_checks
 from scaling_repro.analysis.experiments import METHOD_NAMES
+from scaling_repro.analysis.study import DEFAULT_HOLDOUT
 from scaling_repro.config.study_plan import Analysis
 from scaling_repro.results import RESULT_FILE
 from scaling_repro.fileio import atomic_write_text
 
 log = logging.getLogger(__name__)
 
-HOLDOUT = "largest"  # largest x or largest Df: the paper's held-out (bold) settings (figures.Study rule)
-SINGLE_MIN_POINTS = 3  # L(Df) = A Df^-beta + E has 3 parameters
+HOLDOUT = DEFAULT_HOLDOUT  # largest x or largest Df: the paper's held-out (bold) settings, as every command
+SINGLE_MIN_POINTS = 3
+METHOD_SEEDS = {"full": 0, "prompt": 1, "lora": 2}  # bootstrap seed per method  # L(Df) = A Df^-beta + E has 3 parameters
 
 
 class MethodFits(BaseModel):
@@ -87,8 +89,10 @@ def fit_method(study, task: str, method: str, settings: Analysis) -> MethodFits:
     except Missing as err:
         raise UserError(f"{METHOD_NAMES[method]}: nothing to fit: {err}") from None
     if settings.bootstrap:
+        # one seed per method: the methods' replicates are independent draws, so pairing them by
+        # index (analysis.paired) samples the difference of two independent estimates
         multiplicative = bootstrap_joint(multiplicative, study.factors(task, method), settings.bootstrap, "points",
-                                         settings.level, seed=0)
+                                         settings.level, seed=METHOD_SEEDS[method])
     single = {}
     size_runs = list(study.experiment(task, method, "model_size").records)
     for model in sorted({r.model for r in size_runs}, key=lambda m: min(r.model_params or 0 for r in size_runs if r.model == m)):

@@ -31,6 +31,9 @@ from scaling_repro.fit.points import FitPoints, parse_holdout
 from scaling_repro.fit.record import JointFit, LawFit
 from scaling_repro.results import RunRecord, load_results
 
+# The held-out rule of every fit unless one is asked for: the largest x and the largest Df (the
+# paper's bold settings of Table 1b). One rule for the report, `table`, `figure` and `reproduce`.
+DEFAULT_HOLDOUT = "largest"
 # Metrics in order of preference when a figure shows "the" generation metric of a task.
 METRIC_PREFERENCE = ("bleurt", "rougeL", "bleu", "chrf")
 
@@ -41,7 +44,7 @@ class Study:
     def __init__(
         self,
         records: Iterable[RunRecord],
-        holdout: str = "auto",
+        holdout: str = DEFAULT_HOLDOUT,
         experiments: Mapping[str, Sequence[str]] | None = None,
         source: str | None = None,
     ):

@@ -118,13 +118,16 @@ def write_synthetic_results(
     baselines: bool = True,
     rename: Mapping[str, str] | None = None,
     metrics: Mapping[str, Sequence[str]] | None = None,
+    laws: Mapping[tuple[str, str], Mapping[str, Mapping[str, float]]] | None = None,
 ) -> SyntheticStudy:
     """Write synthetic RunRecords under ``out_dir`` and return them with the generating laws.
 
     ``tasks`` are paper tasks whose laws generate the data; ``rename`` gives them other task
     names in the records (e.g. ``{"wmt14_en_de": "synthetic_mt"}``) and ``metrics`` other metric
     names (e.g. ``{"wmt14_en_de": ("bleu", "chrf")}``). ``runs`` seeds per point with Gaussian
-    loss noise of standard deviation ``noise`` nats (score noise ``metric_noise``).
+    loss noise of standard deviation ``noise`` nats (score noise ``metric_noise``). ``laws``
+    ((task, method) -> factor -> A, alpha, beta, E) replaces the anchored Table 4 laws of those
+    columns, e.g. to generate results that contradict a finding.
     """
     root = Path(out_dir)
     rng = np.random.default_rng(seed)
@@ -147,17 +150,17 @@ def write_synthetic_results(
         shots = FEW_SHOTS.get(task, (1, 5))
         final = max(paper.PRETRAIN_TOKENS[task])
         for method in methods:
-            laws = anchored_table4(task, method)
-            truth[(name, method)] = {f: p for f, p in laws.items() if f in factors}
+            column = dict((laws or {}).get((task, method)) or anchored_table4(task, method))
+            truth[(name, method)] = {f: p for f, p in column.items() if f in factors}
             data_sizes = paper.FINETUNE_EXAMPLES[(task, method)]
             for factor in factors:
-                if factor not in laws:
+                if factor not in column:
                     continue
                 settings = _settings(task, method, factor)
                 largest_x = max(s[3] for s in settings)
                 for model_params, tokens, pet, x in settings:
                     for df in data_sizes:
-                        clean = float(predict("multiplicative", laws[factor], x, df))
+                        clean = float(predict("multiplicative", column[factor], x, df))
                         for s in range(runs):
                             loss = clean + float(rng.normal(0.0, noise))
                             scores = {m: _score(m, loss) + float(rng.normal(0, metric_noise)) for m in task_metrics}

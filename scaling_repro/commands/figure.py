@@ -11,17 +11,21 @@ from scaling_repro.commands.common import add_command
 STUDY_HELP = """
 Runs are grouped into experiments by what they vary (model_params, pretrain_tokens or
 pet_params, each against the finetuning data size; see scaling_repro.analysis.experiments).
-Held-out points: runs marked by their recipe's sweep.holdout, else the largest x and Df.
+Held-out points: the largest x and the largest Df of each experiment (the paper's rule, the same as
+`reproduce`); --holdout auto uses the runs marked by their recipe's sweep.holdout instead.
 """
 
 
 def add_study_args(parser: argparse.ArgumentParser, results_required: bool = True) -> None:
     """Add the options that select and group the runs of a results directory."""
+    from scaling_repro.analysis.study import DEFAULT_HOLDOUT
+
     parser.add_argument("--results", required=results_required, metavar="DIR",
                         help="results directory (every result.json under it)")
     parser.add_argument("--task", help="only this task (default: every task in the results)")
-    parser.add_argument("--holdout", default="auto",
-                        help="held-out points: 'auto' (default: marked runs, else the largest x and Df), 'marked', "
+    parser.add_argument("--holdout", default=DEFAULT_HOLDOUT,
+                        help=f"held-out points: {DEFAULT_HOLDOUT!r} (default: the largest x and Df), 'auto' (marked runs, else "
+                        "the largest x and Df), 'marked', "
                         "'none', 'largest', 'largest-x', 'largest-df' (':K' for the K largest; '+' combines)")
     parser.add_argument("--experiment", action="append", default=[], metavar="FACTOR=NAME",
                         help="use only runs of recipe NAME for FACTOR (model_size, pretrain_data, pet_size); repeatable")

@@ -23,14 +23,20 @@ def register(subparsers) -> None:
         (or CSV with --csv); --out also writes tableNN.md and tableNN.csv. --compare-paper puts
         the published value beside ours where the task, method and factor are the paper's.
         Units: X in parameters / tokens / prompt tokens or LoRA rank; Df in examples.
+        Table 2 / 6 name the held-out rule beside every MAD. `table 5 --from-paper` computes
+        Table 5 from the published Table 4 (no results needed) beside the published Table 5,
+        flagging pairs whose betas are too close for the rounded Table 4 to give H.
         """) + STUDY_HELP,
         """
         scaling-repro table 4 --results runs --compare-paper
         scaling-repro table 7 --results runs --task wmt14_en_de --csv
+        scaling-repro table 5 --from-paper
         """,
     )
     parser.add_argument("number", type=int, metavar="N", help="table number: 2, 4, 5, 6 or 7")
-    add_study_args(parser)
+    add_study_args(parser, results_required=False)
+    parser.add_argument("--from-paper", action="store_true",
+                        help="table 5 only: compute it from the paper's Table 4 instead of a results directory")
     parser.add_argument("--compare-paper", action="store_true", help="show the paper's published values beside ours")
     parser.add_argument("--metric", help="generation metric of table 7 (default: bleurt, rougeL, bleu, chrf)")
     parser.add_argument("--csv", action="store_true", help="print CSV instead of Markdown")
@@ -44,13 +50,32 @@ def run(args: argparse.Namespace) -> int:
 
     if args.number not in TABLES:
         raise UserError(f"table: got {args.number}; the paper's tables computed from results are {sorted(TABLES)}")
-    study = study_from_args(args)
-    table = make_table(study, args.number, args.task, args.compare_paper, args.metric)
+    if args.from_paper:
+        table = _from_paper(args)
+    else:
+        if not args.results:
+            raise UserError("table: --results DIR is required (or, for table 5, --from-paper)")
+        table = make_table(study_from_args(args), args.number, args.task, args.compare_paper, args.metric)
     print(table.to_csv() if args.csv else table.to_markdown(), end="")
     if args.out and not table.empty:
         for path in table.write(args.out):
             print(f"wrote {path}", file=sys.stderr)
     if table.empty:
-        print(f"table {args.number} could not be computed from {args.results}", file=sys.stderr)
+        print(f"table {args.number} could not be computed from {args.results or 'the paper'}", file=sys.stderr)
         return 1
     return 0
+
+
+def _from_paper(args: argparse.Namespace):
+    """Return table 5 computed from the paper's Table 4 (``--from-paper``)."""
+    from scaling_repro.analysis import published
+    from scaling_repro.errors import UserError
+    from scaling_repro.figures.tables import table_5_from_paper
+
+    if args.number != 5:
+        raise UserError(f"--from-paper computes table 5 only (from the paper's Table 4); got table {args.number}")
+    if args.results:
+        raise UserError("--from-paper reads no results: drop --results")
+    if args.task and args.task not in published.TASKS:
+        raise UserError(f"--task: the paper's tasks are {list(published.TASKS)}; got {args.task!r}")
+    return table_5_from_paper([args.task] if args.task else published.TASKS)

@@ -67,8 +67,10 @@ def single_fit_series(study: Study, task: str, method: str, notes: list[str]) ->
     for x in xs:
         rows = points.x == x
         df, loss, mask = points.data_size[rows], points.loss[rows], points.held_out[rows]
-        if study.holdout == "auto" and len(df) >= 5 and ((~mask).sum() < 4 or not mask.any()):
-            mask = df == df.max()  # the paper's Fig. 1: the largest Df of each size (also of the held-out 16B)
+        # the paper's Fig. 1: the largest Df of each size (also of the held-out 16B); within one
+        # size, x is fixed, so that is what the 'largest' rule means here
+        if study.holdout == "largest" or (study.holdout == "auto" and len(df) >= 5 and ((~mask).sum() < 4 or not mask.any())):
+            mask = df == df.max()
         label, curve = value_label("model_size", x), None
         try:
             fit = fit_law(None, df, loss, "single", held_out=mask, df_unit="examples")

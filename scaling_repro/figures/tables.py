@@ -102,7 +102,8 @@ def _reason(study: Study, task: str, method: str, factor: str, law: str, err: Mi
     return f"{law} law: {err}"
 
 
-def _mad_cells(study: Study, task: str, factor: str, law: str, compare_paper: bool, rows: list, notes: list) -> list[str]:
+def _mad_cells(study: Study, task: str, factor: str, law: str, compare_paper: bool, rows: list, notes: list,
+               rules: dict) -> list[str]:
     cells, values = [], []
     for method in METHODS:
         paper = published.MAD_HELD_OUT[law].get((task, factor, method)) if compare_paper else None
@@ -114,17 +115,19 @@ def _mad_cells(study: Study, task: str, factor: str, law: str, compare_paper: bo
             cells.append("-")
             continue
         value = fit.mad_held_out
+        rule = fit.labels.get("holdout", study.holdout)
+        rules[rule] = None
         cells.append(with_paper("-" if value is None else f"{value:.4f}", None if paper is None else f"{paper:.2g}"))
         if value is not None:
             values.append(value)
         rows.append({"task": task, "factor": factor, "law": law, "method": method, "mad_held_out": value,
-                     "mad_fit": fit.mad_fit, "n_held_out": fit.n_held_out, "paper": paper})
+                     "mad_fit": fit.mad_fit, "n_held_out": fit.n_held_out, "holdout": rule, "paper": paper})
     avg = float(np.mean(values)) if values else None
     paper_avg = published.MAD_HELD_OUT_AVG[law].get((task, factor)) if compare_paper else None
     cells.append(with_paper("-" if avg is None else f"{avg:.4f}", None if paper_avg is None else f"{paper_avg:.2g}"))
     if avg is not None:
         rows.append({"task": task, "factor": factor, "law": law, "method": "avg", "mad_held_out": avg,
-                     "mad_fit": None, "n_held_out": None, "paper": paper_avg})
+                     "mad_fit": None, "n_held_out": None, "holdout": ",".join(rules), "paper": paper_avg})
     return cells
 
 
@@ -135,13 +138,16 @@ def table_mad(number: int) -> Callable[..., Table]:
         rows, body, notes = [], [], []
         for task in tasks:
             for factor in FACTOR_FIELDS:
-                cells = [c for law in LAWS for c in _mad_cells(study, task, factor, law, compare_paper, rows, notes)]
+                rules: dict[str, None] = {}
+                cells = [c for law in LAWS for c in _mad_cells(study, task, factor, law, compare_paper, rows, notes, rules)]
                 if any(c.split(" ")[0] != "-" for c in cells):
-                    body.append([task, FACTOR_NAMES[factor]] + cells)
+                    body.append([task, FACTOR_NAMES[factor], ", ".join(rules)] + cells)
         names = [METHOD_NAMES[m] for m in METHODS] + ["Avg"]
-        header = ["task", "scaling factor"] + [f"mult. {n}" for n in names] + [f"add. {n}" for n in names]
+        header = ["task", "scaling factor", "held out"] + [f"mult. {n}" for n in names] + [f"add. {n}" for n in names]
         caption = _caption("Held-out mean absolute deviation Delta_h (lower is better) of the multiplicative "
-                           "and additive joint laws, each fitted with the joint procedure.", compare_paper)
+                           "and additive joint laws, each fitted with the joint procedure. 'held out': the rule that "
+                           "chose the held-out points of the row ('largest': the largest x and the largest Df, the "
+                           "paper's; 'marked': the runs' recipe marks).", compare_paper)
         return Table(number, "held-out fitting errors, multiplicative vs additive", tidy_frame(rows),
                      [("", markdown_table(header, body))] if body else [], caption, notes)
 
@@ -180,6 +186,39 @@ def table_5(study: Study, tasks: Sequence[str], compare_paper: bool = False, met
                        "gamma = (alpha_B-alpha_A)/(beta_A-beta_B), from the fitted multiplicative laws.", compare_paper)
     return Table(5, "critical-point coefficients H and gamma", tidy_frame(rows),
                  [("", markdown_table(header, body))] if body else [], caption, notes)
+
+
+NEAR_EQUAL_BETA = 0.01  # |beta1 - beta2| at or below this: Table 4's 2-digit betas cannot give H
+
+
+def table_5_from_paper(tasks: Sequence[str] = published.TASKS) -> Table:
+    """Table 5 computed from the published Table 4 (Eq. 3 on its rounded parameters), with the
+    published Table 5 beside it; pairs whose betas differ by <= NEAR_EQUAL_BETA are flagged."""
+    rows, body = [], []
+    for task in tasks:
+        for factor in ("model_size", "pretrain_data"):
+            h_cells, g_cells = [], []
+            for pair in PAIRS:
+                laws = [published.table4(task, m)[factor] for m in pair]
+                paper = published.CRITICAL_POWER_LAW[factor][task][pair]
+                h, gamma = critical_power_law(*(("multiplicative", p) for p in laws))
+                d_beta = laws[0]["beta"] - laws[1]["beta"]
+                flag = abs(d_beta) <= NEAR_EQUAL_BETA + 1e-12
+                mark = " †" if flag else ""
+                h_cells.append(with_paper(sci(h) + mark, sci(paper[0])))
+                g_cells.append(with_paper(f"{gamma:.3g}{mark}", f"{paper[1]:.2g}"))
+                rows.append({"task": task, "factor": factor, "pair": pair_name(pair), "H": h, "gamma": gamma,
+                             "beta_difference": d_beta, "recoverable": not flag, "paper_H": paper[0], "paper_gamma": paper[1],
+                             "x_unit": "parameters" if factor == "model_size" else "tokens", "df_unit": "examples"})
+            body += [[task, FACTOR_NAMES[factor], "H"] + h_cells, [task, FACTOR_NAMES[factor], "gamma"] + g_cells]
+    header = ["task", "scaling factor", "coefficient"] + [pair_name(p) for p in PAIRS]
+    caption = ("Table 5 computed from the published Table 4: Df_c = H * X^gamma where the gap between the methods "
+               "is E_A - E_B, H = (A_A/A_B)^(1/(beta_A-beta_B)), gamma = (alpha_B-alpha_A)/(beta_A-beta_B). " + UNITS
+               + " Values in parentheses: the published Table 5. †: |beta_A - beta_B| <= "
+               f"{NEAR_EQUAL_BETA:g}: H = (A_A/A_B)^(1/(beta_A-beta_B)) is not recoverable from Table 4's "
+               "two-digit betas (a rounding step of beta moves it by orders of magnitude).")
+    return Table(5, "critical-point coefficients H and gamma from Table 4", tidy_frame(rows),
+                 [("", markdown_table(header, body))], caption)
 
 
 def table_7(study: Study, tasks: Sequence[str], compare_paper: bool = False, metric: str | None = None) -> Table:

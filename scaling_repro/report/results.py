@@ -33,7 +33,7 @@ from scaling_repro.figures.registry import (
     FigureResult,
     render_figure,
 )
-from scaling_repro.analysis.study import Study
+from scaling_repro.analysis.study import DEFAULT_HOLDOUT, Study
 from scaling_repro.figures.tables import TABLES, make_table
 from scaling_repro.figures.tabular import Table, markdown_table
 from scaling_repro.fit.record import save_fits
@@ -108,7 +108,7 @@ def build_report(
     task: str | None = None,
     compare_paper: bool = True,
     metric: str | None = None,
-    holdout: str = "auto",
+    holdout: str = DEFAULT_HOLDOUT,
     experiments: Mapping[str, Sequence[str]] | None = None,
     figures: Sequence[int] | None = None,
     tables: Sequence[int] | None = None,

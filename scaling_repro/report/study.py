@@ -24,12 +24,23 @@ log = logging.getLogger(__name__)
 
 
 
+AT_BOUND = 1e-12  # A and E are fitted as coefficients >= 0: at or below this they sit at the bound
+
+
+def _bounded(value: float, param: str) -> str:
+    return "at bound (0)" if param in ("A", "E") and value <= AT_BOUND else sci(value, 1)
+
+
 def _interval(fit, param: str) -> str:
-    value = sci(fit.params.get(param))
+    """Return 'value [low, high]'; a coefficient at its lower bound 0 reads 'at bound', not [0, 0]."""
+    value = fit.params.get(param)
+    shown = "at bound (0)" if param in ("A", "E") and value is not None and value <= AT_BOUND else sci(value)
     if fit.bootstrap and param in fit.bootstrap.intervals:
         low, high = fit.bootstrap.intervals[param]
-        return f"{value} [{sci(low, 1)}, {sci(high, 1)}]"
-    return value
+        if param in ("A", "E") and high <= AT_BOUND:
+            return f"{shown} (in every replicate)"
+        return f"{shown} [{_bounded(low, param)}, {_bounded(high, param)}]"
+    return shown
 
 
 def table4(analysis: StudyAnalysis) -> str:
@@ -50,20 +61,22 @@ def table4(analysis: StudyAnalysis) -> str:
 
 
 def table2(analysis: StudyAnalysis) -> str:
-    """Table 2 style: held-out MAD of the multiplicative vs additive law."""
-    rows = ["| factor | law | " + " | ".join(METHOD_NAMES[m] for m in analysis.methods) + " | avg |",
-            "|---|---|" + "---|" * (len(analysis.methods) + 1)]
+    """Table 2 style: held-out MAD of the multiplicative vs additive law, with the held-out rule."""
+    rows = ["| factor | law | held out | " + " | ".join(METHOD_NAMES[m] for m in analysis.methods) + " | avg |",
+            "|---|---|---|" + "---|" * (len(analysis.methods) + 1)]
     for factor, factor_name in FACTOR_NAMES.items():
         for law in ("multiplicative", "additive"):
-            values = []
+            values, rules = [], {}
             for fits in analysis.methods.values():
                 fit = getattr(fits, law).fits.get(factor)
                 values.append(None if fit is None else fit.mad_held_out)
+                if fit is not None:
+                    rules[fit.labels.get("holdout", "unknown")] = None
             if all(v is None for v in values):
                 continue
             known = [v for v in values if v is not None]
             cells = [sci(v, 1) for v in values] + [sci(sum(known) / len(known), 2)]
-            rows.append(f"| {factor_name} | {law} | " + " | ".join(cells) + " |")
+            rows.append(f"| {factor_name} | {law} | {', '.join(rules)} | " + " | ".join(cells) + " |")
     return "\n".join(rows)
 
 
@@ -83,20 +96,27 @@ def checks_section(analysis: StudyAnalysis) -> str:
     for lc in c.largest:
         lines.append(f"| {METHOD_NAMES[lc.method]} | {lc.data_size} | {lc.largest} {lc.largest_loss:.3f} | "
                      f"{lc.runner_up} {lc.runner_up_loss:.3f} | {lc.verdict} |")
+    models = list(dict.fromkeys(x.model for x in c.critical))
     lines += ["", "## Critical finetuning data size (fitted model-size laws, Fig. 5 / Table 5)", "",
-              "| methods | " + " | ".join(dict.fromkeys(x.model for x in c.critical)) + " | H | gamma |",
-              "|---" * (2 + len(dict.fromkeys(x.model for x in c.critical)) + 1) + "|"]
+              "Tie point at a model: the Df where the two methods' fitted losses are equal (L1 = L2; Fig. 5). "
+              "H, gamma: Eq. 3's closed form Df = H * X^gamma of the Df where the gap L1 - L2 equals E1 - E2 "
+              "(Table 5), a different point unless E1 = E2.", "",
+              "| methods | " + " | ".join(f"tie point {m}" for m in models) + " | H (gap = E1 - E2) | gamma (gap = E1 - E2) |",
+              "|---" * (len(models) + 3) + "|"]
     for power in c.critical_power:
         sizes = [x for x in c.critical if x.methods == power.methods]
         cells = ["no crossing" if x.data_size is None else sci(x.data_size) for x in sizes]
         names = " vs ".join(METHOD_NAMES[m] for m in power.methods)
         lines.append(f"| {names} | " + " | ".join(cells) + f" | {sci(power.H)} | {sci(power.gamma)} |")
-    if c.zero_shot:
-        lines += ["", "## Zero-shot chrF after finetuning (qac -> qab, mean over Df)", "",
-                  "| method | " + " | ".join(dict.fromkeys(z.model for z in c.zero_shot)) + " |",
-                  "|---" * (1 + len(dict.fromkeys(z.model for z in c.zero_shot))) + "|"]
-        for method in dict.fromkeys(z.method for z in c.zero_shot):
-            cells = [f"{z.score:.1f}" for z in c.zero_shot if z.method == method]
+    for metric, title, digits in (("loss", "test loss (teacher-forced)", 3), ("chrf", "chrF", 1)):
+        rows = [z for z in c.zero_shot if z.metric == metric]
+        if not rows:
+            continue
+        zero_models = list(dict.fromkeys(z.model for z in rows))
+        lines += ["", f"## Zero-shot {title} after finetuning (mean over directions and Df)", "",
+                  "| method | " + " | ".join(zero_models) + " |", "|---" * (1 + len(zero_models)) + "|"]
+        for method in dict.fromkeys(z.method for z in rows):
+            cells = [f"{z.score:.{digits}f}" for z in rows if z.method == method]
             lines.append(f"| {METHOD_NAMES[method]} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

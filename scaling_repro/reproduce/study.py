@@ -90,7 +90,7 @@ def fit_stage(plan: StudyPlan):
 def report_stage(analysis, study, header: list[str]):
     """Check the findings, write findings.md / summary.md / analysis.json and (when the fits
     are new or the figures missing) the figures and tables; return (findings, files, StageResult)."""
-    from scaling_repro.analysis.findings import check_findings
+    from scaling_repro.analysis.findings import VERDICTS, check_findings
     from scaling_repro.report.study import write_figures, write_report
 
     started = time.perf_counter()
@@ -102,7 +102,7 @@ def report_stage(analysis, study, header: list[str]):
         figures = write_figures(study, Path(RUNS_DIR), report_dir)
         files += figures
         drawn = f"{sum(p.suffix == '.png' for p in figures)} figures"
-    counts = {v: sum(f.verdict == v for f in findings) for v in ("reproduced", "not reproduced", "inconclusive")}
+    counts = {v: sum(f.verdict == v for f in findings) for v in VERDICTS}
     summary = ", ".join(f"{n} {v}" for v, n in counts.items()) + f"; {drawn}; {REPORT_DIR}/findings.md"
     return findings, files, StageResult("report", time.perf_counter() - started, summary, study is not None)
 
