@@ -40,7 +40,7 @@ import numpy as np
 from scaling_repro.data import collate
 from scaling_repro.data.collate import IGNORE_INDEX, EncodedExample
 from scaling_repro.data.types import Example, TaskInfo
-from scaling_repro.fileio import atomic_write_json
+from scaling_repro.fileio import atomic_write_json, fsync_directory
 
 log = logging.getLogger(__name__)
 
@@ -238,12 +238,7 @@ def _build(root: Path, key: str, chunks: Iterable[list[EncodedExample]]) -> None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    with contextlib.suppress(OSError):
-        dir_fd = os.open(root, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+    fsync_directory(root)
 
 
 def cached_encoding(
