@@ -23,7 +23,7 @@ from typing import Any
 
 from scaling_repro.errors import UserError, one_line
 from scaling_repro.config.recipe import RunSpec
-from scaling_repro.ranks import is_main_process
+from scaling_repro.ranks import current_process, is_main_process
 from scaling_repro.results import RESULT_FILE, RunRecord, adopt_legacy_run_dir, read_record
 from scaling_repro.fileio import atomic_write_json, remove_write_leftovers
 
@@ -202,7 +202,7 @@ def environment() -> dict[str, Any]:
 
     hardware: dict[str, Any] = {
         "platform": platform.platform(), "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(), "world_size": int(os.environ.get("WORLD_SIZE", "1")),
+        "torch_threads": torch.get_num_threads(), "world_size": current_process().count,
     }
     if torch.cuda.is_available():
         hardware["gpu"] = torch.cuda.get_device_name(0)

@@ -26,6 +26,7 @@ from typing import Any
 import torch
 
 from scaling_repro.errors import UserError
+from scaling_repro.ranks import current_process
 
 log = logging.getLogger(__name__)
 
@@ -177,9 +178,10 @@ def make_accelerator(
         kwargs["cpu"] = not on_gpu
     kwargs.setdefault("kwargs_handlers", [InitProcessGroupKwargs(timeout=PROCESS_GROUP_TIMEOUT)])
     accelerator = Accelerator(**kwargs)
-    if accelerator.num_processes == 1 and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+    launched = current_process().count  # the launcher's WORLD_SIZE while no process group exists
+    if accelerator.num_processes == 1 and launched > 1:
         raise RuntimeError(
-            f"WORLD_SIZE={os.environ['WORLD_SIZE']} but Accelerate set up one process "
+            f"WORLD_SIZE={launched} but Accelerate set up one process "
             f"({accelerator.distributed_type}); refusing to train independent copies"
         )
     assert isinstance(accelerator.state, AcceleratorState)
