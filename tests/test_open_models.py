@@ -114,15 +114,16 @@ def test_every_method_runs_end_to_end_on_each_architecture(arch, tmp_path, token
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("method", list(METHODS))
 @pytest.mark.parametrize("arch", list(ARCHITECTURES))
-def test_fmt_from_a_bin_only_revision_resumes_after_an_interruption_as_if_uninterrupted(arch, tmp_path, tokenizer_dir):
+def test_a_bin_only_revision_resumes_after_an_interruption_as_if_uninterrupted(arch, method, tmp_path, tokenizer_dir):
     root = tmp_path / f"{arch}-bin"
     save_open_model(root, arch, tokenizer_dir, weights="bin")
     (tmp_path / "once").mkdir()
     (tmp_path / "twice").mkdir()
     once, twice = tmp_path / "once" / "r.yaml", tmp_path / "twice" / "r.yaml"
-    write_recipe(once, root, "full", "open-fmt")
-    write_recipe(twice, root, "full", "open-fmt")
+    write_recipe(once, root, method, f"open-{method}")
+    write_recipe(twice, root, method, f"open-{method}")
     uninterrupted = run_spec(load_runs(once).runs[0])
     spec = load_runs(twice).runs[0]
     asked = []  # the loop asks before every step: stop before step 3, after step 2's checkpoint
