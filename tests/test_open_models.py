@@ -14,19 +14,8 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
-from transformers import (
-    GPT2Config,
-    GPT2LMHeadModel,
-    GPTNeoXConfig,
-    GPTNeoXForCausalLM,
-    LlamaConfig,
-    LlamaForCausalLM,
-    OPTConfig,
-    OPTForCausalLM,
-    Qwen2Config,
-    Qwen2ForCausalLM,
-)
 
+from models_testing import ARCHITECTURES
 from scaling_repro.cli import main
 from scaling_repro.config.sweep import load_runs
 from scaling_repro.data.synthetic import pretraining_corpus
@@ -40,20 +29,6 @@ from scaling_repro.train import stop
 
 ROOT = Path(__file__).resolve().parent.parent
 STEP = 1000
-SHAPE = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4)
-ARCHITECTURES = {  # name -> (model class, config from vocab size and special ids, LoRA targets)
-    "gpt_neox": (GPTNeoXForCausalLM, lambda v, ids: GPTNeoXConfig(**SHAPE, intermediate_size=64, vocab_size=v, **ids),
-                 ["dense", "dense_4h_to_h", "dense_h_to_4h", "query_key_value"]),
-    "gpt2": (GPT2LMHeadModel, lambda v, ids: GPT2Config(n_embd=32, n_layer=2, n_head=4, n_positions=256, vocab_size=v, **ids),
-             ["c_attn", "c_fc", "c_proj"]),
-    "opt": (OPTForCausalLM, lambda v, ids: OPTConfig(**SHAPE, ffn_dim=64, max_position_embeddings=256, word_embed_proj_dim=32,
-                                                    vocab_size=v, **ids),
-            ["fc1", "fc2", "k_proj", "out_proj", "q_proj", "v_proj"]),
-    "llama": (LlamaForCausalLM, lambda v, ids: LlamaConfig(**SHAPE, num_key_value_heads=1, intermediate_size=64, vocab_size=v, **ids),
-              ["down_proj", "gate_proj", "k_proj", "o_proj", "q_proj", "up_proj", "v_proj"]),
-    "qwen2": (Qwen2ForCausalLM, lambda v, ids: Qwen2Config(**SHAPE, num_key_value_heads=2, intermediate_size=64, vocab_size=v, **ids),
-              ["down_proj", "gate_proj", "k_proj", "o_proj", "q_proj", "up_proj", "v_proj"]),
-}
 METHODS = {"full": "", "lora": ", rank: 2", "prompt": ", prompt_length: 4"}
 
 

@@ -60,6 +60,12 @@ def test_run_id_is_pinned():
     assert spec().run_id == "7071fc0ac674"
 
 
+@pytest.mark.parametrize("setting", [{"packing": "off"}, {"compile": True}, {"tf32": False}])
+def test_execution_settings_keep_the_run_id(setting):
+    tuned = spec(train=setting)
+    assert (tuned.run_id, tuned.legacy_run_id) == (spec().run_id, spec().legacy_run_id) == ("7071fc0ac674",) * 2
+
+
 def test_run_id_ignores_name_output_dir_and_launch():
     a = spec()
     b = spec(name="other", output_dir="/elsewhere", launch={"partition": "gpu"}, held_out=True, index=3)

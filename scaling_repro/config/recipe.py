@@ -147,6 +147,11 @@ class TrainConfig(ConfigSection):
     seed: int | None = Field(None, description="init/shuffle seed; null = task.seed")
     log_every: int = Field(50, ge=1)
     threads: int | None = Field(None, ge=1, description="torch CPU threads per process")
+    packing: Literal["auto", "on", "off"] = Field(
+        "auto", description="several examples per row instead of padding (auto: where the model and method allow)"
+    )
+    compile: bool = Field(False, description="torch.compile the model (dynamic shapes)")
+    tf32: bool = Field(True, description="TF32 tensor cores for fp32 matmuls on CUDA")
     trackers: list[Literal["tensorboard", "wandb"]] = Field(default_factory=list)
 
     _int_fields = field_validator("max_steps", "min_steps", "eval_every", mode="before")(int_like)
@@ -158,7 +163,10 @@ MetricName = Literal["bleurt", "rougeL", "bleu", "chrf"]
 class EvalConfig(ConfigSection):
     """What is measured on the best checkpoint."""
 
-    batch_size: int = Field(32, ge=1)
+    batch_size: int = Field(32, ge=1, description="test loss and BLEURT batch")
+    generate_batch_size: int | None = Field(
+        None, ge=1, description="greedy decoding batch; null = batch_size (a KV cache with one key/value head allows far more)"
+    )
     generate: bool = True
     metrics: list[MetricName] | None = Field(None, description="null = the task's metrics")
     max_new_tokens: int | None = Field(None, ge=1, description="null = the task's max target length")
@@ -272,7 +280,7 @@ class RunSpec(ConfigSection):
         identity = self.model_dump(
             mode="json",
             include={"task", "model", "method", "train"},
-            exclude={"task": {"data_dir", "cache_dir"}, "train": {"log_every", "trackers"}},
+            exclude={"task": {"data_dir", "cache_dir"}, "train": {"log_every", "trackers", *EXECUTION_ONLY}},
         )
         if not runtime_settings:
             for section, names in RUNTIME_SETTINGS.items():
@@ -303,6 +311,8 @@ def _hash_id(identity: dict[str, Any]) -> str:
 
 
 # How a run is executed, not what it computes: left out of its identity (at their defaults).
+EXECUTION_ONLY = ("packing", "compile", "tf32")
+"""Train settings added after run ids were fixed: never part of an identity, old or new."""
 RUNTIME_SETTINGS: dict[str, tuple[str, ...]] = {
     "model": ("attn_implementation",),
     "train": ("micro_batch_size", "gradient_checkpointing", "deepspeed", "checkpoint_every", "threads"),

@@ -14,13 +14,55 @@ of target tokens (a true token-level mean, the same on any number of devices or 
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+import logging
+from dataclasses import dataclass
+from typing import Any, Callable, Literal, Sequence
 
 import torch
 
-from scaling_repro.models.nll import predicted_tokens, token_nll_sum
+from scaling_repro.data.packing import collate_packed
+from scaling_repro.errors import UserError
+from scaling_repro.models.nll import logits_to_keep, packing_support, predicted_tokens, token_nll_sum
 
-Batch = dict[str, torch.Tensor]
+log = logging.getLogger("scaling_repro.train.loop")
+
+Batch = dict[str, Any]  # tensors, and ``logits_to_keep`` as an int for a padded batch
+HOST_KEYS = frozenset({"sequence_lengths"})
+"""Batch entries that stay on the CPU: counted there without waiting for the device."""
+
+
+@dataclass(frozen=True)
+class Batcher:
+    """Turns a list of examples into one CPU batch for :func:`token_nll_sum`: padded by the
+    run's ``collate_fn``, or packed (:mod:`scaling_repro.data.packing`); with the positions
+    to compute logits for worked out ahead on the CPU."""
+
+    collate_fn: Callable[[list[Any]], Batch]
+    packed: bool = False
+    keep_logits: bool = False
+
+    def __call__(self, examples: list[Any]) -> Batch:
+        batch = collate_packed(examples) if self.packed else dict(self.collate_fn(examples))
+        if self.keep_logits:
+            batch["logits_to_keep"] = logits_to_keep(batch["labels"], self.packed)
+        return batch
+
+
+def use_packing(setting: Literal["auto", "on", "off"], model: torch.nn.Module, example: Any) -> bool:
+    """Return whether training batches are packed: ``train.packing`` ``on`` or ``auto``, the
+    model supports it (:func:`~scaling_repro.models.nll.packing_support`) and the examples carry
+    ``input_ids`` and ``labels``. ``on`` where packing cannot work is a UserError; ``auto``
+    falls back to padded batches and logs why."""
+    if setting == "off":
+        return False
+    ok, reason = packing_support(model)
+    if ok and not (hasattr(example, "input_ids") and hasattr(example, "labels")):
+        ok, reason = False, f"examples of type {type(example).__name__} have no input_ids/labels"
+    if not ok and setting == "on":
+        raise UserError(f"train.packing: on is not possible here: {reason}; set train.packing to auto or off")
+    if not ok:
+        log.info("training on padded batches (train.packing auto): %s", reason)
+    return ok
 
 
 class ExampleStream:
@@ -57,18 +99,22 @@ def rank_micro_batches(
     return micros[rank::world_size]
 
 
-def to_device(batch: dict[str, Any], device: torch.device) -> Batch:
-    return {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
+def to_device(batch: Batch, device: torch.device) -> Batch:
+    """Return ``batch`` with its model inputs on ``device`` (copied from pinned memory without
+    blocking the host on CUDA); :data:`HOST_KEYS` and non-tensors stay as they are."""
+    pin = device.type == "cuda"
+    return {k: (v.pin_memory() if pin else v).to(device, non_blocking=True)
+            if torch.is_tensor(v) and k not in HOST_KEYS else v
+            for k, v in batch.items()}
 
 
 @torch.no_grad()
 def dev_loss(
     model: torch.nn.Module,
     dev_set: Sequence[Any],
-    collate_fn: Callable[[list[Any]], Batch],
+    batcher: Batcher,
     batch_size: int,
     accelerator,
-    logits_to_keep: bool = False,
 ) -> float:
     """Return the token-level mean NLL (nats) of ``model`` on ``dev_set``, over all ranks.
 
@@ -85,8 +131,8 @@ def dev_loss(
     for b in range(n_batches):
         indices = shard[b * batch_size : (b + 1) * batch_size]
         weight = 1.0 if indices else 0.0
-        batch = to_device(collate_fn([dev_set[i] for i in indices or [0]]), accelerator.device)
-        totals[0] += weight * token_nll_sum(model, batch, logits_to_keep).double()
+        batch = to_device(batcher([dev_set[i] for i in indices or [0]]), accelerator.device)
+        totals[0] += weight * token_nll_sum(model, batch, batcher.keep_logits).double()
         totals[1] += weight * predicted_tokens(batch["labels"]).double()
     model.train(was_training)
     totals = accelerator.reduce(totals, reduction="sum")

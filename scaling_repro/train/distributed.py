@@ -132,8 +132,10 @@ def make_accelerator(
     deepspeed_config: dict[str, Any] | None = None,
     log_dir: Path | None = None,
     trackers: list[str] | None = None,
+    compile: bool = False,
 ):
-    """Return an ``accelerate.Accelerator`` for this process.
+    """Return an ``accelerate.Accelerator`` for this process (which ``torch.compile``s the
+    model it prepares when ``compile``, with dynamic shapes: batch widths vary).
 
     Any previous Accelerator state of the process is reset first, so successive runs in one
     process (tests, sweeps) each get the configuration they ask for.
@@ -177,6 +179,10 @@ def make_accelerator(
     else:
         kwargs["cpu"] = not on_gpu
     kwargs.setdefault("kwargs_handlers", [InitProcessGroupKwargs(timeout=PROCESS_GROUP_TIMEOUT)])
+    if compile:
+        from accelerate.utils import TorchDynamoPlugin
+
+        kwargs["dynamo_plugin"] = TorchDynamoPlugin(backend="inductor", dynamic=True)
     accelerator = Accelerator(**kwargs)
     launched = current_process().count  # the launcher's WORLD_SIZE while no process group exists
     if accelerator.num_processes == 1 and launched > 1:

@@ -18,7 +18,6 @@ best checkpoint) and a resumable checkpoint.
 from __future__ import annotations
 
 import logging
-import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,10 +27,19 @@ import torch
 from tqdm.auto import tqdm
 
 from scaling_repro.config.recipe import RunSpec, TrainConfig
-from scaling_repro.models.nll import predicted_tokens, token_nll_sum
+from scaling_repro.models.nll import token_nll_sum
 from scaling_repro.train import checkpoint as ckpt
 from scaling_repro.train import stop, throughput
-from scaling_repro.train.batching import Batch, ExampleStream, dev_loss, rank_micro_batches, to_device
+from scaling_repro.train.batching import (
+    Batch,
+    Batcher,
+    ExampleStream,
+    dev_loss,
+    rank_micro_batches,
+    to_device,
+    use_packing,
+)
+from scaling_repro.train.counters import ExampleSizes, PendingLoss, StepCounts
 from scaling_repro.train.distributed import hardware_info
 from scaling_repro.train.setup import Session, finish_trackers, setup
 
@@ -102,23 +110,13 @@ class StepInfo:
 class TrainData:
     """The examples a run trains and evaluates on, and how to batch them.
 
-    ``train_set`` / ``dev_set`` are indexable sequences of examples (e.g. EncodedExample) that
-    ``collate_fn`` turns into right-padded ``input_ids, attention_mask, labels`` (-100 ignored).
+    ``train_set`` / ``dev_set`` are indexable sequences of examples with ``input_ids`` and
+    ``labels`` (e.g. EncodedExample) that ``batcher`` turns into padded or packed CPU batches.
     """
 
     train_set: Sequence[Any]
     dev_set: Sequence[Any]
-    collate_fn: Callable[[list[Any]], Batch]
-
-
-@dataclass(frozen=True)
-class StepStats:
-    """What one optimizer step measured, summed over all processes."""
-
-    loss: float  # token-level mean NLL of the global batch
-    tokens: int  # input tokens without padding
-    squared_lengths: float  # sum of squared sequence lengths (the attention FLOPs)
-    target_tokens: int
+    batcher: Batcher
 
 
 def train_run(spec: RunSpec, model, train_set, dev_set, collate_fn, run_dir: Path | None = None, **kwargs) -> TrainResult:
@@ -151,11 +149,14 @@ def train(
     TrainingStopped before a step when asked to (:mod:`scaling_repro.train.stop`).
     """
     started = time.perf_counter()
-    data = TrainData(train_set, dev_set, collate_fn)
     run = setup(model, len(train_set), Path(run_dir), config=config, lr=lr, batch_size=batch_size, seed=seed,
                 tracker_project=tracker_project)
+    batcher = Batcher(collate_fn, use_packing(config.packing, model, train_set[0]), run.keep_logits)
+    data = TrainData(train_set, dev_set, batcher)
     plan, state = run.plan, run.state
     stream = ExampleStream(len(train_set), seed)
+    sizes = ExampleSizes(train_set)
+    pending = PendingLoss(run.device)
     session_start = started - state.wall_seconds
     progress = _progress_bar(run)
     run.model.train()
@@ -166,25 +167,26 @@ def train(
             raise stop.TrainingStopped(state.step)
         if _preempted(run):
             if state.step > saved_step:
+                _read_loss(run, pending, progress)
                 state.wall_seconds = time.perf_counter() - session_start
                 ckpt.save_checkpoint(run.accelerator, run.model, run.scheduler, state, run.run_dir)
             _close(run, progress)
             raise stop.TrainingPreempted(state.step)
         step_start = time.perf_counter()
-        stats = train_step(run, data, stream.take(state.step * batch_size, batch_size))
-        _count_step(run, stats, time.perf_counter() - step_start)
-        progress.update(1)
-        if not math.isfinite(stats.loss):
-            run.log.write({"event": "failed", "step": state.step, "reason": f"non-finite loss {stats.loss}"})
-            _close(run, progress)
-            raise NonFiniteLossError(state.step, stats.loss)
-        state.interval_loss += stats.loss
-        state.interval_steps += 1
+        indices = stream.take(state.step * batch_size, batch_size)
+        counts = sizes.counts(indices)
+        pending.add(state.step + 1, train_step(run, data, indices, counts))
+        _count_step(run, counts)
         last = state.step == plan.total_steps
+        log_now, eval_now = state.step % config.log_every == 0 or last, state.step % plan.eval_every == 0 or last
+        if log_now or eval_now or state.step % plan.checkpoint_every == 0:
+            _read_loss(run, pending, progress)  # waits for the device: counted as training time
+        state.train_seconds += time.perf_counter() - step_start
+        progress.update(1)
         lr_now = run.scheduler.get_last_lr()[0]
-        if state.step % config.log_every == 0 or last:
+        if log_now:
             _log_train(run, progress, lr_now)
-        if state.step % plan.eval_every == 0 or last:
+        if eval_now:
             state.stopped_early = evaluate(run, data, lr_now)
         if on_step is not None:
             on_step(StepInfo(state.step, state, run.model, run.accelerator))
@@ -197,18 +199,17 @@ def train(
     return _result(run, started)
 
 
-def train_step(run: Session, data: TrainData, indices: list[int]) -> StepStats:
-    """Run one optimizer step on the global batch ``indices`` (this process trains its
-    micro-batches of it) and return the step's StepStats."""
+def train_step(run: Session, data: TrainData, indices: list[int], counts: StepCounts) -> torch.Tensor:
+    """Run one optimizer step on the global batch ``indices`` (whose StepCounts are
+    ``counts``; this process trains its micro-batches of it) and return this process's share
+    of the step's token-level mean loss, a device scalar that is not read back."""
     plan, accelerator, device = run.plan, run.accelerator, run.device
-    micros = [to_device(data.collate_fn([data.train_set[i] for i in m]), device)
-              for m in rank_micro_batches(indices, plan.micro, plan.world, accelerator.process_index)]
-    local_targets = sum(predicted_tokens(b["labels"]) for b in micros).to(device)
-    global_targets = accelerator.reduce(local_targets.float(), reduction="sum").clamp(min=1.0)
+    global_targets = float(max(counts.target_tokens, 1))
     step_loss = torch.zeros((), device=device)
-    for batch in micros:
+    for micro in rank_micro_batches(indices, plan.micro, plan.world, accelerator.process_index):
+        batch = to_device(data.batcher([data.train_set[i] for i in micro]), device)
         with accelerator.accumulate(run.model):
-            loss = token_nll_sum(run.model, batch, run.keep_logits) / global_targets
+            loss = token_nll_sum(run.model, batch, data.batcher.keep_logits) / global_targets
             # accelerate / DeepSpeed divide by the accumulation steps; DDP averages ranks.
             accelerator.backward(loss * plan.accum * plan.world)
             step_loss += loss.detach()
@@ -217,19 +218,14 @@ def train_step(run: Session, data: TrainData, indices: list[int]) -> StepStats:
     run.optimizer.step()
     run.scheduler.step()
     run.optimizer.zero_grad(set_to_none=True)
-
-    lengths = torch.cat([b["attention_mask"].sum(dim=1) for b in micros]).double()
-    counts = torch.stack([step_loss.double(), lengths.sum(), (lengths**2).sum()])
-    counts = accelerator.reduce(counts.to(device), reduction="sum").tolist()
-    return StepStats(loss=counts[0], tokens=int(counts[1]), squared_lengths=counts[2],
-                     target_tokens=int(global_targets.item()))
+    return step_loss
 
 
 def evaluate(run: Session, data: TrainData, lr: float) -> bool:
     """Measure the dev loss, save the weights when they are the best so far, log; return
     whether early stopping ends the run here."""
     state, config = run.state, run.plan.config
-    loss = dev_loss(run.model, data.dev_set, data.collate_fn, run.plan.micro, run.accelerator, run.keep_logits)
+    loss = dev_loss(run.model, data.dev_set, data.batcher, run.plan.micro, run.accelerator)
     improved = state.best_dev_loss is None or loss < state.best_dev_loss
     if improved:
         state.best_step, state.best_dev_loss, state.evals_since_best = state.step, loss, 0
@@ -244,16 +240,28 @@ def evaluate(run: Session, data: TrainData, lr: float) -> bool:
     return bool(patience and state.evals_since_best >= patience and state.step >= config.min_steps)
 
 
-def _count_step(run: Session, stats: StepStats, seconds: float) -> None:
-    """Add a finished step to the trainer state's counters."""
+def _count_step(run: Session, counts: StepCounts) -> None:
+    """Add a trained step to the trainer state's counters."""
     state = run.state
     state.step += 1
     state.examples_seen += run.plan.batch_size
-    state.tokens_seen += stats.tokens
-    state.target_tokens_seen += stats.target_tokens
-    state.train_seconds += seconds
-    state.timed_tokens += stats.tokens
-    state.timed_flops += run.flops.training_flops(stats.tokens, stats.squared_lengths)
+    state.tokens_seen += counts.tokens
+    state.target_tokens_seen += counts.target_tokens
+    state.timed_tokens += counts.tokens
+    state.timed_flops += run.flops.training_flops(counts.tokens, counts.squared_lengths, counts.examples)
+
+
+def _read_loss(run: Session, pending: PendingLoss, progress: tqdm) -> None:
+    """Read the pending step losses into the trainer state; raise NonFiniteLossError (after
+    logging it) when a step since the last read had a NaN/inf loss."""
+    state, read = run.state, pending.read(run.accelerator)
+    if read.first_non_finite_step is not None:
+        step = read.first_non_finite_step
+        run.log.write({"event": "failed", "step": step, "reason": f"non-finite loss {read.loss_sum}"})
+        _close(run, progress)
+        raise NonFiniteLossError(step, read.loss_sum)
+    state.interval_loss += read.loss_sum
+    state.interval_steps += read.steps
 
 
 def _log_train(run: Session, progress: tqdm, lr: float) -> None:
@@ -303,12 +311,14 @@ def _progress_bar(run: Session) -> tqdm:
 
 def _preempted(run: Session) -> bool:
     """Return whether any process was asked to stop by SIGTERM (all processes agree, so they
-    save the same checkpoint and stop at the same step)."""
+    save the same checkpoint and stop at the same step). The processes agree on the host: no
+    wait for the device."""
     asked = stop.preemption_requested()
     if run.plan.world == 1:
         return asked
-    flag = torch.tensor([float(asked)], device=run.device)
-    return bool(run.accelerator.reduce(flag, reduction="sum").item() > 0)
+    flag = torch.tensor([int(asked)])
+    torch.distributed.all_reduce(flag, group=run.host_group)
+    return bool(flag.item() > 0)
 
 
 def _close(run: Session, progress: tqdm) -> None:

@@ -6,6 +6,10 @@ sequence length. Under a PET method the frozen weights skip their weight-gradien
 we count ``4 N + 2 N_trainable`` instead of ``6 N`` (the same as 6 N when all is trainable).
 Input embeddings are lookups, not matmuls: N is counted over ``nn.Linear`` layers, which
 includes the LM head.
+
+Tokens are real tokens: padding is not counted, and prompt tuning's virtual tokens are not
+tokens of the data, but their compute is counted in the FLOPs (every example runs through
+the model ``prompt length`` positions longer).
 """
 
 from __future__ import annotations
@@ -98,21 +102,28 @@ class ModelFlops:
     matmul_trainable: int
     layers: int
     attention_dim: int  # heads x head dim
+    virtual_tokens: int = 0  # prepended to every example by prompt tuning
 
     @classmethod
     def of(cls, model: torch.nn.Module) -> ModelFlops:
         """Return the FLOP shape of ``model`` (plain or PEFT, before Accelerate wraps it)."""
-        return cls(*matmul_params(model), *attention_shape(getattr(model, "config", None)))
+        peft_config = getattr(model, "active_peft_config", None)
+        virtual = peft_config.num_virtual_tokens if peft_config is not None and peft_config.is_prompt_learning else 0
+        return cls(*matmul_params(model), *attention_shape(getattr(model, "config", None)), virtual_tokens=virtual)
 
-    def training_flops(self, tokens: int, squared_lengths: float) -> float:
-        """Return the training FLOPs of sequences holding ``tokens`` tokens in all, whose
-        squared lengths sum to ``squared_lengths``.
+    def training_flops(self, tokens: float, squared_lengths: float, examples: float = 0) -> float:
+        """Return the training FLOPs of ``examples`` sequences holding ``tokens`` real tokens in
+        all, whose squared lengths sum to ``squared_lengths``.
 
-        Each token's attention term ``12 L (H Q) T`` uses its own sequence's length T, so over
-        a batch of unequal sequences it sums to ``12 L (H Q) sum(T_i^2)``.
+        Each position's attention term ``12 L (H Q) T`` uses its own sequence's length T, so
+        over a batch of unequal sequences it sums to ``12 L (H Q) sum(T_i^2)``; with ``v``
+        virtual tokens each sequence is ``T_i + v`` positions long.
         """
         per_token = flops_per_token(self.matmul_total, self.matmul_trainable, self.layers, self.attention_dim, 0)
-        return per_token * tokens + 12 * self.layers * self.attention_dim * squared_lengths
+        v = self.virtual_tokens
+        positions = tokens + v * examples
+        squared = squared_lengths + 2 * v * tokens + v * v * examples
+        return per_token * positions + 12 * self.layers * self.attention_dim * squared
 
 
 def mfu(tokens_per_second_per_device: float, flops_token: float, peak_flops: float | None) -> float | None:
