@@ -8,6 +8,7 @@ from scaling_repro.cli import main
 from scaling_repro.launch.cost import (
     DEV_EXAMPLES,
     CostAssumptions,
+    config_flops_shape,
     config_matmul_params,
     gpu_hours,
     run_cost,
@@ -36,11 +37,18 @@ def test_matmul_parameters_of_a_config_are_every_linear_layer_plus_the_lm_head()
         assert config_matmul_params(name) == architecture_counts(name).total - norms
 
 
-def test_fmt_costs_six_flops_per_parameter_and_token_over_the_step_budget():
+def attention_flops_per_squared_token(name: str = "paper-1b") -> int:
+    """12 L (H Q): the attention FLOPs of a sequence of T tokens are this x T^2."""
+    _, layers, attention_dim = config_flops_shape(name)
+    return 12 * layers * attention_dim
+
+
+def test_fmt_costs_six_flops_per_parameter_and_token_plus_attention_over_the_step_budget():
     cost = run_cost(spec({"kind": "full", "batch_size": 128}))
-    n = config_matmul_params("paper-1b")
-    assert cost.train_tokens == 2_500 * 128 * WMT_LENGTH
-    assert cost.train_flops == pytest.approx(6 * n * cost.train_tokens)
+    n, attention = config_matmul_params("paper-1b"), attention_flops_per_squared_token()
+    examples = 2_500 * 128
+    assert cost.train_tokens == examples * WMT_LENGTH
+    assert cost.train_flops == pytest.approx(6 * n * cost.train_tokens + attention * examples * WMT_LENGTH**2)
 
 
 def test_epoch_limit_caps_tokens_when_the_data_is_small():
@@ -50,19 +58,35 @@ def test_epoch_limit_caps_tokens_when_the_data_is_small():
 
 
 def test_pet_skips_weight_gradients_and_prompt_tokens_lengthen_every_sequence():
-    n = config_matmul_params("paper-1b")
+    n, attention = config_matmul_params("paper-1b"), attention_flops_per_squared_token()
+    examples = 2_500 * 16
     lora = run_cost(spec({"kind": "lora"}))
     prompt = run_cost(spec({"kind": "prompt", "prompt_length": 300}))
-    assert lora.train_flops == pytest.approx(4 * n * 2_500 * 16 * WMT_LENGTH)
-    assert prompt.train_flops == pytest.approx(4 * n * 2_500 * 16 * (WMT_LENGTH + 300))
+    assert lora.train_flops == pytest.approx(4 * n * examples * WMT_LENGTH + attention * examples * WMT_LENGTH**2)
+    length = WMT_LENGTH + 300
+    assert prompt.train_flops == pytest.approx(4 * n * examples * length + attention * examples * length**2)
+    assert prompt.train_tokens == lora.train_tokens  # virtual tokens cost FLOPs but are not data
 
 
 def test_dev_evaluations_are_a_forward_pass_every_interval_and_at_the_end():
-    n = config_matmul_params("paper-1b")
+    n, attention = config_matmul_params("paper-1b"), attention_flops_per_squared_token()
+    dev = DEV_EXAMPLES["wmt14_en_de"]
     cost = run_cost(spec({"kind": "lora"}))  # 2,500 steps: evals at 1000, 2000, 2500
-    assert cost.eval_flops == pytest.approx(2 * n * DEV_EXAMPLES["wmt14_en_de"] * WMT_LENGTH * 3)
+    assert cost.eval_flops == pytest.approx((2 * n * dev * WMT_LENGTH + attention / 3 * dev * WMT_LENGTH**2) * 3)
     capped = run_cost(spec({"kind": "lora"}, task={"dev_examples": 500}))
-    assert capped.eval_flops == pytest.approx(cost.eval_flops * 500 / DEV_EXAMPLES["wmt14_en_de"])
+    assert capped.eval_flops == pytest.approx(cost.eval_flops * 500 / dev)
+
+
+def test_estimate_counts_what_the_trainer_counts_for_its_mfu():
+    from scaling_repro.models.configs import build_config, build_model, get_architecture
+    from scaling_repro.train.throughput import ModelFlops
+
+    run = spec({"kind": "full", "batch_size": 16}, model="tiny-s")
+    cost = run_cost(run, tokens_per_example=66)
+    trainer = ModelFlops.of(build_model(build_config("tiny-s", get_architecture("tiny-s").listing_vocab_size), device="meta"))
+    examples = 2_500 * 16
+    assert cost.train_tokens == examples * 66
+    assert cost.train_flops == pytest.approx(trainer.training_flops(examples * 66, examples * 66**2, examples))
 
 
 def test_an_untrained_run_costs_nothing():
@@ -105,6 +129,15 @@ def test_validate_prints_each_runs_estimate_and_the_total(tmp_path, capsys):
     total = re.search(r"estimated GPU-hours: ([\d.,]+) for 2 run\(s\)", out)
     assert total and float(total.group(1).replace(",", "")) == pytest.approx(sum(expected), rel=1e-2)
     assert "50% MFU of 312 TFLOP/s" in out
+
+
+def test_validate_takes_the_real_tokens_per_example(tmp_path, capsys):
+    recipe = write_recipe(tmp_path)
+    totals = []
+    for extra in ([], ["--tokens-per-example", "66"]):
+        assert main(["validate", recipe, *extra]) == 0
+        totals.append(float(re.search(r"estimated GPU-hours: ([\d.,]+)", capsys.readouterr().out).group(1).replace(",", "")))
+    assert totals[1] < totals[0] / 4  # 66 real tokens instead of the 512-token cap
 
 
 def test_validate_refuses_an_impossible_mfu(tmp_path, capsys):

@@ -27,10 +27,11 @@ def register(subparsers) -> None:
         each run's estimated GPU-hours, then the total. Exit 0 when valid, 2 with a message
         naming the field otherwise.
 
-        GPU-hours are estimated from FLOPs (6 N per token for FMT, 4 N for Prompt/LoRA, tokens
-        = examples processed x the task's length cap, plus dev evaluations) at an assumed MFU
-        of a GPU's dense bf16 peak (default 40% of an H100 SXM's 989 TFLOP/s; no MFU has been
-        measured yet: pass the `mfu` of your finished runs). Decoding is not included; see
+        GPU-hours are estimated from the FLOPs the trainer counts for its MFU (6 N per token for
+        FMT, 4 N for Prompt/LoRA, plus attention; tokens = examples processed x real tokens per
+        example, `--tokens-per-example` or else the task's length cap, an upper bound; plus dev
+        evaluations) at an assumed MFU of a GPU's dense bf16 peak (default 40% of an H100 SXM's
+        989 TFLOP/s; pass the `mfu` of your finished runs). Decoding is not included; see
         scaling_repro/launch/cost.py. A pretraining recipe (`scaling-repro pretrain`) is
         recognized by its `models:` list and checked against its own schema; a study plan
         (`scaling-repro reproduce`) by its `pretrain_recipe:` and `finetune:` keys, and checked
@@ -40,6 +41,7 @@ def register(subparsers) -> None:
         scaling-repro validate recipes/paper/wmt14_en_de/model_size_lora.yaml
         scaling-repro validate recipes/paper/wmt14_en_de/model_size_lora.yaml model.name=paper-1b train.max_steps=1000
         scaling-repro validate recipes/paper/wmt14_en_de/model_size_fmt.yaml --mfu 0.5 --peak-tflops 312
+        scaling-repro validate recipes/paper/wmt14_en_de/model_size_fmt.yaml --mfu 0.45 --tokens-per-example 66
         scaling-repro validate recipes/paper/pretrain/en_de.yaml
         scaling-repro validate recipes/tiny/study.yaml
         """,
@@ -53,6 +55,11 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--peak-tflops", type=float, default=H100_PEAK_FLOPS / 1e12, metavar="TFLOPS",
         help=f"dense bf16 peak of one GPU (default {H100_PEAK_FLOPS / 1e12:g}, H100 SXM; A100: 312)",
+    )
+    parser.add_argument(
+        "--tokens-per-example", type=float, default=None, metavar="TOKENS",
+        help="mean real tokens of a training example (e.g. tokens / examples from the token cache's log "
+        "line); default: the task's length cap, an upper bound",
     )
     parser.set_defaults(func=run)
 
@@ -71,7 +78,10 @@ def run(args: argparse.Namespace) -> int:
 
     if not 0 < args.mfu <= 1 or args.peak_tflops <= 0:
         raise UserError(f"--mfu {args.mfu} --peak-tflops {args.peak_tflops}: need 0 < mfu <= 1 and a positive peak")
-    assumptions = CostAssumptions(mfu=args.mfu, peak_flops=args.peak_tflops * 1e12)
+    if args.tokens_per_example is not None and args.tokens_per_example <= 0:
+        raise UserError(f"--tokens-per-example {args.tokens_per_example}: must be positive")
+    assumptions = CostAssumptions(mfu=args.mfu, peak_flops=args.peak_tflops * 1e12,
+                                  tokens_per_example=args.tokens_per_example)
     data = load_recipe_dict(args.recipe)
     if is_study_plan(data):
         return _validate_study(args, assumptions)

@@ -27,6 +27,9 @@ from scaling_repro.errors import UserError
 from scaling_repro.evaluate.sharding import gather_in_order
 from scaling_repro.ranks import ProcessInfo
 
+STOP_CHECK_EVERY = 8
+"""Decoding steps between checks whether every row has ended: each check waits for the device,
+and a row that has ended only adds padding."""
 
 
 def _decoder_and_prompt(model: torch.nn.Module, batch_size: int) -> tuple[torch.nn.Module, torch.Tensor | None]:
@@ -73,9 +76,11 @@ def greedy_batch(
         inputs = {"inputs_embeds": torch.cat([prompt.to(embeds.dtype), embeds], dim=1)}
         mask = torch.cat([torch.ones(prompt.shape[:2], dtype=torch.long, device=device), mask], dim=1)
     positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    prompt_width = mask.shape[1]
+    mask = torch.cat([mask, torch.ones((mask.shape[0], max_new_tokens), dtype=mask.dtype, device=device)], dim=1)
     keep_last = {"logits_to_keep": 1} if _accepts(decoder, "logits_to_keep") else {}
     cache = _cache_name(decoder)
-    out = decoder(**inputs, attention_mask=mask, position_ids=positions, use_cache=True, **keep_last)
+    out = decoder(**inputs, attention_mask=mask[:, :prompt_width], position_ids=positions, use_cache=True, **keep_last)
     next_position = positions[:, -1:] + 1
     finished = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=device)
     steps: list[torch.Tensor] = []
@@ -84,12 +89,11 @@ def greedy_batch(
         token = torch.where(finished, torch.full_like(token, pad_token_id), token)
         steps.append(token)
         finished |= token == eos_token_id
-        if bool(finished.all()) or step == max_new_tokens - 1:
+        if step == max_new_tokens - 1 or ((step + 1) % STOP_CHECK_EVERY == 0 and bool(finished.all())):
             break
-        mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
         out = decoder(
             input_ids=token[:, None],
-            attention_mask=mask,
+            attention_mask=mask[:, : prompt_width + step + 1],
             position_ids=next_position,
             use_cache=True,
             **{cache: getattr(out, cache)},

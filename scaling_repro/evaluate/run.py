@@ -130,7 +130,7 @@ class _Evaluator:
             eos_token_id=self.tokenizer.eos_token_id,
             pad_token_id=pad_token_id(self.tokenizer),
             max_new_tokens=self.max_new_tokens,
-            batch_size=self.eval_cfg.batch_size,
+            batch_size=self.eval_cfg.generate_batch_size or self.eval_cfg.batch_size,
             process=self.process,
             progress=True,
         )

@@ -2,36 +2,38 @@
 
     GPU-hours = (training FLOPs + dev-evaluation FLOPs) / (peak FLOP/s x MFU) / 3600
 
-- training FLOPs = FLOPs per token x tokens processed. Per token: ``6 N`` for FMT (forward 2N,
-  backward 4N) and ``4 N`` for Prompt/LoRA (the frozen weights skip their weight-gradient
-  matmul; the small trained part is ignored), as in :mod:`scaling_repro.train.throughput`
-  without its attention term ``12 L H Q T`` (1-3% of the total for translation, up to 9% for
-  Prompt on MLSum with 600 prompt tokens).
-- ``N``, the parameters of the matrix multiplies: for a config name (``paper-1b``, ``tiny-s``)
-  counted by the trainer's counter on the config built on the meta device, LM head included at the config's listed vocabulary (paper configs:
-  PaLM's 256k; the paper states none, and the head is 0.52B of paper-1b's 1.48B); for any
-  other name (hub id, directory) the size in the name (``EleutherAI/pythia-1.4b`` -> 1.4e9,
-  see :func:`scaling_repro.launch.order.model_params_from_name`).
-- tokens processed = examples processed (step budget x batch, capped by epochs x data:
-  :func:`~scaling_repro.launch.order.examples_processed`) x the padded sequence length, taken
-  as the length cap ``max_source_tokens + max_target_tokens`` (+ ``prompt_length`` under
-  Prompt: the soft prompt is part of every sequence). The loop pads each batch to its longest
-  example, and in random batches of 16-128 WMT sentences or MLSum articles the longest is
-  close to the cap, so this is near an upper bound; for short-sentence data it overestimates.
-- dev evaluations: a forward pass (2N per token) over the dev set at every ``eval_every``
-  steps and at the end. Dev sizes: ``task.dev_examples`` when set, else the known size of
-  the task's dev set (:data:`DEV_EXAMPLES`), else none counted.
+The FLOPs and tokens are those the trainer counts for its MFU
+(:class:`scaling_repro.train.throughput.ModelFlops`), so an MFU measured by finished runs and
+passed back as ``validate --mfu`` gives hours in the same units:
 
-Not included: test loss, greedy decoding (memory-bound; measure it), zero-/few-shot
-evaluation, checkpoint I/O, queueing. MFU is an assumption (:data:`ASSUMED_MFU`): no MFU has
-been measured on a GPU for this toolkit yet; replace it with the ``mfu`` of finished
-RunRecords once you have them. GPU-hours are device-hours: the same on 1 or 8 GPUs at equal MFU.
+- tokens are real tokens (no padding: the trainer packs examples); per training example, the
+  ``tokens_per_example`` of the assumptions (e.g. a token cache's log line: tokens / examples)
+  or, when unknown, the task's length cap ``max_source_tokens + max_target_tokens``: an upper
+  bound (WMT pairs of 55-70 tokens fill an eighth of it);
+- FLOPs per example of T tokens: ``(4 N + 2 N_trainable)(T + v) + 12 L (H Q)(T + v)^2`` with
+  v prompt tuning's virtual tokens, N the parameters of the matrix multiplies and
+  ``N_trainable`` = N for FMT, 0 for Prompt/LoRA (their small trained part is ignored). N, L
+  and H Q: for a config name (``paper-1b``, ``tiny-s``) counted on the config built on the
+  meta device, LM head included at the config's listed vocabulary (paper configs: PaLM's
+  256k; the paper states none); for any other name (hub id, directory) N is the size in the
+  name (:func:`scaling_repro.launch.order.model_params_from_name`) and the attention term is
+  left out;
+- examples processed: the step budget x batch, capped by epochs x data
+  (:func:`~scaling_repro.launch.order.examples_processed`);
+- dev evaluations: a forward pass (a third of FMT's training FLOPs) over the dev set at every
+  ``eval_every`` steps and at the end. Dev sizes: ``task.dev_examples`` when set, else the
+  known size of the task's dev set (:data:`DEV_EXAMPLES`), else none counted.
+
+Not included: test loss, greedy decoding (memory-bound; ``scripts/bench_generate.py``
+measures it), zero-/few-shot evaluation, checkpoint I/O, queueing. MFU is an assumption
+(:data:`ASSUMED_MFU`) until you pass the ``mfu`` of finished RunRecords. GPU-hours are
+device-hours: the same on 1 or 8 GPUs at equal MFU.
 """
 
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from scaling_repro.launch.order import examples_processed, model_params_from_name
 from scaling_repro.config.recipe import RunSpec
@@ -57,12 +59,15 @@ class CostAssumptions:
 
     mfu: float = ASSUMED_MFU
     peak_flops: float = H100_PEAK_FLOPS
+    tokens_per_example: float | None = None  # real tokens of a training example; None = the length cap
 
     def __post_init__(self) -> None:
         if not 0 < self.mfu <= 1:
             raise ValueError(f"mfu must lie in (0, 1], got {self.mfu}")
         if self.peak_flops <= 0:
             raise ValueError(f"peak FLOP/s must be positive, got {self.peak_flops}")
+        if self.tokens_per_example is not None and self.tokens_per_example <= 0:
+            raise ValueError(f"tokens per example must be positive, got {self.tokens_per_example}")
 
     def gpu_hours(self, flops: float) -> float:
         """Return the device-hours ``flops`` take at this peak and MFU."""
@@ -92,15 +97,21 @@ class RunCost:
 
 
 @functools.lru_cache(maxsize=None)
-def config_matmul_params(name: str, vocab_size: int | None = None) -> int:
-    """Return the matmul parameters of config ``name``: every projection of every block plus
-    the LM head at ``vocab_size`` (default: the config's listed vocabulary), counted by the
-    trainer's own counter on the model built without memory (meta device)."""
+def config_flops_shape(name: str, vocab_size: int | None = None) -> tuple[int, int, int]:
+    """Return (matmul parameters, layers, heads x head dim) of config ``name``: every
+    projection of every block plus the LM head at ``vocab_size`` (default: the config's listed
+    vocabulary), counted by the trainer's own counter on the model built without memory."""
     from scaling_repro.models.configs import build_config, build_model, get_architecture
-    from scaling_repro.train.throughput import matmul_params as count_matmul_params
+    from scaling_repro.train.throughput import ModelFlops
 
     config = build_config(name, vocab_size or get_architecture(name).listing_vocab_size)
-    return count_matmul_params(build_model(config, device="meta"))[0]
+    shape = ModelFlops.of(build_model(config, device="meta"))
+    return shape.matmul_total, shape.layers, shape.attention_dim
+
+
+def config_matmul_params(name: str, vocab_size: int | None = None) -> int:
+    """Return the matmul parameters of config ``name`` (see :func:`config_flops_shape`)."""
+    return config_flops_shape(name, vocab_size)[0]
 
 
 def matmul_params(model_name: str) -> float:
@@ -112,13 +123,27 @@ def matmul_params(model_name: str) -> float:
     return model_params_from_name(model_name)
 
 
-def sequence_tokens(spec: RunSpec) -> int:
-    """Return the padded tokens per training example assumed by the estimate (see module doc)."""
+def model_flops(spec: RunSpec):
+    """Return the trainer's FLOP shape (:class:`~scaling_repro.train.throughput.ModelFlops`)
+    of the run's model under its method."""
+    from scaling_repro.models.configs import is_config_name
+    from scaling_repro.train.throughput import ModelFlops
+
+    if is_config_name(spec.model.name):
+        n, layers, attention_dim = config_flops_shape(spec.model.name)
+    else:
+        n, layers, attention_dim = int(model_params_from_name(spec.model.name)), 0, 0
+    virtual = spec.method.prompt_length if spec.method.kind == "prompt" else 0
+    return ModelFlops(n, n if spec.method.kind == "full" else 0, layers, attention_dim, virtual)
+
+
+def sequence_tokens(spec: RunSpec, tokens_per_example: float | None = None) -> float:
+    """Return the real tokens per training example the estimate assumes: ``tokens_per_example``,
+    or the task's length cap when it is None (see module doc)."""
+    if tokens_per_example is not None:
+        return tokens_per_example
     source, target = task_length_caps(spec.task.name)
-    length = (spec.task.max_source_tokens or source) + (spec.task.max_target_tokens or target)
-    if spec.method.kind == "prompt":
-        length += spec.method.prompt_length
-    return length
+    return (spec.task.max_source_tokens or source) + (spec.task.max_target_tokens or target)
 
 
 def task_length_caps(task: str) -> tuple[int, int]:
@@ -154,31 +179,33 @@ def dev_evaluations(spec: RunSpec, steps: int) -> int:
     return steps // every + (steps % every != 0)
 
 
-def run_cost(spec: RunSpec) -> RunCost:
+def run_cost(spec: RunSpec, tokens_per_example: float | None = None) -> RunCost:
     """Return the estimated compute of one run (see the module docstring)."""
-    n = matmul_params(spec.model.name)
+    flops = model_flops(spec)
     steps = run_steps(spec)
-    seq = sequence_tokens(spec)
-    tokens = examples_processed(spec) * seq if steps > 0 else 0.0
-    per_token = _flops_per_token(n, spec.method.kind)
+    length = sequence_tokens(spec, tokens_per_example)
+    examples = examples_processed(spec) if steps > 0 else 0
     dev = spec.task.dev_examples or DEV_EXAMPLES.get(spec.task.name, 0)
     if spec.task.dev_examples is not None and spec.task.name in DEV_EXAMPLES:
         dev = min(dev, DEV_EXAMPLES[spec.task.name])
-    eval_flops = 2.0 * n * dev * seq * dev_evaluations(spec, steps)
-    return RunCost(n, steps, tokens, per_token * tokens, eval_flops)
-
-
-def _flops_per_token(n: float, kind: str) -> float:
-    """The trainer's FLOPs per token (:func:`scaling_repro.train.throughput.flops_per_token`)
-    without its attention term: 6 N for FMT, 4 N when the weights are frozen (PET)."""
-    from scaling_repro.train.throughput import flops_per_token
-
-    return flops_per_token(n, n if kind == "full" else 0, 0, 0, 0)
+    forward = replace(flops, matmul_trainable=flops.matmul_total)  # FMT training = 3 forward passes
+    eval_flops = forward.training_flops(dev * length, dev * length**2, dev) / 3 * dev_evaluations(spec, steps)
+    train_flops = flops.training_flops(examples * length, examples * length**2, examples)
+    return RunCost(flops.matmul_total, steps, examples * length, train_flops, eval_flops)
 
 
 def gpu_hours(spec: RunSpec, assumptions: CostAssumptions = CostAssumptions()) -> float:
     """Return the estimated device-hours of one run."""
-    return run_cost(spec).gpu_hours(assumptions)
+    return run_cost(spec, assumptions.tokens_per_example).gpu_hours(assumptions)
+
+
+def _flops_per_token(n: float, kind: str) -> float:
+    """The trainer's FLOPs per token (:func:`scaling_repro.train.throughput.flops_per_token`)
+    without its attention term: 6 N for FMT, 4 N when the weights are frozen (PET). Pretraining
+    estimates use it: the recipe does not say how long its documents are."""
+    from scaling_repro.train.throughput import flops_per_token
+
+    return flops_per_token(n, n if kind == "full" else 0, 0, 0, 0)
 
 
 def pretrain_gpu_hours(model: str, tokens: float, assumptions: CostAssumptions = CostAssumptions()) -> float:
