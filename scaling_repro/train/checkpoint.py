@@ -32,6 +32,7 @@ import torch
 
 from scaling_repro.errors import UserError, one_line
 from scaling_repro.fileio import atomic_write_json
+from scaling_repro.train.distributed import whole_construction
 from scaling_repro.train.state_files import (
     STATE_FILE,
     WORLD_SIZE_KEY,
@@ -333,7 +334,8 @@ def _load_full_weights(model: torch.nn.Module, directory: Path) -> None:
     ``embed_out``; tied heads are not saved), whatever the transformers version."""
     dtype = next(model.parameters()).dtype
     try:
-        saved = type(model).from_pretrained(str(directory), config=model.config, dtype=dtype, weights_only=True)
+        with whole_construction():  # not partitioned by a ZeRO-3 config still set in this process
+            saved = type(model).from_pretrained(str(directory), config=model.config, dtype=dtype, weights_only=True)
     except (OSError, ValueError, RuntimeError) as err:
         raise DamagedCheckpointError(f"best checkpoint {directory}: {str(err).splitlines()[0]}") from None
     model.load_state_dict(saved.state_dict(), strict=True)
