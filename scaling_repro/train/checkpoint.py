@@ -286,12 +286,17 @@ def saved_numel(directory: Path) -> int:
 
 
 def gathered_weights(accelerator, model) -> tuple[torch.nn.Module, dict[str, torch.Tensor] | None]:
-    """Return (the unwrapped model, its full state dict). Under DeepSpeed the state dict is
-    gathered (ZeRO-3: every rank must call this); otherwise None, i.e. the model's own.
+    """Return (the unwrapped model, its full state dict). Under ZeRO-3 the state dict is
+    gathered (every rank must call this); otherwise None, i.e. the model's own: under ZeRO-1/2
+    every rank holds the whole module, and its own state dict keeps tied weights tied
+    (Accelerate's copy of it unties them, and the LM head would be saved twice).
     Without DeepSpeed the unwrapping is done here: Accelerate's imports DeepSpeed to check
     engine types, half a second per save when it is installed."""
     if is_deepspeed(accelerator):
-        return accelerator.unwrap_model(model), accelerator.get_state_dict(model)
+        unwrapped = accelerator.unwrap_model(model)
+        if accelerator.state.deepspeed_plugin.zero_stage == 3:
+            return unwrapped, accelerator.get_state_dict(model)
+        return unwrapped, None
     return _without_ddp(model), None
 
 
