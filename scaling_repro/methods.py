@@ -91,8 +91,10 @@ def adapted_modules(model: "torch.nn.Module", kind: MethodKind) -> tuple[str, ..
 
 def count_trainable(model: "torch.nn.Module") -> tuple[int, int]:
     """Return (parameters that require grad, all parameters), each shared tensor once."""
+    from scaling_repro.models.configs import full_numel
+
     params = list(model.parameters())
-    return sum(p.numel() for p in params if p.requires_grad), sum(p.numel() for p in params)
+    return sum(full_numel(p) for p in params if p.requires_grad), sum(full_numel(p) for p in params)
 
 
 def _prompt_tuning(model, method: "PromptMethod", tokenizer):
@@ -119,9 +121,12 @@ def _init_prompt_from_text(peft_model, method: "PromptMethod", tokenizer) -> Non
     if not ids:
         raise UserError(f"method.init_text {method.init_text!r} has no tokens")
     ids = (ids * math.ceil(method.prompt_length / len(ids)))[: method.prompt_length]
+    from peft.utils.integrations import gather_params_ctx
+
     embeddings = peft_model.get_input_embeddings()
     prompt = peft_model.prompt_encoder[peft_model.active_adapter].embedding.weight
-    with torch.no_grad():
+    # Under ZeRO-3 construction the embedding is partitioned: gathered to read it, as PEFT does.
+    with torch.no_grad(), gather_params_ctx(embeddings.parameters(), modifier_rank=None):
         values = embeddings(torch.tensor(ids, device=embeddings.weight.device))
         prompt.copy_(values.to(prompt.dtype))
 

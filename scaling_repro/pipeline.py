@@ -105,12 +105,24 @@ def load_model(spec: RunSpec):
     return base, apply_method(base.model, spec.method, seed=spec.seed, tokenizer=base.tokenizer)
 
 
-def prepare(spec: RunSpec) -> PreparedRun:
-    """Load the task, the base model and wrap it with the method; return them."""
+def prepare(spec: RunSpec, *, for_training: bool = False) -> PreparedRun:
+    """Load the task, the base model and wrap it with the method; return them.
+
+    ``for_training`` under DeepSpeed ZeRO-3 loads pretrained weights partitioned over the ranks
+    from the start (``deepspeed.zero.Init``), ready for the engine, so no rank holds the whole
+    model. Random init is built whole, as without DeepSpeed: under ``zero.Init`` transformers
+    draws the initial weights in another order, and ``train.deepspeed`` must not change what a
+    run computes (it is not part of the run id).
+    """
     from scaling_repro.data.tasks import load_task
+    from scaling_repro.train.distributed import sharded_construction
 
     task = load_task(spec.task, zero_shot=spec.eval.zero_shot)
-    base, method = load_model(spec)
+    shard = for_training and spec.model.init == "pretrained"
+    with sharded_construction(spec.train.deepspeed if shard else None, spec.train.precision) as sharded:
+        base, method = load_model(spec)
+    if sharded:
+        log.info("run %s: model built partitioned over the ranks (DeepSpeed ZeRO-3)", spec.run_id)
     log.info(
         "run %s: %s %s on %s (%d train examples, %s params %s, %s trainable)",
         spec.run_id, spec.method.kind, spec.model.name, spec.task.name, len(task.train),
@@ -261,7 +273,7 @@ def run_spec(spec: RunSpec, sweep_source: Path | None = None) -> RunRecord:
         import torch
 
         torch.set_num_threads(spec.train.threads)
-    run = prepare(spec)
+    run = prepare(spec, for_training=True)
     record = base_record(run)
     prepare_seconds = time.perf_counter() - started
     try:
@@ -277,7 +289,8 @@ def run_spec(spec: RunSpec, sweep_source: Path | None = None) -> RunRecord:
     eval_started = time.perf_counter()
     if spec.train.deepspeed:
         # DeepSpeed (ZeRO-3) leaves the trained module partitioned: evaluate a fresh copy,
-        # loaded whole (no zero.Init partitioning now that training is over).
+        # loaded whole (outside sharded_construction, and with the engine's HfDeepSpeedConfig
+        # dropped: no zero.Init partitioning now that training is over).
         from transformers.integrations.deepspeed import unset_hf_deepspeed_config
 
         unset_hf_deepspeed_config()

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
+import time
 import tracemalloc
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -214,3 +217,95 @@ def test_the_cache_location_is_not_part_of_the_run(tmp_path, tokenizer_dir):
     moved = _spec(tmp_path, tokenizer_dir, cache_dir=str(tmp_path / "hf"))
     assert token_cache_dir(moved) == tmp_path / "hf" / "token_cache"
     assert moved.run_id == spec.run_id
+
+
+@pytest.fixture
+def hashed(monkeypatch):
+    """The cache files whose SHA-256 the cache computed."""
+    files = []
+    real = token_cache._file_sha256
+
+    def counting(path):
+        files.append(path.name)
+        return real(path)
+
+    monkeypatch.setattr(token_cache, "_file_sha256", counting)
+    return files
+
+
+def _verified_long_ago(directory):
+    """As if the last verification was made well after the files were written (a test runs
+    within the coarse-timestamp window in which a verification is not trusted)."""
+    stamp = directory / token_cache.VERIFIED_FILE
+    later = stamp.stat().st_mtime_ns + 60 * 10**9
+    os.utime(stamp, ns=(later, later))
+
+
+def _built(tmp_path, tokenizer, task):
+    cached_encoding(tmp_path, tokenizer, task.train, task.info, split="train")
+    (directory,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    return directory
+
+
+def test_a_new_copy_is_hashed_once_after_it_is_built(tmp_path, tokenizer, task, hashed):
+    _built(tmp_path, tokenizer, task)
+    assert sorted(hashed) == ["offsets.bin", "prompt_lengths.bin", "tokens.bin"]
+
+
+def test_a_verified_copy_opens_without_hashing_its_files(tmp_path, tokenizer, task, encode_calls, hashed):
+    expected = list(cached_encoding(tmp_path, tokenizer, task.train, task.info, split="train"))
+    (directory,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    _verified_long_ago(directory)
+    hashed.clear()
+    again = cached_encoding(tmp_path, tokenizer, task.train, task.info, split="train")
+    assert hashed == [] and encode_calls == ["train"] and list(again) == expected
+
+
+def test_a_copy_verified_just_after_it_was_written_is_hashed_again(tmp_path, tokenizer, task, hashed):
+    directory = _built(tmp_path, tokenizer, task)
+    hashed.clear()
+    open_arrays(directory, directory.name)  # the stamp is within RACY_SECONDS of the writes
+    assert len(hashed) == 3
+
+
+def _rewrite_keeping_times(path, change):
+    """Apply ``change`` to the bytes of ``path`` and set its mtime back (its ctime still moves)."""
+    before = path.stat()
+    time.sleep(0.05)  # past the coarse timestamp tick of the build, as any later change is
+    path.write_bytes(change(path.read_bytes()))
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+
+
+def test_a_verified_copy_rewritten_with_its_own_bytes_is_hashed_again_and_kept(tmp_path, tokenizer, task,
+                                                                               encode_calls, hashed):
+    directory = _built(tmp_path, tokenizer, task)
+    _verified_long_ago(directory)
+    _rewrite_keeping_times(directory / "offsets.bin", lambda b: b)
+    hashed.clear()
+    cached_encoding(tmp_path, tokenizer, task.train, task.info, split="train")
+    assert len(hashed) == 3 and encode_calls == ["train"]
+
+
+def test_a_copy_flipped_after_its_verification_is_rebuilt_with_a_warning(tmp_path, tokenizer, task, encode_calls,
+                                                                         caplog):
+    directory = _built(tmp_path, tokenizer, task)
+    _verified_long_ago(directory)
+    _rewrite_keeping_times(directory / "tokens.bin", lambda b: b[:-1] + bytes([b[-1] ^ 0xFF]))
+    with caplog.at_level(logging.WARNING, logger="scaling_repro.data.token_cache"):
+        cached_encoding(tmp_path, tokenizer, task.train, task.info, split="train")
+    assert "does not match its SHA-256" in caplog.text and encode_calls == ["train", "train"]
+
+
+def test_a_copy_that_cannot_record_its_verification_still_opens(tmp_path, tokenizer, task, monkeypatch, hashed):
+    real = token_cache.atomic_write_json
+
+    def refusing_the_stamp(path, data):
+        if Path(path).name == token_cache.VERIFIED_FILE:
+            raise PermissionError(13, "Permission denied", str(path))
+        real(path, data)
+
+    monkeypatch.setattr(token_cache, "atomic_write_json", refusing_the_stamp)
+    directory = _built(tmp_path, tokenizer, task)
+    assert not (directory / token_cache.VERIFIED_FILE).exists()
+    hashed.clear()
+    assert len(open_arrays(directory, directory.name)) == 400 and len(hashed) == 3  # verified at every open

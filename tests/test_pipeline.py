@@ -90,13 +90,32 @@ def test_run_of_a_sweep_needs_an_index(recipe, capsys):
     assert "--index 0..1" in capsys.readouterr().err
 
 
-def test_zero3_run_evaluates_the_same_model_as_a_plain_run(recipe):
+def _pretrained_base(recipe, tokenizer_dir) -> list[str]:
+    """Overrides that make the recipe's run finetune a saved tiny-xs checkpoint."""
+    from scaling_repro.models.configs import build_config, build_model
+    from scaling_repro.models.tokenizer import load_tokenizer
+
+    tokenizer = load_tokenizer(str(tokenizer_dir))
+    torch.manual_seed(0)
+    model = build_model(build_config("tiny-xs", len(tokenizer), bos_token_id=tokenizer.bos_token_id,
+                                     eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id))
+    base = recipe.parent / "base"
+    model.save_pretrained(base)
+    return [f"model.name={base}", "model.init=pretrained"]
+
+
+@pytest.mark.parametrize("init", ["random", "pretrained"])  # pretrained: loaded partitioned (zero.Init)
+def test_zero3_run_evaluates_the_same_model_as_a_plain_run(recipe, tokenizer_dir, init):
     pytest.importorskip("deepspeed", reason="DeepSpeed is the optional [deepspeed] extra")
-    plain = run_spec(load_runs(recipe).runs[0])
+    model = _pretrained_base(recipe, tokenizer_dir) if init == "pretrained" else []
+    plain = run_spec(load_runs(recipe, model).runs[0])
+    # train.deepspeed is not part of the run id: the ZeRO-3 run needs its own output directory.
+    zero3 = [*model, "train.deepspeed=zero3", f"output_dir={recipe.parent / 'zero3'}"]
     # Its own process: DeepSpeed leaves a process group behind (as a sweep does it, too).
-    subprocess.run([sys.executable, "-m", "scaling_repro", "run", str(recipe), "train.deepspeed=zero3"],
-                   check=True, capture_output=True, timeout=300)
-    sharded = read_record(load_runs(recipe, ["train.deepspeed=zero3"]).runs[0].run_dir)
+    proc = subprocess.run([sys.executable, "-m", "scaling_repro", "run", str(recipe), *zero3],
+                          check=True, capture_output=True, text=True, timeout=300)
+    assert ("model built partitioned over the ranks" in proc.stderr + proc.stdout) == (init == "pretrained")
+    sharded = read_record(load_runs(recipe, zero3).runs[0].run_dir)
     assert sharded.ok and sharded.hardware["distributed_type"] == "DEEPSPEED"
     assert sharded.test_loss == pytest.approx(plain.test_loss, abs=1e-4)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -138,6 +139,7 @@ class _ShardedSaveAccelerator:
 
     is_main_process = True
     distributed_type = "DistributedType.DEEPSPEED"
+    state = SimpleNamespace(deepspeed_plugin=SimpleNamespace(zero_stage=3))
 
     def get_state_dict(self, model):
         return {k: torch.empty(0) for k in model.state_dict()}

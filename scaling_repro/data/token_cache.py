@@ -18,6 +18,15 @@ it or none of it. A process that finds no valid copy takes an exclusive file loc
 ``<name>.lock`` and builds it; the other ranks (and concurrent runs of the same subset) block
 on the lock, then find the copy built. A copy whose files have the wrong size or hash is
 rebuilt with a warning.
+
+Opening a copy reads none of its arrays: the files' sizes are checked every time, their SHA-256
+only when they were just built or have changed since their SHA-256 last matched. That is
+recorded in ``verified.json`` (size, mtime, ctime, inode of each file), so any write to a file,
+its replacement, or an edit of ``meta.json`` makes the next open hash the files again (a
+changed ``mtime`` set back by hand still changes the ``ctime``). Damage that changes none of
+these (a bit flipped by the disk itself) goes unseen; delete the copy to encode it again. The
+key is still the hash of the examples' texts, so a changed source or tokenizer never reads an
+old copy.
 """
 
 from __future__ import annotations
@@ -49,6 +58,11 @@ FORMAT_VERSION = 1
 never read again."""
 
 META_FILE = "meta.json"
+VERIFIED_FILE = "verified.json"
+"""Size, mtime, ctime and inode of each file when their SHA-256 last matched (see :func:`open_arrays`)."""
+RACY_SECONDS = 2.0
+"""Files changed this close before their verification are hashed again: coarse file
+timestamps (a jiffy on Linux, a second on some filesystems) could hide a change just after it."""
 ARRAYS = {"tokens": np.int32, "offsets": np.int64, "prompt_lengths": np.int32}
 _READ_BLOCK = 1 << 24
 
@@ -190,20 +204,57 @@ def _map(path: Path, dtype: Any, count: int) -> np.ndarray:
     return np.memmap(path, dtype=dtype, mode="r", shape=(count,))
 
 
+def _file_stats(directory: Path) -> dict[str, list[int]]:
+    """Return (size, mtime, ctime in ns, inode) of the meta data and every array file: what
+    any write to them, or their replacement, changes."""
+    stats = {}
+    for name in (META_FILE, *(f"{array}.bin" for array in ARRAYS)):
+        st = (directory / name).stat()
+        stats[name] = [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
+    return stats
+
+
+def _verified_unchanged(directory: Path) -> bool:
+    """Return whether the files of ``directory`` are as they were when their SHA-256 last
+    matched (:data:`VERIFIED_FILE`). Not when a file changed within :data:`RACY_SECONDS` before
+    that stamp: a later write in the same timestamp tick would not show in its times."""
+    stamp = directory / VERIFIED_FILE
+    try:
+        recorded = json.loads(stamp.read_text(encoding="utf-8"))
+        stamped_ns, now = stamp.stat().st_mtime_ns, _file_stats(directory)
+    except (OSError, ValueError):
+        return False
+    if recorded != now:
+        return False
+    latest_change = max(max(mtime, ctime) for _, mtime, ctime, _ in now.values())
+    return latest_change < stamped_ns - int(RACY_SECONDS * 1e9)
+
+
+def _stamp_verified(directory: Path) -> None:
+    """Record that the files of ``directory`` matched their SHA-256 as they are now (best
+    effort: a cache directory this process cannot write is verified at every open)."""
+    try:
+        atomic_write_json(directory / VERIFIED_FILE, _file_stats(directory))
+    except OSError as err:
+        log.debug("token cache %s: cannot record its verification (%s)", directory, err)
+
+
 def open_arrays(directory: Path, key: str) -> EncodedView:
     """Return the view of the cached copy in ``directory`` after checking its meta data, the
-    size and SHA-256 of every file and the offsets' ends; raise CacheError when it is missing,
-    partial or damaged."""
+    size of every file and the offsets' ends, and the SHA-256 of every file unless none of
+    them changed since their SHA-256 last matched (:data:`VERIFIED_FILE`); raise CacheError
+    when it is missing, partial or damaged."""
     try:
         meta = json.loads((directory / META_FILE).read_text(encoding="utf-8"))
         if meta.get("format") != FORMAT_VERSION or meta.get("key") != key:
             raise CacheError(f"{directory / META_FILE} describes another encoding")
+        unchanged = _verified_unchanged(directory)
         arrays = {}
         for name, dtype in ARRAYS.items():
             path, info = directory / f"{name}.bin", meta["files"][f"{name}.bin"]
             if path.stat().st_size != info["bytes"] or info["bytes"] != info["count"] * np.dtype(dtype).itemsize:
                 raise CacheError(f"{path} has {path.stat().st_size} bytes, not {info['bytes']}")
-            if _file_sha256(path) != info["sha256"]:
+            if not unchanged and _file_sha256(path) != info["sha256"]:
                 raise CacheError(f"{path} does not match its SHA-256")
             arrays[name] = _map(path, dtype, info["count"])
     except (OSError, ValueError, KeyError, TypeError) as err:
@@ -213,6 +264,8 @@ def open_arrays(directory: Path, key: str) -> EncodedView:
     view = EncodedView(arrays["tokens"], arrays["offsets"], arrays["prompt_lengths"])
     if len(view.offsets) != meta["examples"] + 1 or view.offsets[0] != 0 or view.offsets[-1] != len(view.tokens):
         raise CacheError(f"{directory}: offsets do not span the tokens")
+    if not unchanged:
+        _stamp_verified(directory)
     return view
 
 

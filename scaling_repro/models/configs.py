@@ -168,6 +168,12 @@ def build_model(
         return AutoModelForCausalLM.from_config(config, **kwargs)
 
 
+def full_numel(param: "torch.Tensor") -> int:
+    """Return the elements of ``param``, whole even when DeepSpeed ZeRO-3 holds only a
+    partition of it here (``ds_numel``)."""
+    return getattr(param, "ds_numel", None) or param.numel()
+
+
 @dataclass(frozen=True)
 class ParamCounts:
     """Unique parameters of a model: ``total`` = ``embedding`` + ``non_embedding``."""
@@ -182,7 +188,8 @@ class ParamCounts:
 
 
 def count_parameters(model: "torch.nn.Module") -> ParamCounts:
-    """Count ``model``'s unique parameters (tied weights once; works on the meta device).
+    """Count ``model``'s unique parameters (tied weights once; works on the meta device and on
+    a model partitioned by DeepSpeed ZeRO-3).
 
     Embedding parameters are those of every ``nn.Embedding`` (token and learned position
     embeddings) and of the output embeddings (LM head) when they are a separate matrix.
@@ -200,8 +207,8 @@ def count_parameters(model: "torch.nn.Module") -> ParamCounts:
         for param in module.parameters(recurse=False):
             if id(param) not in embedding_ids:
                 embedding_ids.add(id(param))
-                embedding += param.numel()
-    total = sum(p.numel() for p in model.parameters())
+                embedding += full_numel(param)
+    total = sum(full_numel(p) for p in model.parameters())
     return ParamCounts(total=total, embedding=embedding, non_embedding=total - embedding)
 
 

@@ -12,7 +12,9 @@ leaves either the old checkpoint or the new one. Only the latest ``step-`` and t
 ``best-`` directory are kept; what a kill leaves besides them (a half-written directory, an
 older one not yet deleted) goes when the run starts again. A resume first checks that every
 file of the checkpoint can be read, and passes over a damaged one to an older intact one, or
-to a restart of the run: either ends as an uninterrupted run would.
+to a restart of the run: either ends as an uninterrupted run would. A checkpoint written by
+another number of processes is refused before anything is loaded (see
+:func:`.state_files.check_world_size`).
 """
 
 from __future__ import annotations
@@ -30,10 +32,14 @@ import torch
 
 from scaling_repro.errors import UserError, one_line
 from scaling_repro.fileio import atomic_write_json
+from scaling_repro.train.distributed import whole_construction
 from scaling_repro.train.state_files import (
+    STATE_FILE,
+    WORLD_SIZE_KEY,
     DamagedCheckpointError,
     check_readable,
     check_safetensors,
+    check_world_size,
     drop_accelerate_rng_pickle,
     load_safetensors,
     load_scheduler,
@@ -46,7 +52,6 @@ from scaling_repro.train.state_files import (
 log = logging.getLogger(__name__)
 
 CHECKPOINTS = "checkpoints"
-STATE_FILE = "trainer_state.json"
 BEST_FILE = "best.json"
 
 
@@ -107,12 +112,15 @@ def best_checkpoint(run_dir: Path) -> Path | None:
 
 def resumable_checkpoint(run_dir: Path, world_size: int, deepspeed: bool) -> tuple[Path | None, list[str]]:
     """Return (the newest complete step checkpoint of ``run_dir`` whose files all read, or
-    None; why each newer complete one was passed over: a damaged file, named)."""
+    None; why each newer complete one was passed over: a damaged file, named). Raise
+    WorldSizeChangedError when that checkpoint was written by another number of processes
+    (checked first: which files it has depends on that number)."""
     damaged = []
     for path in reversed(_complete("step", run_dir, STATE_FILE)):
         try:
-            check_readable(path, world_size, deepspeed)
             read_trainer_state(path)
+            check_world_size(path, world_size, deepspeed)
+            check_readable(path, world_size, deepspeed)
         except DamagedCheckpointError as err:
             damaged.append(str(err))
             continue
@@ -185,7 +193,7 @@ def save_checkpoint(accelerator, model: torch.nn.Module, scheduler, state: Train
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         save_scheduler(tmp, scheduler)
-        atomic_write_json(tmp / STATE_FILE, state.to_json())
+        atomic_write_json(tmp / STATE_FILE, {**state.to_json(), WORLD_SIZE_KEY: accelerator.num_processes})
         _publish(tmp, final, older="step-*")
     accelerator.wait_for_everyone()
     return final
@@ -278,12 +286,17 @@ def saved_numel(directory: Path) -> int:
 
 
 def gathered_weights(accelerator, model) -> tuple[torch.nn.Module, dict[str, torch.Tensor] | None]:
-    """Return (the unwrapped model, its full state dict). Under DeepSpeed the state dict is
-    gathered (ZeRO-3: every rank must call this); otherwise None, i.e. the model's own.
+    """Return (the unwrapped model, its full state dict). Under ZeRO-3 the state dict is
+    gathered (every rank must call this); otherwise None, i.e. the model's own: under ZeRO-1/2
+    every rank holds the whole module, and its own state dict keeps tied weights tied
+    (Accelerate's copy of it unties them, and the LM head would be saved twice).
     Without DeepSpeed the unwrapping is done here: Accelerate's imports DeepSpeed to check
     engine types, half a second per save when it is installed."""
     if is_deepspeed(accelerator):
-        return accelerator.unwrap_model(model), accelerator.get_state_dict(model)
+        unwrapped = accelerator.unwrap_model(model)
+        if accelerator.state.deepspeed_plugin.zero_stage == 3:
+            return unwrapped, accelerator.get_state_dict(model)
+        return unwrapped, None
     return _without_ddp(model), None
 
 
@@ -326,7 +339,8 @@ def _load_full_weights(model: torch.nn.Module, directory: Path) -> None:
     ``embed_out``; tied heads are not saved), whatever the transformers version."""
     dtype = next(model.parameters()).dtype
     try:
-        saved = type(model).from_pretrained(str(directory), config=model.config, dtype=dtype, weights_only=True)
+        with whole_construction():  # not partitioned by a ZeRO-3 config still set in this process
+            saved = type(model).from_pretrained(str(directory), config=model.config, dtype=dtype, weights_only=True)
     except (OSError, ValueError, RuntimeError) as err:
         raise DamagedCheckpointError(f"best checkpoint {directory}: {str(err).splitlines()[0]}") from None
     model.load_state_dict(saved.state_dict(), strict=True)

@@ -12,16 +12,21 @@ accelerator over gloo. Its first use JIT-compiles a shared-memory all-reduce op 
 (about a minute); we skip that op on CPU. Two traps found there: ZeRO flattens parameters,
 which changes Adafactor (see :data:`ADAFACTOR_UNDER_ZERO`); and ``accelerator.end_training()``
 destroys the process group, which breaks a second run in the same process.
+
+Under ZeRO-3 a pretrained model is loaded partitioned over the ranks from the start
+(:func:`sharded_construction`), not built whole on every rank and partitioned by the engine.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 from datetime import timedelta
 import logging
 import os
+import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 
@@ -170,12 +175,7 @@ def make_accelerator(
         )
         if not on_gpu:
             kwargs["kwargs_handlers"] = [InitProcessGroupKwargs(backend="gloo", timeout=PROCESS_GROUP_TIMEOUT)]
-        # Without a launcher (one process, no torchrun), DeepSpeed still needs a process group.
-        os.environ.setdefault("LOCAL_RANK", "0")
-        os.environ.setdefault("RANK", "0")
-        os.environ.setdefault("WORLD_SIZE", "1")
-        os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
-        os.environ.setdefault("MASTER_PORT", str(29500 + os.getpid() % 1000))
+        _single_process_launch_env()
     else:
         kwargs["cpu"] = not on_gpu
     kwargs.setdefault("kwargs_handlers", [InitProcessGroupKwargs(timeout=PROCESS_GROUP_TIMEOUT)])
@@ -228,6 +228,107 @@ def reset_accelerator_state() -> None:
     AcceleratorState._reset_state(reset_partial_state=True)
     GradientState._reset_state()
     os.environ.pop("ACCELERATE_USE_DEEPSPEED", None)
+
+
+def _single_process_launch_env() -> None:
+    """Without a launcher (one process, no torchrun), DeepSpeed still needs a process group."""
+    os.environ.setdefault("LOCAL_RANK", "0")
+    os.environ.setdefault("RANK", "0")
+    os.environ.setdefault("WORLD_SIZE", "1")
+    os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
+    os.environ.setdefault("MASTER_PORT", str(29500 + os.getpid() % 1000))
+
+
+def is_zero3(deepspeed_config: dict[str, Any] | None) -> bool:
+    """Return whether ``deepspeed_config`` partitions the parameters (ZeRO stage 3)."""
+    return deepspeed_config is not None and deepspeed_config.get("zero_optimization", {}).get("stage") == 3
+
+
+def construction_config(deepspeed_config: dict[str, Any], precision: str) -> dict[str, Any]:
+    """Return ``deepspeed_config`` with what ``deepspeed.zero.Init`` reads filled in, as
+    Accelerate fills it later: bf16 when the run trains in bf16 (the parameters are made in
+    that dtype, as the engine would cast them), one example per micro-batch (batch sizes do not
+    change how parameters are partitioned). Other ``"auto"`` values DeepSpeed leaves at its defaults."""
+    config = json.loads(json.dumps(deepspeed_config))
+    for key in ("train_micro_batch_size_per_gpu", "gradient_accumulation_steps"):
+        if config.get(key, "auto") == "auto":
+            config[key] = 1
+    config.pop("train_batch_size", None)
+    half = {"bf16": mixed_precision(precision) == "bf16", "fp16": False}
+    for key, enabled in half.items():
+        if isinstance(config.get(key), dict) and config[key].get("enabled") == "auto":
+            config[key]["enabled"] = enabled
+    return config
+
+
+@contextlib.contextmanager
+def sharded_construction(deepspeed: str | None, precision: str = "auto") -> Iterator[bool]:
+    """Within: models that transformers builds or loads (``from_config``, ``from_pretrained``)
+    are partitioned over the ranks while they are built, when the DeepSpeed config named by
+    ``deepspeed`` (``train.deepspeed``) is ZeRO-3: transformers' ``HfDeepSpeedConfig`` is kept
+    alive, so its loaders enter ``deepspeed.zero.Init``; PEFT, wrapped within, gathers what it
+    reads. No rank ever holds the whole model, and the engine adopts the partitions as they are.
+    Yields whether it partitions; for any other run it is :func:`whole_construction`.
+
+    The process group is started here, as :func:`make_accelerator` would (backend, timeout),
+    since partitioning needs it; the Accelerator made later uses it.
+    """
+    config = load_deepspeed_config(deepspeed) if deepspeed else None
+    if not is_zero3(config):
+        with whole_construction():
+            yield False
+        return
+    assert config is not None
+    ok, reason = deepspeed_available()
+    if not ok:
+        raise UserError(f"train.deepspeed is set but {reason}; pip install 'scaling_repro[deepspeed]'")
+    from transformers.integrations.deepspeed import HfDeepSpeedConfig
+
+    _init_deepspeed_process_group()
+    previous = _set_hf_deepspeed_config(None)
+    alive = HfDeepSpeedConfig(construction_config(config, precision))  # transformers keeps a weak reference
+    try:
+        yield True
+    finally:
+        _set_hf_deepspeed_config(previous)
+        del alive
+
+
+@contextlib.contextmanager
+def whole_construction() -> Iterator[None]:
+    """Within: transformers builds and loads models whole, even in a process where a ZeRO-3
+    config is set (Accelerate keeps one while its state lives, after training too); that
+    config is set again after."""
+    previous = _set_hf_deepspeed_config(None)
+    try:
+        yield
+    finally:
+        _set_hf_deepspeed_config(previous)
+
+
+def _set_hf_deepspeed_config(ref):
+    """Set the weak reference through which transformers finds the DeepSpeed config (None: no
+    ZeRO-3) and return the previous one. Transformers offers no getter for it: this reads its
+    module global, and does nothing before that module is imported (nothing is set then)."""
+    module = sys.modules.get("transformers.integrations.deepspeed")
+    if module is None or not hasattr(module, "_hf_deepspeed_config_weak_ref"):
+        return None
+    previous = module._hf_deepspeed_config_weak_ref
+    module._hf_deepspeed_config_weak_ref = ref
+    return previous
+
+
+def _init_deepspeed_process_group() -> None:
+    """Start the process group DeepSpeed uses, with the backend and timeout of our Accelerators."""
+    import deepspeed.comm as dist
+
+    _single_process_launch_env()
+    on_gpu = torch.cuda.is_available()
+    if not on_gpu:
+        _skip_deepspeed_shm_build()
+    if not dist.is_initialized():
+        dist.init_distributed(dist_backend="nccl" if on_gpu else "gloo", auto_mpi_discovery=False,
+                              timeout=PROCESS_GROUP_TIMEOUT)
 
 
 def _skip_deepspeed_shm_build() -> None:

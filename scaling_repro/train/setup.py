@@ -24,6 +24,7 @@ from scaling_repro.train import throughput
 from scaling_repro.train.distributed import load_deepspeed_config, make_accelerator, warn_if_adafactor_under_zero
 from scaling_repro.train.metrics_log import JsonlLog
 from scaling_repro.train.optim import build_optimizer, build_schedule
+from scaling_repro.train.state_files import WorldSizeChangedError
 from scaling_repro.train.steps import planned_steps
 
 # The loop's logger: every line a run logs (resuming, damaged checkpoints) comes from one name.
@@ -193,17 +194,24 @@ def _resume(accelerator, model, scheduler, run_dir: Path, plan: RunPlan) -> tupl
 def _resumable(accelerator, run_dir: Path, world: int, is_ds: bool) -> Path | None:
     """Return the checkpoint to resume from (None: start at step 0); warn about each damaged
     newer one passed over. Rank 0 looks and decides, then tells the others: on a shared
-    filesystem another node's listing can be stale (a checkpoint rank 0 just replaced)."""
-    latest = None
+    filesystem another node's listing can be stale (a checkpoint rank 0 just replaced). A
+    checkpoint of another number of processes is a WorldSizeChangedError on every rank (no
+    rank is left waiting for rank 0)."""
+    latest, refused = None, None
     if accelerator.is_main_process:
-        latest, damaged = ckpt.resumable_checkpoint(run_dir, world, is_ds)
+        try:
+            latest, damaged = ckpt.resumable_checkpoint(run_dir, world, is_ds)
+        except WorldSizeChangedError as err:
+            damaged, refused = [], str(err)
         then = f"resuming from {latest} instead" if latest else "no intact checkpoint: restarting the run from step 0"
         for reason in damaged:
             log.warning("damaged checkpoint: %s; %s", reason, then)
     if world > 1:
         from accelerate.utils import broadcast_object_list
 
-        latest = broadcast_object_list([None if latest is None else str(latest)], from_process=0)[0]
+        latest, refused = broadcast_object_list([None if latest is None else str(latest), refused], from_process=0)
+    if refused is not None:
+        raise WorldSizeChangedError(refused)
     return None if latest is None else Path(latest)
 
 

@@ -8,6 +8,14 @@ optimizer state is a ``torch.save`` file that is only ever read with ``weights_o
 
     step-00001000/scheduler.json               LR schedule (``state_dict`` of the LambdaLR)
     step-00001000/rng_state_<rank>.safetensors python, numpy, torch (CPU and CUDA) RNG of one rank
+    step-00001000/trainer_state.json           loop counters + ``world_size``: the processes that wrote it
+
+A checkpoint resumes only with the number of processes that wrote it (:func:`check_world_size`):
+a DeepSpeed ZeRO checkpoint holds the optimizer state partitioned over its processes (DeepSpeed
+refuses another number deep inside loading), and with DDP every rank restores its own RNG
+stream, which another number of processes would draw differently (dropout masks), so the run
+would not end as an uninterrupted one. Checkpoints written before the number was recorded
+resume as before.
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ from __future__ import annotations
 import json
 import pickle
 import random
+import re
 from pathlib import Path
 from typing import Any, Callable
 
@@ -24,6 +33,8 @@ import torch
 from scaling_repro.errors import UserError, one_line
 from scaling_repro.fileio import atomic_write_json
 
+STATE_FILE = "trainer_state.json"
+WORLD_SIZE_KEY = "world_size"  # in STATE_FILE, beside the loop's counters
 SCHEDULER_FILE = "scheduler.json"
 MODEL_FILE = "model.safetensors"
 OPTIMIZER_FILE = "optimizer.bin"
@@ -35,6 +46,43 @@ ACCELERATE_RNG_FILE = "random_states_{rank}.pkl"
 class DamagedCheckpointError(UserError):
     """A checkpoint file that cannot be read (truncated, garbled, or not what it should be);
     the message names the file."""
+
+
+class WorldSizeChangedError(UserError):
+    """A step checkpoint written by another number of processes than the run now has."""
+
+
+def recorded_world_size(directory: Path) -> int | None:
+    """Return the number of processes that wrote the checkpoint ``directory``, or None when it
+    was written before that was recorded; DamagedCheckpointError when its state is unreadable.
+    For such an older DeepSpeed checkpoint it is the number of ZeRO optimizer partitions."""
+    directory = Path(directory)
+    saved = read_json_object(directory / STATE_FILE).get(WORLD_SIZE_KEY)
+    if type(saved) is int and saved > 0:
+        return saved
+    ranks = [int(m.group(1)) for p in (directory / DEEPSPEED_DIR).glob("*zero_pp_rank_*_optim_states.pt")
+             if (m := re.search(r"zero_pp_rank_(\d+)_", p.name))]
+    return max(ranks) + 1 if ranks else None
+
+
+def check_world_size(directory: Path, world_size: int, deepspeed: bool) -> None:
+    """Raise WorldSizeChangedError, one line saying what to do, when the checkpoint
+    ``directory`` was written by another number of processes than ``world_size``."""
+    directory = Path(directory)
+    saved = recorded_world_size(directory)
+    if saved is None or saved == world_size:
+        return
+    if deepspeed or (directory / DEEPSPEED_DIR).is_dir():
+        why = (f"its DeepSpeed ZeRO optimizer state is partitioned over {saved} processes and DeepSpeed cannot "
+               f"repartition it (its zero_to_fp32.py recovers the weights only, not the optimizer state)")
+    else:
+        why = (f"each of its processes saved its own RNG stream, which {world_size} process(es) would draw "
+               f"differently (dropout), so the run would not end as an uninterrupted one")
+    raise WorldSizeChangedError(
+        f"cannot resume {directory} with {world_size} process(es): it was written by {saved} and {why}; rerun "
+        f"with {saved} processes in all (torchrun --nnodes x --nproc_per_node; launch.gpus_per_node in a "
+        f"sweep), or delete {directory.parent} to restart the run from step 0"
+    )
 
 
 def rng_file(directory: Path, rank: int) -> Path:

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import torch
 
+from scaling_repro.models.configs import full_numel
+
 # Dense (no sparsity) peak bf16 tensor-core FLOP/s per GPU model, from the vendors' data
 # sheets. Matched as substrings of torch.cuda.get_device_name(), most specific first.
 PEAK_BF16_FLOPS: tuple[tuple[str, float], ...] = (
@@ -67,8 +69,8 @@ def matmul_params(model: torch.nn.Module) -> tuple[int, int]:
             for param in (module.weight, module.bias):
                 if param is None:
                     continue
-                total += param.numel()
-                trainable += param.numel() if param.requires_grad else 0
+                total += full_numel(param)
+                trainable += full_numel(param) if param.requires_grad else 0
     return total, trainable
 
 
