@@ -21,7 +21,7 @@ GPU (only with CUDA): the paper's 1B FMT step in bf16 at WMT-like lengths with P
 vocabulary, its tokens/s and MFU (target >= 45%), LoRA and Prompt steps, and a few ZeRO-2/3
 steps when DeepSpeed is installed.
 
-    OMP_NUM_THREADS=2 python scripts/bench_train.py            # CPU part
+    python scripts/bench_train.py                 # CPU part, one thread (steady on a shared machine)
     python scripts/bench_train.py --skip-cpu --gpu-micro-batch 16
 """
 
@@ -151,7 +151,7 @@ def run_minimal(model, data, steps: int, batch: int) -> dict:
     return {"wall": time.perf_counter() - start, "tokens": real_tokens(data, batches)}
 
 
-def run_baseline(args, repeat: int) -> dict:
+def run_baseline(args) -> dict:
     """Run ``ours`` with the code of BASELINE_COMMIT in a subprocess; return its figures."""
     with tempfile.TemporaryDirectory() as tmp:
         archive = subprocess.run(["git", "-C", str(ROOT), "archive", args.baseline, "scaling_repro"],
@@ -160,7 +160,8 @@ def run_baseline(args, repeat: int) -> dict:
         out = Path(tmp) / "result.json"
         env = {**os.environ, "PYTHONPATH": tmp}
         subprocess.run([sys.executable, __file__, "--worker-baseline", str(out), "--model", args.model,
-                        "--batch", str(args.batch), "--steps", str(args.steps), "--seed-repeat", str(repeat)],
+                        "--batch", str(args.batch), "--steps", str(args.steps), "--threads", str(args.threads),
+                        "--examples", str(args.examples)],
                        check=True, env=env)
         return json.loads(out.read_text())
 
@@ -209,7 +210,7 @@ def cpu_bench(args) -> None:
                     got = run_ours(build(args.model, VOCAB_CPU), data, args.steps, args.batch, None,
                                    Path(tmp) / f"ours{repeat}")
                 elif name == "baseline":
-                    got = run_baseline(args, repeat)
+                    got = run_baseline(args)
                 elif name == "hf_trainer":
                     got = run_hf_trainer(build(args.model, VOCAB_CPU), data, args.steps, args.batch,
                                          Path(tmp) / f"hf{repeat}")
@@ -279,11 +280,12 @@ def main() -> None:
     parser.add_argument("--gpu-micro-batch", type=int, default=16)
     parser.add_argument("--gpu-accum", type=int, default=1)
     parser.add_argument("--checkpointing", action="store_true", help="activation checkpointing on GPU")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     parser.add_argument("--skip-cpu", action="store_true")
     parser.add_argument("--worker-baseline", help=argparse.SUPPRESS)
-    parser.add_argument("--seed-repeat", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
+    torch.set_num_threads(args.threads)
     if args.worker_baseline:
         baseline_worker(args)
         return
