@@ -54,8 +54,7 @@ def pack_rows(lengths: Sequence[int], capacity: int) -> list[list[int]]:
 def collate_packed(batch: Sequence[TokenizedExample], pad_id: int = 0) -> dict[str, torch.Tensor]:
     """Return ``input_ids``, ``position_ids`` and ``labels`` of shape (rows, width): the
     examples of ``batch`` packed into rows no longer than the longest of them (no
-    ``attention_mask``: the position restarts separate the examples), and
-    ``sequence_lengths``, the examples' lengths in input order."""
+    ``attention_mask``: the position restarts separate the examples)."""
     lengths = [len(e.input_ids) for e in batch]
     width = max(lengths)
     rows = pack_rows(lengths, width)
@@ -71,13 +70,5 @@ def collate_packed(batch: Sequence[TokenizedExample], pad_id: int = 0) -> dict[s
             position_ids[r, start : start + n] = torch.arange(n)
             start += n
         position_ids[r, start:] = torch.arange(width - start)  # padding: a sequence of its own
-    return {"input_ids": input_ids, "position_ids": position_ids, "labels": labels,
-            "sequence_lengths": torch.tensor(lengths, dtype=torch.long)}
+    return {"input_ids": input_ids, "position_ids": position_ids, "labels": labels}
 
-
-def sequence_lengths(batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Return the length of every example of a padded or packed batch (1-D, on the batch's
-    device: a CPU batch answers without a device sync)."""
-    if "sequence_lengths" in batch:
-        return batch["sequence_lengths"]
-    return batch["attention_mask"].sum(dim=1)

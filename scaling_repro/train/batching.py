@@ -27,8 +27,6 @@ from scaling_repro.models.nll import logits_to_keep, packing_support, predicted_
 log = logging.getLogger("scaling_repro.train.loop")
 
 Batch = dict[str, Any]  # tensors, and ``logits_to_keep`` as an int for a padded batch
-HOST_KEYS = frozenset({"sequence_lengths"})
-"""Batch entries that stay on the CPU: counted there without waiting for the device."""
 
 
 @dataclass(frozen=True)
@@ -101,10 +99,10 @@ def rank_micro_batches(
 
 def to_device(batch: Batch, device: torch.device) -> Batch:
     """Return ``batch`` with its model inputs on ``device`` (copied from pinned memory without
-    blocking the host on CUDA); :data:`HOST_KEYS` and non-tensors stay as they are."""
+    blocking the host on CUDA); non-tensors stay as they are."""
     pin = device.type == "cuda"
     return {k: (v.pin_memory() if pin else v).to(device, non_blocking=True)
-            if torch.is_tensor(v) and k not in HOST_KEYS else v
+            if torch.is_tensor(v) else v
             for k, v in batch.items()}
 
 
