@@ -21,13 +21,14 @@ from train_helpers import collate, copy_task, tiny_llama, train_config, wrap
 IDS = dict(pad_token_id=0, bos_token_id=1, eos_token_id=2)
 
 
-def examples(n: int = 9, seed: int = 0) -> list[EncodedExample]:
-    """Prompt/target examples of 4-20 tokens, loss on the second half."""
+def examples(n: int = 9, seed: int = 0, prompt: bool = True) -> list[EncodedExample]:
+    """Examples of 4-20 tokens, the loss on the second half (a prompt and its target) or, like
+    pretraining documents, on every token."""
     rng = random.Random(seed)
     out = []
     for _ in range(n):
         ids = [rng.randrange(3, 200) for _ in range(rng.randint(4, 20))]
-        half = len(ids) // 2
+        half = len(ids) // 2 if prompt else 0
         out.append(EncodedExample(ids, [IGNORE_INDEX] * half + ids[half:], half))
     return out
 
@@ -97,6 +98,14 @@ def test_packed_batch_gives_the_padded_batch_gradient(arch):
         token_nll_sum(model, batch, True).backward()
         grads.append(torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None]))
     torch.testing.assert_close(grads[1], grads[0], rtol=1e-5, atol=1e-5)
+
+
+@torch.no_grad()
+def test_packed_documents_are_scored_on_the_tokens_they_are_scored_on_alone():
+    model, documents = open_model("llama"), examples(prompt=False)
+    packed = token_nll_sum(model, collate_packed(documents))
+    padded = token_nll_sum(model, collate_for_lm(documents, 0))
+    assert float(packed) == pytest.approx(float(padded), rel=1e-5)
 
 
 def test_chunked_cross_entropy_equals_one_piece():
