@@ -109,7 +109,9 @@ def run(args: argparse.Namespace) -> int:
     total = sum(hours)
     print(
         f"estimated GPU-hours: {_hours(total)} for {len(sweep.runs)} run(s) (mean {_hours(total / len(hours))}, "
-        f"max {_hours(max(hours))}) at {assumptions.describe()}; training + dev evaluations, decoding not included"
+        f"max {_hours(max(hours))}) at {assumptions.describe()}; training + dev evaluations, decoding not included; "
+        + (f"{assumptions.tokens_per_example:g} real tokens per example" if assumptions.tokens_per_example
+           else "tokens per example at the task's length cap (an upper bound: --tokens-per-example)")
     )
     return 0
 
