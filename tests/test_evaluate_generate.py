@@ -117,6 +117,18 @@ def test_decoding_stops_at_eos_and_drops_it():
         assert got == (full[: full.index(eos)] if eos in full else full)
 
 
+@pytest.mark.parametrize("interval", [3, 8])
+def test_checking_for_the_end_every_few_steps_decodes_the_same(monkeypatch, interval):
+    import scaling_repro.evaluate.generate as generate
+
+    model = tiny_llama()
+    free = ours(model, PROMPTS, 12)
+    eos = free[0][1]
+    every_step = ours(model, PROMPTS, 12, eos=eos)
+    monkeypatch.setattr(generate, "stop_check_interval", lambda device: interval)
+    assert ours(model, PROMPTS, 12, eos=eos) == every_step
+
+
 def test_max_new_tokens_bounds_the_output():
     outputs = ours(tiny_llama(), PROMPTS, 3)
     assert [len(o) for o in outputs] == [3] * len(PROMPTS)

@@ -121,24 +121,30 @@ def test_chunked_cross_entropy_equals_one_piece():
 
 
 def test_auto_packs_llama_finetuning():
-    assert use_packing("auto", tiny_llama(), copy_task(1, 0)[0])
+    assert use_packing("auto", tiny_llama(), copy_task(8, 0))
 
 
 def test_auto_pads_prompt_tuning():
-    assert not use_packing("auto", wrap(tiny_llama(), "prompt"), copy_task(1, 0)[0])
+    assert not use_packing("auto", wrap(tiny_llama(), "prompt"), copy_task(8, 0))
 
 
 def test_auto_pads_a_model_whose_positions_come_from_the_mask():
-    assert not use_packing("auto", open_model("opt"), copy_task(1, 0)[0])
+    assert not use_packing("auto", open_model("opt"), copy_task(8, 0))
 
 
 def test_packing_on_where_it_cannot_work_names_the_field():
     with pytest.raises(UserError, match=r"train.packing: on .*'opt'"):
-        use_packing("on", open_model("opt"), copy_task(1, 0)[0])
+        use_packing("on", open_model("opt"), copy_task(8, 0))
+
+
+def test_auto_pads_sequences_of_one_length():
+    same_length = [EncodedExample([5] * 16, [5] * 16, 0) for _ in range(8)]
+    assert not use_packing("auto", tiny_llama(), same_length)
+    assert use_packing("on", tiny_llama(), same_length)
 
 
 def test_packing_off_pads():
-    assert not use_packing("off", tiny_llama(), copy_task(1, 0)[0])
+    assert not use_packing("off", tiny_llama(), copy_task(8, 0))
 
 
 @pytest.mark.parametrize("kind", ["full", "lora"])

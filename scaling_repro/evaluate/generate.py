@@ -28,8 +28,14 @@ from scaling_repro.evaluate.sharding import gather_in_order
 from scaling_repro.ranks import ProcessInfo
 
 STOP_CHECK_EVERY = 8
-"""Decoding steps between checks whether every row has ended: each check waits for the device,
-and a row that has ended only adds padding."""
+"""Decoding steps between checks whether every row has ended, on a GPU: each check waits for
+the device, and a row that has ended only adds padding. On the CPU every step checks (free)."""
+
+
+def stop_check_interval(device: torch.device) -> int:
+    """Return the decoding steps between checks whether every row has ended (see
+    :data:`STOP_CHECK_EVERY`)."""
+    return STOP_CHECK_EVERY if device.type == "cuda" else 1
 
 
 def _decoder_and_prompt(model: torch.nn.Module, batch_size: int) -> tuple[torch.nn.Module, torch.Tensor | None]:
@@ -83,13 +89,14 @@ def greedy_batch(
     out = decoder(**inputs, attention_mask=mask[:, :prompt_width], position_ids=positions, use_cache=True, **keep_last)
     next_position = positions[:, -1:] + 1
     finished = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=device)
+    check_every = stop_check_interval(device)
     steps: list[torch.Tensor] = []
     for step in range(max_new_tokens):
         token = out.logits[:, -1].argmax(dim=-1)
         token = torch.where(finished, torch.full_like(token, pad_token_id), token)
         steps.append(token)
         finished |= token == eos_token_id
-        if step == max_new_tokens - 1 or ((step + 1) % STOP_CHECK_EVERY == 0 and bool(finished.all())):
+        if step == max_new_tokens - 1 or ((step + 1) % check_every == 0 and bool(finished.all())):
             break
         out = decoder(
             input_ids=token[:, None],

@@ -46,18 +46,25 @@ class Batcher:
         return batch
 
 
-def use_packing(setting: Literal["auto", "on", "off"], model: torch.nn.Module, example: Any) -> bool:
-    """Return whether training batches are packed: ``train.packing`` ``on`` or ``auto``, the
-    model supports it (:func:`~scaling_repro.models.nll.packing_support`) and the examples carry
-    ``input_ids`` and ``labels``. ``on`` where packing cannot work is a UserError; ``auto``
-    falls back to padded batches and logs why."""
+def use_packing(setting: Literal["auto", "on", "off"], model: torch.nn.Module, examples: Sequence[Any]) -> bool:
+    """Return whether training batches are packed: ``train.packing`` ``on``, or ``auto`` where
+    packing saves padding; always only where the model supports it
+    (:func:`~scaling_repro.models.nll.packing_support`) and the examples carry ``input_ids`` and
+    ``labels``. ``on`` where packing cannot work is a UserError; ``auto`` otherwise pads and
+    logs why. ``auto`` also pads examples that all have one length (pretraining sequences cut
+    to ``seq_len``): there is no padding to save."""
     if setting == "off":
         return False
     ok, reason = packing_support(model)
-    if ok and not (hasattr(example, "input_ids") and hasattr(example, "labels")):
-        ok, reason = False, f"examples of type {type(example).__name__} have no input_ids/labels"
+    if ok and not (hasattr(examples[0], "input_ids") and hasattr(examples[0], "labels")):
+        ok, reason = False, f"examples of type {type(examples[0]).__name__} have no input_ids/labels"
     if not ok and setting == "on":
         raise UserError(f"train.packing: on is not possible here: {reason}; set train.packing to auto or off")
+    if ok and setting == "auto":
+        step = max(1, len(examples) // 1024)  # a spread sample: the set may be memory-mapped
+        lengths = {len(examples[i].input_ids) for i in range(0, len(examples), step)}
+        if len(lengths) == 1:
+            ok, reason = False, f"the examples are all {lengths.pop()} tokens long: no padding to save"
     if not ok:
         log.info("training on padded batches (train.packing auto): %s", reason)
     return ok

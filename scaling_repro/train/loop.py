@@ -151,7 +151,7 @@ def train(
     started = time.perf_counter()
     run = setup(model, len(train_set), Path(run_dir), config=config, lr=lr, batch_size=batch_size, seed=seed,
                 tracker_project=tracker_project)
-    batcher = Batcher(collate_fn, use_packing(config.packing, model, train_set[0]), run.keep_logits)
+    batcher = Batcher(collate_fn, use_packing(config.packing, model, train_set), run.keep_logits)
     data = TrainData(train_set, dev_set, batcher)
     plan, state = run.plan, run.state
     stream = ExampleStream(len(train_set), seed)
