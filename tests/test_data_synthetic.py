@@ -185,6 +185,8 @@ def test_pretraining_corpus_formats_pairs_with_the_given_templates(langs):
     assert forward > 300 and backward > 300
     with pytest.raises(UserError, match="needs {source} and {target}"):
         pretraining_corpus(10, parallel_share=0.5, params=SMALL, parallel_templates=["{source} ="])
+    with pytest.raises(UserError, match="only {source} and {target}"):
+        pretraining_corpus(10, parallel_share=0.5, params=SMALL, parallel_templates=["{lang}: {source} = {target}"])
 
 
 def test_pretraining_shares_are_validated():

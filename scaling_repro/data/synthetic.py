@@ -205,6 +205,11 @@ def pretraining_corpus(
     for template in templates:
         if "{source}" not in template or "{target}" not in template:
             raise UserError(f"a parallel template needs {{source}} and {{target}}, got {template!r}")
+        try:
+            template.format(source="", target="")
+        except (KeyError, IndexError, ValueError) as err:
+            raise UserError(f"a parallel template may hold only {{source}} and {{target}} fields, got {template!r} "
+                            f"({type(err).__name__}: {err})") from None
     settings = synthetic_params(params)
     langs = params_languages(settings)
     reserved = build_splits(settings).reserved_targets
