@@ -172,6 +172,23 @@ def test_pretraining_corpus_is_disjoint_from_finetuning_and_evaluation_targets(s
     assert not sources & set(documents)
 
 
+def test_pretraining_corpus_formats_pairs_with_the_given_templates(langs):
+    default = pretraining_corpus(400, seed=0, parallel_share=0.5, params=SMALL)
+    assert pretraining_corpus(400, seed=0, parallel_share=0.5, params=SMALL,
+                              parallel_templates=["{source}\n{target}"]) == default
+    other = pretraining_corpus(400, seed=0, parallel_share=0.5, params=SMALL, parallel_templates=["{source} = {target}"])
+    assert not any("\n" in d for d in other)
+    assert [d.replace("\n", " = ") for d in default] == other  # same pairs, same stream: only the format differs
+    both = pretraining_corpus(2000, seed=0, parallel_share=0.5, params=SMALL,
+                              parallel_templates=["{source} = {target}", "{target} <= {source}"])
+    forward, backward = sum(" = " in d for d in both), sum(" <= " in d for d in both)
+    assert forward > 300 and backward > 300
+    with pytest.raises(UserError, match="needs {source} and {target}"):
+        pretraining_corpus(10, parallel_share=0.5, params=SMALL, parallel_templates=["{source} ="])
+    with pytest.raises(UserError, match="only {source} and {target}"):
+        pretraining_corpus(10, parallel_share=0.5, params=SMALL, parallel_templates=["{lang}: {source} = {target}"])
+
+
 def test_pretraining_shares_are_validated():
     with pytest.raises(UserError, match="sum to at most 1"):
         pretraining_corpus(10, parallel_share=0.7, sister_share=0.5, params=SMALL)

@@ -13,7 +13,7 @@ from scaling_repro.analysis.reproduction import (
     load_analysis,
     results_fingerprint,
 )
-from scaling_repro.analysis.checks import check_curves, measure_noise
+from scaling_repro.analysis.checks import check_convergence, check_curves, measure_noise
 from scaling_repro.config.study_plan import Analysis
 from scaling_repro.results import RunRecord
 
@@ -133,3 +133,14 @@ def test_summary_shows_a_coefficient_at_its_bound_as_at_bound(paper_analysis):
     bootstrap = fit.bootstrap.model_copy(update={"intervals": {**fit.bootstrap.intervals, "E": (0.0, 0.0)}})
     at_bound = fit.model_copy(update={"params": {**fit.params, "E": 0.0}, "bootstrap": bootstrap})
     assert _interval(at_bound, "E") == "at bound (0) (in every replicate)"
+
+
+def test_convergence_counts_runs_whose_best_checkpoint_precedes_the_last_step(paper_results, paper_analysis):
+    from scaling_repro.report.study import summary_markdown
+
+    runs = [r for r in paper_results.records if r.method == "full"]
+    late = runs[0].model_copy(update={"best_step": runs[0].steps})
+    check = check_convergence([late, *runs[1:]], "full")
+    assert (check.runs, check.converged) == (len(runs), len(runs) - 1)
+    assert check.not_converged == [f"{late.model}@{late.pretrain_tokens} Df={late.finetune_examples} seed={late.seed}"]
+    assert "## Convergence" in summary_markdown(paper_analysis, check_findings(paper_analysis))

@@ -1,5 +1,6 @@
 """Measured checks of a reproduction: seed noise, data-scaling curves, the largest model, the
-best method per setting, critical data sizes and zero-shot scores. Torch-free.
+best method per setting, critical data sizes, zero-shot scores and convergence (is the best
+checkpoint before the last step?). Torch-free.
 
 Seed noise is measured, not assumed: runs that differ only in ``task.seed`` (another random
 finetuning subset and init/shuffle order) give a pooled per-run standard deviation per method.
@@ -109,6 +110,20 @@ class ZeroShot(_Record):
     runs: int = 0  # runs behind the mean
 
 
+class Convergence(_Record):
+    """How many of one method's finetuned runs have their best dev checkpoint before the last
+    step (the run saw its dev loss turn up), and which runs did not."""
+
+    method: str
+    runs: int
+    converged: int  # best_step < steps
+    not_converged: list[str] = []  # "model@revision Df=N seed=S" of the others
+
+    @property
+    def share(self) -> float | None:
+        return self.converged / self.runs if self.runs else None
+
+
 class StudyChecks(_Record):
     noise: dict[str, Noise]
     curves: list[CurveCheck]
@@ -117,6 +132,7 @@ class StudyChecks(_Record):
     critical: list[CriticalSize]
     critical_power: list[CriticalPower]
     zero_shot: list[ZeroShot]
+    convergence: list[Convergence] = []
 
 
 def zero_shot_score(record: RunRecord, key: str = ZERO_SHOT_METRIC) -> float | None:
@@ -264,6 +280,15 @@ def zero_shot_scores(records: list[RunRecord], method: str) -> list[ZeroShot]:
     return out
 
 
+def check_convergence(records: list[RunRecord], method: str) -> Convergence:
+    """Count ``method``'s finetuned runs (steps > 0) whose best step lies before the last one."""
+    runs = [r for r in records if r.method == method and r.steps > 0]
+    late = [r for r in runs if r.best_step is None or r.best_step >= r.steps]
+    late.sort(key=lambda r: (r.model, r.pretrain_tokens or 0, r.finetune_examples or 0, r.seed))
+    return Convergence(method=method, runs=len(runs), converged=len(runs) - len(late),
+                       not_converged=[f"{r.model}@{r.pretrain_tokens} Df={r.finetune_examples} seed={r.seed}" for r in late])
+
+
 def run_checks(records: list[RunRecord], size_records: dict[str, list[RunRecord]], fits: dict[str, JointFit],
                settings: Analysis) -> StudyChecks:
     """Return every check of the study (see the module docstring)."""
@@ -278,4 +303,5 @@ def run_checks(records: list[RunRecord], size_records: dict[str, list[RunRecord]
         critical=critical,
         critical_power=power,
         zero_shot=[z for m, rs in size_records.items() for z in zero_shot_scores(rs, m)],
+        convergence=[check_convergence(records, m) for m in size_records],
     )

@@ -24,8 +24,9 @@ Splits (all of one ``language_seed``, independent of the subset ``seed``):
   (:mod:`scaling_repro.data.sampling`).
 
 The pretraining corpus (:func:`pretraining_corpus`) holds monolingual sentences of qaa and
-qab, some qac (so the zero-shot source is not unseen), and a share of parallel pairs formatted
-exactly like finetuning examples (``template(source) + target``). With
+qab, some qac (so the zero-shot source is not unseen), and a share of parallel pairs, by default
+formatted exactly like finetuning examples (``template(source) + target``), or in other
+templates / directions (``parallel_templates``). With
 monolingual data alone the base model learns no word mapping, so prompt tuning stays flat; a
 small parallel share is the tiny analogue of an LLM's pretrained translation ability. No
 pretraining sentence has a target (or meaning) of the finetuning pool or the evaluation sets.
@@ -36,7 +37,7 @@ from __future__ import annotations
 import functools
 import random
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from pydantic import Field
 
@@ -66,6 +67,8 @@ TASK_INFO = TaskInfo(
     max_source_tokens=64,  # sentences have at most 20 source words (~30 tokens)
     max_target_tokens=64,
 )
+FINETUNING_FORMAT = TASK_INFO.template + "{target}"
+"""A finetuning example as a parallel template of the pretraining corpus."""
 
 
 class SyntheticParams(TaskParams):
@@ -178,12 +181,19 @@ def pretraining_corpus(
     parallel_share: float = 0.1,
     sister_share: float = 0.1,
     params: Mapping[str, Any] | None = None,
+    parallel_templates: Sequence[str] | None = None,
 ) -> list[str]:
     """Return ``num_documents`` pretraining documents (one sentence, or one formatted parallel
-    pair, each), deterministic in ``seed``: a ``parallel_share`` of pairs formatted as
-    ``TASK_INFO.template.format(source=qaa) + qab``, a ``sister_share`` of qac sentences, and the
-    rest qaa and qab sentences in equal parts. ``params`` are the task's ``task.params``: no
-    document shares a target meaning with that setting's finetuning or evaluation pairs."""
+    pair, each), deterministic in ``seed``: a ``parallel_share`` of pairs, a ``sister_share`` of
+    qac sentences, and the rest qaa and qab sentences in equal parts. ``params`` are the task's
+    ``task.params``: no document shares a target meaning with that setting's finetuning or
+    evaluation pairs.
+
+    A pair is formatted with one of ``parallel_templates`` (format strings with ``{source}``, the
+    qaa sentence, and ``{target}``, the qab sentence; drawn uniformly when there are several), by
+    default the finetuning format ``TASK_INFO.template.format(source=qaa) + qab``. Another
+    separator or the reverse direction keeps the word mapping in pretraining without the
+    finetuning prompt."""
     if not 0 <= parallel_share <= 1 or not 0 <= sister_share <= 1 or parallel_share + sister_share > 1:
         raise UserError(
             f"pretraining shares must lie in [0, 1] and sum to at most 1, got parallel_share={parallel_share}, "
@@ -191,6 +201,15 @@ def pretraining_corpus(
         )
     if num_documents < 0:
         raise UserError(f"num_documents must be >= 0, got {num_documents}")
+    templates = list(parallel_templates) if parallel_templates else [FINETUNING_FORMAT]
+    for template in templates:
+        if "{source}" not in template or "{target}" not in template:
+            raise UserError(f"a parallel template needs {{source}} and {{target}}, got {template!r}")
+        try:
+            template.format(source="", target="")
+        except (KeyError, IndexError, ValueError) as err:
+            raise UserError(f"a parallel template may hold only {{source}} and {{target}} fields, got {template!r} "
+                            f"({type(err).__name__}: {err})") from None
     settings = synthetic_params(params)
     langs = params_languages(settings)
     reserved = build_splits(settings).reserved_targets
@@ -206,7 +225,8 @@ def pretraining_corpus(
             continue
         target = _target(langs, meaning, rng, settings.free_order)
         if kind == "parallel":
-            documents.append(TASK_INFO.template.format(source=render_source(langs.source, meaning)) + target)
+            template = templates[0] if len(templates) == 1 else rng.choice(templates)  # one: no draw
+            documents.append(template.format(source=render_source(langs.source, meaning), target=target))
         elif kind == "sister":
             documents.append(render_source(langs.sister, meaning))
         elif kind == "source":

@@ -19,7 +19,8 @@ def _synthetic_documents(corpus: CorpusConfig, split: str) -> list[str]:
 
     count, seed = (corpus.documents, corpus.seed) if split == "train" else (corpus.dev_documents, corpus.seed + 7919)
     return pretraining_corpus(count, seed=seed, parallel_share=corpus.parallel_share,
-                              sister_share=corpus.sister_share, params=corpus.params)
+                              sister_share=corpus.sister_share, params=corpus.params,
+                              parallel_templates=corpus.parallel_templates)
 
 
 def _text_documents(corpus: CorpusConfig, split: str) -> list[str]:

@@ -37,6 +37,9 @@ class CorpusConfig(ConfigSection):
     seed: int = 0
     parallel_share: float = Field(0.1, ge=0, le=1, description="synthetic: formatted translation pairs")
     sister_share: float = Field(0.1, ge=0, le=1, description="synthetic: zero-shot source language")
+    parallel_templates: list[str] | None = Field(
+        None, description="synthetic: formats of the parallel pairs ({source}, {target}); null = the finetuning format"
+    )
     params: dict[str, Any] = Field(default_factory=dict, description="synthetic: the task's task.params")
     files: list[str] = Field(default_factory=list, description="text: files, one document per line")
 

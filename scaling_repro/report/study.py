@@ -118,6 +118,12 @@ def checks_section(analysis: StudyAnalysis) -> str:
         for method in dict.fromkeys(z.method for z in rows):
             cells = [f"{z.score:.{digits}f}" for z in rows if z.method == method]
             lines.append(f"| {METHOD_NAMES[method]} | " + " | ".join(cells) + " |")
+    if c.convergence:
+        lines += ["", "## Convergence (best dev checkpoint before the last step; every finetuned run)", "",
+                  "| method | converged / runs | not converged |", "|---|---|---|"]
+        for cv in c.convergence:
+            late = ", ".join(cv.not_converged[:12]) + (f", ... ({len(cv.not_converged)} in all)" if len(cv.not_converged) > 12 else "")
+            lines.append(f"| {METHOD_NAMES[cv.method]} | {cv.converged} / {cv.runs} | {late or '-'} |")
     return "\n".join(lines)
 
 
