@@ -94,12 +94,12 @@ def token_nll_sum(
         keep = batch.get("logits_to_keep")
         if keep is None:
             keep = logits_to_keep(labels, packed)
-        if torch.is_tensor(keep) and keep.ndim == 0:
-            keep = int(keep)
-        inputs["logits_to_keep"] = keep.to(labels.device) if torch.is_tensor(keep) else keep
+        if torch.is_tensor(keep):
+            keep = keep.to(labels.device)
+        inputs["logits_to_keep"] = keep
     logits = model(input_ids=batch["input_ids"], use_cache=False, **inputs).logits
     if torch.is_tensor(keep):
-        targets = labels[:, keep.to(labels.device) + 1]
+        targets = labels[:, keep + 1]
     else:
         kept = keep or length
         logits = logits[:, -kept:-1, :]
