@@ -114,25 +114,27 @@ def config_matmul_params(name: str, vocab_size: int | None = None) -> int:
     return config_flops_shape(name, vocab_size)[0]
 
 
-def matmul_params(model_name: str) -> float:
-    """Return N of the FLOP count: counted for a config name, else read from the name."""
+def flops_shape(model_name: str) -> tuple[int, int, int]:
+    """Return (matmul parameters N, layers, heads x head dim) of a model: counted for a config
+    name (:func:`config_flops_shape`), else N read from the name and no attention shape."""
     from scaling_repro.models.configs import is_config_name
 
     if is_config_name(model_name):
-        return float(config_matmul_params(model_name))
-    return model_params_from_name(model_name)
+        return config_flops_shape(model_name)
+    return int(model_params_from_name(model_name)), 0, 0
+
+
+def matmul_params(model_name: str) -> float:
+    """Return N of the FLOP count (see :func:`flops_shape`)."""
+    return float(flops_shape(model_name)[0])
 
 
 def model_flops(spec: RunSpec):
     """Return the trainer's FLOP shape (:class:`~scaling_repro.train.throughput.ModelFlops`)
     of the run's model under its method."""
-    from scaling_repro.models.configs import is_config_name
     from scaling_repro.train.throughput import ModelFlops
 
-    if is_config_name(spec.model.name):
-        n, layers, attention_dim = config_flops_shape(spec.model.name)
-    else:
-        n, layers, attention_dim = int(model_params_from_name(spec.model.name)), 0, 0
+    n, layers, attention_dim = flops_shape(spec.model.name)
     virtual = spec.method.prompt_length if spec.method.kind == "prompt" else 0
     return ModelFlops(n, n if spec.method.kind == "full" else 0, layers, attention_dim, virtual)
 
