@@ -8,6 +8,7 @@ Accelerator exists and before anything draws from the RNG, and a resume restores
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -137,6 +138,12 @@ def _host_group(world: int):
     received?"), so that it never waits for the GPU; None where the default group is gloo."""
     if world == 1 or torch.distributed.get_backend() == "gloo":
         return None
+    return _gloo_group()
+
+
+@functools.cache
+def _gloo_group():
+    # One per process: a sweep worker trains many runs on the one default group it keeps.
     return torch.distributed.new_group(backend="gloo")
 
 
