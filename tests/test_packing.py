@@ -64,21 +64,20 @@ def test_packed_rows_restart_positions_and_ignore_each_first_label():
 def test_each_packed_example_has_its_loss_alone(arch, keep_logits):
     model, data = open_model(arch), examples()
     packed = collate_packed(data)
-    for j, example in enumerate(data):
+    for example in data:
         alone = token_nll_sum(model, collate_for_lm([example], 0), keep_logits)
-        # Example j's own labels in the packed batch: score only its tokens.
+        # The example's own labels in the packed batch: score only its tokens.
         labels = torch.full_like(packed["labels"], IGNORE_INDEX)
-        row, start = _place(packed, j)
+        row, start = _place(packed, example)
         n = len(example.input_ids)
         labels[row, start + 1 : start + n] = torch.tensor(example.labels[1:])
         in_pack = token_nll_sum(model, {**packed, "labels": labels}, keep_logits)
         assert float(in_pack) == pytest.approx(float(alone), rel=1e-5, abs=1e-5)
 
 
-def _place(packed: dict, j: int) -> tuple[int, int]:
-    """Return (row, offset) of example ``j`` in a packed batch (found by its tokens)."""
-    data = examples()
-    ids = torch.tensor(data[j].input_ids)
+def _place(packed: dict, example: EncodedExample) -> tuple[int, int]:
+    """Return (row, offset) of ``example`` in a packed batch (found by its tokens)."""
+    ids = torch.tensor(example.input_ids)
     for row in range(packed["input_ids"].shape[0]):
         for start in (packed["position_ids"][row] == 0).nonzero().flatten().tolist():
             window = packed["input_ids"][row, start : start + len(ids)]
@@ -86,7 +85,7 @@ def _place(packed: dict, j: int) -> tuple[int, int]:
                 start + len(ids) == packed["input_ids"].shape[1] or packed["position_ids"][row, start + len(ids)] == 0
             ):
                 return row, start
-    raise AssertionError(f"example {j} not found")
+    raise AssertionError(f"example {example.input_ids} not found")
 
 
 @pytest.mark.parametrize("arch", sorted(PACKED_MODEL_TYPES))
