@@ -49,15 +49,12 @@ class Batcher:
 def use_packing(setting: Literal["auto", "on", "off"], model: torch.nn.Module, examples: Sequence[Any]) -> bool:
     """Return whether training batches are packed: ``train.packing`` ``on``, or ``auto`` where
     packing saves padding; always only where the model supports it
-    (:func:`~scaling_repro.models.nll.packing_support`) and the examples carry ``input_ids`` and
-    ``labels``. ``on`` where packing cannot work is a UserError; ``auto`` otherwise pads and
-    logs why. ``auto`` also pads examples that all have one length (pretraining sequences cut
-    to ``seq_len``): there is no padding to save."""
+    (:func:`~scaling_repro.models.nll.packing_support`). ``on`` where packing cannot work is a
+    UserError; ``auto`` otherwise pads and logs why. ``auto`` also pads examples that all have
+    one length (pretraining sequences cut to ``seq_len``): there is no padding to save."""
     if setting == "off":
         return False
     ok, reason = packing_support(model)
-    if ok and not (hasattr(examples[0], "input_ids") and hasattr(examples[0], "labels")):
-        ok, reason = False, f"examples of type {type(examples[0]).__name__} have no input_ids/labels"
     if not ok and setting == "on":
         raise UserError(f"train.packing: on is not possible here: {reason}; set train.packing to auto or off")
     if ok and setting == "auto":
