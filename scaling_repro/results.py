@@ -26,6 +26,11 @@ RESULT_FILE = "result.json"
 SCHEMA_VERSION = 1
 
 
+ZERO_SHOT_LOSS = "loss"
+"""Key of the zero-shot test loss (teacher-forced over every pair, nats per target token) in
+``RunRecord.zero_shot``, beside the zero-shot decoding metrics."""
+
+
 class RunRecord(BaseModel):
     """Everything one run measured, with the factors the scaling laws see as plain numbers.
 
@@ -62,7 +67,8 @@ class RunRecord(BaseModel):
         default_factory=dict, description="metric -> test set (and 'all') -> score"
     )
     zero_shot: dict[str, dict[str, float]] = Field(
-        default_factory=dict, description="metric -> direction (and 'mean') -> score"
+        default_factory=dict,
+        description=f"metric -> direction (and 'mean') -> score; {ZERO_SHOT_LOSS!r}: teacher-forced test loss (nats)",
     )
     few_shot: dict[str, dict[str, dict[str, float]]] = Field(
         default_factory=dict, description="shots -> metric -> test set -> score"

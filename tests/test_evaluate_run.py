@@ -16,7 +16,7 @@ from scaling_repro.evaluate.perplexity import corpus_nll
 from scaling_repro.evaluate.run import MEAN, evaluate_model, write_generations
 from scaling_repro.models.tokenizer import train_tokenizer
 from scaling_repro.config.recipe import EvalConfig
-from scaling_repro.results import RunRecord
+from scaling_repro.results import ZERO_SHOT_LOSS, RunRecord
 
 INFO = TaskInfo(name="toy", source_lang="en", target_lang="de", metrics=("rougeL", "bleu", "chrf"), template="{source} =>")
 WORDS = "cat dog tree house red blue big small runs sits".split()
@@ -81,6 +81,25 @@ def test_test_loss_is_over_the_concatenated_test_sets(result, model, tokenizer):
     encoded = encode_examples(tokenizer, TASK.test["set_a"] + TASK.test["set_b"], INFO, log_counts=False)
     expected = corpus_nll(model, [collate_for_lm(encoded, tokenizer.pad_token_id)])
     assert result.test_loss == pytest.approx(expected.mean, rel=1e-5)
+
+
+def test_zero_shot_loss_is_teacher_forced_over_every_pair_of_each_direction(result, model, tokenizer):
+    for name, examples in TASK.zero_shot.items():
+        encoded = encode_examples(tokenizer, examples, INFO, log_counts=False)
+        expected = corpus_nll(model, [collate_for_lm(encoded, tokenizer.pad_token_id)])
+        assert result.zero_shot[ZERO_SHOT_LOSS][name] == pytest.approx(expected.mean, rel=1e-5)
+        assert result.num_examples[f"zero_shot_loss/{name}"] == len(examples)
+
+
+def test_zero_shot_loss_needs_no_decoding(model, tokenizer, monkeypatch):
+    monkeypatch.setattr(run_module, "greedy_generate", lambda *a, **k: pytest.fail("decoded"))
+    scored = evaluate_model(model, tokenizer, TASK, EvalConfig(generate=False, zero_shot=True))
+    assert set(scored.zero_shot) == {ZERO_SHOT_LOSS}
+
+
+def test_zero_shot_loss_uses_every_pair_when_decoding_is_capped(model, tokenizer):
+    capped = evaluate_model(model, tokenizer, TASK, EvalConfig(max_new_tokens=2, max_generate_examples=1, metrics=["chrf"], zero_shot=True))
+    assert capped.num_examples["zero_shot/fr-de"] == 1 and capped.num_examples["zero_shot_loss/fr-de"] == 3
 
 
 def test_generations_are_kept_for_rescoring(result, tmp_path):

@@ -22,10 +22,9 @@ from scaling_repro.errors import UserError
 from scaling_repro.fit.critical import critical_data_size, critical_power_law
 from scaling_repro.fit.record import JointFit
 from scaling_repro.config.study_plan import Analysis
-from scaling_repro.results import RunRecord
+from scaling_repro.results import ZERO_SHOT_LOSS, RunRecord
 
 ZERO_SHOT_METRIC = "chrf"
-ZERO_SHOT_LOSS = "loss"  # zero-shot test loss (teacher-forced, nats per token), where a record has it
 ZERO_SHOT_KEYS = (ZERO_SHOT_LOSS, ZERO_SHOT_METRIC)
 
 

@@ -22,11 +22,12 @@ from scaling_repro.data.types import Example, TaskData
 from scaling_repro.errors import UserError
 from scaling_repro.evaluate.generate import greedy_generate
 from scaling_repro.evaluate.metrics import ALL, METRIC_NAMES, Generations, score_sets
-from scaling_repro.evaluate.perplexity import losses_per_set, overall
+from scaling_repro.evaluate.perplexity import NllSum, losses_per_set, overall
 from scaling_repro.ranks import ProcessInfo, current_process
 from scaling_repro.evaluate.shots import cut_at_separator, few_shot_prompts
 from scaling_repro.config.recipe import EvalConfig
 from scaling_repro.fileio import atomic_write_text
+from scaling_repro.results import ZERO_SHOT_LOSS
 
 log = logging.getLogger(__name__)
 
@@ -217,6 +218,10 @@ def evaluate_model(
             result.metrics = ev.generate_and_score("test", sets, ev.prompts(sets), result.generations)
             result.num_examples["generated"] = sum(len(s) for s in sets.values())
             log.info("test metrics: %s", {m: round(v[ALL], 3) for m, v in result.metrics.items()})
+        if eval_cfg.zero_shot and not ev.task.zero_shot:
+            raise UserError(f"eval.zero_shot is set but task {task.info.name!r} has no zero-shot directions")
+        if compute_loss and eval_cfg.zero_shot:
+            _zero_shot_loss(ev, result)
         if eval_cfg.generate and eval_cfg.zero_shot:
             _zero_shot(ev, result)
         if eval_cfg.generate:
@@ -225,16 +230,21 @@ def evaluate_model(
     return result
 
 
-def _test_loss(ev: _Evaluator, result: EvalResult) -> None:
+def _set_losses(ev: _Evaluator, sets: dict[str, Sequence[Example]], kind: str) -> dict[str, NllSum]:
+    """Teacher-forced NLL of every example of every set, summed per set over all processes."""
     encoded = {
         name: encode_examples(
             ev.tokenizer, examples, ev.task.info, ev.max_source_tokens, ev.max_target_tokens,
-            split=f"test/{name}", log_counts=ev.process.is_main,
+            split=f"{kind}/{name}", log_counts=ev.process.is_main,
         )
-        for name, examples in ev.task.test.items()
+        for name, examples in sets.items()
     }
     collate = partial(collate_for_lm, pad_id=pad_token_id(ev.tokenizer))
-    losses = losses_per_set(ev.model, encoded, collate, ev.eval_cfg.batch_size, ev.process)
+    return losses_per_set(ev.model, encoded, collate, ev.eval_cfg.batch_size, ev.process)
+
+
+def _test_loss(ev: _Evaluator, result: EvalResult) -> None:
+    losses = _set_losses(ev, ev.task.test, "test")
     result.test_losses = {name: value.mean for name, value in losses.items()}
     result.test_loss = overall(losses).mean
     result.num_examples.update({f"test/{name}": len(examples) for name, examples in ev.task.test.items()})
@@ -243,12 +253,19 @@ def _test_loss(ev: _Evaluator, result: EvalResult) -> None:
     log.info("test loss %.4f (ppl %.2f) over %d target tokens", total.mean, total.perplexity, total.tokens)
 
 
+def _zero_shot_loss(ev: _Evaluator, result: EvalResult) -> None:
+    """Zero-shot test loss: teacher-forced, every pair of every zero-shot direction (not capped
+    like decoding), averaged over directions as the paper averages its zero-shot scores."""
+    losses = _set_losses(ev, ev.task.zero_shot, "zero_shot")
+    result.zero_shot.update(with_direction_mean({ZERO_SHOT_LOSS: {name: value.mean for name, value in losses.items()}}))
+    result.num_examples.update({f"zero_shot_loss/{name}": len(examples) for name, examples in ev.task.zero_shot.items()})
+    log.info("zero-shot loss %.4f", result.zero_shot[ZERO_SHOT_LOSS][MEAN])
+
+
 def _zero_shot(ev: _Evaluator, result: EvalResult) -> None:
-    if not ev.task.zero_shot:
-        raise UserError(f"eval.zero_shot is set but task {ev.task.info.name!r} has no zero-shot directions")
     sets = {name: ev.capped(examples) for name, examples in ev.task.zero_shot.items()}
     scores = ev.generate_and_score("zero_shot", sets, ev.prompts(sets), result.generations)
-    result.zero_shot = with_direction_mean(scores)
+    result.zero_shot.update(with_direction_mean(scores))
     result.num_examples.update({f"zero_shot/{name}": len(examples) for name, examples in sets.items()})
     log.info("zero-shot: %s", {m: round(v[MEAN], 3) for m, v in result.zero_shot.items()})
 
