@@ -36,6 +36,19 @@ def test_joint_fit_curves_run_through_the_points_and_mark_the_held_out_ones(pape
             assert list(series.held_out) == [held[(x, d)] for d in series.x]
 
 
+def test_a_log_axis_spanning_less_than_two_decades_is_ticked_at_the_data_values():
+    from matplotlib.figure import Figure
+
+    from scaling_repro.figures.style import Panel, Series, draw_panel
+
+    x = np.array([25.0, 50.0, 100.0, 200.0, 400.0])
+    panel = Panel(title="t", series=[Series(label="s", color="k", x=x, y=1 / x)], xlabel="Df", ylabel="loss")
+    ax = Figure().subplots()
+    draw_panel(ax, panel)
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["25", "50", "100", "200", "400"]
+    assert not any(t.get_text() for t in ax.get_xticklabels(minor=True))
+
+
 def test_figure1_fits_each_model_size_separately(paper, paper_study):
     series = single_fit_series(paper_study, "wmt14_en_de", "lora", notes := [])
     assert [s.label.split(":")[0] for s in series] == ["1B", "2B", "4B", "8B", "16B"]

@@ -23,6 +23,9 @@ import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.ticker import NullFormatter
+
+from scaling_repro.analysis.numbers import human
 
 STYLE = {
     "font.size": 9,
@@ -107,6 +110,18 @@ _BOX_ANCHORS = {
 }
 
 
+MAX_VALUE_TICKS = 8
+
+
+def _tick_short_log_axis(ax, panel: Panel) -> None:
+    """Tick a log x axis at the data's own values when they span less than two decades:
+    matplotlib would otherwise label its minor ticks there, and the labels overlap."""
+    xs = sorted({float(v) for s in panel.series for v in np.asarray(s.x) if v > 0})
+    if 1 < len(xs) <= MAX_VALUE_TICKS and xs[-1] / xs[0] < 100:
+        ax.set_xticks(xs, [human(v) for v in xs])
+        ax.xaxis.set_minor_formatter(NullFormatter())
+
+
 def draw_panel(ax, panel: Panel) -> None:
     """Draw ``panel`` on ``ax``."""
     for s in panel.series:
@@ -115,6 +130,7 @@ def draw_panel(ax, panel: Panel) -> None:
         ax.plot(x, y, **kwargs)
     if panel.xlog:
         ax.set_xscale("log")
+        _tick_short_log_axis(ax, panel)
     if panel.ylog:
         ax.set_yscale("log")
     ax.set_title(panel.title)
