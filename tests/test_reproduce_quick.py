@@ -38,6 +38,8 @@ def test_every_run_succeeded_with_a_test_loss_and_generation_metrics(quick_study
     records = load_results(out / "runs", include_failed=True)
     assert len(records) >= 80 and all(r.ok for r in records)
     assert all(r.test_loss is not None and "chrf" in r.metrics and "bleu" in r.metrics for r in records)
+    zero_shot = [r for r in records if r.spec["eval"]["zero_shot"]]
+    assert zero_shot and all(r.zero_shot["loss"]["mean"] > 0 for r in zero_shot)
     assert {r.method for r in records} == {"full", "prompt", "lora"}
 
 
@@ -66,6 +68,16 @@ def test_a_second_invocation_does_no_work_and_takes_seconds(quick_study, capsys)
     assert time.perf_counter() - started < 30
     printed = capsys.readouterr().out
     assert "0 runs trained" in printed and "already pretrained" in printed and "results unchanged" in printed
+
+
+def test_deleted_figures_are_drawn_again_without_refitting(quick_study, capsys):
+    out, _, _ = quick_study
+    for png in (out / "report" / "figures").glob("*.png"):
+        png.unlink()
+    assert main(["reproduce", "tiny", "--quick", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "results unchanged" in printed and "figures unchanged" not in printed
+    assert list((out / "report" / "figures").glob("*.png"))
 
 
 def test_an_interrupted_study_continues_with_only_the_missing_runs(quick_study, capsys):

@@ -98,7 +98,9 @@ def report_stage(analysis, study, header: list[str]):
     report_dir = Path(REPORT_DIR)
     files = write_report(analysis, findings, report_dir, header)
     drawn = "figures unchanged"
-    if study is not None or not (report_dir / "index.md").is_file():
+    figures_dir = report_dir / "figures"
+    missing = not (report_dir / "index.md").is_file() or not figures_dir.is_dir() or not any(figures_dir.iterdir())
+    if study is not None or missing:
         figures = write_figures(study, Path(RUNS_DIR), report_dir)
         files += figures
         drawn = f"{sum(p.suffix == '.png' for p in figures)} figures"
