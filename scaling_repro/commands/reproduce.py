@@ -16,9 +16,10 @@ def register(subparsers) -> None:
         """
         `reproduce tiny` is the embedded default: on one CPU, offline, in minutes. It builds the
         synthetic translation task and trains its tokenizer, pretrains the tiny model ladder
-        (tiny-xs..tiny-l, with intermediate checkpoints of tiny-s for the pretraining-data axis),
-        finetunes FMT, Prompt and LoRA at five finetuning data sizes on every model size plus the
-        pretraining-data and PET-size axes, evaluates test loss, BLEU/chrF and zero-shot chrF,
+        (tiny-xs..tiny-l, with intermediate checkpoints of tiny-m for the pretraining-data axis),
+        finetunes FMT, Prompt and LoRA to convergence at five finetuning data sizes on every model
+        size plus the pretraining-data and PET-size axes, evaluates test loss, BLEU/chrF and
+        zero-shot test loss and chrF,
         fits the multiplicative and additive laws with the largest model / data size held out, and
         writes OUT/report/: summary.md (Table 2- and Table 4-style tables, critical data sizes,
         measured checks), analysis.json, figures, and findings.md, which checks each of the
