@@ -118,10 +118,6 @@ class Convergence(_Record):
     converged: int  # best_step < steps
     not_converged: list[str] = []  # "model@revision Df=N seed=S" of the others
 
-    @property
-    def share(self) -> float | None:
-        return self.converged / self.runs if self.runs else None
-
 
 class StudyChecks(_Record):
     noise: dict[str, Noise]
