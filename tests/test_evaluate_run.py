@@ -77,17 +77,21 @@ def test_zero_shot_mean_averages_the_directions(result):
         assert by_direction[MEAN] == pytest.approx((by_direction["fr-de"] + by_direction["zh-de"]) / 2)
 
 
+def direct_loss(model, tokenizer, examples) -> float:
+    """Token-level NLL of ``examples`` scored in one padded batch, outside evaluate_model."""
+    encoded = encode_examples(tokenizer, examples, INFO, log_counts=False)
+    return corpus_nll(model, [collate_for_lm(encoded, tokenizer.pad_token_id)]).mean
+
+
 def test_test_loss_is_over_the_concatenated_test_sets(result, model, tokenizer):
-    encoded = encode_examples(tokenizer, TASK.test["set_a"] + TASK.test["set_b"], INFO, log_counts=False)
-    expected = corpus_nll(model, [collate_for_lm(encoded, tokenizer.pad_token_id)])
-    assert result.test_loss == pytest.approx(expected.mean, rel=1e-5)
+    expected = direct_loss(model, tokenizer, TASK.test["set_a"] + TASK.test["set_b"])
+    assert result.test_loss == pytest.approx(expected, rel=1e-5)
 
 
 def test_zero_shot_loss_is_teacher_forced_over_every_pair_of_each_direction(result, model, tokenizer):
     for name, examples in TASK.zero_shot.items():
-        encoded = encode_examples(tokenizer, examples, INFO, log_counts=False)
-        expected = corpus_nll(model, [collate_for_lm(encoded, tokenizer.pad_token_id)])
-        assert result.zero_shot[ZERO_SHOT_LOSS][name] == pytest.approx(expected.mean, rel=1e-5)
+        expected = direct_loss(model, tokenizer, examples)
+        assert result.zero_shot[ZERO_SHOT_LOSS][name] == pytest.approx(expected, rel=1e-5)
         assert result.num_examples[f"zero_shot_loss/{name}"] == len(examples)
 
 
