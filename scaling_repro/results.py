@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Collection, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -130,13 +131,20 @@ def adopt_legacy_run_dir(spec: "RunSpec") -> Path | None:
     return new
 
 
-def iter_result_files(root: str | Path) -> Iterator[Path]:
-    """Yield every ``result.json`` under ``root`` in sorted order."""
-    yield from sorted(Path(root).rglob(RESULT_FILE))
+def iter_result_files(root: str | Path, run_dirs: Collection[str | Path] | None = None) -> Iterator[Path]:
+    """Yield every ``result.json`` under ``root`` in sorted order; with ``run_dirs``, only those
+    of these run directories."""
+    wanted = None if run_dirs is None else {Path(d).resolve() for d in run_dirs}
+    for path in sorted(Path(root).rglob(RESULT_FILE)):
+        if wanted is None or path.parent.resolve() in wanted:
+            yield path
 
 
-def load_results(root: str | Path, include_failed: bool = False) -> list[RunRecord]:
-    """Return the RunRecords under ``root``; unreadable files are skipped with a warning.
+def load_results(
+    root: str | Path, include_failed: bool = False, run_dirs: Collection[str | Path] | None = None
+) -> list[RunRecord]:
+    """Return the RunRecords under ``root`` (with ``run_dirs``, only those of these run
+    directories); unreadable files are skipped with a warning.
 
     Failed runs are left out unless ``include_failed``.
     """
@@ -144,7 +152,7 @@ def load_results(root: str | Path, include_failed: bool = False) -> list[RunReco
     if not root.exists():
         raise FileNotFoundError(f"results directory {root} does not exist")
     records = []
-    for path in iter_result_files(root):
+    for path in iter_result_files(root, run_dirs):
         try:
             record = read_record(path)
         except (OSError, ValueError, ValidationError) as err:

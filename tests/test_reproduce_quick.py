@@ -7,12 +7,13 @@ Marked ``slow`` to be easy to find (``pytest -m slow``); it runs in the default 
 
 import json
 import re
+import shutil
 import time
 
 import pytest
 
 from scaling_repro.cli import main
-from scaling_repro.results import RESULT_FILE, load_results
+from scaling_repro.results import RESULT_FILE, load_results, read_record
 
 pytestmark = pytest.mark.slow
 
@@ -89,3 +90,18 @@ def test_an_interrupted_study_continues_with_only_the_missing_runs(quick_study, 
     printed = capsys.readouterr().out
     assert "2 runs trained" in printed and "law fits" in printed  # refit: the results changed
     assert all(path.is_file() for path in lost)
+
+
+def test_a_result_of_a_run_no_longer_in_the_plan_is_left_out_of_the_fits(quick_study, capsys):
+    out, _, _ = quick_study
+    kept = min((out / "runs").rglob(RESULT_FILE)).parent
+    stale = kept.parent / "000000000000"  # as if a recipe had changed since this run
+    shutil.copytree(kept, stale)
+    record = read_record(stale)
+    record.model_copy(update={"run_id": stale.name, "test_loss": record.test_loss + 5.0}).write(stale)
+    try:
+        assert main(["reproduce", "tiny", "--quick", "--out", str(out)]) == 0
+        printed = capsys.readouterr().out
+        assert "results unchanged" in printed and "1 result of runs not in the plan left out" in printed
+    finally:
+        shutil.rmtree(stale)

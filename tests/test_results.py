@@ -58,6 +58,12 @@ def test_load_results_leaves_out_failed_runs_unless_asked(tmp_path):
     assert len(load_results(tmp_path, include_failed=True)) == 2
 
 
+def test_load_results_with_run_dirs_reads_only_those_runs(tmp_path):
+    record("kept").write(tmp_path / "a" / "r1")
+    record("other").write(tmp_path / "a" / "r2")
+    assert [r.run_id for r in load_results(tmp_path, run_dirs=[tmp_path / "a" / "r1"])] == ["kept"]
+
+
 def test_load_results_of_a_missing_directory_is_an_error(tmp_path):
     with pytest.raises(FileNotFoundError):
         load_results(tmp_path / "nope")

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Collection
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
@@ -31,7 +32,7 @@ from scaling_repro.analysis.checks import StudyChecks, run_checks
 from scaling_repro.analysis.experiments import METHOD_NAMES
 from scaling_repro.analysis.study import DEFAULT_HOLDOUT
 from scaling_repro.config.study_plan import Analysis
-from scaling_repro.results import RESULT_FILE
+from scaling_repro.results import iter_result_files
 from scaling_repro.fileio import atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -68,11 +69,14 @@ class StudyAnalysis(BaseModel):
         return Path(path)
 
 
-def results_fingerprint(runs_dir: str | Path, settings: Analysis) -> str:
-    """Return a hash of every result file's path, size and mtime, and of the settings: equal
-    fingerprints mean the analysis would see the same results."""
+def results_fingerprint(
+    runs_dir: str | Path, settings: Analysis, run_dirs: Collection[str | Path] | None = None
+) -> str:
+    """Return a hash of every result file's path, size and mtime (with ``run_dirs``, of these
+    runs only), and of the settings: equal fingerprints mean the analysis would see the same
+    results."""
     digest = hashlib.sha256(settings.model_dump_json().encode())
-    for path in sorted(Path(runs_dir).rglob(RESULT_FILE)):
+    for path in iter_result_files(runs_dir, run_dirs):
         stat = path.stat()
         digest.update(f"{path.relative_to(runs_dir)}:{stat.st_size}:{stat.st_mtime_ns}\n".encode())
     return digest.hexdigest()[:16]

@@ -18,7 +18,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -61,35 +61,59 @@ def working_directory(path: Path) -> Iterator[None]:
         os.chdir(previous)
 
 
-def fit_stage(plan: StudyPlan):
-    """Fit the results, or reuse ``report/analysis.json`` when they have not changed; return
-    (analysis, the figures Study or None when reused, StageResult)."""
+def plan_study(run_dirs: Collection[Path]):
+    """Return the :class:`~scaling_repro.analysis.Study` of the plan's runs (``run_dirs``) only."""
     from scaling_repro.analysis import Study
+    from scaling_repro.analysis.reproduction import HOLDOUT
+    from scaling_repro.results import load_results
+
+    return Study(load_results(RUNS_DIR, run_dirs=run_dirs), holdout=HOLDOUT, source=RUNS_DIR)
+
+
+def stale_results(run_dirs: Collection[Path]) -> int:
+    """Return how many results under ``runs/`` belong to no run of the plan: runs of recipes
+    that have changed since they ran, which the fits must not mix with the plan's."""
+    from scaling_repro.results import iter_result_files
+
+    planned = {Path(d).resolve() for d in run_dirs}
+    return sum(path.parent.resolve() not in planned for path in iter_result_files(RUNS_DIR))
+
+
+def fit_stage(plan: StudyPlan, run_dirs: Collection[Path]):
+    """Fit the results of the plan's runs (``run_dirs``), or reuse ``report/analysis.json``
+    when they have not changed; return (analysis, the figures Study or None when reused,
+    StageResult). Other results under ``runs/`` are left out, with a warning."""
     from scaling_repro.analysis.reproduction import (
-        HOLDOUT,
         analyse,
         load_analysis,
         results_fingerprint,
     )
-    from scaling_repro.results import load_results
 
     started = time.perf_counter()
-    fingerprint = results_fingerprint(RUNS_DIR, plan.analysis)
+    stale = stale_results(run_dirs)
+    left_out = ""
+    if stale:
+        log.warning("%d result(s) under %s/ belong to no run of the plan (their recipes changed since they "
+                    "ran): left out of the fits; delete them or use a new --out to keep the directory clean",
+                    stale, RUNS_DIR)
+        left_out = f"; {stale} result{'s' * (stale != 1)} of runs not in the plan left out"
+    fingerprint = results_fingerprint(RUNS_DIR, plan.analysis, run_dirs)
     cached = load_analysis(Path(REPORT_DIR) / "analysis.json")
     if cached is not None and cached.fingerprint == fingerprint:
         return cached, None, StageResult("fit", time.perf_counter() - started,
-                                         "results unchanged: reused report/analysis.json", False)
-    study = Study(load_results(RUNS_DIR), holdout=HOLDOUT, source=RUNS_DIR)
+                                         f"results unchanged: reused report/analysis.json{left_out}", False)
+    study = plan_study(run_dirs)
     analysis = analyse(study, plan.analysis, fingerprint)
     n_fits = sum(len(m.multiplicative.fits) + len(m.additive.fits) + len(m.single) for m in analysis.methods.values())
     summary = (f"{len(study.records)} runs -> {n_fits} law fits ({len(analysis.methods)} methods), "
-               f"{plan.analysis.bootstrap} bootstrap resamples")
+               f"{plan.analysis.bootstrap} bootstrap resamples{left_out}")
     return analysis, study, StageResult("fit", time.perf_counter() - started, summary)
 
 
-def report_stage(analysis, study, header: list[str]):
+def report_stage(analysis, study, header: list[str], run_dirs: Collection[Path]):
     """Check the findings, write findings.md / summary.md / analysis.json and (when the fits
-    are new or the figures missing) the figures and tables; return (findings, files, StageResult)."""
+    are new or the figures missing) the figures and tables of the plan's runs (``run_dirs``);
+    return (findings, files, StageResult)."""
     from scaling_repro.analysis.findings import VERDICTS, check_findings
     from scaling_repro.report.study import write_figures, write_report
 
@@ -101,7 +125,7 @@ def report_stage(analysis, study, header: list[str]):
     figures_dir = report_dir / "figures"
     missing = not (report_dir / "index.md").is_file() or not figures_dir.is_dir() or not any(figures_dir.iterdir())
     if study is not None or missing:
-        figures = write_figures(study, Path(RUNS_DIR), report_dir)
+        figures = write_figures(study or plan_study(run_dirs), Path(RUNS_DIR), report_dir)
         files += figures
         drawn = f"{sum(p.suffix == '.png' for p in figures)} figures"
     counts = {v: sum(f.verdict == v for f in findings) for v in VERDICTS}
@@ -128,12 +152,13 @@ def reproduce(plan: StudyPlan, out_dir: str | Path, jobs: int = 2, progress: boo
         done(prepare_data(plan, specs))
         done(pretrain_models(plan, jobs, progress))
         done(finetune_runs(specs, jobs, progress))
-        analysis, study, stage = fit_stage(plan)
+        run_dirs = [spec.run_dir for spec, _ in specs]
+        analysis, study, stage = fit_stage(plan, run_dirs)
         done(stage)
         plan_line = f"Plan: {plan.name} ({len(specs)} finetuning runs, {len(plan.models)} base models); output: {out_dir}"
         header = [plan_line, "", "Stages (this invocation):", ""]
         header += [f"- {s.name}: {s.seconds:.1f} s - {s.summary}" for s in result.stages]
-        findings, files, stage = report_stage(analysis, study, header)
+        findings, files, stage = report_stage(analysis, study, header, run_dirs)
         done(stage)
     result.peak_memory_bytes = memory.peak_bytes
     result.findings, result.report_files = findings, files
