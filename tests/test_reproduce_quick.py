@@ -13,6 +13,7 @@ import time
 import pytest
 
 from scaling_repro.cli import main
+from scaling_repro.config.study_plan import RECIPES_DIR
 from scaling_repro.results import RESULT_FILE, load_results, read_record
 
 pytestmark = pytest.mark.slow
@@ -105,3 +106,16 @@ def test_a_result_of_a_run_no_longer_in_the_plan_is_left_out_of_the_fits(quick_s
         assert "results unchanged" in printed and "1 result of runs not in the plan left out" in printed
     finally:
         shutil.rmtree(stale)
+
+
+def test_continuing_with_a_changed_pretraining_recipe_is_an_error_naming_the_change(quick_study, tmp_path, capsys):
+    out, _, _ = quick_study
+    quick = RECIPES_DIR / "tiny" / "quick"
+    (tmp_path / "pretrain.yaml").write_text(f"extends: {quick / 'pretrain.yaml'}\nlr: 1.0e-3\n")
+    finetune = ", ".join(str(path) for path in sorted(quick.glob("*.yaml")) if path.name != "pretrain.yaml")
+    (tmp_path / "plan.yaml").write_text(
+        f"extends: {quick.parent / 'quick.yaml'}\npretrain_recipe: pretrain.yaml\nfinetune: [{finetune}]\n"
+    )
+    assert main(["reproduce", "tiny", "--plan", str(tmp_path / "plan.yaml"), "--out", str(out)]) != 0
+    printed = capsys.readouterr()
+    assert "lr: 0.003 -> 0.001" in printed.out + printed.err and "new --out" in printed.out + printed.err

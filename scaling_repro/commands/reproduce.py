@@ -27,9 +27,11 @@ def register(subparsers) -> None:
 
         The plan is recipes/<study>/study.yaml (--quick: quick.yaml, fewer and smaller runs, the
         same code path). Interrupt it at any time: running it again continues where it stopped,
-        and a finished study is re-reported in seconds. After editing a recipe, the same --out
-        trains only the changed runs and fits the plan's runs only (results of runs no longer in
-        the plan are left out, and counted). Runs execute --jobs at a time, each in a
+        and a finished study is re-reported in seconds. After editing a finetuning recipe, the
+        same --out trains only the changed runs and fits the plan's runs only (results of runs no
+        longer in the plan are left out, and counted); after editing the pretraining recipe it
+        stops with an error naming the change, as its base models would be stale: use a new --out.
+        Runs execute --jobs at a time, each in a
         child process with one torch thread (on a shared or small machine one thread per process
         is much faster than several threads).
         """,

@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 from scaling_repro.errors import RecipeError, UserError
 from scaling_repro.config.recipe import RunSpec
 from scaling_repro.config.study_plan import PRETRAINED_DIR, BaseModelPlan, StudyPlan
+from scaling_repro.reproduce.provenance import check_settings, model_settings, record_settings, tokenizer_settings
 
 log = logging.getLogger(__name__)
 
@@ -94,14 +95,16 @@ def prepare_data(plan: StudyPlan, specs: list[tuple[RunSpec, Path]]) -> StageRes
     task_cfg = specs[0][0].task
     task = load_task(task_cfg)
     sizes = f"{len(task.dev)} dev, {' + '.join(str(len(v)) for v in task.test.values())} test"
+    recipe = load_pretrain_recipe(plan.pretrain_recipe, pretrain_overrides(tokenizer=False))
     if (Path(TOKENIZER_DIR) / "tokenizer.json").is_file():
+        check_settings(TOKENIZER_DIR, tokenizer_settings(recipe), "the tokenizer")
         return StageResult("data", time.perf_counter() - started,
                            f"task {task_cfg.name} ({sizes}); tokenizer {TOKENIZER_DIR} already trained", False)
-    recipe = load_pretrain_recipe(plan.pretrain_recipe, pretrain_overrides(tokenizer=False))
     if recipe.tokenizer.path:
         raise RecipeError(f"{plan.pretrain_recipe}: tokenizer.path must be unset: the study trains its own tokenizer")
     documents = CORPUS_SOURCES[recipe.corpus.source](recipe.corpus, "train")
     tokenizer = get_tokenizer(recipe, documents)  # trains and saves OUT/pretrained/tokenizer
+    record_settings(TOKENIZER_DIR, tokenizer_settings(recipe))
     summary = (f"task {task_cfg.name} ({sizes}); {len(documents):,} pretraining documents; "
                f"{recipe.tokenizer.kind} tokenizer of {len(tokenizer)} entries -> {TOKENIZER_DIR}")
     return StageResult("data", time.perf_counter() - started, summary)
@@ -114,6 +117,20 @@ def is_pretrained(plan_model: BaseModelPlan) -> bool:
     """True when the model's final checkpoint has been exported."""
     final = Path(PRETRAINED_DIR) / plan_model.name / plan_model.revisions[-1]
     return (final / META_FILE).is_file()
+
+
+def _model_overrides(plan_model: BaseModelPlan) -> list[str]:
+    """The pretraining recipe overrides that make one model of the plan (budget, checkpoints)."""
+    checkpoints = ",".join(str(t) for t in plan_model.checkpoint_tokens)
+    return [f"models=[{plan_model.name}]", f"token_budget={plan_model.token_budget}",
+            f"checkpoint_tokens=[{checkpoints}]", *pretrain_overrides()]
+
+
+def _model_settings(plan: StudyPlan, plan_model: BaseModelPlan) -> dict[str, Any]:
+    """The settings one model of the plan is pretrained with (:func:`provenance.model_settings`)."""
+    from scaling_repro.pretrain.recipe import load_pretrain_recipe
+
+    return model_settings(load_pretrain_recipe(plan.pretrain_recipe, _model_overrides(plan_model)))
 
 
 def _pretrain_cost(plan_model: BaseModelPlan) -> float:
@@ -147,6 +164,9 @@ def pretrain_models(plan: StudyPlan, jobs: int, progress: bool = True) -> StageR
     """Pretrain every model of the plan that is not done, ``jobs`` at once (largest first),
     each as ``scaling-repro pretrain`` in a one-thread subprocess logging to pretrained/<m>.log."""
     started = time.perf_counter()
+    for plan_model in filter(is_pretrained, plan.models):
+        check_settings(Path(PRETRAINED_DIR) / plan_model.name, _model_settings(plan, plan_model),
+                       f"base model {plan_model.name}")
     todo = sorted((m for m in plan.models if not is_pretrained(m)), key=_pretrain_cost, reverse=True)
     if not todo:
         names = ", ".join(f"{m.name} ({m.token_budget:,} tokens)" for m in plan.models)
@@ -177,12 +197,8 @@ def pretrain_models(plan: StudyPlan, jobs: int, progress: bool = True) -> StageR
 def _pretrain_one(plan: StudyPlan, plan_model: BaseModelPlan) -> float:
     """Run one model's pretraining subprocess; return its seconds or raise UserError."""
     started = time.perf_counter()
-    checkpoints = ",".join(str(t) for t in plan_model.checkpoint_tokens)
-    command = [
-        sys.executable, "-m", "scaling_repro", "pretrain", str(plan.pretrain_recipe),
-        f"models=[{plan_model.name}]", f"token_budget={plan_model.token_budget}",
-        f"checkpoint_tokens=[{checkpoints}]", *pretrain_overrides(), "train.threads=1",
-    ]
+    command = [sys.executable, "-m", "scaling_repro", "pretrain", str(plan.pretrain_recipe),
+               *_model_overrides(plan_model), "train.threads=1"]
     log_path = Path(PRETRAINED_DIR) / f"{plan_model.name}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
@@ -195,6 +211,7 @@ def _pretrain_one(plan: StudyPlan, plan_model: BaseModelPlan) -> float:
 
         raise UserError(f"pretraining {plan_model.name} failed (exit status {code}): {last_line(log_path)} "
                         f"(log: {log_path.resolve()})")
+    record_settings(Path(PRETRAINED_DIR) / plan_model.name, _model_settings(plan, plan_model))
     return time.perf_counter() - started
 
 
