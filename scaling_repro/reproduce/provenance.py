@@ -69,9 +69,9 @@ def check_settings(directory: str | Path, settings: dict[str, Any], what: str) -
     if changed:
         shown = "; ".join(changed[:6]) + (f"; and {len(changed) - 6} more" if len(changed) > 6 else "")
         raise UserError(
-            f"{what} in {directory} was made with another pretraining recipe than the plan's ({shown}). "
-            "Its base models and finetuning runs would be stale: use a new --out, or delete its "
-            "pretrained/ and runs/ to start over"
+            f"{what} in {directory} was made with another pretraining recipe than the plan's ({shown}); "
+            "the study's base models and finetuning runs would be stale: use a new --out, or delete "
+            "pretrained/ and runs/ in this one to start over"
         )
 
 
