@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 
 from scaling_repro.launch import preemption
 from scaling_repro.launch.claims import Claim
+from scaling_repro.launch.warm import request_warm
 from scaling_repro.launch.execute import RunOutcome, SweepOptions, execute_run
 from scaling_repro.launch.runners import (
     LOG_FILE,
@@ -117,6 +118,7 @@ def run_specs(
 PRELOAD_MODULES = (
     "scaling_repro.logs", "scaling_repro.pipeline", "scaling_repro.data.tasks", "scaling_repro.models.load",
     "scaling_repro.methods", "scaling_repro.train.loop", "scaling_repro.evaluate.run",
+    "scaling_repro.launch.warm",  # last: builds caches with the modules above loaded
 )
 
 
@@ -228,11 +230,15 @@ def _stop_process(process, grace_seconds: float = 30.0, checkpoint: bool = True)
         _wait(process, None)
 
 
-def cpu_runners(target_for: Callable[[RunSpec], RunTarget], jobs: int, threads: int = 1) -> list[Runner]:
+def cpu_runners(
+    target_for: Callable[[RunSpec], RunTarget], jobs: int, threads: int = 1, specs: Sequence[RunSpec] = ()
+) -> list[Runner]:
     """Return ``jobs`` runners that each run one spec at a time in a child process with
-    ``threads`` torch threads: forked from a preloaded server where the platform allows,
-    else fresh ``python -m scaling_repro run`` subprocesses (same isolation, slower start)."""
+    ``threads`` torch threads: forked from a preloaded server where the platform allows (which,
+    if not started yet, first builds the task splits of ``specs``), else fresh
+    ``python -m scaling_repro run`` subprocesses (same isolation, slower start)."""
     if _forkserver_context() is not None:
+        request_warm(specs)
         return [ForkedRunner(target_for, threads) for _ in range(jobs)]
     env = {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
     return [SubprocessRunner(lambda spec: python_command(target_for(spec), spec), env) for _ in range(jobs)]
@@ -256,7 +262,7 @@ def run_local(
             wide[0].index, wide[0].launch.gpus_per_node,
         )
     if not gpus and jobs > 1:
-        runners = cpu_runners(lambda spec: target, jobs)
+        runners = cpu_runners(lambda spec: target, jobs, specs=specs)
         return run_specs(specs, runners, options, f"local jobs {jobs}", progress)
     if not gpus:
         return run_specs(specs, [InProcessRunner(target)], options, "local", progress)

@@ -244,7 +244,8 @@ def finetune_runs(specs: list[tuple[RunSpec, Path]], jobs: int, progress: bool =
     level = launch_log.level
     launch_log.setLevel(logging.WARNING)  # the progress bar, not a line per run start / finish
     try:
-        outcomes = run_specs([spec for spec, _ in ordered], cpu_runners(target_of, jobs), options,
+        run_list = [spec for spec, _ in ordered]
+        outcomes = run_specs(run_list, cpu_runners(target_of, jobs, specs=run_list), options,
                              owner="reproduce", progress=progress)
     finally:
         launch_log.setLevel(level)
