@@ -75,8 +75,8 @@ def stale_results(run_dirs: Collection[Path]) -> int:
     that have changed since they ran, which the fits must not mix with the plan's."""
     from scaling_repro.results import iter_result_files
 
-    planned = {Path(d).resolve() for d in run_dirs}
-    return sum(path.parent.resolve() not in planned for path in iter_result_files(RUNS_DIR))
+    planned = set(iter_result_files(RUNS_DIR, run_dirs))
+    return sum(path not in planned for path in iter_result_files(RUNS_DIR))
 
 
 def fit_stage(plan: StudyPlan, run_dirs: Collection[Path]):
