@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 
 from scaling_repro.launch import preemption
 from scaling_repro.launch.claims import Claim
-from scaling_repro.launch.warm import request_warm
+from scaling_repro.launch.warm import start_fork_server, synthetic_task_params
 from scaling_repro.launch.execute import RunOutcome, SweepOptions, execute_run
 from scaling_repro.launch.runners import (
     LOG_FILE,
@@ -163,12 +163,14 @@ class ForkedRunner:
     (``multiprocessing`` 'forkserver' with :data:`PRELOAD_MODULES`), so a run starts in
     milliseconds instead of the seconds a fresh interpreter spends importing torch and
     transformers. ``target_for`` gives each spec's RunTarget (its recipe), so runs of several
-    recipes can share the workers.
+    recipes can share the workers. The server, started by the first run forked, first builds
+    the synthetic task splits of ``warm_params`` (:mod:`scaling_repro.launch.warm`).
     """
 
     target_for: Callable[[RunSpec], RunTarget]
     threads: int = 1
     poll_seconds: float = 0.2
+    warm_params: Sequence[dict] = ()
 
     def __call__(self, spec: RunSpec, claim: Claim) -> None:
         context = _forkserver_context()
@@ -179,6 +181,7 @@ class ForkedRunner:
             name=f"run-{spec.run_id}", daemon=False,
         )
         with _PROCESS_LOCK:
+            start_fork_server(self.warm_params)  # at once when it runs already
             process.start()
         try:
             claim.add_pid(process.pid)
@@ -235,11 +238,11 @@ def cpu_runners(
 ) -> list[Runner]:
     """Return ``jobs`` runners that each run one spec at a time in a child process with
     ``threads`` torch threads: forked from a preloaded server where the platform allows (which,
-    if not started yet, first builds the task splits of ``specs``), else fresh
+    when the first run starts it, first builds the task splits of ``specs``), else fresh
     ``python -m scaling_repro run`` subprocesses (same isolation, slower start)."""
     if _forkserver_context() is not None:
-        request_warm(specs)
-        return [ForkedRunner(target_for, threads) for _ in range(jobs)]
+        warm_params = synthetic_task_params(specs)
+        return [ForkedRunner(target_for, threads, warm_params=warm_params) for _ in range(jobs)]
     env = {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
     return [SubprocessRunner(lambda spec: python_command(target_for(spec), spec), env) for _ in range(jobs)]
 

@@ -4,8 +4,9 @@ The server imports this module last (:data:`scaling_repro.launch.local.PRELOAD_M
 importing it builds, for every child to inherit instead of rebuilding:
 
 - the synthetic task's splits for each ``task.params`` listed in the environment variable
-  :data:`WARM_ENV` (set by :func:`request_warm` before the server starts): ~0.7 s per run at
-  the tiny study's size;
+  :data:`WARM_ENV`, which :func:`start_fork_server` sets for the server's start only and the
+  server removes once read (so no other process inherits it): ~0.3-0.7 s per run at the tiny
+  study's size;
 - transformers' checkpoint conversion mapping, which a process builds on its first
   ``from_pretrained`` (~0.2-0.4 s of regex compilation).
 
@@ -16,8 +17,9 @@ from __future__ import annotations
 
 import json
 import logging
+import multiprocessing.forkserver
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -26,11 +28,25 @@ WARM_ENV = "SCALING_REPRO_WARM_SYNTHETIC_PARAMS"
 """JSON list of synthetic_mt ``task.params`` whose splits the fork server builds at start."""
 
 
-def request_warm(specs: Iterable[Any]) -> None:
-    """Ask the fork server, if it has not started yet, to prebuild its caches, with the synthetic
-    task splits of ``specs`` (RunSpecs), before it forks any run."""
+def synthetic_task_params(specs: Iterable[Any]) -> list[dict[str, Any]]:
+    """Return the distinct ``task.params`` of the synthetic_mt runs among ``specs`` (RunSpecs)."""
     params = {json.dumps(spec.task.params, sort_keys=True) for spec in specs if spec.task.name == "synthetic_mt"}
-    os.environ[WARM_ENV] = json.dumps([json.loads(p) for p in sorted(params)])
+    return [json.loads(p) for p in sorted(params)]
+
+
+def start_fork_server(synthetic_params: Sequence[dict[str, Any]]) -> None:
+    """Start the fork server of the 'forkserver' context whose preload this module ends, unless
+    it runs already, asking it to prebuild its caches with the splits of ``synthetic_params``.
+    The request reaches the server only: this process's environment is restored."""
+    previous = os.environ.get(WARM_ENV)
+    os.environ[WARM_ENV] = json.dumps(list(synthetic_params))
+    try:
+        multiprocessing.forkserver.ensure_running()
+    finally:
+        if previous is None:
+            del os.environ[WARM_ENV]
+        else:
+            os.environ[WARM_ENV] = previous
 
 
 def warm_caches(synthetic_params: Iterable[dict[str, Any]]) -> None:
@@ -47,8 +63,9 @@ def warm_caches(synthetic_params: Iterable[dict[str, Any]]) -> None:
         pass
 
 
-if os.environ.get(WARM_ENV) is not None:  # set by request_warm for the fork server it starts
+_REQUEST = os.environ.pop(WARM_ENV, None)  # set by start_fork_server for the server only
+if _REQUEST is not None:
     try:
-        warm_caches(json.loads(os.environ[WARM_ENV]))
+        warm_caches(json.loads(_REQUEST))
     except Exception as err:  # noqa: BLE001 - a cache that failed to build must not stop the server
         log.warning("fork server: could not prebuild caches (%s); each run builds its own", err)
