@@ -6,7 +6,12 @@ import os
 
 from scaling_repro.config.recipe import RunSpec
 from scaling_repro.data.synthetic import build_splits, synthetic_params
-from scaling_repro.launch.warm import WARM_ENV, start_fork_server, synthetic_task_params, warm_caches
+from scaling_repro.launch.warm import (
+    WARM_ENV,
+    start_fork_server,
+    synthetic_task_params,
+    warm_caches,
+)
 
 PARAMS = {"train_pool": 300, "dev_size": 20, "test_size": 20, "zero_shot_size": 20}
 
