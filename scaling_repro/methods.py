@@ -41,7 +41,7 @@ class MethodModel:
     """A model ready to train with ``kind``: ``trainable_params`` of ``total_params`` unique
     parameters need gradients; ``pet_params`` is the prompt length or LoRA rank (None for full)."""
 
-    model: "torch.nn.Module"
+    model: torch.nn.Module
     kind: MethodKind
     trainable_params: int
     total_params: int
@@ -50,8 +50,8 @@ class MethodModel:
 
 
 def apply_method(
-    model: "torch.nn.Module",
-    method: "FullMethod | PromptMethod | LoraMethod",
+    model: torch.nn.Module,
+    method: FullMethod | PromptMethod | LoraMethod,
     seed: int,
     tokenizer=None,
 ) -> MethodModel:
@@ -76,12 +76,13 @@ def apply_method(
     return MethodModel(wrapped, method.kind, trainable, total, pet, adapted_modules(wrapped, method.kind))
 
 
-def adapted_modules(model: "torch.nn.Module", kind: MethodKind) -> tuple[str, ...]:
+def adapted_modules(model: torch.nn.Module, kind: MethodKind) -> tuple[str, ...]:
     """Return the names (last path component, e.g. ``query_key_value``) of the modules a
     method adapts: those LoRA wrapped, or the input embedding that prompt tuning extends."""
     if kind == "lora":
-        return tuple(sorted({name.rsplit(".", 1)[-1] for name, module in model.named_modules()
-                             if hasattr(module, "lora_A")}))
+        return tuple(
+            sorted({name.rsplit(".", 1)[-1] for name, module in model.named_modules() if hasattr(module, "lora_A")})
+        )
     if kind == "prompt":
         embedding = model.get_input_embeddings()
         names = [name for name, module in model.get_base_model().named_modules() if module is embedding]
@@ -89,7 +90,7 @@ def adapted_modules(model: "torch.nn.Module", kind: MethodKind) -> tuple[str, ..
     return ()
 
 
-def count_trainable(model: "torch.nn.Module") -> tuple[int, int]:
+def count_trainable(model: torch.nn.Module) -> tuple[int, int]:
     """Return (parameters that require grad, all parameters), each shared tensor once."""
     from scaling_repro.models.configs import full_numel
 
@@ -97,7 +98,7 @@ def count_trainable(model: "torch.nn.Module") -> tuple[int, int]:
     return sum(full_numel(p) for p in params if p.requires_grad), sum(full_numel(p) for p in params)
 
 
-def _prompt_tuning(model, method: "PromptMethod", tokenizer):
+def _prompt_tuning(model, method: PromptMethod, tokenizer):
     from peft import PromptTuningConfig, PromptTuningInit, TaskType, get_peft_model
 
     init = PromptTuningInit.SAMPLE_VOCAB if method.init == "sample_vocab" else PromptTuningInit.RANDOM
@@ -110,7 +111,7 @@ def _prompt_tuning(model, method: "PromptMethod", tokenizer):
     return peft_model
 
 
-def _init_prompt_from_text(peft_model, method: "PromptMethod", tokenizer) -> None:
+def _init_prompt_from_text(peft_model, method: PromptMethod, tokenizer) -> None:
     """Set the soft prompt to the embeddings of ``method.init_text``'s tokens, repeated or cut
     to the prompt length (PEFT's TEXT init, from a tokenizer object)."""
     import torch
@@ -137,7 +138,7 @@ def _has_conv1d(model) -> bool:
     return any(isinstance(module, Conv1D) for module in model.modules())
 
 
-def _lora(model, method: "LoraMethod"):
+def _lora(model, method: LoraMethod):
     from peft import LoraConfig, TaskType, get_peft_model
 
     config = LoraConfig(
@@ -153,4 +154,3 @@ def _lora(model, method: "LoraMethod"):
         return get_peft_model(model, config)
     except ValueError as err:  # e.g. a listed target module that the model does not have
         raise UserError(f"method.target_modules {method.target_modules!r}: {str(err).splitlines()[0]}") from err
-

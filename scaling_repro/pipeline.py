@@ -21,11 +21,11 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from scaling_repro.errors import UserError, one_line
 from scaling_repro.config.recipe import RunSpec
+from scaling_repro.errors import UserError, one_line
+from scaling_repro.fileio import atomic_write_json, remove_write_leftovers
 from scaling_repro.ranks import current_process, is_main_process
 from scaling_repro.results import RESULT_FILE, RunRecord, adopt_legacy_run_dir, read_record
-from scaling_repro.fileio import atomic_write_json, remove_write_leftovers
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +49,11 @@ class PreparedRun:
 def write_spec(spec: RunSpec, sweep_source: Path | None = None) -> Path:
     """Write ``run_dir/spec.json`` (the RunSpec and its recipe) atomically; return its path."""
     path = spec.run_dir / SPEC_FILE
-    data = {"spec": spec.model_dump(mode="json"), "run_id": spec.run_id,
-            "recipe": None if sweep_source is None else str(sweep_source)}
+    data = {
+        "spec": spec.model_dump(mode="json"),
+        "run_id": spec.run_id,
+        "recipe": None if sweep_source is None else str(sweep_source),
+    }
     atomic_write_json(path, data)
     return path
 
@@ -65,8 +68,9 @@ def read_spec(run_dir: str | Path) -> RunSpec:
     try:
         spec = RunSpec.model_validate(json.loads(path.read_text(encoding="utf-8"))["spec"])
     except (OSError, ValueError, KeyError, TypeError) as err:
-        raise UserError(f"{path} is unreadable ({one_line(err)}); `scaling-repro run RECIPE` writes it "
-                        "again for the recipe's run") from None
+        raise UserError(
+            f"{path} is unreadable ({one_line(err)}); `scaling-repro run RECIPE` writes it again for the recipe's run"
+        ) from None
     # The directory may have moved since: the spec keeps its identity, the files stay here.
     return spec.model_copy(update={"output_dir": str(Path(run_dir).resolve().parent.parent)})
 
@@ -82,8 +86,13 @@ def finished_record(run_dir: Path) -> RunRecord | None:
         return None
     except (OSError, ValueError) as err:
         if is_main_process():
-            log.warning("%s is unreadable (%s): the run is not done; finishing it again from its checkpoints "
-                        "(the file is kept as %s)", path, one_line(err), UNREADABLE_RESULT_FILE)
+            log.warning(
+                "%s is unreadable (%s): the run is not done; finishing it again from its checkpoints "
+                "(the file is kept as %s)",
+                path,
+                one_line(err),
+                UNREADABLE_RESULT_FILE,
+            )
             os.replace(path, path.with_name(UNREADABLE_RESULT_FILE))
         return None
 
@@ -125,8 +134,14 @@ def prepare(spec: RunSpec, *, for_training: bool = False) -> PreparedRun:
         log.info("run %s: model built partitioned over the ranks (DeepSpeed ZeRO-3)", spec.run_id)
     log.info(
         "run %s: %s %s on %s (%d train examples, %s params %s, %s trainable)",
-        spec.run_id, spec.method.kind, spec.model.name, spec.task.name, len(task.train),
-        f"{base.model_params:,}", base.model_params_counted, f"{method.trainable_params:,}",
+        spec.run_id,
+        spec.method.kind,
+        spec.model.name,
+        spec.task.name,
+        len(task.train),
+        f"{base.model_params:,}",
+        base.model_params_counted,
+        f"{method.trainable_params:,}",
     )
     if method.adapted_modules:
         log.info("run %s: %s adapts %s", spec.run_id, spec.method.kind, ", ".join(method.adapted_modules))
@@ -146,7 +161,10 @@ def _encode(run: PreparedRun, examples: list, split: str):
     from scaling_repro.data.token_cache import cached_encoding
 
     return cached_encoding(
-        token_cache_dir(run.spec), run.tokenizer, examples, run.task.info,
+        token_cache_dir(run.spec),
+        run.tokenizer,
+        examples,
+        run.task.info,
         max_source_tokens=run.spec.task.max_source_tokens,
         max_target_tokens=run.spec.task.max_target_tokens,
         split=split,
@@ -159,8 +177,14 @@ def train_prepared(run: PreparedRun):
     from scaling_repro.train.loop import train_run
 
     collate = partial(collate_for_lm, pad_id=pad_token_id(run.tokenizer))
-    return train_run(run.spec, run.model, _encode(run, run.task.train, "train"), _encode(run, run.task.dev, "dev"),
-                     collate, run.spec.run_dir)
+    return train_run(
+        run.spec,
+        run.model,
+        _encode(run, run.task.train, "train"),
+        _encode(run, run.task.dev, "dev"),
+        collate,
+        run.spec.run_dir,
+    )
 
 
 def training_autocast_dtype(spec: RunSpec):
@@ -187,7 +211,10 @@ def evaluate_prepared(run: PreparedRun):
     from scaling_repro.evaluate.run import evaluate_model, write_generations
 
     result = evaluate_model(
-        run.model, run.tokenizer, run.task, run.spec.eval,
+        run.model,
+        run.tokenizer,
+        run.task,
+        run.spec.eval,
         max_source_tokens=run.spec.task.max_source_tokens,
         max_target_tokens=run.spec.task.max_target_tokens,
         seed=run.spec.seed,
@@ -213,8 +240,10 @@ def environment() -> dict[str, Any]:
     import torch
 
     hardware: dict[str, Any] = {
-        "platform": platform.platform(), "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(), "world_size": current_process().count,
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "world_size": current_process().count,
     }
     if torch.cuda.is_available():
         hardware["gpu"] = torch.cuda.get_device_name(0)
@@ -226,10 +255,17 @@ def environment() -> dict[str, Any]:
         except metadata.PackageNotFoundError:
             pass
     try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True,
-            timeout=5, check=True,
-        ).stdout.strip() or None
+        commit = (
+            subprocess.run(
+                ["git", "rev-parse", "HEAD"],
+                cwd=Path(__file__).parent,
+                capture_output=True,
+                text=True,
+                timeout=5,
+                check=True,
+            ).stdout.strip()
+            or None
+        )
     except (OSError, subprocess.SubprocessError):
         commit = None
     return {"hardware": hardware, "packages": packages, "git_commit": commit}
@@ -239,12 +275,23 @@ def base_record(run: PreparedRun, status: str = "ok") -> RunRecord:
     """Return a RunRecord with the run's identity and factors filled in."""
     spec = run.spec
     return RunRecord(
-        run_id=spec.run_id, name=spec.name, status=status, spec=spec.model_dump(mode="json"),
-        held_out=spec.held_out, task=spec.task.name, method=spec.method.kind, model=spec.model.name,
-        model_params=run.base.model_params, model_params_counted=run.base.model_params_counted,
-        pretrain_tokens=run.base.pretrain_tokens, pet_params=run.method.pet_params,
-        trainable_params=run.method.trainable_params, adapted_modules=list(run.method.adapted_modules),
-        finetune_examples=len(run.task.train), seed=spec.task.seed, **environment(),
+        run_id=spec.run_id,
+        name=spec.name,
+        status=status,
+        spec=spec.model_dump(mode="json"),
+        held_out=spec.held_out,
+        task=spec.task.name,
+        method=spec.method.kind,
+        model=spec.model.name,
+        model_params=run.base.model_params,
+        model_params_counted=run.base.model_params_counted,
+        pretrain_tokens=run.base.pretrain_tokens,
+        pet_params=run.method.pet_params,
+        trainable_params=run.method.trainable_params,
+        adapted_modules=list(run.method.adapted_modules),
+        finetune_examples=len(run.task.train),
+        seed=spec.task.seed,
+        **environment(),
     )
 
 
@@ -262,8 +309,12 @@ def run_spec(spec: RunSpec, sweep_source: Path | None = None) -> RunRecord:
     if record is not None:
         log.info("run %s is done (%s): %s", spec.run_id, record.status, result_path)
         if record.spec.get("eval") != spec.eval.model_dump(mode="json"):
-            log.warning("run %s was evaluated with other eval settings; apply these with "
-                        "`scaling-repro evaluate %s eval.KEY=VALUE ...`", spec.run_id, spec.run_dir)
+            log.warning(
+                "run %s was evaluated with other eval settings; apply these with "
+                "`scaling-repro evaluate %s eval.KEY=VALUE ...`",
+                spec.run_id,
+                spec.run_dir,
+            )
         return record
     started = time.perf_counter()
     if is_main_process():
@@ -279,10 +330,12 @@ def run_spec(spec: RunSpec, sweep_source: Path | None = None) -> RunRecord:
     try:
         trained = train_prepared(run)
     except NonFiniteLossError as err:
-        record = record.model_copy(update={
-            "status": f"failed: non-finite loss at step {err.step}",
-            "wall_seconds": time.perf_counter() - started,
-        })
+        record = record.model_copy(
+            update={
+                "status": f"failed: non-finite loss at step {err.step}",
+                "wall_seconds": time.perf_counter() - started,
+            }
+        )
         if is_main_process():
             record.write(spec.run_dir)
         return record
@@ -303,17 +356,24 @@ def run_spec(spec: RunSpec, sweep_source: Path | None = None) -> RunRecord:
     evaluation = evaluate_prepared(run)
     eval_seconds = time.perf_counter() - eval_started
     trained_fields = trained.record_fields()
-    record = record.model_copy(update={
-        **evaluation.record_fields(),
-        **trained_fields,
-        "hardware": {**record.hardware, **trained_fields["hardware"]},
-        # the trainer's wall time adds up its resumed sessions; ours covers this session only
-        "wall_seconds": prepare_seconds + trained.wall_seconds + eval_seconds,
-    })
+    record = record.model_copy(
+        update={
+            **evaluation.record_fields(),
+            **trained_fields,
+            "hardware": {**record.hardware, **trained_fields["hardware"]},
+            # the trainer's wall time adds up its resumed sessions; ours covers this session only
+            "wall_seconds": prepare_seconds + trained.wall_seconds + eval_seconds,
+        }
+    )
     if is_main_process():
         record.write(spec.run_dir)
-        log.info("run %s done: test loss %s, best step %s -> %s", spec.run_id,
-                 _fmt(record.test_loss), record.best_step, result_path)
+        log.info(
+            "run %s done: test loss %s, best step %s -> %s",
+            spec.run_id,
+            _fmt(record.test_loss),
+            record.best_step,
+            result_path,
+        )
     return record
 
 
@@ -325,8 +385,8 @@ def with_eval_overrides(spec: RunSpec, overrides: list[str]) -> RunSpec:
     """Return ``spec`` with ``eval.*`` overrides applied (other sections would change the run)."""
     from pydantic import ValidationError
 
-    from scaling_repro.config.recipe import EvalConfig
     from scaling_repro.config.errors import format_validation_error
+    from scaling_repro.config.recipe import EvalConfig
     from scaling_repro.config.sweep import parse_override, set_path
 
     data = {"eval": spec.eval.model_dump(mode="json")}
@@ -357,8 +417,10 @@ def reevaluate(run_dir: str | Path, overrides: list[str] | tuple[str, ...] = ())
     old = finished_record(run_dir)
     if had_result and old is None:
         if spec.run_dir.resolve() != run_dir.resolve():
-            raise UserError(f"{run_dir} is not at {spec.run_dir}, where its spec places it: move it back and "
-                            f"finish the run with `scaling-repro run RECIPE --run-id {spec.run_id}`")
+            raise UserError(
+                f"{run_dir} is not at {spec.run_dir}, where its spec places it: move it back and "
+                f"finish the run with `scaling-repro run RECIPE --run-id {spec.run_id}`"
+            )
         return run_spec(spec)
     if is_main_process():
         _remove_write_leftovers(run_dir)

@@ -109,7 +109,7 @@ def read_record(path: str | Path) -> RunRecord:
     return RunRecord.model_validate_json(path.read_text(encoding="utf-8"))
 
 
-def adopt_legacy_run_dir(spec: "RunSpec") -> Path | None:
+def adopt_legacy_run_dir(spec: RunSpec) -> Path | None:
     """Move a run directory made under ``spec.legacy_run_id`` (before runtime settings left
     the run identity) to ``spec.run_dir`` and give its ``result.json`` the current id; return
     the new directory, or None when there was nothing to move (or another process moved it)."""
@@ -121,8 +121,12 @@ def adopt_legacy_run_dir(spec: "RunSpec") -> Path | None:
         old.rename(new)
     except OSError:  # another worker moved it first, or it appeared meanwhile
         return None
-    log.warning("run directory %s moved to %s: run ids no longer count runtime settings "
-                "(micro-batch, checkpointing cadence, threads, attention kernel, DeepSpeed config)", old, new)
+    log.warning(
+        "run directory %s moved to %s: run ids no longer count runtime settings "
+        "(micro-batch, checkpointing cadence, threads, attention kernel, DeepSpeed config)",
+        old,
+        new,
+    )
     try:
         record = read_record(new)
     except (OSError, ValueError):

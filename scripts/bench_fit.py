@@ -39,8 +39,8 @@ import pandas as pd  # noqa: E402
 from scipy.optimize import minimize  # noqa: E402
 from scipy.special import huber, logsumexp  # noqa: E402
 
-from scaling_repro.fit import fit_law  # noqa: E402
 from scaling_repro.analysis import published as paper
+from scaling_repro.fit import fit_law  # noqa: E402
 from scaling_repro.fit.design import Group, build_design  # noqa: E402
 from scaling_repro.fit.joint import SHARED, fit_joint  # noqa: E402
 from scaling_repro.fit.laws import get_law  # noqa: E402
@@ -66,16 +66,33 @@ def baseline(n, d, loss, every: int = 1) -> tuple[float, dict[str, float], int]:
         pred = logsumexp(terms, axis=0)
         r = pred - ll
         weights = np.exp(terms - pred) * np.clip(r, -DELTA, DELTA)
-        grad = [weights[0].sum(), weights[1].sum(), weights[2].sum(), -(weights[0] * ln).sum(), -(weights[1] * ld).sum()]
+        grad = [
+            weights[0].sum(),
+            weights[1].sum(),
+            weights[2].sum(),
+            -(weights[0] * ln).sum(),
+            -(weights[1] * ld).sum(),
+        ]
         return huber(DELTA, r).sum(), np.array(grad)
 
-    grid = list(itertools.product(
-        np.arange(0, 30, 5), np.arange(0, 30, 5), np.arange(-1, 1.5, 0.5), np.arange(0, 2.5, 0.5), np.arange(0, 2.5, 0.5)
-    ))[::every]
+    grid = list(
+        itertools.product(
+            np.arange(0, 30, 5),
+            np.arange(0, 30, 5),
+            np.arange(-1, 1.5, 0.5),
+            np.arange(0, 2.5, 0.5),
+            np.arange(0, 2.5, 0.5),
+        )
+    )[::every]
     best = None
     for start in grid:
-        result = minimize(value_and_grad, np.array(start, float), jac=True, method="L-BFGS-B",
-                          options={"ftol": 1e-15, "gtol": 1e-12, "maxiter": 10000, "maxls": 50})
+        result = minimize(
+            value_and_grad,
+            np.array(start, float),
+            jac=True,
+            method="L-BFGS-B",
+            options={"ftol": 1e-15, "gtol": 1e-12, "maxiter": 10000, "maxls": 50},
+        )
         if best is None or result.fun < best.fun:
             best = result
     a, b, e, alpha, beta = best.x
@@ -91,14 +108,20 @@ def bench_chinchilla(every: int) -> None:
         fit = fit_law(n, d, loss, law="additive", residual="log", huber_delta=DELTA)
         times.append(time.perf_counter() - start)
     ours = float(np.median(times))
-    print(f"ours      {ours:8.3f} s  (median of 5)  objective {fit.objective:.12e}  "
-          + " ".join(f"{k}={v:.5g}" for k, v in fit.params.items()))
+    print(
+        f"ours      {ours:8.3f} s  (median of 5)  objective {fit.objective:.12e}  "
+        + " ".join(f"{k}={v:.5g}" for k, v in fit.params.items())
+    )
     start = time.perf_counter()
     objective, params, starts = baseline(n, d, loss, every)
     base = time.perf_counter() - start
-    label = f"{starts} starts" + ("" if every == 1 else f" (every {every}th of the grid; full-grid time ~{base * every:.0f} s)")
-    print(f"baseline  {base:8.3f} s  ({label})  objective {objective:.12e}  "
-          + " ".join(f"{k}={v:.5g}" for k, v in params.items()))
+    label = f"{starts} starts" + (
+        "" if every == 1 else f" (every {every}th of the grid; full-grid time ~{base * every:.0f} s)"
+    )
+    print(
+        f"baseline  {base:8.3f} s  ({label})  objective {objective:.12e}  "
+        + " ".join(f"{k}={v:.5g}" for k, v in params.items())
+    )
     rel = (fit.objective - objective) / objective
     print(f"speed-up  {base / ours:8.1f} x   objective relative difference (ours - baseline) / baseline = {rel:+.2e}")
 
@@ -106,7 +129,11 @@ def bench_chinchilla(every: int) -> None:
 def bench_paper_grid() -> None:
     print("== every fit of the paper's grid (synthetic Table 4 data, no bootstrap)")
     data = {(t, m): paper.synthetic_points(t, m, noise=0.005, seed=0) for t in paper.TASKS for m in paper.METHODS}
-    totals = {"joint multiplicative (Table 4)": 0.0, "joint additive (Tables 2/6)": 0.0, "single per model size (Fig. 1)": 0.0}
+    totals = {
+        "joint multiplicative (Table 4)": 0.0,
+        "joint additive (Tables 2/6)": 0.0,
+        "single per model size (Fig. 1)": 0.0,
+    }
     n_fits = 0
     for (task, method), factors in data.items():
         start = time.perf_counter()
@@ -119,7 +146,13 @@ def bench_paper_grid() -> None:
         points = factors["model_size"]
         for size in np.unique(points.x):
             rows = points.x == size
-            fit_law(None, points.data_size[rows], points.loss[rows], law="single", held_out=points.held_out[rows] & (size != points.x.max()))
+            fit_law(
+                None,
+                points.data_size[rows],
+                points.loss[rows],
+                law="single",
+                held_out=points.held_out[rows] & (size != points.x.max()),
+            )
         totals["single per model size (Fig. 1)"] += time.perf_counter() - start
         n_fits += 2 * (1 + len(joint.fits)) + len(np.unique(points.x))
         betas = joint.shared["beta"], paper.table4(task, method)["model_size"]["beta"]
@@ -137,10 +170,20 @@ def check_optimum(starts: int) -> None:
         for method in paper.METHODS:
             for seed in range(2):
                 factors = paper.synthetic_points(task, method, noise=0.005, seed=seed)
-                groups = [Group(f, factors[f].x[~factors[f].held_out], factors[f].data_size[~factors[f].held_out],
-                                factors[f].loss[~factors[f].held_out]) for f in ("model_size", "pretrain_data")]
-                designs = [(build_design(get_law(law), groups, shared=SHARED), residual)
-                           for law in ("multiplicative", "additive") for residual in ("linear", "log")]
+                groups = [
+                    Group(
+                        f,
+                        factors[f].x[~factors[f].held_out],
+                        factors[f].data_size[~factors[f].held_out],
+                        factors[f].loss[~factors[f].held_out],
+                    )
+                    for f in ("model_size", "pretrain_data")
+                ]
+                designs = [
+                    (build_design(get_law(law), groups, shared=SHARED), residual)
+                    for law in ("multiplicative", "additive")
+                    for residual in ("linear", "log")
+                ]
                 points = factors["model_size"]
                 for size in np.unique(points.x):
                     rows = points.x == size
@@ -149,16 +192,24 @@ def check_optimum(starts: int) -> None:
                 for design, residual in designs:
                     ours = solve(design, residual, DELTA).objective
                     p, k = len(design.exponents), len(design.coefficients)
-                    found = np.array([
-                        polish(design, np.r_[rng.uniform(-0.3, 1.5, p), design.loss.max() * np.exp(rng.uniform(-5, 1, k))],
-                               residual, DELTA)[1]
-                        for _ in range(starts)
-                    ])
+                    found = np.array(
+                        [
+                            polish(
+                                design,
+                                np.r_[rng.uniform(-0.3, 1.5, p), design.loss.max() * np.exp(rng.uniform(-5, 1, k))],
+                                residual,
+                                DELTA,
+                            )[1]
+                            for _ in range(starts)
+                        ]
+                    )
                     worst = max(worst, (ours - found.min()) / found.min())
                     reached.append(np.isclose(found, ours, rtol=1e-6).mean())
                     problems += 1
-    print(f"{problems} problems: largest (ours - best random start) / best = {worst:+.2e}; "
-          f"random starts reaching our optimum: {np.mean(reached):.0%}")
+    print(
+        f"{problems} problems: largest (ours - best random start) / best = {worst:+.2e}; "
+        f"random starts reaching our optimum: {np.mean(reached):.0%}"
+    )
 
 
 def main() -> None:

@@ -23,9 +23,16 @@ from scaling_repro.evaluate.generate import greedy_generate
 def build(args: argparse.Namespace) -> tuple[LlamaForCausalLM, list[list[int]]]:
     torch.manual_seed(args.seed)
     config = LlamaConfig(
-        hidden_size=args.hidden, num_hidden_layers=args.layers, num_attention_heads=4, num_key_value_heads=1,
-        intermediate_size=2 * args.hidden, vocab_size=args.vocab, max_position_embeddings=512,
-        pad_token_id=0, bos_token_id=1, eos_token_id=2,
+        hidden_size=args.hidden,
+        num_hidden_layers=args.layers,
+        num_attention_heads=4,
+        num_key_value_heads=1,
+        intermediate_size=2 * args.hidden,
+        vocab_size=args.vocab,
+        max_position_embeddings=512,
+        pad_token_id=0,
+        bos_token_id=1,
+        eos_token_id=2,
     )
     model = LlamaForCausalLM(config).eval()
     generator = torch.Generator().manual_seed(args.seed)
@@ -39,10 +46,15 @@ def one_at_a_time(model: LlamaForCausalLM, prompts: list[list[int]], new_tokens:
     for prompt in prompts:
         ids = torch.tensor([prompt])
         out = model.generate(
-            input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=new_tokens,
-            min_new_tokens=new_tokens, do_sample=False, eos_token_id=None, pad_token_id=0,
+            input_ids=ids,
+            attention_mask=torch.ones_like(ids),
+            max_new_tokens=new_tokens,
+            min_new_tokens=new_tokens,
+            do_sample=False,
+            eos_token_id=None,
+            pad_token_id=0,
         )
-        outputs.append(out[0, len(prompt):].tolist())
+        outputs.append(out[0, len(prompt) :].tolist())
     return outputs
 
 
@@ -50,12 +62,17 @@ def hf_batched(model: LlamaForCausalLM, prompts: list[list[int]], new_tokens: in
     """``model.generate`` on left-padded batches (for context: the library's own batched path)."""
     outputs = []
     for start in range(0, len(prompts), batch_size):
-        ids, mask = left_pad(prompts[start: start + batch_size], 0)
+        ids, mask = left_pad(prompts[start : start + batch_size], 0)
         out = model.generate(
-            input_ids=ids, attention_mask=mask, max_new_tokens=new_tokens,
-            min_new_tokens=new_tokens, do_sample=False, eos_token_id=None, pad_token_id=0,
+            input_ids=ids,
+            attention_mask=mask,
+            max_new_tokens=new_tokens,
+            min_new_tokens=new_tokens,
+            do_sample=False,
+            eos_token_id=None,
+            pad_token_id=0,
         )
-        outputs += out[:, ids.shape[1]:].tolist()
+        outputs += out[:, ids.shape[1] :].tolist()
     return outputs
 
 
@@ -84,8 +101,11 @@ def main() -> None:
     model, prompts = build(args)
     one_at_a_time(model, prompts[:2], 2)  # warm-up
     greedy_generate(model, prompts[:2], eos_token_id=-1, pad_token_id=0, max_new_tokens=2, batch_size=2)
-    ours, ours_s = timed(lambda: greedy_generate(
-        model, prompts, eos_token_id=-1, pad_token_id=0, max_new_tokens=args.new_tokens, batch_size=args.batch_size))
+    ours, ours_s = timed(
+        lambda: greedy_generate(
+            model, prompts, eos_token_id=-1, pad_token_id=0, max_new_tokens=args.new_tokens, batch_size=args.batch_size
+        )
+    )
     reference, reference_s = timed(lambda: one_at_a_time(model, prompts, args.new_tokens))
     _, hf_batched_s = timed(lambda: hf_batched(model, prompts, args.new_tokens, args.batch_size))
     mismatches = sum(a != b for a, b in zip(ours, reference))

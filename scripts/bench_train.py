@@ -51,8 +51,9 @@ VOCAB_CPU = 512
 LR = 1e-3
 
 
-def make_data(n: int, vocab: int, median: float = 60.0, sigma: float = 0.45, seed: int = 0,
-              max_len: int = 256) -> list[EncodedExample]:
+def make_data(
+    n: int, vocab: int, median: float = 60.0, sigma: float = 0.45, seed: int = 0, max_len: int = 256
+) -> list[EncodedExample]:
     """Random prompt/target examples with log-normal lengths (median ``median`` tokens), the
     loss on the second half (a translation pair's target)."""
     rng = random.Random(seed)
@@ -92,12 +93,25 @@ def run_ours(model, data, steps: int, batch: int, micro: int | None, run_dir: Pa
     from scaling_repro.config.recipe import TrainConfig
     from scaling_repro.train.loop import train
 
-    config = TrainConfig(max_steps=steps, max_epochs=1e6, eval_every=10**9, log_every=10**9, grad_clip=1.0,
-                         micro_batch_size=micro, **overrides)
+    config = TrainConfig(
+        max_steps=steps,
+        max_epochs=1e6,
+        eval_every=10**9,
+        log_every=10**9,
+        grad_clip=1.0,
+        micro_batch_size=micro,
+        **overrides,
+    )
     start = time.perf_counter()
-    result = train(model, data, data[: micro or batch], collate, run_dir, config=config, lr=LR, batch_size=batch, seed=0)
-    return {"wall": time.perf_counter() - start, "tokens": result.tokens_seen,
-            "step_tokens_per_s": result.tokens_per_second, "mfu": result.mfu}
+    result = train(
+        model, data, data[: micro or batch], collate, run_dir, config=config, lr=LR, batch_size=batch, seed=0
+    )
+    return {
+        "wall": time.perf_counter() - start,
+        "tokens": result.tokens_seen,
+        "step_tokens_per_s": result.tokens_per_second,
+        "mfu": result.mfu,
+    }
 
 
 def run_hf_trainer(model, data, steps: int, batch: int, run_dir: Path) -> dict:
@@ -106,11 +120,24 @@ def run_hf_trainer(model, data, steps: int, batch: int, run_dir: Path) -> dict:
 
     rows = [{"input_ids": e.input_ids, "labels": e.labels} for e in data]
     args = TrainingArguments(
-        output_dir=str(run_dir), per_device_train_batch_size=batch, max_steps=steps, learning_rate=LR,
-        optim="adafactor", lr_scheduler_type="cosine", max_grad_norm=1.0, save_strategy="no",
-        eval_strategy="no", report_to="none", disable_tqdm=True, use_cpu=not torch.cuda.is_available(),
-        bf16=torch.cuda.is_available(), remove_unused_columns=False, logging_steps=10**9, seed=0,
-        dataloader_num_workers=0, train_sampling_strategy="group_by_length",
+        output_dir=str(run_dir),
+        per_device_train_batch_size=batch,
+        max_steps=steps,
+        learning_rate=LR,
+        optim="adafactor",
+        lr_scheduler_type="cosine",
+        max_grad_norm=1.0,
+        save_strategy="no",
+        eval_strategy="no",
+        report_to="none",
+        disable_tqdm=True,
+        use_cpu=not torch.cuda.is_available(),
+        bf16=torch.cuda.is_available(),
+        remove_unused_columns=False,
+        logging_steps=10**9,
+        seed=0,
+        dataloader_num_workers=0,
+        train_sampling_strategy="group_by_length",
     )
     seen = {"tokens": 0}  # group_by_length draws its own order: count what it trains on
 
@@ -141,8 +168,12 @@ def run_minimal(model, data, steps: int, batch: int) -> dict:
         packed = collate_packed([data[i] for i in indices])
         logits = model(input_ids=packed["input_ids"], position_ids=packed["position_ids"], use_cache=False).logits
         labels = packed["labels"][:, 1:]
-        loss = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), labels.reshape(-1),
-                                                 ignore_index=-100, reduction="sum") / (labels != -100).sum()
+        loss = (
+            torch.nn.functional.cross_entropy(
+                logits[:, :-1].reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100, reduction="sum"
+            )
+            / (labels != -100).sum()
+        )
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
@@ -154,15 +185,32 @@ def run_minimal(model, data, steps: int, batch: int) -> dict:
 def run_baseline(args) -> dict:
     """Run ``ours`` with the code of BASELINE_COMMIT in a subprocess; return its figures."""
     with tempfile.TemporaryDirectory() as tmp:
-        archive = subprocess.run(["git", "-C", str(ROOT), "archive", args.baseline, "scaling_repro"],
-                                 check=True, capture_output=True).stdout
+        archive = subprocess.run(
+            ["git", "-C", str(ROOT), "archive", args.baseline, "scaling_repro"], check=True, capture_output=True
+        ).stdout
         subprocess.run(["tar", "-x", "-C", tmp], input=archive, check=True)
         out = Path(tmp) / "result.json"
         env = {**os.environ, "PYTHONPATH": tmp}
-        subprocess.run([sys.executable, __file__, "--worker-baseline", str(out), "--model", args.model,
-                        "--batch", str(args.batch), "--steps", str(args.steps), "--threads", str(args.threads),
-                        "--examples", str(args.examples)],
-                       check=True, env=env)
+        subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--worker-baseline",
+                str(out),
+                "--model",
+                args.model,
+                "--batch",
+                str(args.batch),
+                "--steps",
+                str(args.steps),
+                "--threads",
+                str(args.threads),
+                "--examples",
+                str(args.examples),
+            ],
+            check=True,
+            env=env,
+        )
         return json.loads(out.read_text())
 
 
@@ -196,31 +244,36 @@ def cpu_bench(args) -> None:
     data = make_data(args.examples, VOCAB_CPU)
     batches = stream_batches(len(data), args.steps, args.batch)
     lengths = sorted(len(e.input_ids) for e in data)
-    print(f"CPU: {args.model}, batch {args.batch}, {args.steps} steps, {len(data)} examples of "
-          f"{lengths[0]}-{lengths[-1]} tokens (median {lengths[len(lengths) // 2]}), "
-          f"torch threads {torch.get_num_threads()}")
+    print(
+        f"CPU: {args.model}, batch {args.batch}, {args.steps} steps, {len(data)} examples of "
+        f"{lengths[0]}-{lengths[-1]} tokens (median {lengths[len(lengths) // 2]}), "
+        f"torch threads {torch.get_num_threads()}"
+    )
     packed, padded = packed_fraction(data, batches, args.batch)
-    print(f"  real-token fraction of the batches computed: packed {packed:.3f} (target >= 0.9), "
-          f"padded {padded:.3f}")
+    print(f"  real-token fraction of the batches computed: packed {packed:.3f} (target >= 0.9), padded {padded:.3f}")
     results: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for repeat in range(args.repeats):
             for name in args.loops:
                 if name == "ours":
-                    got = run_ours(build(args.model, VOCAB_CPU), data, args.steps, args.batch, None,
-                                   Path(tmp) / f"ours{repeat}")
+                    got = run_ours(
+                        build(args.model, VOCAB_CPU), data, args.steps, args.batch, None, Path(tmp) / f"ours{repeat}"
+                    )
                 elif name == "baseline":
                     got = run_baseline(args)
                 elif name == "hf_trainer":
-                    got = run_hf_trainer(build(args.model, VOCAB_CPU), data, args.steps, args.batch,
-                                         Path(tmp) / f"hf{repeat}")
+                    got = run_hf_trainer(
+                        build(args.model, VOCAB_CPU), data, args.steps, args.batch, Path(tmp) / f"hf{repeat}"
+                    )
                 else:
                     got = run_minimal(build(args.model, VOCAB_CPU), data, args.steps, args.batch)
                 tps = got["tokens"] / got["wall"]
                 results.setdefault(name, []).append(tps)
                 extra = f", steps only {got['step_tokens_per_s']:.0f}" if got.get("step_tokens_per_s") else ""
-                print(f"  {name:10s} run {repeat}: {tps:8.0f} useful tokens/s end to end ({got['wall']:.2f}s{extra})",
-                      flush=True)
+                print(
+                    f"  {name:10s} run {repeat}: {tps:8.0f} useful tokens/s end to end ({got['wall']:.2f}s{extra})",
+                    flush=True,
+                )
     best = {k: max(v) for k, v in results.items()}
     if "ours" not in best:
         return
@@ -233,8 +286,8 @@ def cpu_bench(args) -> None:
 
 
 def gpu_bench(args) -> None:
-    from scaling_repro.methods import apply_method
     from scaling_repro.config.recipe import LoraMethod, PromptMethod
+    from scaling_repro.methods import apply_method
     from scaling_repro.train.distributed import deepspeed_available
 
     vocab = 256_000
@@ -246,11 +299,21 @@ def gpu_bench(args) -> None:
             model = build("paper-1b", vocab)
             if method is not None:
                 model = apply_method(model, method, seed=0).model
-            got = run_ours(model.cuda(), data, args.gpu_steps, args.gpu_micro_batch * args.gpu_accum,
-                           args.gpu_micro_batch, Path(tmp) / name, precision="bf16",
-                           gradient_checkpointing=args.checkpointing)
-            print(f"  {name}: {got['step_tokens_per_s']:.0f} real tokens/s/GPU, MFU {got['mfu']:.1%}"
-                  + (" (target >= 45%)" if name == "FMT" else ""), flush=True)
+            got = run_ours(
+                model.cuda(),
+                data,
+                args.gpu_steps,
+                args.gpu_micro_batch * args.gpu_accum,
+                args.gpu_micro_batch,
+                Path(tmp) / name,
+                precision="bf16",
+                gradient_checkpointing=args.checkpointing,
+            )
+            print(
+                f"  {name}: {got['step_tokens_per_s']:.0f} real tokens/s/GPU, MFU {got['mfu']:.1%}"
+                + (" (target >= 45%)" if name == "FMT" else ""),
+                flush=True,
+            )
             del model
             torch.cuda.empty_cache()
         ok, reason = deepspeed_available()
@@ -259,8 +322,16 @@ def gpu_bench(args) -> None:
             return
         for stage in ("zero2", "zero3"):
             model = build("paper-1b", vocab)
-            got = run_ours(model, data, 3, args.gpu_micro_batch, args.gpu_micro_batch, Path(tmp) / stage,
-                           precision="bf16", deepspeed=str(ROOT / "recipes" / "deepspeed" / f"{stage}.json"))
+            got = run_ours(
+                model,
+                data,
+                3,
+                args.gpu_micro_batch,
+                args.gpu_micro_batch,
+                Path(tmp) / stage,
+                precision="bf16",
+                deepspeed=str(ROOT / "recipes" / "deepspeed" / f"{stage}.json"),
+            )
             print(f"  {stage}: 3 steps ran, {got['step_tokens_per_s']:.0f} tokens/s/GPU, MFU {got['mfu']:.1%}")
             del model
             torch.cuda.empty_cache()
@@ -273,8 +344,12 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--examples", type=int, default=4096)
     parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--loops", nargs="+", default=["ours", "baseline", "hf_trainer", "minimal"],
-                        choices=["ours", "baseline", "hf_trainer", "minimal"])
+    parser.add_argument(
+        "--loops",
+        nargs="+",
+        default=["ours", "baseline", "hf_trainer", "minimal"],
+        choices=["ours", "baseline", "hf_trainer", "minimal"],
+    )
     parser.add_argument("--baseline", default=BASELINE_COMMIT, help="git revision of the baseline loop")
     parser.add_argument("--gpu-steps", type=int, default=20)
     parser.add_argument("--gpu-micro-batch", type=int, default=16)

@@ -53,10 +53,17 @@ def train_steps(model, data, sizes: Sizes, run_dir: Path, **overrides) -> dict:
 
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
-    config = TrainConfig(max_steps=sizes.steps, max_epochs=1e6, eval_every=10**9, log_every=10**9,
-                         micro_batch_size=sizes.micro, **overrides)
-    result = train(model, data, data[: sizes.micro], collate, run_dir, config=config, lr=1e-3,
-                   batch_size=sizes.batch, seed=0)
+    config = TrainConfig(
+        max_steps=sizes.steps,
+        max_epochs=1e6,
+        eval_every=10**9,
+        log_every=10**9,
+        micro_batch_size=sizes.micro,
+        **overrides,
+    )
+    result = train(
+        model, data, data[: sizes.micro], collate, run_dir, config=config, lr=1e-3, batch_size=sizes.batch, seed=0
+    )
     peak = torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else None
     return {"tokens/s": result.tokens_per_second, "MFU": result.mfu, "peak GB": peak}
 
@@ -72,7 +79,9 @@ def evaluation_numerics(model, precision_dtype) -> dict:
     def record(module, args):
         device = next(module.parameters()).device
         seen["device"] = str(device)
-        seen["autocast"] = str(torch.get_autocast_dtype(device.type)) if torch.is_autocast_enabled(device.type) else "off"
+        seen["autocast"] = (
+            str(torch.get_autocast_dtype(device.type)) if torch.is_autocast_enabled(device.type) else "off"
+        )
 
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     handle = base.register_forward_pre_hook(record)
@@ -95,8 +104,9 @@ def decode_speed(model, sizes: Sizes, precision_dtype) -> dict:
     for batch in sizes.decode_batches:
         start = time.perf_counter()
         with torch.autocast(device_type, dtype=precision_dtype, enabled=precision_dtype is not None):
-            greedy_generate(model, prompts, eos_token_id=-1, pad_token_id=0, max_new_tokens=sizes.new_tokens,
-                            batch_size=batch)
+            greedy_generate(
+                model, prompts, eos_token_id=-1, pad_token_id=0, max_new_tokens=sizes.new_tokens, batch_size=batch
+            )
         if torch.cuda.is_available():
             torch.cuda.synchronize()
         out[f"batch {batch}"] = len(prompts) * sizes.new_tokens / (time.perf_counter() - start)
@@ -126,7 +136,12 @@ def run_checks(sizes: Sizes, tmp: Path) -> list[tuple[str, dict]]:
         model = build(sizes.config, sizes.vocab)
         if method is not None:
             model = apply_method(model, method, seed=0).model
-        rows.append((f"{kind} train ({sizes.config}, {precision})", train_steps(model, data, sizes, tmp / kind, precision=precision)))
+        rows.append(
+            (
+                f"{kind} train ({sizes.config}, {precision})",
+                train_steps(model, data, sizes, tmp / kind, precision=precision),
+            )
+        )
         model = model.to(evaluation_device())
         rows.append((f"{kind} decoding device and autocast", evaluation_numerics(model, precision_dtype)))
         if kind == "FMT":
@@ -138,7 +153,9 @@ def run_checks(sizes: Sizes, tmp: Path) -> list[tuple[str, dict]]:
     ok, reason = deepspeed_available()
     if ok:
         model = build(sizes.config, sizes.vocab)
-        rows.append(("FMT ZeRO-2 steps", train_steps(model, data, sizes, tmp / "zero2", precision=precision, deepspeed="zero2")))
+        rows.append(
+            ("FMT ZeRO-2 steps", train_steps(model, data, sizes, tmp / "zero2", precision=precision, deepspeed="zero2"))
+        )
     else:
         rows.append(("FMT ZeRO-2 steps", {"skipped": reason}))
     return rows
@@ -146,6 +163,7 @@ def run_checks(sizes: Sizes, tmp: Path) -> list[tuple[str, dict]]:
 
 def markdown(rows: list[tuple[str, dict]], device: str) -> str:
     """Return the report: one line per check with its figures."""
+
     def show(value) -> str:
         if isinstance(value, float):
             return f"{value:.3g}" if value < 1 else f"{value:,.1f}"

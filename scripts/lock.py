@@ -141,18 +141,25 @@ def refresh() -> int:
         subprocess.run([*pip, "--upgrade", "pip"], check=True)
         subprocess.run([*pip, f"torch=={TORCH}"], check=True)
         subprocess.run([*pip, "-e", f"{ROOT}[{','.join(LOCKED_EXTRAS)}]"], check=True)
-        graph = json.loads(subprocess.run([str(python), "-c", _DEPENDENCY_GRAPH], check=True,
-                                          capture_output=True, text=True).stdout)
+        graph = json.loads(
+            subprocess.run([str(python), "-c", _DEPENDENCY_GRAPH], check=True, capture_output=True, text=True).stdout
+        )
     skip = {"scaling-repro", "pip"}
     cpu_only = torch_only({k: v for k, v in graph.items() if k not in skip})
     pins = {name: node["version"].split("+")[0] for name, node in graph.items() if name not in skip}
-    LOCK.write_text(HEADER.format(what="Lock for any torch: install with `pip install -c requirements/lock.txt -e .`")
-                    + "".join(f"{name}=={pins[name]}\n" for name in sorted(pins) if name not in cpu_only))
-    LOCK_CPU.write_text(HEADER.format(what="Lock with the CPU torch the tests run on (the README's commands, CI)")
-                        + "-c lock.txt\n"
-                        + "".join(f"{name}=={pins[name]}\n" for name in sorted(cpu_only)))
-    print(f"wrote {LOCK.relative_to(ROOT)} ({len(pins) - len(cpu_only)} pins) and "
-          f"{LOCK_CPU.relative_to(ROOT)} ({len(cpu_only)} pins)")
+    LOCK.write_text(
+        HEADER.format(what="Lock for any torch: install with `pip install -c requirements/lock.txt -e .`")
+        + "".join(f"{name}=={pins[name]}\n" for name in sorted(pins) if name not in cpu_only)
+    )
+    LOCK_CPU.write_text(
+        HEADER.format(what="Lock with the CPU torch the tests run on (the README's commands, CI)")
+        + "-c lock.txt\n"
+        + "".join(f"{name}=={pins[name]}\n" for name in sorted(cpu_only))
+    )
+    print(
+        f"wrote {LOCK.relative_to(ROOT)} ({len(pins) - len(cpu_only)} pins) and "
+        f"{LOCK_CPU.relative_to(ROOT)} ({len(cpu_only)} pins)"
+    )
     return check()
 
 

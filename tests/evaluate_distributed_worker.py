@@ -22,7 +22,9 @@ ENCODED = {"a": [EncodedExample(p + [40, 41, 2], [-100] * len(p) + [40, 41, 2], 
 
 
 def evaluate(model, process):
-    outputs = greedy_generate(model, PROMPTS, eos_token_id=-1, pad_token_id=0, max_new_tokens=5, batch_size=2, process=process)
+    outputs = greedy_generate(
+        model, PROMPTS, eos_token_id=-1, pad_token_id=0, max_new_tokens=5, batch_size=2, process=process
+    )
     collate = lambda batch: collate_for_lm(batch, 0)
     loss = losses_per_set(model, ENCODED, collate, batch_size=2, process=process)["a"]
     return {"outputs": outputs, "nll": loss.nll, "tokens": loss.tokens}
@@ -30,8 +32,15 @@ def evaluate(model, process):
 
 def main() -> None:
     torch.manual_seed(0)
-    config = LlamaConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=1,
-                         intermediate_size=64, vocab_size=300, initializer_range=0.5)
+    config = LlamaConfig(
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=1,
+        intermediate_size=64,
+        vocab_size=300,
+        initializer_range=0.5,
+    )
     model = LlamaForCausalLM(config).eval()
     reference = evaluate(model, process=ProcessInfo())  # this rank alone, everything
     dist.init_process_group("gloo")

@@ -29,6 +29,12 @@ def paper_study(paper):
 def tiny_like(tmp_path_factory):
     """A study shaped like the tiny CPU one: task synthetic_mt, BLEU/chrF, model-size runs only."""
     return write_synthetic_results(
-        tmp_path_factory.mktemp("tiny-like"), tasks=("wmt14_en_de",), factors=("model_size",), runs=2,
-        noise=1e-3, seed=1, rename={"wmt14_en_de": "synthetic_mt"}, metrics={"wmt14_en_de": ("bleu", "chrf")},
+        tmp_path_factory.mktemp("tiny-like"),
+        tasks=("wmt14_en_de",),
+        factors=("model_size",),
+        runs=2,
+        noise=1e-3,
+        seed=1,
+        rename={"wmt14_en_de": "synthetic_mt"},
+        metrics={"wmt14_en_de": ("bleu", "chrf")},
     )

@@ -38,10 +38,15 @@ LOG = "executions.log"
 
 
 def log_event(spec: RunSpec, event: str) -> None:
-    line = " ".join([
-        event, spec.run_id, str(os.getpid()), os.environ.get("CUDA_VISIBLE_DEVICES", "-"),
-        os.environ.get("RANK", "-"),
-    ])
+    line = " ".join(
+        [
+            event,
+            spec.run_id,
+            str(os.getpid()),
+            os.environ.get("CUDA_VISIBLE_DEVICES", "-"),
+            os.environ.get("RANK", "-"),
+        ]
+    )
     spec.run_dir.parent.mkdir(parents=True, exist_ok=True)
     with open(spec.run_dir.parent / LOG, "a", encoding="utf-8") as handle:
         handle.write(line + "\n")
@@ -135,9 +140,15 @@ def run_steps(spec: RunSpec) -> RunRecord:
 def _write_ok(spec: RunSpec) -> RunRecord:
     """Return an ok RunRecord, written by rank 0 only (as under torchrun)."""
     record = RunRecord(
-        run_id=spec.run_id, name=spec.name, status="ok", spec=spec.model_dump(mode="json"),
-        task=spec.task.name, method=spec.method.kind, model=spec.model.name,
-        finetune_examples=spec.task.train_examples, wall_seconds=3600.0 * (spec.task.train_examples or 1),
+        run_id=spec.run_id,
+        name=spec.name,
+        status="ok",
+        spec=spec.model_dump(mode="json"),
+        task=spec.task.name,
+        method=spec.method.kind,
+        model=spec.model.name,
+        finetune_examples=spec.task.train_examples,
+        wall_seconds=3600.0 * (spec.task.train_examples or 1),
     )
     if os.environ.get("RANK", "0") == "0":
         record.write(spec.run_dir)

@@ -23,17 +23,33 @@ from scaling_repro.models.configs import build_config, build_model
 
 SHAPE = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4)
 ARCHITECTURES = {  # name -> (model class, config from vocab size and special ids, LoRA targets)
-    "gpt_neox": (GPTNeoXForCausalLM, lambda v, ids: GPTNeoXConfig(**SHAPE, intermediate_size=64, vocab_size=v, **ids),
-                 ["dense", "dense_4h_to_h", "dense_h_to_4h", "query_key_value"]),
-    "gpt2": (GPT2LMHeadModel, lambda v, ids: GPT2Config(n_embd=32, n_layer=2, n_head=4, n_positions=256, vocab_size=v, **ids),
-             ["c_attn", "c_fc", "c_proj"]),
-    "opt": (OPTForCausalLM, lambda v, ids: OPTConfig(**SHAPE, ffn_dim=64, max_position_embeddings=256, word_embed_proj_dim=32,
-                                                    vocab_size=v, **ids),
-            ["fc1", "fc2", "k_proj", "out_proj", "q_proj", "v_proj"]),
-    "llama": (LlamaForCausalLM, lambda v, ids: LlamaConfig(**SHAPE, num_key_value_heads=1, intermediate_size=64, vocab_size=v, **ids),
-              ["down_proj", "gate_proj", "k_proj", "o_proj", "q_proj", "up_proj", "v_proj"]),
-    "qwen2": (Qwen2ForCausalLM, lambda v, ids: Qwen2Config(**SHAPE, num_key_value_heads=2, intermediate_size=64, vocab_size=v, **ids),
-              ["down_proj", "gate_proj", "k_proj", "o_proj", "q_proj", "up_proj", "v_proj"]),
+    "gpt_neox": (
+        GPTNeoXForCausalLM,
+        lambda v, ids: GPTNeoXConfig(**SHAPE, intermediate_size=64, vocab_size=v, **ids),
+        ["dense", "dense_4h_to_h", "dense_h_to_4h", "query_key_value"],
+    ),
+    "gpt2": (
+        GPT2LMHeadModel,
+        lambda v, ids: GPT2Config(n_embd=32, n_layer=2, n_head=4, n_positions=256, vocab_size=v, **ids),
+        ["c_attn", "c_fc", "c_proj"],
+    ),
+    "opt": (
+        OPTForCausalLM,
+        lambda v, ids: OPTConfig(
+            **SHAPE, ffn_dim=64, max_position_embeddings=256, word_embed_proj_dim=32, vocab_size=v, **ids
+        ),
+        ["fc1", "fc2", "k_proj", "out_proj", "q_proj", "v_proj"],
+    ),
+    "llama": (
+        LlamaForCausalLM,
+        lambda v, ids: LlamaConfig(**SHAPE, num_key_value_heads=1, intermediate_size=64, vocab_size=v, **ids),
+        ["down_proj", "gate_proj", "k_proj", "o_proj", "q_proj", "up_proj", "v_proj"],
+    ),
+    "qwen2": (
+        Qwen2ForCausalLM,
+        lambda v, ids: Qwen2Config(**SHAPE, num_key_value_heads=2, intermediate_size=64, vocab_size=v, **ids),
+        ["down_proj", "gate_proj", "k_proj", "o_proj", "q_proj", "up_proj", "v_proj"],
+    ),
 }
 
 

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 import scaling_repro.analysis
+from scaling_repro.analysis import published
+from scaling_repro.analysis.advice import advise, format_advice
 from scaling_repro.cli import main
 from scaling_repro.errors import UserError
-from scaling_repro.analysis.advice import advise, format_advice
-from scaling_repro.analysis import published
 from scaling_repro.fit.critical import critical_data_size
 from scaling_repro.fit.laws import predict
 
@@ -58,8 +58,10 @@ def test_bootstrap_intervals_bracket_the_predictions(paper_study):
 def test_from_paper_uses_table4_without_any_runs():
     assert scaling_repro.analysis.advise is advise  # the package exports the function, not a module
     advice = advise("wmt14_en_de", 1e9, 1e6, from_paper=True)
-    expected = {m: predict("multiplicative", published.table4("wmt14_en_de", m)["model_size"], 1e9, 1e6)
-                for m in published.METHODS}
+    expected = {
+        m: predict("multiplicative", published.table4("wmt14_en_de", m)["model_size"], 1e9, 1e6)
+        for m in published.METHODS
+    }
     assert {p.method: p.loss for p in advice.predictions} == pytest.approx(expected)
     assert advice.best == min(expected, key=expected.get)
     assert advice.level is None and all(p.low is None for p in advice.predictions)
@@ -74,20 +76,42 @@ def test_advice_warns_when_it_extrapolates(paper_study):
 
 
 def test_advise_command_prints_text_and_json(paper, capsys):
-    assert main(["advise", "--from-paper", "--task", "wmt19_en_zh", "--model-size", "1B", "--budget-examples", "50K"]) == 0
+    assert (
+        main(["advise", "--from-paper", "--task", "wmt19_en_zh", "--model-size", "1B", "--budget-examples", "50K"]) == 0
+    )
     text = capsys.readouterr().out
     assert "Predicted best method: Prompt." in text and "<- your budget" in text
-    code = main(["advise", "--results", str(paper.root), "--task", "wmt19_en_zh", "--model-size", "1e9",
-                 "--budget-examples", "3e5", "--bootstrap", "0", "--json"])
+    code = main(
+        [
+            "advise",
+            "--results",
+            str(paper.root),
+            "--task",
+            "wmt19_en_zh",
+            "--model-size",
+            "1e9",
+            "--budget-examples",
+            "3e5",
+            "--bootstrap",
+            "0",
+            "--json",
+        ]
+    )
     assert code == 0
     assert json.loads(capsys.readouterr().out)["best"] == "full"
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--task", "wmt14_en_de", "--model-size", "1B", "--budget-examples", "8K"], "exactly one of --results"),
-    (["--from-paper", "--task", "wmt14_en_de", "--model-size", "big", "--budget-examples", "8K"], "--model-size: got 'big'"),
-    (["--from-paper", "--model-size", "1B", "--budget-examples", "8K"], "--task is required"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--task", "wmt14_en_de", "--model-size", "1B", "--budget-examples", "8K"], "exactly one of --results"),
+        (
+            ["--from-paper", "--task", "wmt14_en_de", "--model-size", "big", "--budget-examples", "8K"],
+            "--model-size: got 'big'",
+        ),
+        (["--from-paper", "--model-size", "1B", "--budget-examples", "8K"], "--task is required"),
+    ],
+)
 def test_advise_command_errors_name_the_bad_option(argv, message, capsys):
     assert main(["advise", *argv]) == 2
     assert message in capsys.readouterr().err

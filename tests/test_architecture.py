@@ -12,8 +12,15 @@ LONG_MODULES: dict[str, str] = {}
 
 def test_imports_keep_the_layer_contract():
     done = subprocess.run(
-        [sys.executable, "-c", "import sys; from importlinter.cli import lint_imports; sys.exit(lint_imports(no_cache=True))"],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-c",
+            "import sys; from importlinter.cli import lint_imports; sys.exit(lint_imports(no_cache=True))",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
 
@@ -25,4 +32,3 @@ def test_no_module_is_over_400_lines_without_a_reason():
         if (n := len(path.read_text().splitlines())) > MAX_LINES
     }
     assert set(long) <= set(LONG_MODULES), long
-

@@ -72,10 +72,23 @@ def test_figure_names_from_crafted_results_stay_inside_the_output_folder(tmp_pat
     for folder in ("figure01_x", ".figure01_x"):  # with these, an unsanitised name leads to tmp_path/a
         (out / folder).mkdir(parents=True)
     for df in (100, 300, 1000, 3000):
-        RunRecord(run_id=f"r{df}", name="t", status="ok", spec={"train": {"max_steps": 200}}, held_out=df == 3000,
-                  task="x/../../../escape", method="lora", model="tiny-s", model_params=3_200_000,
-                  pretrain_tokens=300_000, pet_params=4, finetune_examples=df, seed=0,
-                  test_loss=1.5 + 3.0 * df ** -0.3, steps=200).write(results / f"r{df}")
+        RunRecord(
+            run_id=f"r{df}",
+            name="t",
+            status="ok",
+            spec={"train": {"max_steps": 200}},
+            held_out=df == 3000,
+            task="x/../../../escape",
+            method="lora",
+            model="tiny-s",
+            model_params=3_200_000,
+            pretrain_tokens=300_000,
+            pet_params=4,
+            finetune_examples=df,
+            seed=0,
+            test_loss=1.5 + 3.0 * df**-0.3,
+            steps=200,
+        ).write(results / f"r{df}")
     assert main(["figure", "1", "--results", str(results), "--out", str(out), "--dpi", "20", "--format", "png"]) == 0
     written = sorted(tmp_path.rglob("*.png"))
     assert written and all(p.parent == out for p in written), written

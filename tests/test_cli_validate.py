@@ -50,6 +50,7 @@ def test_missing_recipe_file_exits_2(capsys, tmp_path):
 
 
 def test_module_entry_point_and_help_work():
-    out = subprocess.run([sys.executable, "-m", "scaling_repro", "validate", "--help"],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "scaling_repro", "validate", "--help"], capture_output=True, text=True, check=True
+    ).stdout
     assert "example:" in out

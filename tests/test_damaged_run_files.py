@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import logging
 
+from test_pipeline import recipe, tokenizer_dir  # noqa: F401 (fixtures)
+
 from scaling_repro.cli import main
+from scaling_repro.config.sweep import load_runs
 from scaling_repro.pipeline import SPEC_FILE, UNREADABLE_RESULT_FILE
 from scaling_repro.results import RESULT_FILE, read_record
-from scaling_repro.config.sweep import load_runs
 from scaling_repro.train.checkpoint import checkpoint_dir
-from test_pipeline import recipe, tokenizer_dir  # noqa: F401 (fixtures)
 
 GARBLED = b'{"run_id": "0597f6e5b47e", "stat'
 

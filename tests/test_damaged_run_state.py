@@ -8,10 +8,10 @@ import shutil
 from pathlib import Path
 
 import pytest
-
-from scaling_repro.train.checkpoint import DamagedCheckpointError, checkpoint_dir, load_best_weights
 from test_train_resume import Crash, curves, run, uninterrupted  # noqa: F401 (fixture)
 from train_helpers import tiny_llama, wrap
+
+from scaling_repro.train.checkpoint import DamagedCheckpointError, checkpoint_dir, load_best_weights
 
 
 def step_dir(run_dir: Path, step: int) -> Path:

@@ -19,7 +19,23 @@ def test_show_prints_split_sizes_and_the_first_examples(capsys):
 
 
 def test_show_test_and_zero_shot_splits(capsys):
-    assert main(["data", "show", "synthetic_mt", "train_examples=10", *SMALL, "--split", "zero-shot", "--zero-shot", "--n", "1"]) == 0
+    assert (
+        main(
+            [
+                "data",
+                "show",
+                "synthetic_mt",
+                "train_examples=10",
+                *SMALL,
+                "--split",
+                "zero-shot",
+                "--zero-shot",
+                "--n",
+                "1",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "zero-shot qac-qab 30" in out and "zero-shot qac-qab: first 1 of 30" in out
 
@@ -30,7 +46,9 @@ def test_show_prints_token_counts_with_a_tokenizer(tmp_path, capsys):
 
     params = dict(item.removeprefix("params.").split("=") for item in SMALL)
     train_tokenizer(pretraining_corpus(500, params={k: int(v) for k, v in params.items()}), 200, tmp_path / "tok")
-    assert main(["data", "show", "synthetic_mt", "train_examples=20", *SMALL, "--tokenizer", str(tmp_path / "tok")]) == 0
+    assert (
+        main(["data", "show", "synthetic_mt", "train_examples=20", *SMALL, "--tokenizer", str(tmp_path / "tok")]) == 0
+    )
     assert "tokens train: " in capsys.readouterr().out
 
 

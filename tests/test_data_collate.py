@@ -22,7 +22,9 @@ from scaling_repro.data.types import Example, TaskInfo
 from scaling_repro.errors import UserError
 from scaling_repro.models.tokenizer import train_tokenizer
 
-INFO = TaskInfo("toy", "en", "de", ("bleu",), template="Translate: {source}\n", max_source_tokens=256, max_target_tokens=256)
+INFO = TaskInfo(
+    "toy", "en", "de", ("bleu",), template="Translate: {source}\n", max_source_tokens=256, max_target_tokens=256
+)
 EXAMPLES = [
     Example("the small cat sleeps on the mat", "die kleine Katze schläft auf der Matte"),
     Example("a dog runs", "ein Hund läuft"),
@@ -66,7 +68,9 @@ def test_bos_and_prompt_are_masked_and_target_is_not(tokenizer):
 def test_prompt_is_the_prefix_generation_conditions_on(tokenizer):
     for example in EXAMPLES:
         encoded = encode_example(tokenizer, example, INFO, max_source_tokens=8)
-        assert encode_prompt(tokenizer, example, INFO, max_source_tokens=8) == encoded.input_ids[: encoded.prompt_length]
+        assert (
+            encode_prompt(tokenizer, example, INFO, max_source_tokens=8) == encoded.input_ids[: encoded.prompt_length]
+        )
 
 
 def test_long_source_is_cut_but_template_survives(tokenizer):
@@ -119,7 +123,9 @@ def test_tokenizer_without_pad_or_bos_pads_with_eos_and_adds_no_bos(neox_like):
     assert neox_like.pad_token_id is None and neox_like.bos_token_id is None
     assert pad_token_id(neox_like) == neox_like.eos_token_id
     encoded = encode_example(neox_like, EXAMPLES[1], INFO)
-    assert encoded.input_ids[: encoded.prompt_length] == encode_text(neox_like, "Translate: a dog runs") + encode_text(neox_like, "\n")
+    assert encoded.input_ids[: encoded.prompt_length] == encode_text(neox_like, "Translate: a dog runs") + encode_text(
+        neox_like, "\n"
+    )
     assert neox_like.decode(_labelled(encoded)[:-1]) == EXAMPLES[1].target
 
 

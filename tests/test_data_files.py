@@ -18,11 +18,11 @@ def _jsonl(path, rows):
 
 
 def test_jsonl_tsv_and_csv_give_the_same_examples(tmp_path):
-    rows = [{"en": "a cat, \"quoted\"", "de": "eine Katze"}, {"en": "ünïcode", "de": "Übung"}]
+    rows = [{"en": 'a cat, "quoted"', "de": "eine Katze"}, {"en": "ünïcode", "de": "Übung"}]
     _jsonl(tmp_path / "a.jsonl", rows)
-    (tmp_path / "a.tsv").write_text("en\tde\na cat, \"quoted\"\teine Katze\nünïcode\tÜbung\n", encoding="utf-8")
+    (tmp_path / "a.tsv").write_text('en\tde\na cat, "quoted"\teine Katze\nünïcode\tÜbung\n', encoding="utf-8")
     (tmp_path / "a.csv").write_text('en,de\n"a cat, ""quoted""",eine Katze\nünïcode,Übung\n', encoding="utf-8")
-    expected = [Example("a cat, \"quoted\"", "eine Katze"), Example("ünïcode", "Übung")]
+    expected = [Example('a cat, "quoted"', "eine Katze"), Example("ünïcode", "Übung")]
     for name in ("a.jsonl", "a.tsv", "a.csv"):
         assert read_pairs(tmp_path / name, "en", "de") == expected
 
@@ -56,10 +56,13 @@ def test_header_without_rows_is_an_error(tmp_path):
         read_pairs(path)
 
 
-@pytest.mark.parametrize("name, content", [
-    ("a.jsonl", '{"source": "x", "translation": "y"}\n'),
-    ("a.tsv", "source\ttranslation\nx\ty\n"),
-])
+@pytest.mark.parametrize(
+    "name, content",
+    [
+        ("a.jsonl", '{"source": "x", "translation": "y"}\n'),
+        ("a.tsv", "source\ttranslation\nx\ty\n"),
+    ],
+)
 def test_missing_column_names_the_column_the_file_and_the_recipe_field(tmp_path, name, content):
     path = tmp_path / name
     path.write_text(content, encoding="utf-8")
@@ -69,16 +72,22 @@ def test_missing_column_names_the_column_the_file_and_the_recipe_field(tmp_path,
 
 def test_non_utf8_bytes_are_an_error_naming_the_line(tmp_path):
     path = tmp_path / "a.tsv"
-    path.write_bytes("source\ttarget\nok\tgut\n".encode() + "café\tKaffee\n".encode("latin-1"))
+    path.write_bytes(b"source\ttarget\nok\tgut\n" + "café\tKaffee\n".encode("latin-1"))
     with pytest.raises(UserError, match=r"not UTF-8: byte 0xe9 at line 3"):
         read_pairs(path)
 
 
 def test_empty_targets_are_dropped_with_a_logged_count(tmp_path, caplog):
-    path = _jsonl(tmp_path / "a.jsonl", [
-        {"source": "a", "target": "b"}, {"source": "c", "target": "  "}, {"source": "d", "target": None},
-        {"source": "", "target": "e"}, {"source": "f", "target": "g"},
-    ])
+    path = _jsonl(
+        tmp_path / "a.jsonl",
+        [
+            {"source": "a", "target": "b"},
+            {"source": "c", "target": "  "},
+            {"source": "d", "target": None},
+            {"source": "", "target": "e"},
+            {"source": "f", "target": "g"},
+        ],
+    )
     with caplog.at_level(logging.WARNING):
         examples = read_pairs(path)
     assert examples == [Example("a", "b"), Example("f", "g")]
@@ -97,12 +106,15 @@ def test_duplicates_are_kept_by_the_reader(tmp_path):
     assert len(read_pairs(path)) == 2
 
 
-@pytest.mark.parametrize("name, content, message", [
-    ("a.jsonl", '{"source": "a", "target": "b"}\n{"source": "a", \n', "line 2 is not valid JSON"),
-    ("a.jsonl", '["a", "b"]\n', "expected a JSON object"),
-    ("a.jsonl", '{"source": "a", "target": 3}\n', "line 1: column 'target' holds int"),
-    ("a.tsv", "source\ttarget\na\tb\tc\n", "line 2 has 3 fields, the header has 2"),
-])
+@pytest.mark.parametrize(
+    "name, content, message",
+    [
+        ("a.jsonl", '{"source": "a", "target": "b"}\n{"source": "a", \n', "line 2 is not valid JSON"),
+        ("a.jsonl", '["a", "b"]\n', "expected a JSON object"),
+        ("a.jsonl", '{"source": "a", "target": 3}\n', "line 1: column 'target' holds int"),
+        ("a.tsv", "source\ttarget\na\tb\tc\n", "line 2 has 3 fields, the header has 2"),
+    ],
+)
 def test_malformed_rows_are_errors_naming_the_line(tmp_path, name, content, message):
     path = tmp_path / name
     path.write_text(content, encoding="utf-8")

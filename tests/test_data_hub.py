@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from scaling_repro.config.recipe import TaskConfig
 from scaling_repro.data.tasks import load_task
 from scaling_repro.errors import UserError
-from scaling_repro.config.recipe import TaskConfig
 
 _spec = importlib.util.spec_from_file_location("hub_copy", Path(__file__).parent / "fixtures" / "data" / "hub_copy.py")
 hub_copy = importlib.util.module_from_spec(_spec)
@@ -40,7 +40,11 @@ def test_wmt14_reads_train_dev_and_the_three_test_years(hub_dir, cache_dir, capl
     assert len(data.train) == 28  # 30 rows - 1 empty target - 1 duplicate, both logged
     assert "1 examples with an empty source or target and 1 duplicate pairs" in caplog.text
     assert [e.source for e in data.dev[:2]] == ["en 100", "en 101"]
-    assert {name: len(ex) for name, ex in data.test.items()} == {"newstest2020": 8, "newstest2021": 8, "newstest2022": 8}
+    assert {name: len(ex) for name, ex in data.test.items()} == {
+        "newstest2020": 8,
+        "newstest2021": 8,
+        "newstest2022": 8,
+    }
     assert data.test["newstest2021"][0].target == "de wmt21 0"
     assert (data.info.max_source_tokens, data.info.max_target_tokens) == (256, 256)
 
@@ -53,8 +57,9 @@ def test_wmt14_zero_shot_sets_are_flores_into_german(hub_dir, cache_dir):
 
 
 def test_wmt19_uses_newsdev2017_and_test_sets_into_chinese(hub_dir, cache_dir):
-    data = load_task(_cfg("wmt19_en_zh", hub_dir, cache_dir, train_examples=10, seed=4,
-                          params={"test_sets": ["newstest2022"]}))
+    data = load_task(
+        _cfg("wmt19_en_zh", hub_dir, cache_dir, train_examples=10, seed=4, params={"test_sets": ["newstest2022"]})
+    )
     assert len(data.train) == 10 and all(e.target == "zh " + e.source[3:] for e in data.train)
     assert data.dev[0].source == "en wmt17/dev 0" and len(data.dev) == 10
     assert list(data.test) == ["newstest2022"] and data.test["newstest2022"][0].target == "zh wmt22 0"
@@ -67,7 +72,9 @@ def test_mlsum_prefixes_articles_and_keeps_the_language_mix_at_every_n(hub_dir, 
     full = load_task(_cfg("mlsum", hub_dir, cache_dir, seed=2))
     assert (full.info.max_source_tokens, full.info.max_target_tokens, full.info.metrics) == (512, 256, ("rougeL",))
     for example in full.train:
-        assert example.source.startswith(f"Summarize the following document in {names[example.lang]}: {example.lang} article")
+        assert example.source.startswith(
+            f"Summarize the following document in {names[example.lang]}: {example.lang} article"
+        )
         assert example.target.startswith(f"{example.lang} summary")
     for n in (7, 25, 64, 101):
         subset = load_task(_cfg("mlsum", hub_dir, cache_dir, train_examples=n, seed=2)).train
@@ -106,7 +113,9 @@ def test_missing_sacrebleu_test_set_offline_says_how_to_get_it(hub_dir, tmp_path
     partial = tmp_path / "copy"
     shutil.copytree(hub_dir, partial)
     shutil.rmtree(partial / "sacrebleu" / "wmt21")
-    with pytest.raises(UserError, match=r"sacrebleu test set wmt21 en-de is not in task.data_dir.*sacrebleu -t wmt21 -l en-de"):
+    with pytest.raises(
+        UserError, match=r"sacrebleu test set wmt21 en-de is not in task.data_dir.*sacrebleu -t wmt21 -l en-de"
+    ):
         load_task(_cfg("wmt14_en_de", partial, cache_dir, train_examples=5))
 
 

@@ -58,13 +58,23 @@ def test_target_is_verb_final_with_adjectives_after_the_noun_agreeing_in_gender(
     g_subject, g_object = t.gender_suffixes[t.genders[0]], t.gender_suffixes[t.genders[20]]
     verb = t.verbs[6][0 if langs.animate[20] else 1]
     assert render_target(langs, meaning).split() == [
-        t.nouns[0] + t.nominative, t.adjectives[1] + g_subject, t.adjectives[2] + g_subject,
-        t.nouns[20] + t.accusative, t.adjectives[3] + g_object, verb,
+        t.nouns[0] + t.nominative,
+        t.adjectives[1] + g_subject,
+        t.adjectives[2] + g_subject,
+        t.nouns[20] + t.accusative,
+        t.adjectives[3] + g_object,
+        verb,
     ]
     s = langs.source
     assert render_source(s, meaning).split() == [
-        s.definite, s.adjectives[1][0], s.adjectives[2][0], s.nouns[0][0], s.verbs[6][0],
-        s.definite, s.adjectives[3][0], s.nouns[20][0],
+        s.definite,
+        s.adjectives[1][0],
+        s.adjectives[2][0],
+        s.nouns[0][0],
+        s.verbs[6][0],
+        s.definite,
+        s.adjectives[3][0],
+        s.nouns[20][0],
     ]
 
 
@@ -113,8 +123,12 @@ def test_sentences_have_5_to_20_source_words(langs):
 def test_sister_language_shares_function_words_and_about_half_the_roots(langs):
     source, sister = langs.source, langs.sister
     assert (sister.definite, sister.conjunction, sister.plural) == (source.definite, source.conjunction, source.plural)
-    roots = [(a, c) for kind in ("nouns", "adjectives", "verbs")
-             for forms_a, forms_c in zip(getattr(source, kind), getattr(sister, kind)) for a, c in zip(forms_a, forms_c)]
+    roots = [
+        (a, c)
+        for kind in ("nouns", "adjectives", "verbs")
+        for forms_a, forms_c in zip(getattr(source, kind), getattr(sister, kind))
+        for a, c in zip(forms_a, forms_c)
+    ]
     shared = sum(a == c for a, c in roots) / len(roots)
     assert 0.3 < shared < 0.8
 
@@ -174,13 +188,22 @@ def test_pretraining_corpus_is_disjoint_from_finetuning_and_evaluation_targets(s
 
 def test_pretraining_corpus_formats_pairs_with_the_given_templates(langs):
     default = pretraining_corpus(400, seed=0, parallel_share=0.5, params=SMALL)
-    assert pretraining_corpus(400, seed=0, parallel_share=0.5, params=SMALL,
-                              parallel_templates=["{source}\n{target}"]) == default
-    other = pretraining_corpus(400, seed=0, parallel_share=0.5, params=SMALL, parallel_templates=["{source} = {target}"])
+    assert (
+        pretraining_corpus(400, seed=0, parallel_share=0.5, params=SMALL, parallel_templates=["{source}\n{target}"])
+        == default
+    )
+    other = pretraining_corpus(
+        400, seed=0, parallel_share=0.5, params=SMALL, parallel_templates=["{source} = {target}"]
+    )
     assert not any("\n" in d for d in other)
     assert [d.replace("\n", " = ") for d in default] == other  # same pairs, same stream: only the format differs
-    both = pretraining_corpus(2000, seed=0, parallel_share=0.5, params=SMALL,
-                              parallel_templates=["{source} = {target}", "{target} <= {source}"])
+    both = pretraining_corpus(
+        2000,
+        seed=0,
+        parallel_share=0.5,
+        params=SMALL,
+        parallel_templates=["{source} = {target}", "{target} <= {source}"],
+    )
     forward, backward = sum(" = " in d for d in both), sum(" <= " in d for d in both)
     assert forward > 300 and backward > 300
     with pytest.raises(UserError, match="needs {source} and {target}"):
@@ -244,6 +267,6 @@ def test_pretraining_corpus_speaks_the_languages_of_its_params():
 
 @pytest.mark.parametrize("bad", [{"roots": 10}, {"zipf_exponent": -1}])
 def test_roots_and_zipf_exponent_are_validated(bad):
-    (field, value), = bad.items()
+    ((field, value),) = bad.items()
     with pytest.raises(UserError, match=rf"task.params.{field}={value}"):
         synthetic_params(bad)

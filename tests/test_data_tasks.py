@@ -8,13 +8,13 @@ import pytest
 import torch
 from transformers import GPT2Config, GPT2LMHeadModel
 
+from scaling_repro.config.recipe import LocalFiles, TaskConfig
 from scaling_repro.data.collate import IGNORE_INDEX, collate_for_lm, encode_examples, pad_token_id
 from scaling_repro.data.synthetic import pretraining_corpus
 from scaling_repro.data.tasks import load_task
 from scaling_repro.data.types import Example
 from scaling_repro.errors import UserError
 from scaling_repro.models.tokenizer import train_tokenizer
-from scaling_repro.config.recipe import LocalFiles, TaskConfig
 
 SMALL = {"train_pool": 3000, "dev_size": 200, "test_size": 150, "zero_shot_size": 100}
 
@@ -96,10 +96,16 @@ def test_local_task_reads_its_files_with_params(tmp_path):
         train=_write_jsonl(tmp_path / "train.jsonl", [(f"s{i}", f"t{i}") for i in range(30)], "en", "de"),
         dev=_write_jsonl(tmp_path / "dev.jsonl", [("d", "e")], "en", "de"),
         test={"news": _write_jsonl(tmp_path / "test.jsonl", [("x", "y")], "en", "de")},
-        source_column="en", target_column="de",
+        source_column="en",
+        target_column="de",
     )
-    cfg = TaskConfig(name="local", files=files, train_examples=10, seed=3,
-                     params={"source_lang": "en", "target_lang": "de", "template": "EN: {source}\nDE: ", "metrics": ["chrf"]})
+    cfg = TaskConfig(
+        name="local",
+        files=files,
+        train_examples=10,
+        seed=3,
+        params={"source_lang": "en", "target_lang": "de", "template": "EN: {source}\nDE: ", "metrics": ["chrf"]},
+    )
     data = load_task(cfg)
     assert len(data.train) == 10 and data.dev == [Example("d", "e")] and data.test == {"news": [Example("x", "y")]}
     assert (data.info.source_lang, data.info.template, data.info.metrics) == ("en", "EN: {source}\nDE: ", ("chrf",))
@@ -130,7 +136,7 @@ def test_files_override_splits_of_a_named_task(tmp_path):
 
 
 def test_every_task_a_recipe_may_name_has_a_loader():
-    from scaling_repro.data.tasks import LOADERS
     from scaling_repro.config.recipe import TASK_NAMES
+    from scaling_repro.data.tasks import LOADERS
 
     assert set(LOADERS) == set(TASK_NAMES)

@@ -13,16 +13,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from scaling_repro.config.recipe import TaskConfig
 from scaling_repro.data import collate, token_cache
 from scaling_repro.data.collate import encode_examples
 from scaling_repro.data.synthetic import pretraining_corpus
 from scaling_repro.data.tasks import load_task
 from scaling_repro.data.token_cache import (
-    META_FILE, EncodedView, cache_key, cached_encoding, open_arrays,
+    META_FILE,
+    EncodedView,
+    cache_key,
+    cached_encoding,
+    open_arrays,
 )
 from scaling_repro.data.types import Example
 from scaling_repro.models.tokenizer import load_tokenizer, train_tokenizer
-from scaling_repro.config.recipe import TaskConfig
 
 SMALL = {"train_pool": 3000, "dev_size": 50, "test_size": 20, "zero_shot_size": 20}
 
@@ -188,12 +192,15 @@ def test_an_empty_split_is_an_empty_view(tmp_path, tokenizer, task):
 def _spec(tmp_path, tokenizer_dir, lr=1e-3, **task):
     from scaling_repro.config.recipe import RunSpec
 
-    return RunSpec.model_validate({
-        "name": "cache", "output_dir": str(tmp_path / "runs"),
-        "task": {"name": "synthetic_mt", "train_examples": 64, "dev_examples": 16, "params": SMALL, **task},
-        "model": {"name": "tiny-xs", "init": "random", "tokenizer": str(tokenizer_dir)},
-        "method": {"kind": "full", "lr": lr, "batch_size": 16},
-    })
+    return RunSpec.model_validate(
+        {
+            "name": "cache",
+            "output_dir": str(tmp_path / "runs"),
+            "task": {"name": "synthetic_mt", "train_examples": 64, "dev_examples": 16, "params": SMALL, **task},
+            "model": {"name": "tiny-xs", "init": "random", "tokenizer": str(tokenizer_dir)},
+            "method": {"kind": "full", "lr": lr, "batch_size": 16},
+        }
+    )
 
 
 def test_runs_of_one_subset_share_its_encoding(tmp_path, tokenizer_dir, tokenizer, encode_calls):
@@ -276,8 +283,9 @@ def _rewrite_keeping_times(path, change):
     os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
 
 
-def test_a_verified_copy_rewritten_with_its_own_bytes_is_hashed_again_and_kept(tmp_path, tokenizer, task,
-                                                                               encode_calls, hashed):
+def test_a_verified_copy_rewritten_with_its_own_bytes_is_hashed_again_and_kept(
+    tmp_path, tokenizer, task, encode_calls, hashed
+):
     directory = _built(tmp_path, tokenizer, task)
     _verified_long_ago(directory)
     _rewrite_keeping_times(directory / "offsets.bin", lambda b: b)
@@ -286,8 +294,9 @@ def test_a_verified_copy_rewritten_with_its_own_bytes_is_hashed_again_and_kept(t
     assert len(hashed) == 3 and encode_calls == ["train"]
 
 
-def test_a_copy_flipped_after_its_verification_is_rebuilt_with_a_warning(tmp_path, tokenizer, task, encode_calls,
-                                                                         caplog):
+def test_a_copy_flipped_after_its_verification_is_rebuilt_with_a_warning(
+    tmp_path, tokenizer, task, encode_calls, caplog
+):
     directory = _built(tmp_path, tokenizer, task)
     _verified_long_ago(directory)
     _rewrite_keeping_times(directory / "tokens.bin", lambda b: b[:-1] + bytes([b[-1] ^ 0xFF]))

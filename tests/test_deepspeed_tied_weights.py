@@ -44,10 +44,14 @@ SCRIPT = textwrap.dedent("""
 
 @pytest.mark.skipif(not DEEPSPEED, reason=f"DeepSpeed ZeRO test needs deepspeed: {DEEPSPEED_REASON}")
 def test_zero2_full_model_best_weights_keep_tied_embeddings_tied(tmp_path):
-    env = {**os.environ, "OMP_NUM_THREADS": "1",
-           "PYTHONPATH": os.pathsep.join(p for p in [str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")] if p)}
-    proc = subprocess.run([sys.executable, "-c", SCRIPT, str(tmp_path)], env=env, capture_output=True, text=True,
-                          timeout=300)
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "PYTHONPATH": os.pathsep.join(p for p in [str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")] if p),
+    }
+    proc = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(tmp_path)], env=env, capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     got = json.loads((tmp_path / "got.json").read_text())
     assert got["tied"] and got["numel"] == got["unique"]

@@ -89,8 +89,9 @@ THIRD_PARTY_DEPRECATIONS = (
 @pytest.mark.slow
 def test_training_and_evaluation_use_no_deprecated_api(tmp_path):
     env = {**os.environ, "PYTHONWARNINGS": "always", "TRANSFORMERS_VERBOSITY": "warning"}
-    done = subprocess.run([sys.executable, "-c", _THREE_METHODS, str(tmp_path)],
-                          capture_output=True, text=True, env=env, timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-c", _THREE_METHODS, str(tmp_path)], capture_output=True, text=True, env=env, timeout=600
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     deprecations = [line for line in re.split(r"[\r\n]", done.stderr) if re.search(r"deprecat", line, re.I)]
     ours = [line for line in deprecations if not any(known in line for known in THIRD_PARTY_DEPRECATIONS)]

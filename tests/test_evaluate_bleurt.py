@@ -31,19 +31,40 @@ REAL_TEXT = [  # not in CORPUS, same languages
     "我们今天去公园学习。",
 ]
 CONFIG = dict(
-    architectures=["BleurtForSequenceClassification"], model_type="bleurt", embedding_size=16,
-    hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64, hidden_act="gelu",
-    max_position_embeddings=64, type_vocab_size=2, layer_norm_eps=1e-12, pad_token_id=0,
-    hidden_dropout_prob=0, attention_probs_dropout_prob=0, id2label={"0": "LABEL_0"}, label2id={"LABEL_0": 0},
+    architectures=["BleurtForSequenceClassification"],
+    model_type="bleurt",
+    embedding_size=16,
+    hidden_size=32,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    intermediate_size=64,
+    hidden_act="gelu",
+    max_position_embeddings=64,
+    type_vocab_size=2,
+    layer_norm_eps=1e-12,
+    pad_token_id=0,
+    hidden_dropout_prob=0,
+    attention_probs_dropout_prob=0,
+    id2label={"0": "LABEL_0"},
+    label2id={"LABEL_0": 0},
 )
 
 
 def train_spm(out_prefix, texts, vocab_size):
     sentencepiece.SentencePieceTrainer.train(
-        sentence_iterator=iter(texts), model_prefix=str(out_prefix), vocab_size=vocab_size,
-        pad_id=0, pad_piece="[PAD]", unk_id=1, unk_piece="[UNK]", bos_id=-1, eos_id=-1,
-        user_defined_symbols=["[CLS]", "[SEP]", "[MASK]"], character_coverage=1.0,
-        hard_vocab_limit=False, minloglevel=2,
+        sentence_iterator=iter(texts),
+        model_prefix=str(out_prefix),
+        vocab_size=vocab_size,
+        pad_id=0,
+        pad_piece="[PAD]",
+        unk_id=1,
+        unk_piece="[UNK]",
+        bos_id=-1,
+        eos_id=-1,
+        user_defined_symbols=["[CLS]", "[SEP]", "[MASK]"],
+        character_coverage=1.0,
+        hard_vocab_limit=False,
+        minloglevel=2,
     )
     return out_prefix.with_suffix(".model")
 
@@ -55,16 +76,25 @@ def bleurt_weight_shapes(config, vocab_size):
         "bleurt.embeddings.word_embeddings.weight": (vocab_size, e),
         "bleurt.embeddings.position_embeddings.weight": (config["max_position_embeddings"], e),
         "bleurt.embeddings.token_type_embeddings.weight": (2, e),
-        "bleurt.embeddings.LayerNorm.weight": (e,), "bleurt.embeddings.LayerNorm.bias": (e,),
-        "bleurt.encoder.embedding_projection.weight": (h, e), "bleurt.encoder.embedding_projection.bias": (h,),
-        "bleurt.pooler.dense.weight": (h, h), "bleurt.pooler.dense.bias": (h,),
-        "classifier.weight": (1, h), "classifier.bias": (1,),
+        "bleurt.embeddings.LayerNorm.weight": (e,),
+        "bleurt.embeddings.LayerNorm.bias": (e,),
+        "bleurt.encoder.embedding_projection.weight": (h, e),
+        "bleurt.encoder.embedding_projection.bias": (h,),
+        "bleurt.pooler.dense.weight": (h, h),
+        "bleurt.pooler.dense.bias": (h,),
+        "classifier.weight": (1, h),
+        "classifier.bias": (1,),
     }
     for n in range(config["num_hidden_layers"]):
         layer = f"bleurt.encoder.layer.{n}."
-        for name, shape in [("attention.self.query", (h, h)), ("attention.self.key", (h, h)),
-                            ("attention.self.value", (h, h)), ("attention.output.dense", (h, h)),
-                            ("intermediate.dense", (i, h)), ("output.dense", (h, i))]:
+        for name, shape in [
+            ("attention.self.query", (h, h)),
+            ("attention.self.key", (h, h)),
+            ("attention.self.value", (h, h)),
+            ("attention.output.dense", (h, h)),
+            ("intermediate.dense", (i, h)),
+            ("output.dense", (h, i)),
+        ]:
             shapes[layer + name + ".weight"], shapes[layer + name + ".bias"] = shape, shape[:1]
         for norm in ("attention.output.LayerNorm", "output.LayerNorm"):
             shapes[layer + norm + ".weight"], shapes[layer + norm + ".bias"] = (h,), (h,)
@@ -79,7 +109,10 @@ def write_checkpoint(directory, spm_path, weights_format="bin", seed=0):
     (directory / "config.json").write_text(json.dumps(config))
     (directory / "spm.model").write_bytes(spm_path.read_bytes())
     generator = torch.Generator().manual_seed(seed)
-    weights = {name: torch.randn(shape, generator=generator) * 0.3 for name, shape in bleurt_weight_shapes(config, config["vocab_size"]).items()}
+    weights = {
+        name: torch.randn(shape, generator=generator) * 0.3
+        for name, shape in bleurt_weight_shapes(config, config["vocab_size"]).items()
+    }
     weights["bleurt.embeddings.position_ids"] = torch.arange(config["max_position_embeddings"])[None]
     if weights_format == "bin":
         torch.save(weights, directory / "pytorch_model.bin")
@@ -96,9 +129,11 @@ def reference_bleurt(weights, config, input_ids, token_types, mask):
     ln = lambda x, p: F.layer_norm(x, x.shape[-1:], w[p + ".weight"], w[p + ".bias"], config["layer_norm_eps"])
     lin = lambda x, p: x @ w[p + ".weight"].T + w[p + ".bias"]
     positions = torch.arange(input_ids.shape[1])
-    x = (w["bleurt.embeddings.word_embeddings.weight"][input_ids]
-         + w["bleurt.embeddings.token_type_embeddings.weight"][token_types]
-         + w["bleurt.embeddings.position_embeddings.weight"][positions])
+    x = (
+        w["bleurt.embeddings.word_embeddings.weight"][input_ids]
+        + w["bleurt.embeddings.token_type_embeddings.weight"][token_types]
+        + w["bleurt.embeddings.position_embeddings.weight"][positions]
+    )
     x = lin(ln(x, "bleurt.embeddings.LayerNorm"), "bleurt.encoder.embedding_projection")
     heads = config["num_attention_heads"]
     split = lambda t: t.view(t.shape[0], t.shape[1], heads, -1).transpose(1, 2)
@@ -125,7 +160,9 @@ def test_tiny_checkpoint_scores_like_the_bleurt_forward(tmp_path, spm_path, weig
     scorer = load_bleurt(str(tmp_path / "ckpt"))
     refs, cands = REAL_TEXT, REAL_TEXT[1:] + REAL_TEXT[:1]
     batch = scorer.tokenizer.batch(refs, cands, scorer.max_length)
-    expected = reference_bleurt(weights, config, batch["input_ids"], batch["token_type_ids"], batch["attention_mask"].float())
+    expected = reference_bleurt(
+        weights, config, batch["input_ids"], batch["token_type_ids"], batch["attention_mask"].float()
+    )
     assert scorer.score(refs, cands) == pytest.approx(expected.tolist(), abs=1e-5)
 
 

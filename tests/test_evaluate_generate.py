@@ -18,9 +18,16 @@ def tiny_llama(seed: int = 0) -> LlamaForCausalLM:
     """A random Llama whose attention is sharp enough (large init) for positions to matter."""
     torch.manual_seed(seed)
     config = LlamaConfig(
-        hidden_size=32, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=1,
-        intermediate_size=64, vocab_size=300, initializer_range=0.5,
-        pad_token_id=PAD, bos_token_id=BOS, eos_token_id=EOS,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=1,
+        intermediate_size=64,
+        vocab_size=300,
+        initializer_range=0.5,
+        pad_token_id=PAD,
+        bos_token_id=BOS,
+        eos_token_id=EOS,
     )
     return LlamaForCausalLM(config).eval()
 
@@ -29,8 +36,16 @@ def tiny_pythia(seed: int = 0) -> GPTNeoXForCausalLM:
     """A random GPT-NeoX (the Pythia architecture of the open recipes): partial rotary, parallel blocks."""
     torch.manual_seed(seed)
     config = GPTNeoXConfig(
-        hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64, vocab_size=300,
-        rotary_pct=0.25, initializer_range=0.5, pad_token_id=PAD, bos_token_id=BOS, eos_token_id=EOS,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=64,
+        vocab_size=300,
+        rotary_pct=0.25,
+        initializer_range=0.5,
+        pad_token_id=PAD,
+        bos_token_id=BOS,
+        eos_token_id=EOS,
     )
     return GPTNeoXForCausalLM(config).eval()
 
@@ -45,10 +60,14 @@ def prompt_tuned(seed: int = 0):
 def hf_generate_one(model, prompt, max_new_tokens):
     ids = torch.tensor([prompt])
     out = model.generate(
-        input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new_tokens,
-        do_sample=False, eos_token_id=None, pad_token_id=PAD,
+        input_ids=ids,
+        attention_mask=torch.ones_like(ids),
+        max_new_tokens=max_new_tokens,
+        do_sample=False,
+        eos_token_id=None,
+        pad_token_id=PAD,
     )
-    return out[0, len(prompt):].tolist()
+    return out[0, len(prompt) :].tolist()
 
 
 @torch.no_grad()
@@ -59,7 +78,7 @@ def greedy_without_cache(model, prompt, max_new_tokens):
     for _ in range(max_new_tokens):
         ids = torch.tensor([tokens])
         tokens.append(int(model(input_ids=ids, attention_mask=torch.ones_like(ids)).logits[0, -1].argmax()))
-    return tokens[len(prompt):]
+    return tokens[len(prompt) :]
 
 
 def ours(model, prompts, max_new_tokens=8, eos=-1):
@@ -150,8 +169,15 @@ def test_sharded_generation_gathers_in_original_order(monkeypatch):
     shards = []
     monkeypatch.setattr(generate_module, "gather_in_order", lambda local, n, process: shards.append(local))
     for index in range(3):
-        greedy_generate(model, PROMPTS, eos_token_id=-1, pad_token_id=PAD, max_new_tokens=4, batch_size=2,
-                        process=ProcessInfo(index, 3))
+        greedy_generate(
+            model,
+            PROMPTS,
+            eos_token_id=-1,
+            pad_token_id=PAD,
+            max_new_tokens=4,
+            batch_size=2,
+            process=ProcessInfo(index, 3),
+        )
     assert sorted(len(s) for s in shards) == [1, 2, 2]
     assert merge_shards(shards, len(PROMPTS)) == expected
 

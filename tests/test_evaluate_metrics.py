@@ -24,8 +24,10 @@ ENGLISH = [
     ("nothing in common", "completely different words here"),
     ("don't stop_now: 42 apples", "do not stop now, 42 apples"),
 ]
-GERMAN = [("Die Bürger wählen über Änderungen.", "Die Bürger stimmen über Änderungen ab."),
-          ("Größere Straßen führen in die Stadt", "Große Straßen führen in die Stadt")]
+GERMAN = [
+    ("Die Bürger wählen über Änderungen.", "Die Bürger stimmen über Änderungen ab."),
+    ("Größere Straßen führen in die Stadt", "Große Straßen führen in die Stadt"),
+]
 CHINESE = [("今天天气很好，我们去公园。", "今天天气不错，我们去公园散步。"), ("我喜欢学习机器翻译", "我爱机器翻译")]
 
 

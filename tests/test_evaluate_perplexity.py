@@ -11,8 +11,8 @@ import scaling_repro.evaluate.perplexity as perplexity
 from scaling_repro.data.collate import IGNORE_INDEX, collate_for_lm, encode_examples
 from scaling_repro.data.types import Example, TaskInfo
 from scaling_repro.evaluate.perplexity import NllSum, batch_nll, corpus_nll, losses_per_set, overall
-from scaling_repro.ranks import ProcessInfo
 from scaling_repro.models.tokenizer import train_tokenizer
+from scaling_repro.ranks import ProcessInfo
 
 INFO = TaskInfo(name="toy", source_lang="en", target_lang="de", metrics=("bleu",), template="{source} =>")
 EXAMPLES = [
@@ -31,8 +31,15 @@ def tokenizer(tmp_path_factory):
 
 def tiny_llama(vocab_size, seed=0):
     torch.manual_seed(seed)
-    config = LlamaConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=1,
-                         intermediate_size=64, vocab_size=vocab_size, initializer_range=0.3)
+    config = LlamaConfig(
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=1,
+        intermediate_size=64,
+        vocab_size=vocab_size,
+        initializer_range=0.3,
+    )
     return LlamaForCausalLM(config).eval()
 
 
@@ -65,7 +72,9 @@ def test_perplexity_is_exp_of_hand_computed_target_nll(tokenizer):
 
 
 def test_prompt_tuned_loss_excludes_virtual_tokens(tokenizer):
-    model = get_peft_model(tiny_llama(len(tokenizer)), PromptTuningConfig(task_type=TaskType.CAUSAL_LM, num_virtual_tokens=5))
+    model = get_peft_model(
+        tiny_llama(len(tokenizer)), PromptTuningConfig(task_type=TaskType.CAUSAL_LM, num_virtual_tokens=5)
+    )
     with torch.no_grad():
         model.prompt_encoder["default"].embedding.weight.normal_(0, 1.0)
     model.eval()
@@ -74,7 +83,7 @@ def test_prompt_tuned_loss_excludes_virtual_tokens(tokenizer):
 
     def logits_with_prompt(ids):  # the soft prompt, then the text; keep the text's logits
         embeds = torch.cat([soft_prompt, base.get_input_embeddings()(ids)], dim=1)
-        return base(inputs_embeds=embeds).logits[:, soft_prompt.shape[1]:]
+        return base(inputs_embeds=embeds).logits[:, soft_prompt.shape[1] :]
 
     encoded, batch = batch_of(tokenizer, EXAMPLES)
     nll, count = hand_nll(logits_with_prompt, encoded)
@@ -85,7 +94,9 @@ def test_prompt_tuned_loss_excludes_virtual_tokens(tokenizer):
 
 
 def test_lora_loss_matches_unbatched_hand_computation(tokenizer):
-    model = get_peft_model(tiny_llama(len(tokenizer)), LoraConfig(task_type=TaskType.CAUSAL_LM, r=2, target_modules="all-linear"))
+    model = get_peft_model(
+        tiny_llama(len(tokenizer)), LoraConfig(task_type=TaskType.CAUSAL_LM, r=2, target_modules="all-linear")
+    )
     with torch.no_grad():
         for name, param in model.named_parameters():
             if "lora_B" in name:
@@ -104,8 +115,10 @@ def test_overall_loss_weights_sets_by_tokens_not_by_set():
 
 def test_sharded_losses_sum_to_the_unsharded_ones(tokenizer, monkeypatch):
     model = tiny_llama(len(tokenizer))
-    encoded = {"x": encode_examples(tokenizer, EXAMPLES, INFO, log_counts=False),
-               "y": encode_examples(tokenizer, EXAMPLES[:3], INFO, log_counts=False)}
+    encoded = {
+        "x": encode_examples(tokenizer, EXAMPLES, INFO, log_counts=False),
+        "y": encode_examples(tokenizer, EXAMPLES[:3], INFO, log_counts=False),
+    }
     collate = lambda batch: collate_for_lm(batch, tokenizer.pad_token_id)
     full = losses_per_set(model, encoded, collate, batch_size=2)
     monkeypatch.setattr(perplexity, "gather_objects", lambda local, process: [local])  # no process group

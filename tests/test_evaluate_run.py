@@ -8,6 +8,7 @@ from peft import PromptTuningConfig, TaskType, get_peft_model
 from transformers import LlamaConfig, LlamaForCausalLM
 
 import scaling_repro.evaluate.run as run_module
+from scaling_repro.config.recipe import EvalConfig
 from scaling_repro.data.collate import collate_for_lm, encode_examples
 from scaling_repro.data.types import Example, TaskData, TaskInfo
 from scaling_repro.errors import UserError
@@ -15,15 +16,18 @@ from scaling_repro.evaluate.bleurt import CHECKPOINT_ENV
 from scaling_repro.evaluate.perplexity import corpus_nll
 from scaling_repro.evaluate.run import MEAN, evaluate_model, write_generations
 from scaling_repro.models.tokenizer import train_tokenizer
-from scaling_repro.config.recipe import EvalConfig
 from scaling_repro.results import ZERO_SHOT_LOSS, RunRecord
 
-INFO = TaskInfo(name="toy", source_lang="en", target_lang="de", metrics=("rougeL", "bleu", "chrf"), template="{source} =>")
+INFO = TaskInfo(
+    name="toy", source_lang="en", target_lang="de", metrics=("rougeL", "bleu", "chrf"), template="{source} =>"
+)
 WORDS = "cat dog tree house red blue big small runs sits".split()
 
 
 def pair(i):
-    return Example(f"{WORDS[i % 10]} {WORDS[(3 * i) % 10]} {WORDS[(7 * i) % 10]}", f"{WORDS[(9 * i) % 10]} {WORDS[i % 7]}")
+    return Example(
+        f"{WORDS[i % 10]} {WORDS[(3 * i) % 10]} {WORDS[(7 * i) % 10]}", f"{WORDS[(9 * i) % 10]} {WORDS[i % 7]}"
+    )
 
 
 TASK = TaskData(
@@ -44,8 +48,15 @@ def tokenizer(tmp_path_factory):
 
 def tiny_llama(vocab_size):
     torch.manual_seed(0)
-    config = LlamaConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=1,
-                         intermediate_size=64, vocab_size=vocab_size, max_position_embeddings=64)
+    config = LlamaConfig(
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=1,
+        intermediate_size=64,
+        vocab_size=vocab_size,
+        max_position_embeddings=64,
+    )
     return LlamaForCausalLM(config).eval()
 
 
@@ -60,8 +71,9 @@ def result(model, tokenizer):
 
 
 def test_result_fills_the_run_record(result):
-    record = RunRecord(run_id="x", name="toy", status="ok", spec={}, task="toy", method="full", model="tiny",
-                       **result.record_fields())
+    record = RunRecord(
+        run_id="x", name="toy", status="ok", spec={}, task="toy", method="full", model="tiny", **result.record_fields()
+    )
     assert set(record.test_losses) == {"set_a", "set_b"}
     assert set(record.metrics) == {"rougeL", "bleu", "chrf"}
     assert all(set(by_set) == {"set_a", "set_b", "all"} for by_set in record.metrics.values())
@@ -102,7 +114,9 @@ def test_zero_shot_loss_needs_no_decoding(model, tokenizer, monkeypatch):
 
 
 def test_zero_shot_loss_uses_every_pair_when_decoding_is_capped(model, tokenizer):
-    capped = evaluate_model(model, tokenizer, TASK, EvalConfig(max_new_tokens=2, max_generate_examples=1, metrics=["chrf"], zero_shot=True))
+    capped = evaluate_model(
+        model, tokenizer, TASK, EvalConfig(max_new_tokens=2, max_generate_examples=1, metrics=["chrf"], zero_shot=True)
+    )
     assert capped.num_examples["zero_shot/fr-de"] == 1 and capped.num_examples["zero_shot_loss/fr-de"] == 3
 
 
@@ -117,7 +131,9 @@ def test_generations_are_kept_for_rescoring(result, tmp_path):
 
 
 def test_max_generate_examples_caps_each_set(model, tokenizer):
-    capped = evaluate_model(model, tokenizer, TASK, EvalConfig(max_new_tokens=2, max_generate_examples=2, metrics=["chrf"]))
+    capped = evaluate_model(
+        model, tokenizer, TASK, EvalConfig(max_new_tokens=2, max_generate_examples=2, metrics=["chrf"])
+    )
     assert capped.num_examples["generated"] == 4
     assert capped.num_examples["test"] == 8  # the loss still uses every test example
 

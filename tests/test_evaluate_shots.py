@@ -45,7 +45,7 @@ def test_prompt_is_demonstrations_then_the_query_as_in_training(tokenizer):
     ids = few_shot_prompt(tokenizer, demos, QUERIES[0], INFO)
     assert ids[0] == tokenizer.bos_token_id and ids.count(tokenizer.bos_token_id) == 1
     query = encode_prompt(tokenizer, QUERIES[0], INFO)
-    assert ids[-(len(query) - 1):] == query[1:]
+    assert ids[-(len(query) - 1) :] == query[1:]
     expected_text = "".join(f"{d.source} =>{d.target}{SEPARATOR}" for d in demos) + f"{QUERIES[0].source} =>"
     assert tokenizer.decode(ids, skip_special_tokens=True) == expected_text
 
@@ -56,7 +56,7 @@ def test_long_prompts_lose_demonstration_tokens_from_the_start(tokenizer):
     cut = few_shot_prompt(tokenizer, TRAIN[:5], QUERIES[0], INFO, max_prompt_tokens=len(query) + 6)
     assert len(cut) == len(query) + 6
     assert cut[0] == tokenizer.bos_token_id  # BOS and the whole query survive
-    assert cut[1:] == full[len(full) - (len(query) - 1) - 6:]
+    assert cut[1:] == full[len(full) - (len(query) - 1) - 6 :]
 
 
 def test_too_few_training_examples_is_a_user_error():

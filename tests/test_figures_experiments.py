@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from scaling_repro.errors import UserError
+from scaling_repro.analysis import published
 from scaling_repro.analysis.experiments import Missing, find_experiment, is_baseline
 from scaling_repro.analysis.study import Study
-from scaling_repro.analysis import published
+from scaling_repro.errors import UserError
 from scaling_repro.results import RunRecord
 
 pytest_plugins = ["figures_fixtures"]  # session fixtures: paper, paper_study, tiny_like
@@ -14,17 +14,31 @@ pytest_plugins = ["figures_fixtures"]  # session fixtures: paper, paper_study, t
 
 def record(run_id, model_params, pretrain_tokens, df, pet=None, name="r", held_out=False, method="lora", steps=100):
     return RunRecord(
-        run_id=run_id, name=name, status="ok", spec={"train": {"max_steps": steps}}, held_out=held_out,
-        task="t", method=method, model=f"m{model_params}", model_params=model_params,
-        pretrain_tokens=pretrain_tokens, pet_params=pet, finetune_examples=df, test_loss=1.0 + 1 / df, steps=steps,
+        run_id=run_id,
+        name=name,
+        status="ok",
+        spec={"train": {"max_steps": steps}},
+        held_out=held_out,
+        task="t",
+        method=method,
+        model=f"m{model_params}",
+        model_params=model_params,
+        pretrain_tokens=pretrain_tokens,
+        pet_params=pet,
+        finetune_examples=df,
+        test_loss=1.0 + 1 / df,
+        steps=steps,
     )
 
 
-@pytest.mark.parametrize("factor, field, grid", [
-    ("model_size", "model_params", published.MODEL_SIZES),
-    ("pretrain_data", "pretrain_tokens", published.PRETRAIN_TOKENS["wmt19_en_zh"]),
-    ("pet_size", "pet_params", published.PET_SIZES["lora"]),
-])
+@pytest.mark.parametrize(
+    "factor, field, grid",
+    [
+        ("model_size", "model_params", published.MODEL_SIZES),
+        ("pretrain_data", "pretrain_tokens", published.PRETRAIN_TOKENS["wmt19_en_zh"]),
+        ("pet_size", "pet_params", published.PET_SIZES["lora"]),
+    ],
+)
 def test_each_factor_of_the_paper_grid_is_found_with_its_values(paper_study, factor, field, grid):
     exp = paper_study.experiment("wmt19_en_zh", "lora", factor)
     assert exp.x_values == [float(v) for v in grid]
@@ -34,8 +48,7 @@ def test_each_factor_of_the_paper_grid_is_found_with_its_values(paper_study, fac
 
 def test_one_run_set_serves_all_three_experiments(paper_study):
     shared = {
-        r.run_id for r in paper_study.experiment("wmt14_en_de", "prompt", "model_size").records
-        if r.model_params == 1e9
+        r.run_id for r in paper_study.experiment("wmt14_en_de", "prompt", "model_size").records if r.model_params == 1e9
     }
     for factor in ("pretrain_data", "pet_size"):
         ids = {r.run_id for r in paper_study.experiment("wmt14_en_de", "prompt", factor).records}
@@ -86,9 +99,13 @@ def test_auto_holdout_uses_marks_else_the_largest_settings_while_enough_points_r
     points = unmarked.points()
     np.testing.assert_array_equal(points.held_out, (points.x == 80) | (points.data_size == 1000))
     small = [(m, df) for m in (10, 20, 40) for df in (10, 100, 1000)]  # 4 points would remain to fit 4 parameters
-    assert find_experiment([record(f"{m}-{df}", m, 1, df) for m, df in small], "t", "lora", "model_size").holdout_rule() == "largest-df"
-    marked = find_experiment([record(f"{m}-{df}", m, 1, df, held_out=df == 1000) for m, df in grid],
-                             "t", "lora", "model_size")
+    assert (
+        find_experiment([record(f"{m}-{df}", m, 1, df) for m, df in small], "t", "lora", "model_size").holdout_rule()
+        == "largest-df"
+    )
+    marked = find_experiment(
+        [record(f"{m}-{df}", m, 1, df, held_out=df == 1000) for m, df in grid], "t", "lora", "model_size"
+    )
     assert marked.holdout_rule() == "marked"
     np.testing.assert_array_equal(marked.points().held_out, marked.points().data_size == 1000)
 

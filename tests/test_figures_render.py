@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 from figures_fixtures import NOISE
 
+from scaling_repro.analysis.study import Study
 from scaling_repro.cli import main
 from scaling_repro.figures.loss import joint_panels, single_fit_series
 from scaling_repro.figures.quality import choose_metric
 from scaling_repro.figures.registry import FigureOptions, render_figure
-from scaling_repro.analysis.study import Study
 from scaling_repro.results import RunRecord
 
 pytest_plugins = ["figures_fixtures"]  # session fixtures: paper, paper_study, tiny_like
@@ -64,8 +64,10 @@ def test_a_figure_without_its_runs_names_them_and_others_still_draw(tiny_like, t
     options = FigureOptions(dpi=20, formats=("png",))
     missing = render_figure(study, 3, tmp_path, options=options)
     assert not missing.drawn
-    assert any("synthetic_mt / LoRA: no pretraining data size experiment" in n and "pretrain_tokens" in n
-               for n in missing.notes)
+    assert any(
+        "synthetic_mt / LoRA: no pretraining data size experiment" in n and "pretrain_tokens" in n
+        for n in missing.notes
+    )
     drawn = render_figure(study, 2, tmp_path, options=options)
     assert [p.name for p in drawn.files] == ["figure02_synthetic_mt.png"] and not drawn.notes
 
@@ -100,11 +102,26 @@ def test_figures_tables_report_and_advise_import_no_torch():
 def test_figure1_draws_data_scaling_of_a_single_model(tmp_path):
     # The tiny study's data-scaling recipe: one model, three methods, four Df, three seeds, 3000 held out.
     records = [
-        RunRecord(run_id=f"{m}{df}{s}", name="tiny-data-scaling", status="ok", spec={"train": {"max_steps": 200}},
-                  held_out=df == 3000, task="synthetic_mt", method=m, model="tiny-s", model_params=3_200_000,
-                  pretrain_tokens=300_000, pet_params=None if m == "full" else 4, finetune_examples=df, seed=s,
-                  test_loss=1.5 + 3.0 * df ** -0.3 + 0.001 * s, steps=200)
-        for m in ("full", "prompt", "lora") for df in (100, 300, 1000, 3000) for s in range(3)
+        RunRecord(
+            run_id=f"{m}{df}{s}",
+            name="tiny-data-scaling",
+            status="ok",
+            spec={"train": {"max_steps": 200}},
+            held_out=df == 3000,
+            task="synthetic_mt",
+            method=m,
+            model="tiny-s",
+            model_params=3_200_000,
+            pretrain_tokens=300_000,
+            pet_params=None if m == "full" else 4,
+            finetune_examples=df,
+            seed=s,
+            test_loss=1.5 + 3.0 * df**-0.3 + 0.001 * s,
+            steps=200,
+        )
+        for m in ("full", "prompt", "lora")
+        for df in (100, 300, 1000, 3000)
+        for s in range(3)
     ]
     study = Study(records)
     notes = []

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from matplotlib.image import imread
 
+from scaling_repro.analysis.synthetic import write_synthetic_results
 from scaling_repro.cli import main
 from scaling_repro.figures.registry import FIGURES
-from scaling_repro.report.results import build_report
-from scaling_repro.analysis.synthetic import write_synthetic_results
 from scaling_repro.fit.record import load_fits
+from scaling_repro.report.results import build_report
 
 
 @pytest.fixture(scope="module")
@@ -58,14 +58,32 @@ def test_report_writes_tables_and_fits(report):
     assert "(0.52)" in (report.out_dir / "tables" / "table04.md").read_text()  # --compare-paper is the default
     _, joints = load_fits(report.fits)
     assert {(j.labels["task"], j.labels["method"], j.law) for j in joints} == {
-        (t, m, law) for t, methods in (("wmt14_en_de", ("full", "prompt", "lora")), ("mlsum", ("prompt", "lora")))
-        for m in methods for law in ("multiplicative", "additive")
+        (t, m, law)
+        for t, methods in (("wmt14_en_de", ("full", "prompt", "lora")), ("mlsum", ("prompt", "lora")))
+        for m in methods
+        for law in ("multiplicative", "additive")
     }
 
 
 def test_report_command_summarises_what_it_drew(results, tmp_path, capsys):
-    assert main(["report", "--results", str(results), "--task", "mlsum", "--out", str(tmp_path / "r"),
-                 "--format", "png", "--dpi", "20"]) == 0
+    assert (
+        main(
+            [
+                "report",
+                "--results",
+                str(results),
+                "--task",
+                "mlsum",
+                "--out",
+                str(tmp_path / "r"),
+                "--format",
+                "png",
+                "--dpi",
+                "20",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     # data scaling of the one model (1), PET size (4, 9), base models (10)
     assert re.search(r"wrote .*index\.md: 4/14 figures", out)

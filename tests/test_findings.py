@@ -16,16 +16,31 @@ from scaling_repro.fit.record import Bootstrap, JointFit, LawFit
 METHODS = ("full", "prompt", "lora")
 MODELS = {"paper-1b": 1e9, "paper-2b": 2e9, "paper-4b": 4e9, "paper-8b": 8e9, "paper-16b": 16e9}
 # Table 4, En-De: (A_m, alpha_m, alpha_p, alpha_t, E, beta)
-PAPER = {"full": (1.2e5, 0.52, 0.21, None, 0.75, 0.15), "prompt": (3.9e3, 0.4, 0.21, 0.0027, 0.62, 0.051),
-         "lora": (2.1e3, 0.36, 0.18, -0.0017, 0.62, 0.081)}
+PAPER = {
+    "full": (1.2e5, 0.52, 0.21, None, 0.75, 0.15),
+    "prompt": (3.9e3, 0.4, 0.21, 0.0027, 0.62, 0.051),
+    "lora": (2.1e3, 0.36, 0.18, -0.0017, 0.62, 0.081),
+}
 N_REPLICATES = 40
 
 
 def law(params, samples, mad_held_out=0.01):
     boot = Bootstrap(n_samples=len(samples), resample="points", level=0.9, seed=0, intervals={}, samples=samples)
-    return LawFit(law="multiplicative", formula="", residual="linear", huber_delta=1e-3, params=params, objective=0.0,
-                  n_points=8, n_held_out=4, mad_fit=0.005, mad_held_out=mad_held_out, points=[], bootstrap=boot,
-                  labels={"holdout": "largest"})
+    return LawFit(
+        law="multiplicative",
+        formula="",
+        residual="linear",
+        huber_delta=1e-3,
+        params=params,
+        objective=0.0,
+        n_points=8,
+        n_held_out=4,
+        mad_fit=0.005,
+        mad_held_out=mad_held_out,
+        points=[],
+        bootstrap=boot,
+        labels={"holdout": "largest"},
+    )
 
 
 def joint(columns, sd, mad, seed):
@@ -42,8 +57,14 @@ def joint(columns, sd, mad, seed):
         alphas = alpha + spread * rng.standard_normal(N_REPLICATES)
         samples = [{"A": a, "alpha": float(x), "beta": float(b), "E": e} for x, b in zip(alphas, betas)]
         fits[factor] = law({"A": a, "alpha": alpha, "beta": beta, "E": e}, samples, mad)
-    return JointFit(law="multiplicative", shared={"beta": beta, "E": e}, shared_over=["model_size", "pretrain_data"],
-                    joint_params={}, joint_objective=0.0, fits=fits)
+    return JointFit(
+        law="multiplicative",
+        shared={"beta": beta, "E": e},
+        shared_over=["model_size", "pretrain_data"],
+        joint_params={},
+        joint_objective=0.0,
+        fits=fits,
+    )
 
 
 def curves(flat=()):
@@ -51,14 +72,27 @@ def curves(flat=()):
     for method in METHODS:
         for model in MODELS:
             losses = [2.0, 2.0, 2.0] if model in flat else [2.0, 1.8, 1.6]
-            out.append(CurveCheck(method=method, model=model, data_sizes=[1, 2, 3], losses=losses, runs=[3, 3, 3],
-                                  worst_increase=0.0, tolerance=None, verdict="decreasing"))
+            out.append(
+                CurveCheck(
+                    method=method,
+                    model=model,
+                    data_sizes=[1, 2, 3],
+                    losses=losses,
+                    runs=[3, 3, 3],
+                    worst_increase=0.0,
+                    tolerance=None,
+                    verdict="decreasing",
+                )
+            )
     return out
 
 
 def zero_shot_rows(metric, scores):
-    return [ZeroShot(method=m, model=model, metric=metric, score=s, by_data_size={100: s}, runs=6)
-            for m, pair in scores.items() for model, s in zip(("paper-1b", "paper-16b"), pair)]
+    return [
+        ZeroShot(method=m, model=model, metric=metric, score=s, by_data_size={100: s}, runs=6)
+        for m, pair in scores.items()
+        for model, s in zip(("paper-1b", "paper-16b"), pair)
+    ]
 
 
 def analysis(columns=None, sd=0.005, mad=0.01, drop=(), flat=(), zero_shot=None):
@@ -70,11 +104,27 @@ def analysis(columns=None, sd=0.005, mad=0.01, drop=(), flat=(), zero_shot=None)
         fit.fits = {f: v for f, v in fit.fits.items() if f not in drop}
         methods[m] = MethodFits(method=m, multiplicative=fit, additive=fit, single={})
     checks = StudyChecks(
-        noise={m: Noise(method=m, sigma=0.01, settings=5, runs=10, zero_shot_sigma=0.5,
-                        zero_shot_sigmas={"chrf": 0.5, "loss": 0.005}) for m in METHODS},
-        curves=curves(flat), largest=[], best_method=[], critical_power=[],
-        critical=[CriticalSize(methods=("full", "prompt"), model=m, model_params=x, data_size=None) for m, x in MODELS.items()],
-        zero_shot=zero_shot_rows("chrf", zero_shot or {"full": (40.0, 41.0), "prompt": (40.5, 45.0), "lora": (40.5, 46.0)}),
+        noise={
+            m: Noise(
+                method=m,
+                sigma=0.01,
+                settings=5,
+                runs=10,
+                zero_shot_sigma=0.5,
+                zero_shot_sigmas={"chrf": 0.5, "loss": 0.005},
+            )
+            for m in METHODS
+        },
+        curves=curves(flat),
+        largest=[],
+        best_method=[],
+        critical_power=[],
+        critical=[
+            CriticalSize(methods=("full", "prompt"), model=m, model_params=x, data_size=None) for m, x in MODELS.items()
+        ],
+        zero_shot=zero_shot_rows(
+            "chrf", zero_shot or {"full": (40.0, 41.0), "prompt": (40.5, 45.0), "lora": (40.5, 46.0)}
+        ),
     )
     return StudyAnalysis(fingerprint="", settings=Analysis(), methods=methods, checks=checks)
 
@@ -125,7 +175,9 @@ def test_finding_2_without_the_pretraining_axis_is_not_testable():
     assert verdicts(analysis(drop=("pretrain_data",)))[2] == "not testable"
 
 
-@pytest.mark.parametrize("alpha_t, expected", [(0.001, "reproduced"), (0.009, "inconclusive"), (0.05, "not reproduced")])
+@pytest.mark.parametrize(
+    "alpha_t, expected", [(0.001, "reproduced"), (0.009, "inconclusive"), (0.05, "not reproduced")]
+)
 def test_finding_3_alpha_t_interval_inside_plus_minus_0_01(alpha_t, expected):
     columns = {m: (*PAPER[m][:3], alpha_t, *PAPER[m][4:]) for m in ("prompt", "lora")}
     assert verdicts(analysis(columns=columns))[3] == expected

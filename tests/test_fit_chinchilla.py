@@ -48,8 +48,13 @@ def test_summed_huber_optimum_is_reached_from_many_starts_and_never_beaten(runs)
     rng = np.random.default_rng(0)
     found = []
     for _ in range(20):  # random starts across Hoffmann et al.'s grid of initializations
-        start = {"A": np.exp(rng.uniform(0, 25)), "B": np.exp(rng.uniform(0, 25)), "E": np.exp(rng.uniform(-1, 1)),
-                 "alpha": rng.uniform(0, 2), "beta": rng.uniform(0, 2)}
+        start = {
+            "A": np.exp(rng.uniform(0, 25)),
+            "B": np.exp(rng.uniform(0, 25)),
+            "E": np.exp(rng.uniform(-1, 1)),
+            "alpha": rng.uniform(0, 2),
+            "beta": rng.uniform(0, 2),
+        }
         found.append(polish(design, design.internal(start), "log", 1e-3)[1])
     assert min(found) >= fit.objective * (1 - 1e-9)
     assert np.isclose(found, fit.objective, rtol=1e-6).sum() >= 5

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from scaling_repro.cli import main
 from scaling_repro.analysis import published as paper
+from scaling_repro.cli import main
 from scaling_repro.fit.record import load_fits
 from scaling_repro.results import RunRecord
 
@@ -27,8 +27,17 @@ def results(tmp_path_factory):
                     if method == "full":
                         factors["pet_params"] = None
                     RunRecord(
-                        run_id=run_id, name=f"exp-{factor}", status="ok", spec={}, task="wmt14_en_de", method=method,
-                        model="m", **factors, finetune_examples=int(df), seed=seed, test_loss=float(loss),
+                        run_id=run_id,
+                        name=f"exp-{factor}",
+                        status="ok",
+                        spec={},
+                        task="wmt14_en_de",
+                        method=method,
+                        model="m",
+                        **factors,
+                        finetune_examples=int(df),
+                        seed=seed,
+                        test_loss=float(loss),
                         held_out=bool(held),
                     ).write(root / f"exp-{factor}" / run_id)
     return root
@@ -36,7 +45,18 @@ def results(tmp_path_factory):
 
 def test_fits_one_factor_of_a_results_directory(results, capsys, tmp_path):
     out = tmp_path / "fits.json"
-    args = ["fit", str(results), "--factor", "model_size", "--name", "exp-model_size", "--method", "lora", "--out", str(out)]
+    args = [
+        "fit",
+        str(results),
+        "--factor",
+        "model_size",
+        "--name",
+        "exp-model_size",
+        "--method",
+        "lora",
+        "--out",
+        str(out),
+    ]
     assert main(args) == 0
     table = capsys.readouterr().out
     assert "wmt14_en_de" in table and "Delta_h" in table and f"wrote {out}" in table
@@ -68,8 +88,24 @@ def test_mixed_experiments_are_reported_not_averaged(results, capsys):
 def test_fits_a_csv_of_published_numbers(tmp_path, capsys):
     csv = tmp_path / "chinchilla.csv"
     csv.write_text(CHINCHILLA.read_text())
-    args = ["fit", str(csv), "--law", "additive", "--residual", "log", "--x-column", "model_size",
-            "--df-column", "tokens", "--holdout", "largest-x", "--x-unit", "parameters", "--df-unit", "tokens"]
+    args = [
+        "fit",
+        str(csv),
+        "--law",
+        "additive",
+        "--residual",
+        "log",
+        "--x-column",
+        "model_size",
+        "--df-column",
+        "tokens",
+        "--holdout",
+        "largest-x",
+        "--x-unit",
+        "parameters",
+        "--df-unit",
+        "tokens",
+    ]
     assert main(args) == 0
     (fit,), _ = load_fits(tmp_path / "chinchilla.fits.json")
     assert (fit.x_unit, fit.df_unit, fit.law, fit.residual) == ("parameters", "tokens", "additive", "log")

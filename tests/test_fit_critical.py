@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
+from scaling_repro.analysis import published as paper
 from scaling_repro.errors import UserError
 from scaling_repro.fit import fit_law, predict
-from scaling_repro.analysis import published as paper
 from scaling_repro.fit.critical import critical_data_size, critical_power_law
 
 FMT = ("multiplicative", {"A": 1.2e5, "alpha": 0.52, "beta": 0.15, "E": 0.75})

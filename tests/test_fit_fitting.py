@@ -109,7 +109,10 @@ def test_record_round_trips_through_json_with_units():
     [
         (lambda a: {**a, "loss": a["loss"][:3]}, r"3 fitting point\(s\) but 4 free parameter"),
         (lambda a: {**a, "x": np.where(np.arange(len(a["x"])) == 4, -1.0, a["x"])}, r"x\[4\] = -1.0"),
-        (lambda a: {**a, "data_size": np.where(np.arange(len(a["x"])) == 2, 0.0, a["data_size"])}, r"data_size\[2\] = 0.0"),
+        (
+            lambda a: {**a, "data_size": np.where(np.arange(len(a["x"])) == 2, 0.0, a["data_size"])},
+            r"data_size\[2\] = 0.0",
+        ),
         (lambda a: {**a, "loss": np.where(np.arange(len(a["x"])) == 1, np.nan, a["loss"])}, r"loss\[1\] = nan"),
         (lambda a: {**a, "x": np.full(len(a["x"]), 1e9)}, "same x"),
         (lambda a: {**a, "x": a["x"][:-1]}, "the same length"),

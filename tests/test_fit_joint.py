@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from scipy.special import huber
 
+from scaling_repro.analysis import published as paper
 from scaling_repro.errors import UserError
 from scaling_repro.fit import predict
-from scaling_repro.analysis import published as paper
 from scaling_repro.fit.joint import bootstrap_joint, fit_joint
 
 COLUMNS = [(task, method) for task in paper.TASKS for method in paper.METHODS]
@@ -16,7 +16,9 @@ COLUMNS = [(task, method) for task in paper.TASKS for method in paper.METHODS]
 
 def summed_huber(params, points, delta=1e-3):
     fit = ~points.held_out
-    return huber(delta, predict("multiplicative", params, points.x[fit], points.data_size[fit]) - points.loss[fit]).sum()
+    return huber(
+        delta, predict("multiplicative", params, points.x[fit], points.data_size[fit]) - points.loss[fit]
+    ).sum()
 
 
 @pytest.mark.parametrize("task, method", COLUMNS)
@@ -84,8 +86,12 @@ def test_a_joint_factor_with_one_distinct_x_is_an_error():
     one_size = points["model_size"]
     rows = one_size.x == one_size.x.min()
     points["model_size"] = replace(
-        one_size, x=one_size.x[rows], data_size=one_size.data_size[rows], loss=one_size.loss[rows],
-        held_out=one_size.held_out[rows], runs=tuple(r for r, keep in zip(one_size.runs, rows) if keep),
+        one_size,
+        x=one_size.x[rows],
+        data_size=one_size.data_size[rows],
+        loss=one_size.loss[rows],
+        held_out=one_size.held_out[rows],
+        runs=tuple(r for r, keep in zip(one_size.runs, rows) if keep),
     )
     with pytest.raises(UserError, match=r"factor 'model_size': every fitting point has the same x \(1e\+09\)"):
         fit_joint(points)

@@ -9,12 +9,36 @@ from scaling_repro.fit.points import holdout_mask, points_from_records, points_f
 from scaling_repro.results import RunRecord
 
 
-def record(i, *, method="lora", model_params=1000, pretrain_tokens=50_000, pet_params=4, examples=100,
-           loss=2.0, seed=0, held_out=False, name="exp", task="synthetic_mt", status="ok"):
+def record(
+    i,
+    *,
+    method="lora",
+    model_params=1000,
+    pretrain_tokens=50_000,
+    pet_params=4,
+    examples=100,
+    loss=2.0,
+    seed=0,
+    held_out=False,
+    name="exp",
+    task="synthetic_mt",
+    status="ok",
+):
     return RunRecord(
-        run_id=f"r{i}", name=name, status=status, spec={}, task=task, method=method, model=f"m{model_params}",
-        model_params=model_params, pretrain_tokens=pretrain_tokens, pet_params=pet_params,
-        finetune_examples=examples, seed=seed, test_loss=loss, held_out=held_out,
+        run_id=f"r{i}",
+        name=name,
+        status=status,
+        spec={},
+        task=task,
+        method=method,
+        model=f"m{model_params}",
+        model_params=model_params,
+        pretrain_tokens=pretrain_tokens,
+        pet_params=pet_params,
+        finetune_examples=examples,
+        seed=seed,
+        test_loss=loss,
+        held_out=held_out,
     )
 
 
@@ -23,8 +47,16 @@ def model_size_runs():
     for params in (1000, 2000, 4000):
         for examples in (100, 300):
             for seed in range(3):
-                runs.append(record(i, model_params=params, examples=examples, seed=seed,
-                                   loss=1.0 + params / 1e4 + examples / 1e3 + seed / 100, held_out=params == 4000))
+                runs.append(
+                    record(
+                        i,
+                        model_params=params,
+                        examples=examples,
+                        seed=seed,
+                        loss=1.0 + params / 1e4 + examples / 1e3 + seed / 100,
+                        held_out=params == 4000,
+                    )
+                )
                 i += 1
     return runs
 
@@ -42,7 +74,11 @@ def test_model_size_points_average_the_seeds_of_each_setting():
 
 @pytest.mark.parametrize(
     "factor, field, unit",
-    [("pretrain_data", "pretrain_tokens", "tokens"), ("pet_size", "pet_params", "LoRA rank"), ("finetune_data", None, None)],
+    [
+        ("pretrain_data", "pretrain_tokens", "tokens"),
+        ("pet_size", "pet_params", "LoRA rank"),
+        ("finetune_data", None, None),
+    ],
 )
 def test_each_factor_takes_its_own_x(factor, field, unit):
     runs = [record(i, **({field: 10 * (i + 1)} if field else {}), examples=100 * (i + 1)) for i in range(4)]

@@ -24,10 +24,19 @@ def write_generation(run_dir, generation, host, pids, age_seconds=0.0):
     """Put a held claim on disk as another worker would have left it."""
     path = run_dir / CLAIMS_DIR / f"{generation}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({
-        "generation": generation, "state": "held", "host": host, "pids": pids,
-        "started_at": "2024-01-01T00:00:00+00:00", "token": "t", "owner": "",
-    }))
+    path.write_text(
+        json.dumps(
+            {
+                "generation": generation,
+                "state": "held",
+                "host": host,
+                "pids": pids,
+                "started_at": "2024-01-01T00:00:00+00:00",
+                "token": "t",
+                "owner": "",
+            }
+        )
+    )
     stamp = time.time() - age_seconds
     os.utime(path, (stamp, stamp))
     return path
@@ -127,16 +136,42 @@ def write_raw(run_dir, generation, text, age_seconds=0.0):
 
 
 def valid_fields(**changes):
-    fields = {"state": "held", "host": socket.gethostname(), "pids": [os.getpid()],
-              "started_at": "2024-01-01T00:00:00+00:00", "token": "t", "owner": ""}
+    fields = {
+        "state": "held",
+        "host": socket.gethostname(),
+        "pids": [os.getpid()],
+        "started_at": "2024-01-01T00:00:00+00:00",
+        "token": "t",
+        "owner": "",
+    }
     return json.dumps({**fields, **changes})
 
 
-@pytest.mark.parametrize("text", [
-    valid_fields(pids="12x"), valid_fields(pids=[1.5]), valid_fields(pids=[10**20]), valid_fields(pids=[0]),
-    valid_fields(host=5), valid_fields(state=1), valid_fields(token=None), json.dumps([1, 2]), "{garbled",
-], ids=["pids-string", "pid-float", "pid-overflow", "pid-zero", "host-number", "state-number", "token-null",
-        "list", "garbled"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        valid_fields(pids="12x"),
+        valid_fields(pids=[1.5]),
+        valid_fields(pids=[10**20]),
+        valid_fields(pids=[0]),
+        valid_fields(host=5),
+        valid_fields(state=1),
+        valid_fields(token=None),
+        json.dumps([1, 2]),
+        "{garbled",
+    ],
+    ids=[
+        "pids-string",
+        "pid-float",
+        "pid-overflow",
+        "pid-zero",
+        "host-number",
+        "state-number",
+        "token-null",
+        "list",
+        "garbled",
+    ],
+)
 def test_a_claim_file_with_wrong_types_reads_as_damaged_and_never_crashes(tmp_path, text):
     write_raw(tmp_path, 0, text, age_seconds=100)
     info = read_claim(tmp_path)

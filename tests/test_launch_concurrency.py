@@ -11,9 +11,9 @@ import pytest
 from launch_fakes import events, subprocess_env, sweep_dir, write_recipe
 
 from scaling_repro.cli import main
+from scaling_repro.config.sweep import load_runs
 from scaling_repro.launch.claims import read_claim
 from scaling_repro.results import load_results
-from scaling_repro.config.sweep import load_runs
 
 pytestmark = pytest.mark.usefixtures("fake_runs")
 

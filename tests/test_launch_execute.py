@@ -8,13 +8,13 @@ import time
 import launch_fakes
 from launch_fakes import events, write_recipe
 
+from scaling_repro.config.sweep import load_runs
+from scaling_repro.fileio import atomic_write_text
 from scaling_repro.launch import execute
 from scaling_repro.launch.claims import claim_file, pid_alive, read_claim
 from scaling_repro.launch.execute import RunOutcome, SweepOptions, execute_run, failed_record, format_summary, run_state
 from scaling_repro.launch.runners import InProcessRunner, RunInterrupted, RunTarget, SubprocessRunner
 from scaling_repro.results import read_record
-from scaling_repro.fileio import atomic_write_text
-from scaling_repro.config.sweep import load_runs
 
 
 def a_spec(tmp_path, **params):
@@ -75,21 +75,35 @@ def test_a_failed_record_carries_the_runs_factors(tmp_path):
     record = failed_record(spec, "out of\nmemory", wall_seconds=5.0)
     assert record.status == "failed: out of memory"
     assert (record.run_id, record.method, record.pet_params, record.finetune_examples, record.seed) == (
-        spec.run_id, "lora", 8, 30, 2,
+        spec.run_id,
+        "lora",
+        8,
+        30,
+        2,
     )
 
 
 def take_over_when(spec, ready):
     """Start a thread that, once ``ready()``, rewrites the run's claim to another owner: what a
     worker stopped (SIGSTOP) for longer than --stale-after finds when it is continued."""
+
     def steal():
         deadline = time.time() + 30
         while not ready() and time.time() < deadline:
             time.sleep(0.01)
         info = read_claim(spec.run_dir)
-        atomic_write_text(claim_file(spec.run_dir, info.generation), json.dumps({
-            "state": "held", "host": "other-host", "pids": [1], "started_at": "now", "token": "thief",
-        }))
+        atomic_write_text(
+            claim_file(spec.run_dir, info.generation),
+            json.dumps(
+                {
+                    "state": "held",
+                    "host": "other-host",
+                    "pids": [1],
+                    "started_at": "now",
+                    "token": "thief",
+                }
+            ),
+        )
 
     thread = threading.Thread(target=steal)
     thread.start()

@@ -10,11 +10,11 @@ import pytest
 from launch_fakes import EXAMPLES, events, subprocess_env, sweep_dir, write_recipe
 
 from scaling_repro.cli import main
+from scaling_repro.config.sweep import load_runs
 from scaling_repro.launch.claims import claim_file
 from scaling_repro.launch.execute import FAILED_RESULT_FILE
 from scaling_repro.launch.order import estimate_cost
 from scaling_repro.results import RESULT_FILE, load_results, read_record
-from scaling_repro.config.sweep import load_runs
 
 pytestmark = pytest.mark.usefixtures("fake_runs")
 
@@ -168,8 +168,9 @@ def put_damaged_claim(spec, age_seconds):
     """A claim file of this host with a wrong type (pids a string), last changed that long ago."""
     path = claim_file(spec.run_dir, 0)
     path.parent.mkdir(parents=True)
-    path.write_text(json.dumps({"state": "held", "host": socket.gethostname(), "pids": "12x",
-                                "started_at": "s", "token": "t"}))
+    path.write_text(
+        json.dumps({"state": "held", "host": socket.gethostname(), "pids": "12x", "started_at": "s", "token": "t"})
+    )
     stamp = time.time() - age_seconds
     os.utime(path, (stamp, stamp))
     return path

@@ -3,8 +3,8 @@
 import pytest
 from launch_fakes import write_recipe
 
-from scaling_repro.launch.order import estimate_cost, model_params_from_name, order_runs
 from scaling_repro.config.sweep import load_runs
+from scaling_repro.launch.order import estimate_cost, model_params_from_name, order_runs
 
 
 @pytest.mark.parametrize(

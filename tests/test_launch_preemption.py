@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from launch_fakes import events, subprocess_env, sweep_dir, write_recipe
 
 from scaling_repro.config.sweep import load_runs
@@ -34,6 +33,7 @@ time.sleep(60)
 
 def sigterm_to_this_process_once(ready: Path, timeout: float = 60.0) -> None:
     """Send SIGTERM to the test process from a thread once ``ready`` exists."""
+
     def send() -> None:
         deadline = time.monotonic() + timeout
         while not ready.exists() and time.monotonic() < deadline:
@@ -63,8 +63,13 @@ def test_a_child_that_exits_1_after_the_forwarded_sigterm_is_interrupted_not_cra
 
 def test_sigterm_to_a_torchrun_sweep_records_its_run_interrupted_releases_it_and_exits_143(tmp_path):
     recipe = write_recipe(tmp_path, (10,), params={"steps": 100000}, extra="launch: {gpus_per_node: 1}\n")
-    sweep = subprocess.Popen([sys.executable, "-m", "scaling_repro", "sweep", str(recipe), "--backend", "torchrun"],
-                             env=subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    sweep = subprocess.Popen(
+        [sys.executable, "-m", "scaling_repro", "sweep", str(recipe), "--backend", "torchrun"],
+        env=subprocess_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     wait_for(lambda: events(sweep_dir(tmp_path)) or sweep.poll() is not None)
     sweep.send_signal(signal.SIGTERM)  # to the worker only: it forwards it to torchrun, which exits 1
     out, err = sweep.communicate(timeout=120)

@@ -9,16 +9,15 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-
 from launch_fakes import events, subprocess_env, sweep_dir, write_recipe
 
 from scaling_repro.cli import main
+from scaling_repro.config.sweep import load_runs
 from scaling_repro.launch import slurm
 from scaling_repro.launch.claims import CLAIMS_DIR
 from scaling_repro.launch.execute import SweepOptions
 from scaling_repro.launch.runners import RunTarget
 from scaling_repro.results import load_results, read_record
-from scaling_repro.config.sweep import load_runs
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "slurm_dry_run.txt"
 CLUSTER_RECIPE = """\
@@ -53,8 +52,13 @@ def test_slurm_dry_run_prints_the_array_jobs_it_would_submit(tmp_path, monkeypat
 def sweep_cli(*args: str) -> subprocess.CompletedProcess:
     # A separate process that runs fake runs (so do its submitit tasks): submitit's local executor must not share the test process's
     # stdout/stderr capture (absl.logging, imported by other tests, breaks it there).
-    return subprocess.run([sys.executable, "-m", "scaling_repro", "sweep", *args],
-                          env=subprocess_env(), capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "scaling_repro", "sweep", *args],
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_slurm_backend_runs_an_array_job_on_submitits_local_executor(tmp_path):
@@ -123,8 +127,15 @@ def test_a_requeued_slurm_task_takes_over_the_claim_its_previous_attempt_left_on
     spec = load_runs(recipe).runs[0]
     monkeypatch.setenv("SLURM_ARRAY_JOB_ID", "90")
     monkeypatch.setenv("SLURM_ARRAY_TASK_ID", "5")
-    left = {"state": "held", "host": "other-node", "pids": [1], "started_at": "2024-01-01T00:00:00+00:00",
-            "token": "previous", "owner": "slurm job 90_5", "job": "90_5"}
+    left = {
+        "state": "held",
+        "host": "other-node",
+        "pids": [1],
+        "started_at": "2024-01-01T00:00:00+00:00",
+        "token": "previous",
+        "owner": "slurm job 90_5",
+        "job": "90_5",
+    }
     (spec.run_dir / CLAIMS_DIR).mkdir(parents=True)
     (spec.run_dir / CLAIMS_DIR / "0.json").write_text(json.dumps(left))  # fresh heartbeat: not stale
     outcome = slurm.SlurmTask()(spec, RunTarget(recipe), SweepOptions())

@@ -6,10 +6,10 @@ import pytest
 from launch_fakes import sweep_dir, write_recipe
 
 from scaling_repro.cli import main
+from scaling_repro.config.sweep import load_runs
 from scaling_repro.launch.claims import claim_file, try_claim
 from scaling_repro.launch.order import estimate_cost
 from scaling_repro.launch.status import status_of_directory, status_of_specs
-from scaling_repro.config.sweep import load_runs
 
 
 @pytest.fixture
@@ -64,8 +64,11 @@ def test_status_of_a_missing_path_exits_2(tmp_path, capsys):
     assert "no such recipe file or results directory" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("text", ['{"state": "held", "host": "%s", "pids": "12x", "started_at": "s", "token": "t"}',
-                                  "[1, 2]", "{garbled"], ids=["wrong-type", "list", "garbled"])
+@pytest.mark.parametrize(
+    "text",
+    ['{"state": "held", "host": "%s", "pids": "12x", "started_at": "s", "token": "t"}', "[1, 2]", "{garbled"],
+    ids=["wrong-type", "list", "garbled"],
+)
 def test_status_names_a_damaged_claim_file_and_when_the_run_is_taken_over(tmp_path, capsys, text):
     recipe = write_recipe(tmp_path, (10,))
     path = claim_file(load_runs(recipe).runs[0].run_dir, 0)

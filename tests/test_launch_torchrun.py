@@ -5,10 +5,10 @@ from collections import Counter
 from launch_fakes import events, subprocess_env, sweep_dir, write_recipe
 
 from scaling_repro.cli import main
+from scaling_repro.config.sweep import load_runs
 from scaling_repro.launch.runners import RunTarget
 from scaling_repro.launch.torchrun import torchrun_command
 from scaling_repro.results import load_results
-from scaling_repro.config.sweep import load_runs
 
 
 def test_torchrun_command_runs_the_spec_with_one_process_per_gpu(tmp_path):
@@ -16,8 +16,20 @@ def test_torchrun_command_runs_the_spec_with_one_process_per_gpu(tmp_path):
     spec = load_runs(recipe).runs[0]
     command = torchrun_command(RunTarget(recipe, ("train.max_steps=5",)), spec)
     assert command[1:] == [
-        "-m", "torch.distributed.run", "--standalone", "--nnodes", "1", "--nproc_per_node", "8",
-        "-m", "scaling_repro", "run", str(recipe), "train.max_steps=5", "--run-id", spec.run_id,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nnodes",
+        "1",
+        "--nproc_per_node",
+        "8",
+        "-m",
+        "scaling_repro",
+        "run",
+        str(recipe),
+        "train.max_steps=5",
+        "--run-id",
+        spec.run_id,
     ]
 
 
@@ -27,7 +39,8 @@ def test_torchrun_backend_runs_each_run_as_a_torchrun_job(tmp_path, monkeypatch,
     assert main(["sweep", str(recipe), "--backend", "torchrun"]) == 0
     spec = load_runs(recipe).runs[0]
     assert Counter((row[0], row[3]) for row in events(sweep_dir(tmp_path))) == {
-        (spec.run_id, "0"): 1, (spec.run_id, "1"): 1,  # one run, ranks 0 and 1
+        (spec.run_id, "0"): 1,
+        (spec.run_id, "1"): 1,  # one run, ranks 0 and 1
     }
     assert [r.run_id for r in load_results(sweep_dir(tmp_path))] == [spec.run_id]
 

@@ -17,7 +17,9 @@ PARAMS = {"train_pool": 300, "dev_size": 20, "test_size": 20, "zero_shot_size": 
 
 
 def spec(task: dict) -> RunSpec:
-    return RunSpec.model_validate({"name": "warm", "task": task, "model": {"name": "tiny-xs"}, "method": {"kind": "full"}})
+    return RunSpec.model_validate(
+        {"name": "warm", "task": task, "model": {"name": "tiny-xs"}, "method": {"kind": "full"}}
+    )
 
 
 def test_the_synthetic_tasks_of_a_sweep_are_listed_once_each():

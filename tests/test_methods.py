@@ -5,9 +5,9 @@ import pytest
 import torch
 from models_testing import batch, make_tokenizer, tiny_model
 
+from scaling_repro.config.recipe import FullMethod, LoraMethod, PromptMethod
 from scaling_repro.errors import UserError
 from scaling_repro.methods import apply_method
-from scaling_repro.config.recipe import FullMethod, LoraMethod, PromptMethod
 
 D, LAYERS, FFN, HEAD, VOCAB = 32, 2, 64, 16, 64  # tiny-xs with the 64-entry test tokenizer
 BASE_PARAMS = LAYERS * (2 * D * D + 2 * D * HEAD + 3 * D * FFN + 2 * D) + D + VOCAB * D

@@ -74,7 +74,11 @@ def test_paper_config_builds_on_meta_device_with_table_3_count(name):
 
 
 DOCUMENTED_DEVIATION = {  # non-embedding count vs the paper's size name, as the configs docstring states
-    "paper-1b": -0.044, "paper-2b": -0.069, "paper-4b": -0.198, "paper-8b": -0.052, "paper-16b": -0.076,
+    "paper-1b": -0.044,
+    "paper-2b": -0.069,
+    "paper-4b": -0.198,
+    "paper-8b": -0.052,
+    "paper-16b": -0.076,
 }
 
 
@@ -95,8 +99,16 @@ def test_paper_8b_with_palm_vocabulary_has_palm_8b_published_count():
 
 
 def test_untied_output_and_learned_positions_count_as_embedding():
-    neox = build_model(GPTNeoXConfig(vocab_size=100, hidden_size=16, num_hidden_layers=1,
-                                     num_attention_heads=2, intermediate_size=32, tie_word_embeddings=False))
+    neox = build_model(
+        GPTNeoXConfig(
+            vocab_size=100,
+            hidden_size=16,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            intermediate_size=32,
+            tie_word_embeddings=False,
+        )
+    )
     gpt2 = build_model(GPT2Config(vocab_size=100, n_embd=16, n_layer=1, n_head=2, n_positions=40))
     assert count_parameters(neox).embedding == 2 * 100 * 16  # embed_in + embed_out
     assert count_parameters(gpt2).embedding == 100 * 16 + 40 * 16  # tied wte + wpe

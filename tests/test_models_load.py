@@ -8,6 +8,7 @@ import torch
 from models_testing import batch, make_tokenizer, tiny_model
 from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
 
+from scaling_repro.config.recipe import ModelConfig
 from scaling_repro.errors import UserError
 from scaling_repro.models.load import (
     META_FILE,
@@ -17,7 +18,6 @@ from scaling_repro.models.load import (
     write_checkpoint_meta,
 )
 from scaling_repro.models.pretrain_tokens import PYTHIA_TOKENS_PER_STEP, pythia_pretrain_tokens
-from scaling_repro.config.recipe import ModelConfig
 
 
 def logits(model, ids=None):
@@ -38,8 +38,14 @@ def save_checkpoint(directory, name="tiny-xs", pretrain_tokens=1000, with_tokeni
 def save_pythia_like(directory):
     """A tiny GPT-NeoX (Pythia's class) with its tokenizer, as `hf download --local-dir` leaves it."""
     torch.manual_seed(0)
-    config = GPTNeoXConfig(vocab_size=64, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
-                           intermediate_size=64, max_position_embeddings=64)
+    config = GPTNeoXConfig(
+        vocab_size=64,
+        hidden_size=16,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=64,
+    )
     model = GPTNeoXForCausalLM(config)
     model.save_pretrained(directory)
     make_tokenizer().save_pretrained(directory)

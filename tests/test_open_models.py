@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from models_testing import ARCHITECTURES
 from safetensors.torch import load_file
 
-from models_testing import ARCHITECTURES
 from scaling_repro.cli import main
 from scaling_repro.config.sweep import load_runs
 from scaling_repro.data.synthetic import pretraining_corpus
@@ -43,7 +43,9 @@ def save_open_model(root, arch: str, tokenizer_dir, weights: str = "safetensors"
     """Save a tiny random ``arch`` model as a hub revision ``root/step1000`` (``weights``:
     ``safetensors`` or ``bin``, keys as the hub files have them), the tokenizer at ``root``."""
     tokenizer = load_tokenizer(str(tokenizer_dir))
-    ids = dict(pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
+    ids = dict(
+        pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id
+    )
     cls, config, _ = ARCHITECTURES[arch]
     torch.manual_seed(0)
     model = cls(config(len(tokenizer), ids))
@@ -149,14 +151,31 @@ def test_an_open_recipe_runs_on_a_local_mirror_of_pythia(tmp_path, tokenizer_dir
     load_tokenizer(str(tokenizer_dir)).save_pretrained(snapshot)
     recipe = "recipes/open/wmt14_en_de/model_size_lora.yaml"
     overrides = [
-        "model.name=EleutherAI/pythia-160m", "task.name=synthetic_mt", "task.train_examples=8000", "task.seed=0",
-        "task.dev_examples=8", "task.test_examples=8", "eval.zero_shot=false", "eval.few_shot=[]", "eval.metrics=[chrf]",
-        "eval.max_generate_examples=2", "eval.max_new_tokens=4", "train.max_steps=2", "train.eval_every=1",
-        "method.batch_size=16", f"output_dir={tmp_path / 'runs'}",
+        "model.name=EleutherAI/pythia-160m",
+        "task.name=synthetic_mt",
+        "task.train_examples=8000",
+        "task.seed=0",
+        "task.dev_examples=8",
+        "task.test_examples=8",
+        "eval.zero_shot=false",
+        "eval.few_shot=[]",
+        "eval.metrics=[chrf]",
+        "eval.max_generate_examples=2",
+        "eval.max_new_tokens=4",
+        "train.max_steps=2",
+        "train.eval_every=1",
+        "method.batch_size=16",
+        f"output_dir={tmp_path / 'runs'}",
     ]
     env = {**os.environ, "HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    done = subprocess.run([sys.executable, "-m", "scaling_repro", "run", recipe, *overrides],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-m", "scaling_repro", "run", recipe, *overrides],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     record = read_record(next((tmp_path / "runs").glob("*/*/result.json")).parent)
     assert record.ok and record.model == "EleutherAI/pythia-160m"

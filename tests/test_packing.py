@@ -7,8 +7,9 @@ import random
 
 import pytest
 import torch
-
 from models_testing import ARCHITECTURES
+from train_helpers import collate, copy_task, tiny_llama, train_config, wrap
+
 from scaling_repro.data.collate import IGNORE_INDEX, EncodedExample, collate_for_lm
 from scaling_repro.data.packing import collate_packed, pack_rows
 from scaling_repro.errors import UserError
@@ -16,7 +17,6 @@ from scaling_repro.models.nll import PACKED_MODEL_TYPES, summed_cross_entropy, t
 from scaling_repro.train.batching import use_packing
 from scaling_repro.train.loop import train
 from scaling_repro.train.metrics_log import read_log
-from train_helpers import collate, copy_task, tiny_llama, train_config, wrap
 
 IDS = dict(pad_token_id=0, bos_token_id=1, eos_token_id=2)
 
@@ -37,7 +37,6 @@ def open_model(arch: str):
     cls, config, _ = ARCHITECTURES[arch]
     torch.manual_seed(0)
     return cls(config(256, IDS)).eval()
-
 
 
 def test_rows_hold_every_example_once_within_capacity():
@@ -81,8 +80,13 @@ def _place(packed: dict, example: EncodedExample) -> tuple[int, int]:
     for row in range(packed["input_ids"].shape[0]):
         for start in (packed["position_ids"][row] == 0).nonzero().flatten().tolist():
             window = packed["input_ids"][row, start : start + len(ids)]
-            if len(window) == len(ids) and torch.equal(window, ids) and (
-                start + len(ids) == packed["input_ids"].shape[1] or packed["position_ids"][row, start + len(ids)] == 0
+            if (
+                len(window) == len(ids)
+                and torch.equal(window, ids)
+                and (
+                    start + len(ids) == packed["input_ids"].shape[1]
+                    or packed["position_ids"][row, start + len(ids)] == 0
+                )
             ):
                 return row, start
     raise AssertionError(f"example {example.input_ids} not found")
@@ -151,8 +155,17 @@ def test_training_packed_or_padded_gives_the_same_run(tmp_path, kind):
     data, dev = copy_task(64, seed=0, max_len=14), copy_task(16, seed=1)
     results = {}
     for packing in ("on", "off"):
-        results[packing] = train(wrap(tiny_llama(), kind), data, dev, collate, tmp_path / packing,
-                                 config=train_config(max_steps=8, packing=packing), lr=1e-2, batch_size=8, seed=0)
+        results[packing] = train(
+            wrap(tiny_llama(), kind),
+            data,
+            dev,
+            collate,
+            tmp_path / packing,
+            config=train_config(max_steps=8, packing=packing),
+            lr=1e-2,
+            batch_size=8,
+            seed=0,
+        )
     assert results["on"].tokens_seen == results["off"].tokens_seen
     assert results["on"].best_dev_loss == pytest.approx(results["off"].best_dev_loss, rel=1e-5)
     losses = {p: [r["train_loss"] for r in read_log(tmp_path / p, "train")] for p in results}

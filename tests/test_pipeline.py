@@ -9,11 +9,11 @@ import pytest
 import torch
 
 from scaling_repro.cli import main
+from scaling_repro.config.sweep import load_runs
 from scaling_repro.data.synthetic import pretraining_corpus
 from scaling_repro.models.tokenizer import train_tokenizer
 from scaling_repro.pipeline import SPEC_FILE, reevaluate, run_spec
 from scaling_repro.results import read_record
-from scaling_repro.config.sweep import load_runs
 
 
 @pytest.fixture(scope="module")
@@ -97,8 +97,15 @@ def _pretrained_base(recipe, tokenizer_dir) -> list[str]:
 
     tokenizer = load_tokenizer(str(tokenizer_dir))
     torch.manual_seed(0)
-    model = build_model(build_config("tiny-xs", len(tokenizer), bos_token_id=tokenizer.bos_token_id,
-                                     eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id))
+    model = build_model(
+        build_config(
+            "tiny-xs",
+            len(tokenizer),
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+    )
     base = recipe.parent / "base"
     model.save_pretrained(base)
     return [f"model.name={base}", "model.init=pretrained"]
@@ -112,8 +119,13 @@ def test_zero3_run_evaluates_the_same_model_as_a_plain_run(recipe, tokenizer_dir
     # train.deepspeed is not part of the run id: the ZeRO-3 run needs its own output directory.
     zero3 = [*model, "train.deepspeed=zero3", f"output_dir={recipe.parent / 'zero3'}"]
     # Its own process: DeepSpeed leaves a process group behind (as a sweep does it, too).
-    proc = subprocess.run([sys.executable, "-m", "scaling_repro", "run", str(recipe), *zero3],
-                          check=True, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "scaling_repro", "run", str(recipe), *zero3],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert ("model built partitioned over the ranks" in proc.stderr + proc.stdout) == (init == "pretrained")
     sharded = read_record(load_runs(recipe, zero3).runs[0].run_dir)
     assert sharded.ok and sharded.hardware["distributed_type"] == "DEEPSPEED"

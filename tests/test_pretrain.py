@@ -8,17 +8,24 @@ from pathlib import Path
 import pytest
 
 from scaling_repro.cli import main
-from scaling_repro.errors import RecipeError
-from scaling_repro.pretrain.recipe import PretrainRecipe, load_pretrain_recipe
-from scaling_repro.pretrain.corpus import pack_documents
-from scaling_repro.pretrain.run import pretrain
 from scaling_repro.config.recipe import ModelConfig
+from scaling_repro.errors import RecipeError
+from scaling_repro.pretrain.corpus import pack_documents
+from scaling_repro.pretrain.recipe import PretrainRecipe, load_pretrain_recipe
+from scaling_repro.pretrain.run import pretrain
 
 RECIPE = Path(__file__).parents[1] / "recipes" / "tiny" / "pretrain.yaml"
 SMALL = [
-    "models=[tiny-xs]", "corpus.documents=1500", "corpus.dev_documents=60", "tokenizer.vocab_size=128",
-    "seq_len=32", "batch_size=8", "token_budget=8192", "checkpoint_tokens=[0, 4096]",
-    "train.eval_every=16", "train.warmup_steps=2",
+    "models=[tiny-xs]",
+    "corpus.documents=1500",
+    "corpus.dev_documents=60",
+    "tokenizer.vocab_size=128",
+    "seq_len=32",
+    "batch_size=8",
+    "token_budget=8192",
+    "checkpoint_tokens=[0, 4096]",
+    "train.eval_every=16",
+    "train.warmup_steps=2",
 ]
 
 
@@ -58,8 +65,9 @@ def _corpus_loss(model, tokenizer) -> float:
     from scaling_repro.models.nll import predicted_tokens, token_nll_sum
 
     docs = pretraining_corpus(40, seed=99)
-    packed = pack_documents([encode_text(tokenizer, d, add_bos=False) for d in docs], 32,
-                            tokenizer.bos_token_id, tokenizer.eos_token_id)
+    packed = pack_documents(
+        [encode_text(tokenizer, d, add_bos=False) for d in docs], 32, tokenizer.bos_token_id, tokenizer.eos_token_id
+    )
     batch = collate_for_lm(packed, tokenizer.pad_token_id)
     with torch.no_grad():
         return float(token_nll_sum(model.eval(), batch) / predicted_tokens(batch["labels"]))
@@ -79,12 +87,15 @@ def test_packing_makes_full_length_sequences_with_every_token_a_label():
     assert all(p.labels == p.input_ids for p in packed)
 
 
-@pytest.mark.parametrize("override, field", [
-    ("models=[gpt-9]", "models"),
-    ("checkpoint_tokens=[3_000_000]", "checkpoint_tokens"),
-    ("train.max_steps=10", "train"),
-    ("corpus.colour=red", "corpus.colour"),
-])
+@pytest.mark.parametrize(
+    "override, field",
+    [
+        ("models=[gpt-9]", "models"),
+        ("checkpoint_tokens=[3_000_000]", "checkpoint_tokens"),
+        ("train.max_steps=10", "train"),
+        ("corpus.colour=red", "corpus.colour"),
+    ],
+)
 def test_bad_recipe_values_name_the_field(override, field):
     with pytest.raises(RecipeError, match=rf": {field}: "):
         load_pretrain_recipe(RECIPE, [override])

@@ -7,8 +7,7 @@ from scaling_repro.config.recipe import FullMethod, LoraMethod, PromptMethod, Ru
 
 
 def spec(**sections) -> RunSpec:
-    base = {"name": "t", "task": {"name": "synthetic_mt"}, "model": {"name": "tiny-s"},
-            "method": {"kind": "full"}}
+    base = {"name": "t", "task": {"name": "synthetic_mt"}, "model": {"name": "tiny-s"}, "method": {"kind": "full"}}
     base.update(sections)
     return RunSpec.model_validate(base)
 
@@ -89,16 +88,24 @@ def test_train_seed_defaults_to_task_seed():
 
 
 def test_run_id_ignores_data_locations_and_logging():
-    moved = spec(task={"name": "synthetic_mt", "data_dir": "/mnt/copy", "cache_dir": "/tmp/c"},
-                 train={"log_every": 7, "trackers": ["tensorboard"]})
+    moved = spec(
+        task={"name": "synthetic_mt", "data_dir": "/mnt/copy", "cache_dir": "/tmp/c"},
+        train={"log_every": 7, "trackers": ["tensorboard"]},
+    )
     assert moved.run_id == spec().run_id
 
 
 def test_runtime_settings_leave_the_run_id_unchanged():
     base = spec()
     tuned = spec(
-        train={"max_steps": base.train.max_steps, "micro_batch_size": 4, "gradient_checkpointing": True,
-               "checkpoint_every": 7, "threads": 3, "deepspeed": "recipes/deepspeed/zero2.json"},
+        train={
+            "max_steps": base.train.max_steps,
+            "micro_batch_size": 4,
+            "gradient_checkpointing": True,
+            "checkpoint_every": 7,
+            "threads": 3,
+            "deepspeed": "recipes/deepspeed/zero2.json",
+        },
         model={**base.model.model_dump(), "attn_implementation": "sdpa"},
     )
     assert tuned.run_id == base.run_id
@@ -116,8 +123,9 @@ def test_a_run_directory_under_its_legacy_id_is_adopted_with_its_result(tmp_path
 
     tuned = spec(output_dir=str(tmp_path), train={"threads": 2})
     legacy = tuned.run_dir.parent / tuned.legacy_run_id
-    RunRecord(run_id=tuned.legacy_run_id, name=tuned.name, status="ok", spec={}, task="t", method="full",
-              model="m").write(legacy)
+    RunRecord(
+        run_id=tuned.legacy_run_id, name=tuned.name, status="ok", spec={}, task="t", method="full", model="m"
+    ).write(legacy)
     assert adopt_legacy_run_dir(tuned) == tuned.run_dir
     assert not legacy.exists() and read_record(tuned.run_dir).run_id == tuned.run_id
     assert adopt_legacy_run_dir(tuned) is None  # nothing left to move

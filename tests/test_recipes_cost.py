@@ -5,6 +5,7 @@ import re
 import pytest
 
 from scaling_repro.cli import main
+from scaling_repro.config.recipe import RunSpec
 from scaling_repro.launch.cost import (
     DEV_EXAMPLES,
     CostAssumptions,
@@ -13,19 +14,20 @@ from scaling_repro.launch.cost import (
     gpu_hours,
     run_cost,
 )
-from scaling_repro.config.recipe import RunSpec
 
 WMT_LENGTH = 256 + 256  # wmt14_en_de source + target caps
 
 
 def spec(method: dict, train: dict | None = None, task: dict | None = None, model: str = "paper-1b") -> RunSpec:
-    return RunSpec.model_validate({
-        "name": "cost",
-        "task": {"name": "wmt14_en_de", "train_examples": 100_000, **(task or {})},
-        "model": {"name": model},
-        "method": method,
-        "train": {"max_steps": 2_500, "max_epochs": 100, "eval_every": 1000, **(train or {})},
-    })
+    return RunSpec.model_validate(
+        {
+            "name": "cost",
+            "task": {"name": "wmt14_en_de", "train_examples": 100_000, **(task or {})},
+            "model": {"name": model},
+            "method": method,
+            "train": {"max_steps": 2_500, "max_epochs": 100, "eval_every": 1000, **(train or {})},
+        }
+    )
 
 
 def test_matmul_parameters_of_a_config_are_every_linear_layer_plus_the_lm_head():
@@ -83,7 +85,9 @@ def test_estimate_counts_what_the_trainer_counts_for_its_mfu():
 
     run = spec({"kind": "full", "batch_size": 16}, model="tiny-s")
     cost = run_cost(run, tokens_per_example=66)
-    trainer = ModelFlops.of(build_model(build_config("tiny-s", get_architecture("tiny-s").listing_vocab_size), device="meta"))
+    trainer = ModelFlops.of(
+        build_model(build_config("tiny-s", get_architecture("tiny-s").listing_vocab_size), device="meta")
+    )
     examples = 2_500 * 16
     assert cost.train_tokens == examples * 66
     assert cost.train_flops == pytest.approx(trainer.training_flops(examples * 66, examples * 66**2, examples))
@@ -136,7 +140,9 @@ def test_validate_takes_the_real_tokens_per_example(tmp_path, capsys):
     totals = []
     for extra in ([], ["--tokens-per-example", "66"]):
         assert main(["validate", recipe, *extra]) == 0
-        totals.append(float(re.search(r"estimated GPU-hours: ([\d.,]+)", capsys.readouterr().out).group(1).replace(",", "")))
+        totals.append(
+            float(re.search(r"estimated GPU-hours: ([\d.,]+)", capsys.readouterr().out).group(1).replace(",", ""))
+        )
     assert totals[1] < totals[0] / 4  # 66 real tokens instead of the 512-token cap
 
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from scaling_repro.models.pretrain_tokens import pythia_pretrain_tokens
 from scaling_repro.config.sweep import load_runs
+from scaling_repro.models.pretrain_tokens import pythia_pretrain_tokens
 
 REPO = Path(__file__).resolve().parents[1]
 OPEN = REPO / "recipes" / "open"

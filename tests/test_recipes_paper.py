@@ -53,10 +53,7 @@ def runs_of(relative: str):
 
 def grid(factor_values, data, held_x) -> set[tuple]:
     """Expected (x, Df, seed, held_out) points: held out = the largest x or the largest Df."""
-    return {
-        (x, df, seed, x == held_x or df == max(data))
-        for x in factor_values for df in data for seed in SEEDS
-    }
+    return {(x, df, seed, x == held_x or df == max(data)) for x in factor_values for df in data for seed in SEEDS}
 
 
 def observed(runs, x_of) -> list[tuple]:

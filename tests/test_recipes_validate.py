@@ -11,8 +11,8 @@ import pytest
 
 from scaling_repro.cli import main
 from scaling_repro.commands.validate import is_pretrain_recipe
-from scaling_repro.launch.cost import gpu_hours, pretrain_gpu_hours
 from scaling_repro.config.sweep import load_recipe_dict, load_runs, read_yaml
+from scaling_repro.launch.cost import gpu_hours, pretrain_gpu_hours
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPES = REPO / "recipes"

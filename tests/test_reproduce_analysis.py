@@ -3,9 +3,8 @@ the fits, checks and findings must say what the paper says."""
 
 import pytest
 
-from scaling_repro.errors import UserError
 from scaling_repro.analysis import Study
-from scaling_repro.analysis.synthetic import write_synthetic_results
+from scaling_repro.analysis.checks import check_convergence, check_curves, measure_noise
 from scaling_repro.analysis.findings import check_findings
 from scaling_repro.analysis.reproduction import (
     HOLDOUT,
@@ -13,8 +12,9 @@ from scaling_repro.analysis.reproduction import (
     load_analysis,
     results_fingerprint,
 )
-from scaling_repro.analysis.checks import check_convergence, check_curves, measure_noise
+from scaling_repro.analysis.synthetic import write_synthetic_results
 from scaling_repro.config.study_plan import Analysis
+from scaling_repro.errors import UserError
 from scaling_repro.results import RunRecord
 
 NOISE = 0.003
@@ -23,8 +23,16 @@ NOISE = 0.003
 @pytest.fixture(scope="module")
 def paper_results(tmp_path_factory):
     root = tmp_path_factory.mktemp("paper-law-results")
-    return write_synthetic_results(root, tasks=("wmt14_en_de",), runs=2, noise=NOISE, seed=1, baselines=False,
-                                   rename={"wmt14_en_de": "synthetic_mt"}, metrics={"wmt14_en_de": ("chrf",)})
+    return write_synthetic_results(
+        root,
+        tasks=("wmt14_en_de",),
+        runs=2,
+        noise=NOISE,
+        seed=1,
+        baselines=False,
+        rename={"wmt14_en_de": "synthetic_mt"},
+        metrics={"wmt14_en_de": ("chrf",)},
+    )
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +81,7 @@ def _contradicting_laws() -> dict:
             x0 = x0 or {"prompt": 100, "lora": 4}.get(method)
             if x0 is None:
                 continue
-            column[factor] = {"A": coefficient[method] * x0 ** alpha, "alpha": alpha, "beta": beta[method], "E": 0.6}
+            column[factor] = {"A": coefficient[method] * x0**alpha, "alpha": alpha, "beta": beta[method], "E": 0.6}
         laws[("wmt14_en_de", method)] = column
     return laws
 
@@ -81,8 +89,16 @@ def _contradicting_laws() -> dict:
 @pytest.fixture(scope="module")
 def contradicting_analysis(tmp_path_factory):
     root = tmp_path_factory.mktemp("contradicting-law-results")
-    results = write_synthetic_results(root, tasks=("wmt14_en_de",), runs=2, noise=NOISE, seed=2, baselines=False,
-                                      metrics={"wmt14_en_de": ("chrf",)}, laws=_contradicting_laws())
+    results = write_synthetic_results(
+        root,
+        tasks=("wmt14_en_de",),
+        runs=2,
+        noise=NOISE,
+        seed=2,
+        baselines=False,
+        metrics={"wmt14_en_de": ("chrf",)},
+        laws=_contradicting_laws(),
+    )
     return analyse(Study(results.records, holdout=HOLDOUT), Analysis(bootstrap=20), fingerprint="y")
 
 
@@ -97,7 +113,9 @@ def test_a_curve_that_rises_beyond_the_noise_is_not_decreasing(paper_results):
     model = runs[0].model
     mine = [r for r in runs if r.model == model]
     smallest = min(r.finetune_examples for r in mine)
-    bumped = [r.model_copy(update={"test_loss": r.test_loss + (0.5 if r.finetune_examples != smallest else 0)}) for r in mine]
+    bumped = [
+        r.model_copy(update={"test_loss": r.test_loss + (0.5 if r.finetune_examples != smallest else 0)}) for r in mine
+    ]
     noise = measure_noise(bumped, "lora")
     assert check_curves(bumped, "lora", noise, 2.0)[0].verdict == "not decreasing"
 

@@ -7,10 +7,9 @@ import pytest
 from launch_fakes import events, sweep_dir, write_recipe
 
 from scaling_repro.cli import main
+from scaling_repro.config.sweep import load_runs
 from scaling_repro.launch.local import ForkedRunner, cpu_runners
 from scaling_repro.results import load_results, read_record
-from scaling_repro.config.sweep import load_runs
-
 
 pytestmark = pytest.mark.usefixtures("fake_runs")
 

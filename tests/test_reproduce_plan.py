@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
+from scaling_repro.config.study_plan import RECIPES_DIR, load_plan, plan_path
 from scaling_repro.errors import RecipeError, UserError
 from scaling_repro.models.configs import architecture_counts
-from scaling_repro.config.study_plan import RECIPES_DIR, load_plan, plan_path
 from scaling_repro.reproduce.stages import load_finetune_specs
 
 TINY = RECIPES_DIR / "tiny"
@@ -58,12 +58,16 @@ def test_a_method_setting_is_identical_wherever_it_appears(plan_and_specs):
 def write_plan(tmp_path: Path, finetune: str, models: str) -> Path:
     (tmp_path / "ft.yaml").write_text(finetune)
     plan = tmp_path / "study.yaml"
-    plan.write_text(f"name: t\npretrain_recipe: {TINY / 'pretrain.yaml'}\nmodels: {models}\nfinetune: [ft.yaml]\nanalysis: {{}}\n")
+    plan.write_text(
+        f"name: t\npretrain_recipe: {TINY / 'pretrain.yaml'}\nmodels: {models}\nfinetune: [ft.yaml]\nanalysis: {{}}\n"
+    )
     return plan
 
 
-FT = (f"extends: {TINY / 'base.yaml'}\nname: t-ft\n"
-      "model: {name: tiny-s, path: pretrained/tiny-s, revision: tokens-%d}\n")
+FT = (
+    f"extends: {TINY / 'base.yaml'}\nname: t-ft\n"
+    "model: {name: tiny-s, path: pretrained/tiny-s, revision: tokens-%d}\n"
+)
 
 
 def test_a_recipe_needing_a_checkpoint_the_plan_does_not_make_is_an_error(tmp_path):
@@ -75,7 +79,9 @@ def test_a_recipe_needing_a_checkpoint_the_plan_does_not_make_is_an_error(tmp_pa
 def test_task_params_must_match_the_pretraining_corpus(tmp_path):
     text = FT % 1000 + "task: {params: {train_pool: 999}}\n"
     plan = load_plan(write_plan(tmp_path, text, "[{name: tiny-s, token_budget: 1000}]"))
-    with pytest.raises(RecipeError, match=r"task.params .*train_pool.: 999.* differ from the pretraining corpus.params"):
+    with pytest.raises(
+        RecipeError, match=r"task.params .*train_pool.: 999.* differ from the pretraining corpus.params"
+    ):
         load_finetune_specs(plan)
 
 

@@ -18,7 +18,7 @@ SETTINGS = {"corpus": {"parallel_share": 0.5, "params": {"roots": 320}}, "lr": 0
 
 def test_differences_name_each_changed_nested_setting_with_both_values():
     changed = {"corpus": {"parallel_share": 0.3, "params": {"roots": 320}}, "lr": 0.003, "seq_len": 64}
-    assert differences(SETTINGS, changed) == ["corpus.parallel_share: 0.5 -> 0.3", "seq_len: \"(unset)\" -> 64"]
+    assert differences(SETTINGS, changed) == ["corpus.parallel_share: 0.5 -> 0.3", 'seq_len: "(unset)" -> 64']
 
 
 def test_the_same_settings_pass_the_check(tmp_path):

@@ -48,7 +48,9 @@ def test_every_run_succeeded_with_a_test_loss_and_generation_metrics(quick_study
 def test_findings_md_gives_a_verdict_for_each_of_the_seven_findings(quick_study):
     out, _, _ = quick_study
     text = (out / "report" / "findings.md").read_text()
-    verdicts = re.findall(r"^Verdict: \*\*(reproduced|not reproduced|inconclusive|not testable)\*\*\.$", text, re.MULTILINE)
+    verdicts = re.findall(
+        r"^Verdict: \*\*(reproduced|not reproduced|inconclusive|not testable)\*\*\.$", text, re.MULTILINE
+    )
     assert len(verdicts) == 7
     assert text.count("Criterion: ") == 7
 

@@ -4,13 +4,14 @@ import os
 
 import pytest
 
-from scaling_repro.results import RunRecord, load_results, read_record
 from scaling_repro.fileio import atomic_write_text
+from scaling_repro.results import RunRecord, load_results, read_record
 
 
 def record(run_id="abc", **fields) -> RunRecord:
-    base = dict(run_id=run_id, name="t", status="ok", spec={}, task="synthetic_mt",
-                method="full", model="tiny-s", test_loss=1.5)
+    base = dict(
+        run_id=run_id, name="t", status="ok", spec={}, task="synthetic_mt", method="full", model="tiny-s", test_loss=1.5
+    )
     base.update(fields)
     return RunRecord(**base)
 

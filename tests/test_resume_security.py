@@ -8,18 +8,25 @@ from pathlib import Path
 
 import pytest
 import torch
-
-from scaling_repro.train.checkpoint import DamagedCheckpointError, load_best_weights
 from test_train_resume import Crash, run, uninterrupted  # noqa: F401 (fixture)
 from train_helpers import tiny_llama, wrap
+
+from scaling_repro.train.checkpoint import DamagedCheckpointError, load_best_weights
 
 STEP = "checkpoints/step-00000003"
 # Every file a resume from STEP reads, and the pickles Accelerate would load from it.
 PLANTED = [
-    f"{STEP}/trainer_state.json", f"{STEP}/scheduler.json", f"{STEP}/rng_state_0.safetensors",
-    f"{STEP}/model.safetensors", f"{STEP}/optimizer.bin", f"{STEP}/random_states_0.pkl",
-    f"{STEP}/custom_checkpoint_0.pkl", f"{STEP}/pytorch_model.bin", f"{STEP}/scaler.pt",
-    f"{STEP}/sampler.bin", "train_log.jsonl",
+    f"{STEP}/trainer_state.json",
+    f"{STEP}/scheduler.json",
+    f"{STEP}/rng_state_0.safetensors",
+    f"{STEP}/model.safetensors",
+    f"{STEP}/optimizer.bin",
+    f"{STEP}/random_states_0.pkl",
+    f"{STEP}/custom_checkpoint_0.pkl",
+    f"{STEP}/pytorch_model.bin",
+    f"{STEP}/scaler.pt",
+    f"{STEP}/sampler.bin",
+    "train_log.jsonl",
 ]
 
 
@@ -55,8 +62,11 @@ def test_a_planted_pickle_is_never_unpickled_on_resume(tmp_path, interrupted, un
     result = run(run_dir)
     assert not marker.exists()
     expected = uninterrupted[0]
-    assert (result.steps, result.best_step, result.tokens_seen) == (expected.steps, expected.best_step,
-                                                                    expected.tokens_seen)
+    assert (result.steps, result.best_step, result.tokens_seen) == (
+        expected.steps,
+        expected.best_step,
+        expected.tokens_seen,
+    )
     assert result.best_dev_loss == pytest.approx(expected.best_dev_loss, abs=1e-6)
 
 

@@ -4,8 +4,8 @@ import textwrap
 
 import pytest
 
-from scaling_repro.errors import RecipeError
 from scaling_repro.config.sweep import apply_overrides, deep_merge, load_runs, select_run
+from scaling_repro.errors import RecipeError
 
 
 def write(path, text):
@@ -28,11 +28,14 @@ def base(tmp_path):
 
 
 def test_extends_deep_merges_the_parent(tmp_path, base):
-    child = write(tmp_path / "child.yaml", """
+    child = write(
+        tmp_path / "child.yaml",
+        """
         extends: base.yaml
         name: child
         train: {max_steps: 20}
-    """)
+    """,
+    )
     run = load_runs(child).runs[0]
     assert run.name == "child"
     assert run.train.max_steps == 20 and run.train.eval_every == 5  # merged, not replaced
@@ -66,7 +69,9 @@ def test_override_of_unknown_section_names_the_allowed_ones(base):
 
 
 def test_grid_times_zip_expansion_count(tmp_path, base):
-    recipe = write(tmp_path / "sweep.yaml", """
+    recipe = write(
+        tmp_path / "sweep.yaml",
+        """
         extends: base.yaml
         sweep:
           grid:
@@ -74,7 +79,8 @@ def test_grid_times_zip_expansion_count(tmp_path, base):
             task.seed: [0, 1]
           zip:
             - {model.name: [tiny-xs, tiny-s], train.max_steps: [5, 10]}
-    """)
+    """,
+    )
     runs = load_runs(recipe).runs
     assert len(runs) == 3 * 2 * 2
     assert {(r.model.name, r.train.max_steps) for r in runs} == {("tiny-xs", 5), ("tiny-s", 10)}
@@ -83,57 +89,75 @@ def test_grid_times_zip_expansion_count(tmp_path, base):
 
 
 def test_zip_axes_of_unequal_length_are_rejected(tmp_path, base):
-    recipe = write(tmp_path / "s.yaml", """
+    recipe = write(
+        tmp_path / "s.yaml",
+        """
         extends: base.yaml
         sweep: {zip: [{model.name: [a, b], train.max_steps: [1]}]}
-    """)
+    """,
+    )
     with pytest.raises(RecipeError, match="sweep.zip.*equal lengths"):
         load_runs(recipe)
 
 
 def test_override_of_a_grid_axis_pins_it(tmp_path, base):
-    recipe = write(tmp_path / "s.yaml", """
+    recipe = write(
+        tmp_path / "s.yaml",
+        """
         extends: base.yaml
         sweep: {grid: {task.train_examples: [100, 200, 300]}}
-    """)
+    """,
+    )
     full = load_runs(recipe).runs
     pinned = load_runs(recipe, ["task.train_examples=200"]).runs
     assert len(pinned) == 1 and pinned[0].run_id == full[1].run_id
 
 
 def test_override_inside_an_axis_that_replaces_it_is_rejected(tmp_path, base):
-    recipe = write(tmp_path / "s.yaml", """
+    recipe = write(
+        tmp_path / "s.yaml",
+        """
         extends: base.yaml
         sweep: {grid: {method: [{kind: full}, {kind: lora}]}}
-    """)
+    """,
+    )
     with pytest.raises(RecipeError, match="sets 'method' as a whole"):
         load_runs(recipe, ["method.lr=0.1"])
 
 
 def test_holdout_marks_runs(tmp_path, base):
-    recipe = write(tmp_path / "s.yaml", """
+    recipe = write(
+        tmp_path / "s.yaml",
+        """
         extends: base.yaml
         sweep:
           grid: {task.train_examples: [100, 200]}
           holdout: {task.train_examples: [200]}
-    """)
+    """,
+    )
     assert [r.held_out for r in load_runs(recipe).runs] == [False, True]
 
 
 def test_bad_value_inside_a_sweep_names_the_run(tmp_path, base):
-    recipe = write(tmp_path / "s.yaml", """
+    recipe = write(
+        tmp_path / "s.yaml",
+        """
         extends: base.yaml
         sweep: {grid: {train.optimizer: [adafactor, sgd]}}
-    """)
+    """,
+    )
     with pytest.raises(RecipeError, match=r"train\.optimizer: got 'sgd'.*sweep run 1"):
         load_runs(recipe)
 
 
 def test_axes_that_change_nothing_are_rejected(tmp_path, base):
-    recipe = write(tmp_path / "s.yaml", """
+    recipe = write(
+        tmp_path / "s.yaml",
+        """
         extends: base.yaml
         sweep: {grid: {launch.partition: [a, b]}}
-    """)
+    """,
+    )
     with pytest.raises(RecipeError, match="are the same run"):
         load_runs(recipe)
 

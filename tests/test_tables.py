@@ -5,15 +5,21 @@ import pandas as pd
 import pytest
 from scipy.stats import pearsonr
 
-from scaling_repro.errors import UserError
+from scaling_repro.analysis import published
 from scaling_repro.analysis.study import Study
 from scaling_repro.analysis.synthetic import write_synthetic_results
+from scaling_repro.errors import UserError
 from scaling_repro.figures.tables import make_table
-from scaling_repro.analysis import published
 from scaling_repro.fit.critical import critical_power_law
 
-FACTOR_OF_ROW = {"A_m": "model_size", "alpha_m": "model_size", "A_p": "pretrain_data", "alpha_p": "pretrain_data",
-                 "A_t": "pet_size", "alpha_t": "pet_size"}
+FACTOR_OF_ROW = {
+    "A_m": "model_size",
+    "alpha_m": "model_size",
+    "A_p": "pretrain_data",
+    "alpha_p": "pretrain_data",
+    "A_t": "pet_size",
+    "alpha_t": "pet_size",
+}
 
 pytest_plugins = ["figures_fixtures"]  # session fixtures: paper, paper_study, tiny_like
 
@@ -48,8 +54,9 @@ def test_published_values_appear_only_where_the_setting_is_the_papers(tiny_like)
 
 
 def test_table5_is_the_closed_form_of_the_generating_parameters_on_noiseless_runs(tmp_path):
-    truth = write_synthetic_results(tmp_path, tasks=("wmt14_en_de",), factors=("model_size", "pretrain_data"),
-                                    runs=1, noise=0.0, baselines=False)
+    truth = write_synthetic_results(
+        tmp_path, tasks=("wmt14_en_de",), factors=("model_size", "pretrain_data"), runs=1, noise=0.0, baselines=False
+    )
     frame = make_table(Study(truth.records), 5).frame
     assert len(frame) == 6
     for row in frame.itertuples():
@@ -94,8 +101,11 @@ def test_table2_is_table6_for_en_de_only(paper_study):
 def test_table7_is_pearson_r_between_ppl_and_the_metric_per_experiment(paper, paper_study):
     frame = make_table(paper_study, 7, compare_paper=True).frame
     row = frame.query("task == 'mlsum' and factor == 'model_size' and method == 'lora'").iloc[0]
-    runs = [r for r in paper.records if r.task == "mlsum" and r.method == "lora" and r.pretrain_tokens == 283e9
-            and r.pet_params == 4 and r.steps > 0]
+    runs = [
+        r
+        for r in paper.records
+        if r.task == "mlsum" and r.method == "lora" and r.pretrain_tokens == 283e9 and r.pet_params == 4 and r.steps > 0
+    ]
     by_point = {}
     for r in runs:  # one run per point, plus the duplicates of the other recipes at the 1B point
         by_point.setdefault((r.model_params, r.finetune_examples), []).append(r)
@@ -150,9 +160,12 @@ def test_table5_from_paper_is_eq3_on_table4_and_flags_near_equal_betas():
 
     frame = table_5_from_paper().frame.set_index(["task", "factor", "pair"])
     row = frame.loc[("wmt19_en_zh", "model_size", "FMT vs Prompt")]
-    assert (row.H, row.gamma) == pytest.approx(critical_power_law(
-        ("multiplicative", published.table4("wmt19_en_zh", "full")["model_size"]),
-        ("multiplicative", published.table4("wmt19_en_zh", "prompt")["model_size"])))
+    assert (row.H, row.gamma) == pytest.approx(
+        critical_power_law(
+            ("multiplicative", published.table4("wmt19_en_zh", "full")["model_size"]),
+            ("multiplicative", published.table4("wmt19_en_zh", "prompt")["model_size"]),
+        )
+    )
     flagged = frame[~frame.recoverable].index.droplevel("factor").unique()
     assert set(flagged) == {("wmt19_en_zh", "Prompt vs LoRA"), ("mlsum", "Prompt vs LoRA")}
 

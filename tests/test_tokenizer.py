@@ -14,7 +14,12 @@ TEXTS = ["the small cat sleeps on the mat", "die kleine Katze schläft", "a dog 
 @pytest.mark.parametrize("kind", ["bpe", "unigram"])
 def test_trained_tokenizer_has_special_tokens_and_reloads_identically(tmp_path, kind):
     tokenizer = train_tokenizer(TEXTS, 120, tmp_path / "tok", kind=kind)
-    assert [tokenizer.pad_token, tokenizer.bos_token, tokenizer.eos_token, tokenizer.unk_token] == ["<pad>", "<s>", "</s>", "<unk>"]
+    assert [tokenizer.pad_token, tokenizer.bos_token, tokenizer.eos_token, tokenizer.unk_token] == [
+        "<pad>",
+        "<s>",
+        "</s>",
+        "<unk>",
+    ]
     assert len(tokenizer) <= 120
     for loaded in (load_tokenizer(str(tmp_path / "tok")), AutoTokenizer.from_pretrained(tmp_path / "tok")):
         assert loaded("a dog runs home")["input_ids"] == tokenizer("a dog runs home")["input_ids"]

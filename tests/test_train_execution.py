@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from train_helpers import collate, copy_task, tiny_llama, train_config
 
 from scaling_repro.train.loop import train
 from scaling_repro.train.setup import set_tf32
-from train_helpers import collate, copy_task, tiny_llama, train_config
 
 TRAIN, DEV = copy_task(64, seed=0), copy_task(16, seed=1)
 
@@ -23,10 +23,28 @@ def test_compiled_model_trains_as_the_plain_one(tmp_path, monkeypatch):
         return plugin(**{**kwargs, "backend": "eager"})
 
     monkeypatch.setattr(accelerate.utils, "TorchDynamoPlugin", eager_plugin)
-    compiled = train(tiny_llama(), TRAIN, DEV, collate, tmp_path / "compiled",
-                     config=train_config(max_steps=4, compile=True), lr=1e-2, batch_size=8, seed=0)
-    plain = train(tiny_llama(), TRAIN, DEV, collate, tmp_path / "plain",
-                  config=train_config(max_steps=4), lr=1e-2, batch_size=8, seed=0)
+    compiled = train(
+        tiny_llama(),
+        TRAIN,
+        DEV,
+        collate,
+        tmp_path / "compiled",
+        config=train_config(max_steps=4, compile=True),
+        lr=1e-2,
+        batch_size=8,
+        seed=0,
+    )
+    plain = train(
+        tiny_llama(),
+        TRAIN,
+        DEV,
+        collate,
+        tmp_path / "plain",
+        config=train_config(max_steps=4),
+        lr=1e-2,
+        batch_size=8,
+        seed=0,
+    )
     assert made == [{"backend": "inductor", "dynamic": True}]
     assert compiled.best_dev_loss == pytest.approx(plain.best_dev_loss, rel=1e-6)
     assert compiled.best_checkpoint is not None and compiled.best_checkpoint.is_dir()

@@ -7,6 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+from train_helpers import tiny_llama, wrap
 
 from scaling_repro.errors import UserError
 from scaling_repro.train.batching import ExampleStream, rank_micro_batches
@@ -14,7 +15,6 @@ from scaling_repro.train.distributed import DEEPSPEED_DIR, load_deepspeed_config
 from scaling_repro.train.optim import build_optimizer, build_schedule
 from scaling_repro.train.steps import planned_steps
 from scaling_repro.train.throughput import attention_shape, flops_per_token, matmul_params, mfu, peak_bf16_flops
-from train_helpers import tiny_llama, wrap
 
 
 def test_adafactor_uses_the_papers_fixed_lr_settings():
@@ -24,7 +24,11 @@ def test_adafactor_uses_the_papers_fixed_lr_settings():
     assert isinstance(optimizer, Adafactor)
     group = optimizer.param_groups[0]
     assert (group["lr"], group["scale_parameter"], group["relative_step"], group["warmup_init"]) == (
-        1e-3, False, False, False)
+        1e-3,
+        False,
+        False,
+        False,
+    )
 
 
 def test_optimizer_only_gets_trainable_parameters():
@@ -56,14 +60,18 @@ def test_constant_schedule_holds_the_lr_after_warmup():
     assert _lrs("constant", total=5, warmup=1)[1:] == pytest.approx([2.0] * 5)
 
 
-@pytest.mark.parametrize("examples, batch, max_steps, max_epochs, min_steps, expected", [
-    (1000, 100, 200_000, 100, 0, 1000),     # 100 epochs come first
-    (1000, 100, 50, 100, 0, 50),            # max steps come first
-    (10, 100, 200_000, 2, 0, 1),            # fewer examples than a batch
-    (1000, 100, 200_000, 1, 30, 30),        # the min_steps floor
-])
-def test_planned_steps_is_max_steps_or_max_epochs_whichever_first(examples, batch, max_steps, max_epochs,
-                                                                 min_steps, expected):
+@pytest.mark.parametrize(
+    "examples, batch, max_steps, max_epochs, min_steps, expected",
+    [
+        (1000, 100, 200_000, 100, 0, 1000),  # 100 epochs come first
+        (1000, 100, 50, 100, 0, 50),  # max steps come first
+        (10, 100, 200_000, 2, 0, 1),  # fewer examples than a batch
+        (1000, 100, 200_000, 1, 30, 30),  # the min_steps floor
+    ],
+)
+def test_planned_steps_is_max_steps_or_max_epochs_whichever_first(
+    examples, batch, max_steps, max_epochs, min_steps, expected
+):
     assert planned_steps(examples, batch, max_steps, max_epochs, min_steps) == expected
 
 
@@ -114,12 +122,15 @@ def test_shipped_deepspeed_configs_pass_the_checks():
         assert "optimizer" not in config and "scheduler" not in config
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"optimizer": {"type": "AdamW", "params": {"lr": 1e-4}}}, "declares 'optimizer'"),
-    ({"scheduler": {"type": "WarmupLR"}}, "declares 'scheduler'"),
-    ({"zero_force_ds_cpu_optimizer": True}, "DeepSpeedCPUAdam"),
-    ({"zero_optimization": {"stage": 3}}, "stage3_gather_16bit_weights_on_model_save"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"optimizer": {"type": "AdamW", "params": {"lr": 1e-4}}}, "declares 'optimizer'"),
+        ({"scheduler": {"type": "WarmupLR"}}, "declares 'scheduler'"),
+        ({"zero_force_ds_cpu_optimizer": True}, "DeepSpeedCPUAdam"),
+        ({"zero_optimization": {"stage": 3}}, "stage3_gather_16bit_weights_on_model_save"),
+    ],
+)
 def test_deepspeed_configs_that_would_replace_our_optimizer_or_shard_saves_are_refused(tmp_path, change, message):
     config = json.loads((DEEPSPEED_DIR / "zero3_offload.json").read_text())
     config.update(change)
@@ -161,8 +172,9 @@ def test_a_best_checkpoint_smaller_than_the_model_is_an_error(tmp_path):
 
 @pytest.mark.parametrize("kind", ["full", "prompt", "lora"])
 def test_logits_only_from_the_first_scored_position_give_the_same_loss(kind):
-    from scaling_repro.models.nll import supports_logits_to_keep, token_nll_sum
     from train_helpers import collate, copy_task
+
+    from scaling_repro.models.nll import supports_logits_to_keep, token_nll_sum
 
     model = wrap(tiny_llama(), kind).eval()
     batch = collate(copy_task(6, seed=4))

@@ -9,11 +9,11 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from train_helpers import collate, copy_task, tiny_llama, train_config, wrap
 
 from scaling_repro.train.checkpoint import checkpoint_dir
 from scaling_repro.train.loop import train
 from scaling_repro.train.metrics_log import read_log
-from train_helpers import collate, copy_task, tiny_llama, train_config, wrap
 
 TRAIN, DEV = copy_task(48, seed=0), copy_task(8, seed=1)
 # LoRA dropout draws from the torch RNG, so equality also needs the RNG state restored; a
@@ -31,13 +31,22 @@ def run(run_dir: Path, crash_at: int | None = None, kind: str = "lora"):
             raise Crash(info.step)
 
     model = wrap(tiny_llama(), kind, dropout=0.1)
-    return train(model, TRAIN, DEV, collate, run_dir, config=train_config(**CONFIG), lr=3e-2,
-                 batch_size=6, seed=0, on_step=hook if crash_at else None)
+    return train(
+        model,
+        TRAIN,
+        DEV,
+        collate,
+        run_dir,
+        config=train_config(**CONFIG),
+        lr=3e-2,
+        batch_size=6,
+        seed=0,
+        on_step=hook if crash_at else None,
+    )
 
 
 def curves(run_dir: Path) -> tuple[list[float], list[float]]:
-    return ([r["train_loss"] for r in read_log(run_dir, "train")],
-            [r["dev_loss"] for r in read_log(run_dir, "eval")])
+    return ([r["train_loss"] for r in read_log(run_dir, "train")], [r["dev_loss"] for r in read_log(run_dir, "eval")])
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +66,10 @@ def test_rerun_after_a_crash_gives_the_uninterrupted_result(tmp_path, uninterrup
     assert train_curve == pytest.approx(expected_curves[0], abs=1e-6)
     assert dev_curve == pytest.approx(expected_curves[1], abs=1e-6)
     assert (result.best_step, result.steps, result.tokens_seen) == (
-        expected_result.best_step, expected_result.steps, expected_result.tokens_seen)
+        expected_result.best_step,
+        expected_result.steps,
+        expected_result.tokens_seen,
+    )
     assert result.best_dev_loss == pytest.approx(expected_result.best_dev_loss, abs=1e-6)
     assert len(list(checkpoint_dir(tmp_path).glob("best-*"))) == 1
 

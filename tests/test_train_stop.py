@@ -3,20 +3,29 @@
 from __future__ import annotations
 
 import pytest
+from train_helpers import collate, copy_task, tiny_llama, train_config
 
 from scaling_repro.train import stop
 from scaling_repro.train.checkpoint import latest_checkpoint
 from scaling_repro.train.loop import train
 from scaling_repro.train.metrics_log import read_log
-from train_helpers import collate, copy_task, tiny_llama, train_config
 
 
 def test_training_stops_before_the_next_step_once_asked_and_saves_nothing_more(tmp_path):
     steps = []
     with stop.stop_when(lambda: len(steps) >= 3), pytest.raises(stop.TrainingStopped) as err:
-        train(tiny_llama(), copy_task(32, seed=0), copy_task(8, seed=1), collate, tmp_path,
-              config=train_config(max_steps=8, eval_every=2), lr=1e-2, batch_size=8, seed=0,
-              on_step=lambda info: steps.append(info.step))
+        train(
+            tiny_llama(),
+            copy_task(32, seed=0),
+            copy_task(8, seed=1),
+            collate,
+            tmp_path,
+            config=train_config(max_steps=8, eval_every=2),
+            lr=1e-2,
+            batch_size=8,
+            seed=0,
+            on_step=lambda info: steps.append(info.step),
+        )
     assert err.value.step == 3 and steps == [1, 2, 3]
     assert max(line["step"] for line in read_log(tmp_path, "train")) == 3
     assert int(latest_checkpoint(tmp_path).name.split("-")[1]) == 2  # stopped before step 4 and its checkpoint
@@ -24,8 +33,18 @@ def test_training_stops_before_the_next_step_once_asked_and_saves_nothing_more(t
 
 
 def _train(run_dir, on_step=None):
-    return train(tiny_llama(), copy_task(32, seed=0), copy_task(8, seed=1), collate, run_dir,
-                 config=train_config(max_steps=8, eval_every=4), lr=1e-2, batch_size=8, seed=0, on_step=on_step)
+    return train(
+        tiny_llama(),
+        copy_task(32, seed=0),
+        copy_task(8, seed=1),
+        collate,
+        run_dir,
+        config=train_config(max_steps=8, eval_every=4),
+        lr=1e-2,
+        batch_size=8,
+        seed=0,
+        on_step=on_step,
+    )
 
 
 def test_preemption_saves_the_step_reached_and_a_rerun_ends_as_the_uninterrupted_run(tmp_path):
@@ -44,8 +63,9 @@ def test_preemption_saves_the_step_reached_and_a_rerun_ends_as_the_uninterrupted
     assert int(latest_checkpoint(tmp_path / "twice").name.split("-")[1]) == 3  # not a multiple of eval_every
     resumed = _train(tmp_path / "twice")
     assert resumed.steps == uninterrupted.steps and resumed.best_dev_loss == uninterrupted.best_dev_loss
-    assert [line["train_loss"] for line in read_log(tmp_path / "twice", "train")] == \
-        [line["train_loss"] for line in read_log(tmp_path / "once", "train")]
+    assert [line["train_loss"] for line in read_log(tmp_path / "twice", "train")] == [
+        line["train_loss"] for line in read_log(tmp_path / "once", "train")
+    ]
 
 
 def test_sigterm_to_scaling_repro_run_checkpoints_and_exits_as_interrupted(tmp_path):
@@ -71,8 +91,12 @@ train: {{optimizer: adamw, max_steps: 100000, eval_every: 100000, log_every: 1, 
 eval: {{generate: false}}
 """)
     spec = load_runs(recipe).runs[0]
-    child = subprocess.Popen([sys.executable, "-m", "scaling_repro", "run", str(recipe)],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        [sys.executable, "-m", "scaling_repro", "run", str(recipe)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     log = spec.run_dir / "train_log.jsonl"
     deadline = time.monotonic() + 120
     while not (log.is_file() and log.read_text().count('"train"') >= 2) and time.monotonic() < deadline:

@@ -11,11 +11,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from test_train_resume import Crash, curves, run, uninterrupted  # noqa: F401 (fixture)
 
 from scaling_repro.train.checkpoint import checkpoint_dir, resumable_checkpoint
 from scaling_repro.train.distributed import deepspeed_available
 from scaling_repro.train.state_files import STATE_FILE, WORLD_SIZE_KEY, WorldSizeChangedError, recorded_world_size
-from test_train_resume import Crash, curves, run, uninterrupted  # noqa: F401 (fixture)
 
 WORKER = Path(__file__).parent / "world_size_worker.py"
 
@@ -54,8 +54,7 @@ def test_a_checkpoint_records_the_number_of_processes_that_wrote_it(one_process_
     assert recorded_world_size(latest_step(one_process_checkpoint)) == 1
 
 
-def test_resuming_with_fewer_processes_is_refused_naming_both_counts_and_the_way_out(
-        one_process_checkpoint, tmp_path):
+def test_resuming_with_fewer_processes_is_refused_naming_both_counts_and_the_way_out(one_process_checkpoint, tmp_path):
     run_dir = copy_of(one_process_checkpoint, tmp_path)
     path = set_recorded(run_dir, 2)
     with pytest.raises(WorldSizeChangedError) as refused:
@@ -76,7 +75,8 @@ def test_resuming_with_more_processes_is_refused_instead_of_restarting_as_damage
 
 
 def test_a_checkpoint_without_a_recorded_world_size_still_resumes_exactly(
-        one_process_checkpoint, tmp_path, uninterrupted):
+    one_process_checkpoint, tmp_path, uninterrupted
+):
     run_dir = copy_of(one_process_checkpoint, tmp_path)
     set_recorded(run_dir, None)
     result = run(run_dir)
@@ -87,7 +87,8 @@ def test_a_checkpoint_without_a_recorded_world_size_still_resumes_exactly(
 
 
 def test_an_older_deepspeed_checkpoint_is_refused_by_its_count_of_optimizer_partitions(
-        one_process_checkpoint, tmp_path):
+    one_process_checkpoint, tmp_path
+):
     run_dir = copy_of(one_process_checkpoint, tmp_path)
     path = set_recorded(run_dir, None)
     (path / "pytorch_model").mkdir()
@@ -107,8 +108,9 @@ def _worker(mode: str, out: Path, processes: int, *extra: str) -> None:
     launch = [sys.executable]
     if processes > 1:
         launch += ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(processes)]
-    proc = subprocess.run([*launch, str(WORKER), mode, str(out), *extra], env=_env(), capture_output=True,
-                          text=True, timeout=300)
+    proc = subprocess.run(
+        [*launch, str(WORKER), mode, str(out), *extra], env=_env(), capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
 
 

@@ -75,10 +75,16 @@ def _prepare_sharding(monkeypatch, tmp_path, init: str, for_training: bool) -> s
     monkeypatch.setattr(distributed, "sharded_construction", recording)
     monkeypatch.setattr("scaling_repro.data.tasks.load_task", lambda cfg, zero_shot=False: None)
     model = {"name": "tiny-xs", "init": "random", "tokenizer": "tok"} if init == "random" else {"name": "some/model"}
-    spec = RunSpec.model_validate({
-        "name": "z3", "output_dir": str(tmp_path), "task": {"name": "synthetic_mt"}, "model": model,
-        "method": {"kind": "full", "lr": 1e-3, "batch_size": 16}, "train": {"deepspeed": "zero3"},
-    })
+    spec = RunSpec.model_validate(
+        {
+            "name": "z3",
+            "output_dir": str(tmp_path),
+            "task": {"name": "synthetic_mt"},
+            "model": model,
+            "method": {"kind": "full", "lr": 1e-3, "batch_size": 16},
+            "train": {"deepspeed": "zero3"},
+        }
+    )
     with pytest.raises(Asked):
         pipeline.prepare(spec, for_training=for_training)
     return asked[0]
@@ -101,10 +107,27 @@ def test_zero3_partitions_pretrained_weights_while_loading_and_trains_as_from_a_
     base = tmp_path / "base"
     tiny_model("tiny-xs", 64, seed=0).save_pretrained(base)
     make_tokenizer(64).save_pretrained(base)
-    env = {**os.environ, "OMP_NUM_THREADS": "1",
-           "PYTHONPATH": os.pathsep.join(p for p in [str(WORKER.parent), os.environ.get("PYTHONPATH", "")] if p)}
-    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                           str(WORKER), str(tmp_path)], env=env, capture_output=True, text=True, timeout=300)
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "PYTHONPATH": os.pathsep.join(p for p in [str(WORKER.parent), os.environ.get("PYTHONPATH", "")] if p),
+    }
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            str(WORKER),
+            str(tmp_path),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     got = json.loads((tmp_path / "zero3_construction.json").read_text())
     for kind in ("full", "lora", "prompt"):
@@ -114,6 +137,7 @@ def test_zero3_partitions_pretrained_weights_while_loading_and_trains_as_from_a_
         assert sharded["held"]["local"] * 2 == sharded["held"]["whole"] == whole["held"]["local"]
         assert not whole["held"]["partitioned"]
         assert [sharded[k] for k in ("model_params", "trainable", "total")] == [
-            whole[k] for k in ("model_params", "trainable", "total")]
+            whole[k] for k in ("model_params", "trainable", "total")
+        ]
         assert sharded["train"] == pytest.approx(whole["train"], abs=1e-6)
         assert sharded["dev"] == pytest.approx(whole["dev"], abs=1e-6)

@@ -26,8 +26,10 @@ DDP_RUN = dict(config=dict(max_steps=4, eval_every=2, log_every=1, micro_batch_s
 
 
 def curves(run_dir: Path) -> dict:
-    return {"train": [r["train_loss"] for r in read_log(run_dir, "train")],
-            "dev": [r["dev_loss"] for r in read_log(run_dir, "eval")]}
+    return {
+        "train": [r["train_loss"] for r in read_log(run_dir, "train")],
+        "dev": [r["dev_loss"] for r in read_log(run_dir, "eval")],
+    }
 
 
 def gradient_average() -> dict:
@@ -37,15 +39,27 @@ def gradient_average() -> dict:
     torch.nn.init.ones_(layer.weight)
     layer = accelerator.prepare(layer)
     accelerator.backward((accelerator.process_index + 1) * layer(torch.ones(1, 1)).sum())
-    return {"world_size": accelerator.num_processes, "distributed_type": str(accelerator.distributed_type),
-            "grad": layer.module.weight.grad.item() if hasattr(layer, "module") else layer.weight.grad.item()}
+    return {
+        "world_size": accelerator.num_processes,
+        "distributed_type": str(accelerator.distributed_type),
+        "grad": layer.module.weight.grad.item() if hasattr(layer, "module") else layer.weight.grad.item(),
+    }
 
 
 def ddp(out: Path) -> None:
     info = gradient_average()
     run_dir = out / "run"
-    result = train(tiny_llama(), TRAIN, DEV, collate, run_dir, config=train_config(**DDP_RUN["config"]),
-                   lr=DDP_RUN["lr"], batch_size=DDP_RUN["batch_size"], seed=0)
+    result = train(
+        tiny_llama(),
+        TRAIN,
+        DEV,
+        collate,
+        run_dir,
+        config=train_config(**DDP_RUN["config"]),
+        lr=DDP_RUN["lr"],
+        batch_size=DDP_RUN["batch_size"],
+        seed=0,
+    )
     if torch.distributed.get_rank() == 0:
         info.update(curves(run_dir), world=result.world_size, best_step=result.best_step)
         (out / "ddp.json").write_text(json.dumps(info))
@@ -62,8 +76,18 @@ def ddp_resume(out: Path) -> None:
 
         model = wrap(tiny_llama(), "lora", dropout=0.1)
         try:
-            return train(model, TRAIN, DEV, collate, out / name, config=config, lr=3e-2, batch_size=8, seed=0,
-                         on_step=hook if crash_at else None)
+            return train(
+                model,
+                TRAIN,
+                DEV,
+                collate,
+                out / name,
+                config=config,
+                lr=3e-2,
+                batch_size=8,
+                seed=0,
+                on_step=hook if crash_at else None,
+            )
         except RuntimeError as err:
             if str(err) != "crash":
                 raise
@@ -73,8 +97,11 @@ def ddp_resume(out: Path) -> None:
     run("resumed", crash_at=3)
     resumed = run("resumed")
     if torch.distributed.get_rank() == 0:
-        report = {"whole": curves(out / "whole"), "resumed": curves(out / "resumed"),
-                  "resumed_from": resumed.resumed_from_step}
+        report = {
+            "whole": curves(out / "whole"),
+            "resumed": curves(out / "resumed"),
+            "resumed_from": resumed.resumed_from_step,
+        }
         (out / "ddp_resume.json").write_text(json.dumps(report))
 
 
@@ -90,8 +117,18 @@ def zero(out: Path) -> None:
         model = wrap(tiny_llama(), kind)
         cfg = train_config(**{**config, "max_steps": steps, "deepspeed": f"zero{stage}", "optimizer": optimizer})
         try:
-            result = train(model, TRAIN, DEV, collate, out / name, config=cfg, lr=3e-2, batch_size=4, seed=0,
-                           on_step=hook if crash_at else None)
+            result = train(
+                model,
+                TRAIN,
+                DEV,
+                collate,
+                out / name,
+                config=cfg,
+                lr=3e-2,
+                batch_size=4,
+                seed=0,
+                on_step=hook if crash_at else None,
+            )
         except RuntimeError as err:
             if str(err) != "crash":
                 raise
@@ -100,9 +137,13 @@ def zero(out: Path) -> None:
 
         fresh = wrap(tiny_llama(seed=1), kind)
         result.load_best(fresh)
-        report[name] = {**curves(out / name), "resumed_from": result.resumed_from_step,
-                        "best_step": result.best_step, "best_numel": saved_numel(result.best_checkpoint),
-                        "trainable": sum(p.numel() for p in fresh.parameters() if p.requires_grad)}
+        report[name] = {
+            **curves(out / name),
+            "resumed_from": result.resumed_from_step,
+            "best_step": result.best_step,
+            "best_numel": saved_numel(result.best_checkpoint),
+            "trainable": sum(p.numel() for p in fresh.parameters() if p.requires_grad),
+        }
 
     run("zero2_lora_adamw", "lora", 2, optimizer="adamw")
     run("zero2_lora", "lora", 2)

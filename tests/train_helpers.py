@@ -36,9 +36,17 @@ def tiny_llama(seed: int = 0, hidden: int = 32, layers: int = 2):
 
     torch.manual_seed(seed)
     config = LlamaConfig(
-        hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=1,
-        intermediate_size=2 * hidden, vocab_size=VOCAB, max_position_embeddings=64,
-        pad_token_id=PAD, bos_token_id=BOS, eos_token_id=EOS, tie_word_embeddings=True,
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=4,
+        num_key_value_heads=1,
+        intermediate_size=2 * hidden,
+        vocab_size=VOCAB,
+        max_position_embeddings=64,
+        pad_token_id=PAD,
+        bos_token_id=BOS,
+        eos_token_id=EOS,
+        tie_word_embeddings=True,
     )
     return LlamaForCausalLM(config)
 
@@ -51,11 +59,13 @@ def wrap(model, kind: str, seed: int = 0, dropout: float = 0.0):
 
     torch.manual_seed(seed)
     if kind == "prompt":
-        config = PromptTuningConfig(task_type=TaskType.CAUSAL_LM, num_virtual_tokens=4,
-                                    prompt_tuning_init=PromptTuningInit.RANDOM)
+        config = PromptTuningConfig(
+            task_type=TaskType.CAUSAL_LM, num_virtual_tokens=4, prompt_tuning_init=PromptTuningInit.RANDOM
+        )
     else:
-        config = LoraConfig(task_type=TaskType.CAUSAL_LM, r=4, lora_alpha=4, lora_dropout=dropout,
-                            target_modules="all-linear")
+        config = LoraConfig(
+            task_type=TaskType.CAUSAL_LM, r=4, lora_alpha=4, lora_dropout=dropout, target_modules="all-linear"
+        )
     return get_peft_model(model, config)
 
 

@@ -30,11 +30,28 @@ def main(mode: str, out: Path, deepspeed: str | None) -> None:
         if mode == "write" and info.step == 3:
             raise Stop
 
-    config = train_config(max_steps=4, eval_every=2, checkpoint_every=2, log_every=1, micro_batch_size=2,
-                          optimizer="adamw", deepspeed=deepspeed)
+    config = train_config(
+        max_steps=4,
+        eval_every=2,
+        checkpoint_every=2,
+        log_every=1,
+        micro_batch_size=2,
+        optimizer="adamw",
+        deepspeed=deepspeed,
+    )
     try:
-        result = train(wrap(tiny_llama(), "lora"), TRAIN, DEV, collate, out / "run", config=config, lr=3e-2,
-                       batch_size=4, seed=0, on_step=stop_after_the_checkpoint)
+        result = train(
+            wrap(tiny_llama(), "lora"),
+            TRAIN,
+            DEV,
+            collate,
+            out / "run",
+            config=config,
+            lr=3e-2,
+            batch_size=4,
+            seed=0,
+            on_step=stop_after_the_checkpoint,
+        )
         got = {"resumed_from": result.resumed_from_step}
     except Stop:
         return

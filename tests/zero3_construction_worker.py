@@ -35,24 +35,32 @@ METHODS = {
 def held(model: torch.nn.Module) -> dict:
     """What this rank holds of the base model's parameters."""
     params = [p for n, p in model.named_parameters() if "lora_" not in n and "prompt_encoder" not in n]
-    return {"partitioned": all(hasattr(p, "ds_id") and p.numel() == 0 for p in params),
-            "local": sum(p.ds_tensor.numel() if hasattr(p, "ds_tensor") else p.numel() for p in params),
-            "whole": sum(getattr(p, "ds_numel", p.numel()) for p in params)}
+    return {
+        "partitioned": all(hasattr(p, "ds_id") and p.numel() == 0 for p in params),
+        "local": sum(p.ds_tensor.numel() if hasattr(p, "ds_tensor") else p.numel() for p in params),
+        "whole": sum(getattr(p, "ds_numel", p.numel()) for p in params),
+    }
 
 
 def main(out: Path) -> None:
     rank = torch.distributed.get_rank() if torch.distributed.is_initialized() else 0
     report: dict = {}
-    config = train_config(max_steps=3, eval_every=3, log_every=1, micro_batch_size=1, optimizer="adamw",
-                          deepspeed="zero3")
+    config = train_config(
+        max_steps=3, eval_every=3, log_every=1, micro_batch_size=1, optimizer="adamw", deepspeed="zero3"
+    )
     for kind, method in METHODS.items():
         for sharded in (True, False):
             with sharded_construction("zero3" if sharded else None) as active:
                 base = load_base_model(ModelConfig(name=str(out / "base")))
                 wrapped = apply_method(base.model, method, seed=0, tokenizer=base.tokenizer)
             name = f"{kind}-{'sharded' if sharded else 'whole'}"
-            report[name] = {"active": active, "held": held(wrapped.model), "model_params": base.model_params,
-                            "trainable": wrapped.trainable_params, "total": wrapped.total_params}
+            report[name] = {
+                "active": active,
+                "held": held(wrapped.model),
+                "model_params": base.model_params,
+                "trainable": wrapped.trainable_params,
+                "total": wrapped.total_params,
+            }
             run_dir = out / name
             train(wrapped.model, TRAIN, DEV, collate, run_dir, config=config, lr=method.lr, batch_size=4, seed=0)
             report[name]["train"] = [r["train_loss"] for r in read_log(run_dir, "train")]

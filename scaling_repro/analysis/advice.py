@@ -20,12 +20,11 @@ from itertools import pairwise
 
 import numpy as np
 
-from scaling_repro.errors import UserError
-from scaling_repro.analysis.experiments import PAIRS, pair_name
-from scaling_repro.analysis.experiments import METHOD_NAMES, METHODS, Missing
+from scaling_repro.analysis import published as paper
+from scaling_repro.analysis.experiments import METHOD_NAMES, METHODS, PAIRS, Missing, pair_name
 from scaling_repro.analysis.numbers import human, sci
 from scaling_repro.analysis.study import Study
-from scaling_repro.analysis import published as paper
+from scaling_repro.errors import UserError
 from scaling_repro.fit.critical import critical_data_size
 from scaling_repro.fit.joint import bootstrap_joint
 from scaling_repro.fit.laws import predict
@@ -95,13 +94,19 @@ def _paper_laws(task: str) -> dict[str, _MethodLaw]:
     if task not in paper.TASKS:
         raise UserError(f"--task: the paper has no Table 4 column for {task!r}; --from-paper knows {list(paper.TASKS)}")
     return {
-        m: _MethodLaw(paper.table4(task, m)["model_size"], None, (min(paper.MODEL_SIZES), max(paper.MODEL_SIZES)),
-                      (min(paper.FINETUNE_EXAMPLES[(task, m)]), max(paper.FINETUNE_EXAMPLES[(task, m)])))
+        m: _MethodLaw(
+            paper.table4(task, m)["model_size"],
+            None,
+            (min(paper.MODEL_SIZES), max(paper.MODEL_SIZES)),
+            (min(paper.FINETUNE_EXAMPLES[(task, m)]), max(paper.FINETUNE_EXAMPLES[(task, m)])),
+        )
         for m in paper.METHODS
     }
 
 
-def _study_laws(study: Study, task: str, bootstrap: int, level: float, seed: int, warnings: list[str]) -> dict[str, _MethodLaw]:
+def _study_laws(
+    study: Study, task: str, bootstrap: int, level: float, seed: int, warnings: list[str]
+) -> dict[str, _MethodLaw]:
     laws = {}
     for method in study.methods(study.check_task(task)[0]):
         try:
@@ -113,18 +118,27 @@ def _study_laws(study: Study, task: str, bootstrap: int, level: float, seed: int
         if bootstrap:  # resample the whole procedure; refit only the factors beta, E and the advice need
             joint = study.joint(task, method)
             needed = {f: joint.fits[f] for f in {*joint.shared_over, "model_size"}}
-            joint = bootstrap_joint(joint.model_copy(update={"fits": needed}), study.factors(task, method), bootstrap,
-                                    level=level, seed=seed)
+            joint = bootstrap_joint(
+                joint.model_copy(update={"fits": needed}),
+                study.factors(task, method),
+                bootstrap,
+                level=level,
+                seed=seed,
+            )
             samples = joint.fits["model_size"].bootstrap.samples
         xs = [p.x for p in fit.points]
         dfs = [p.data_size for p in fit.points]
         laws[method] = _MethodLaw(dict(fit.params), samples, (min(xs), max(xs)), (min(dfs), max(dfs)))
     missing = [METHOD_NAMES[m] for m in METHODS if m not in laws]
     if len(laws) < 2:
-        raise Missing(f"{task}: advice needs model-size fits of at least two methods; have "
-                      f"{[METHOD_NAMES[m] for m in laws] or 'none'}. " + " ".join(warnings))
+        raise Missing(
+            f"{task}: advice needs model-size fits of at least two methods; have "
+            f"{[METHOD_NAMES[m] for m in laws] or 'none'}. " + " ".join(warnings)
+        )
     if missing:
-        warnings.append(f"no model-size law for {', '.join(missing)}: compared only {', '.join(METHOD_NAMES[m] for m in laws)}")
+        warnings.append(
+            f"no model-size law for {', '.join(missing)}: compared only {', '.join(METHOD_NAMES[m] for m in laws)}"
+        )
     return laws
 
 
@@ -193,10 +207,12 @@ def advise(
         value = float(critical_data_size(("multiplicative", a.params), ("multiplicative", b.params), x, SCAN_BOUNDS)[0])
         low = high = share = None
         if a.samples and b.samples:
-            sampled = np.array([
-                critical_data_size(("multiplicative", sa), ("multiplicative", sb), x, SCAN_BOUNDS, grid=160)[0]
-                for sa, sb in zip(a.samples, b.samples)
-            ])
+            sampled = np.array(
+                [
+                    critical_data_size(("multiplicative", sa), ("multiplicative", sb), x, SCAN_BOUNDS, grid=160)[0]
+                    for sa, sb in zip(a.samples, b.samples)
+                ]
+            )
             crossed = sampled[~np.isnan(sampled)]
             share = float(len(crossed) / len(sampled))
             if len(crossed) >= 2:
@@ -205,10 +221,22 @@ def advise(
     for method, law in laws.items():
         for value, rng, what in ((x, law.x_range, "model size"), (df, law.df_range, "finetuning data size")):
             if rng and not rng[0] <= value <= rng[1]:
-                warnings.append(f"{METHOD_NAMES[method]}: {what} {human(value)} is outside the fitted range "
-                                f"[{human(rng[0])}, {human(rng[1])}]; the prediction extrapolates the law")
-    return Advice(task, x, df, source, predictions[0].method, predictions, crossings, _regimes(laws, x, crossings),
-                  level if any(p.low is not None for p in predictions) else None, warnings)
+                warnings.append(
+                    f"{METHOD_NAMES[method]}: {what} {human(value)} is outside the fitted range "
+                    f"[{human(rng[0])}, {human(rng[1])}]; the prediction extrapolates the law"
+                )
+    return Advice(
+        task,
+        x,
+        df,
+        source,
+        predictions[0].method,
+        predictions,
+        crossings,
+        _regimes(laws, x, crossings),
+        level if any(p.low is not None for p in predictions) else None,
+        warnings,
+    )
 
 
 def _span(low: float | None, high: float | None, fmt=sci) -> str:
@@ -218,8 +246,10 @@ def _span(low: float | None, high: float | None, fmt=sci) -> str:
 def format_advice(advice: Advice) -> str:
     """Return the advice as a short human-readable report."""
     lines = [
-        (f"Task {advice.task}: model size {human(advice.model_size)} parameters, "
-         f"{human(advice.budget_examples)} finetuning examples (laws: {advice.source})."),
+        (
+            f"Task {advice.task}: model size {human(advice.model_size)} parameters, "
+            f"{human(advice.budget_examples)} finetuning examples (laws: {advice.source})."
+        ),
         f"Predicted best method: {METHOD_NAMES[advice.best]}.",
         "",
         "Predicted test loss (nats/token)" + (f", {advice.level:.0%} bootstrap intervals:" if advice.level else ":"),
@@ -236,9 +266,15 @@ def format_advice(advice: Advice) -> str:
     lines += ["", "Critical data sizes (where two methods tie):"]
     for c in advice.crossings:
         if c.data_size is None:
-            lines.append(f"  {pair_name(c.pair)}: the laws do not cross between {sci(SCAN_BOUNDS[0])} and {sci(SCAN_BOUNDS[1])} examples")
+            lines.append(
+                f"  {pair_name(c.pair)}: the laws do not cross between {sci(SCAN_BOUNDS[0])} and {sci(SCAN_BOUNDS[1])} examples"
+            )
             continue
-        share = "" if c.crossed_share is None or c.crossed_share == 1 else f" (laws cross in {c.crossed_share:.0%} of replicates)"
+        share = (
+            ""
+            if c.crossed_share is None or c.crossed_share == 1
+            else f" (laws cross in {c.crossed_share:.0%} of replicates)"
+        )
         lines.append(f"  {pair_name(c.pair)}: {sci(c.data_size)} examples{_span(c.low, c.high)}{share}")
     if advice.warnings:
         lines += ["", "Notes:"] + [f"  - {w}" for w in advice.warnings]

@@ -18,10 +18,10 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
+from scaling_repro.config.study_plan import Analysis
 from scaling_repro.errors import UserError
 from scaling_repro.fit.critical import critical_data_size, critical_power_law
 from scaling_repro.fit.record import JointFit
-from scaling_repro.config.study_plan import Analysis
 from scaling_repro.results import ZERO_SHOT_LOSS, RunRecord
 
 ZERO_SHOT_METRIC = "chrf"
@@ -158,9 +158,14 @@ def measure_noise(records: list[RunRecord], method: str) -> Noise:
                     scores[name][key].append(zero_shot_score(r, name))
     repeated = [v for v in losses.values() if len(v) > 1]
     sigmas = {name: _pooled_sigma(list(groups.values())) for name, groups in scores.items()}
-    return Noise(method=method, sigma=_pooled_sigma(repeated), settings=len(repeated), runs=sum(map(len, repeated)),
-                 zero_shot_sigma=sigmas[ZERO_SHOT_METRIC],
-                 zero_shot_sigmas={k: v for k, v in sigmas.items() if v is not None})
+    return Noise(
+        method=method,
+        sigma=_pooled_sigma(repeated),
+        settings=len(repeated),
+        runs=sum(map(len, repeated)),
+        zero_shot_sigma=sigmas[ZERO_SHOT_METRIC],
+        zero_shot_sigmas={k: v for k, v in sigmas.items() if v is not None},
+    )
 
 
 def _tolerance(noise: Noise, n1: int, n2: int, sigmas: float) -> float | None:
@@ -188,7 +193,9 @@ def check_curves(records: list[RunRecord], method: str, noise: Noise, sigmas: fl
         sizes = sorted(df for m, df in means if m == model)
         losses = [means[(model, df)][0] for df in sizes]
         runs = [means[(model, df)][1] for df in sizes]
-        steps = [(losses[i + 1] - losses[i], _tolerance(noise, runs[i], runs[i + 1], sigmas)) for i in range(len(sizes) - 1)]
+        steps = [
+            (losses[i + 1] - losses[i], _tolerance(noise, runs[i], runs[i + 1], sigmas)) for i in range(len(sizes) - 1)
+        ]
         worst, tol = max(steps, key=lambda s: s[0] - (s[1] or 0.0)) if steps else (0.0, None)
         if all(step <= 0 for step, _ in steps):
             verdict = "decreasing"
@@ -196,8 +203,18 @@ def check_curves(records: list[RunRecord], method: str, noise: Noise, sigmas: fl
             verdict = "decreasing within noise"
         else:
             verdict = "not decreasing"
-        checks.append(CurveCheck(method=method, model=model, data_sizes=sizes, losses=losses, runs=runs,
-                                 worst_increase=worst, tolerance=tol, verdict=verdict))
+        checks.append(
+            CurveCheck(
+                method=method,
+                model=model,
+                data_sizes=sizes,
+                losses=losses,
+                runs=runs,
+                worst_increase=worst,
+                tolerance=tol,
+                verdict=verdict,
+            )
+        )
     return checks
 
 
@@ -214,9 +231,25 @@ def check_largest(records: list[RunRecord], method: str, noise: Noise, sigmas: f
         other = min((m for m in others if (m, df) in means), key=lambda m: means[(m, df)][0])
         other_loss, other_n = means[(other, df)]
         tol = _tolerance(noise, n, other_n, sigmas)
-        verdict = "best" if loss < other_loss else "best within noise" if tol is not None and loss - other_loss <= tol else "not best"
-        checks.append(LargestCheck(method=method, data_size=df, largest=largest, largest_loss=loss, runner_up=other,
-                                   runner_up_loss=other_loss, tolerance=tol, verdict=verdict))
+        verdict = (
+            "best"
+            if loss < other_loss
+            else "best within noise"
+            if tol is not None and loss - other_loss <= tol
+            else "not best"
+        )
+        checks.append(
+            LargestCheck(
+                method=method,
+                data_size=df,
+                largest=largest,
+                largest_loss=loss,
+                runner_up=other,
+                runner_up_loss=other_loss,
+                tolerance=tol,
+                verdict=verdict,
+            )
+        )
     return checks
 
 
@@ -225,7 +258,10 @@ def best_methods(size_records: dict[str, list[RunRecord]], noise: dict[str, Nois
     means = {m: _means(rs) for m, rs in size_records.items()}
     keys = set.intersection(*(set(v) for v in means.values())) if means else set()
     out = []
-    for model, df in sorted(keys, key=lambda k: (min(r.model_params or 0 for rs in size_records.values() for r in rs if r.model == k[0]), k[1])):
+    for model, df in sorted(
+        keys,
+        key=lambda k: (min(r.model_params or 0 for rs in size_records.values() for r in rs if r.model == k[0]), k[1]),
+    ):
         losses = {m: means[m][(model, df)][0] for m in means}
         ranked = sorted(losses, key=losses.get)
         tol = None
@@ -239,7 +275,9 @@ def best_methods(size_records: dict[str, list[RunRecord]], noise: dict[str, Nois
     return out
 
 
-def critical_sizes(fits: dict[str, JointFit], size_records: dict[str, list[RunRecord]]) -> tuple[list[CriticalSize], list[CriticalPower]]:
+def critical_sizes(
+    fits: dict[str, JointFit], size_records: dict[str, list[RunRecord]]
+) -> tuple[list[CriticalSize], list[CriticalPower]]:
     """Critical data sizes of every method pair at every model size, from the model-size fits."""
     params = {r.model: float(r.model_params) for rs in size_records.values() for r in rs if r.model_params}
     sizes, powers = [], []
@@ -247,8 +285,11 @@ def critical_sizes(fits: dict[str, JointFit], size_records: dict[str, list[RunRe
         fa, fb = fits[a].fits["model_size"], fits[b].fits["model_size"]
         for model, x in sorted(params.items(), key=lambda kv: kv[1]):
             value = float(critical_data_size(fa, fb, x)[0])
-            sizes.append(CriticalSize(methods=(a, b), model=model, model_params=x,
-                                      data_size=None if math.isnan(value) else value))
+            sizes.append(
+                CriticalSize(
+                    methods=(a, b), model=model, model_params=x, data_size=None if math.isnan(value) else value
+                )
+            )
         try:
             h, gamma = critical_power_law(fa, fb)
             h, gamma = (h if math.isfinite(h) else None), (gamma if math.isfinite(gamma) else None)
@@ -270,8 +311,16 @@ def zero_shot_scores(records: list[RunRecord], method: str) -> list[ZeroShot]:
         for model in _model_order(records):
             if model in by_model:
                 per_df = {df: float(np.mean(v)) for df, v in sorted(by_model[model].items())}
-                out.append(ZeroShot(method=method, model=model, metric=key, score=float(np.mean(list(per_df.values()))),
-                                    by_data_size=per_df, runs=sum(map(len, by_model[model].values()))))
+                out.append(
+                    ZeroShot(
+                        method=method,
+                        model=model,
+                        metric=key,
+                        score=float(np.mean(list(per_df.values()))),
+                        by_data_size=per_df,
+                        runs=sum(map(len, by_model[model].values())),
+                    )
+                )
     return out
 
 
@@ -280,12 +329,17 @@ def check_convergence(records: list[RunRecord], method: str) -> Convergence:
     runs = [r for r in records if r.method == method and r.steps > 0]
     late = [r for r in runs if r.best_step is None or r.best_step >= r.steps]
     late.sort(key=lambda r: (r.model, r.pretrain_tokens or 0, r.finetune_examples or 0, r.seed))
-    return Convergence(method=method, runs=len(runs), converged=len(runs) - len(late),
-                       not_converged=[f"{r.model}@{r.pretrain_tokens} Df={r.finetune_examples} seed={r.seed}" for r in late])
+    return Convergence(
+        method=method,
+        runs=len(runs),
+        converged=len(runs) - len(late),
+        not_converged=[f"{r.model}@{r.pretrain_tokens} Df={r.finetune_examples} seed={r.seed}" for r in late],
+    )
 
 
-def run_checks(records: list[RunRecord], size_records: dict[str, list[RunRecord]], fits: dict[str, JointFit],
-               settings: Analysis) -> StudyChecks:
+def run_checks(
+    records: list[RunRecord], size_records: dict[str, list[RunRecord]], fits: dict[str, JointFit], settings: Analysis
+) -> StudyChecks:
     """Return every check of the study (see the module docstring)."""
     noise = {m: measure_noise(records, m) for m in size_records}
     k = settings.noise_sigmas

@@ -42,7 +42,11 @@ from scaling_repro.fit.points import FitPoints, parse_holdout, points_from_recor
 from scaling_repro.results import RunRecord
 
 FACTOR_FIELDS = {"model_size": "model_params", "pretrain_data": "pretrain_tokens", "pet_size": "pet_params"}
-FACTOR_NAMES = {"model_size": "LLM model size", "pretrain_data": "pretraining data size", "pet_size": "PET parameter size"}
+FACTOR_NAMES = {
+    "model_size": "LLM model size",
+    "pretrain_data": "pretraining data size",
+    "pet_size": "PET parameter size",
+}
 METHOD_NAMES = {"full": "FMT", "prompt": "Prompt", "lora": "LoRA"}
 METHODS = ("full", "prompt", "lora")
 PET_METHODS = ("prompt", "lora")
@@ -67,9 +71,14 @@ def is_baseline(record: RunRecord) -> bool:
 def finetuned_runs(records: Iterable[RunRecord], task: str, method: str) -> list[RunRecord]:
     """Return the successful finetuned runs of ``task`` and ``method`` that have a test loss and Df."""
     return [
-        r for r in records
-        if r.ok and r.task == task and r.method == method and not is_baseline(r)
-        and r.test_loss is not None and r.finetune_examples
+        r
+        for r in records
+        if r.ok
+        and r.task == task
+        and r.method == method
+        and not is_baseline(r)
+        and r.test_loss is not None
+        and r.finetune_examples
     ]
 
 
@@ -124,7 +133,11 @@ class Experiment:
         df = np.array([float(r.finetune_examples) for r in self.records])
         for rule in ("largest", "largest-df"):
             held = np.isin(df, df.max()) | (np.isin(x, x.max()) if rule == "largest" else False)
-            if len(np.unique(x[~held])) >= 2 and len(np.unique(df[~held])) >= 2 and len(set(zip(x[~held], df[~held]))) >= 5:
+            if (
+                len(np.unique(x[~held])) >= 2
+                and len(np.unique(df[~held])) >= 2
+                and len(set(zip(x[~held], df[~held]))) >= 5
+            ):
                 return rule
         return "none"
 
@@ -205,7 +218,9 @@ def find_experiment(
         xs = {getattr(r, field_name) for r in group} - {None}
         if len(xs) >= min_values:
             dfs = {r.finetune_examples for r in group}
-            candidates.append(((len(xs), len(dfs), len(group)), key, [r for r in group if getattr(r, field_name) is not None]))
+            candidates.append(
+                ((len(xs), len(dfs), len(group)), key, [r for r in group if getattr(r, field_name) is not None])
+            )
     if not candidates:
         raise Missing(
             f"{where}: no {FACTOR_NAMES[factor]} experiment; it needs finetuned runs at >= {min_values} {field_name} value(s) "
@@ -214,7 +229,9 @@ def find_experiment(
     candidates.sort(key=lambda c: (c[0], repr(c[1])), reverse=True)
     _, key, group = candidates[0]
     return Experiment(
-        task=task, method=method, factor=factor,
+        task=task,
+        method=method,
+        factor=factor,
         records=tuple(_counted_marks(group, runs, factor)),
         fixed=dict(key),
     )

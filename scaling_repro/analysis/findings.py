@@ -21,12 +21,12 @@ from __future__ import annotations
 import math
 from typing import Literal
 
-from scaling_repro.fit import LawFit
 from scaling_repro.analysis import paired
 from scaling_repro.analysis.experiments import METHOD_NAMES
 from scaling_repro.analysis.findings_critical import finding_6
 from scaling_repro.analysis.reproduction import StudyAnalysis
 from scaling_repro.analysis.verdicts import VERDICTS, Finding, Verdict, combine, judge
+from scaling_repro.fit import LawFit
 
 __all__ = ["FINDINGS", "VERDICTS", "Finding", "Verdict", "check_findings", "findings_markdown", "findings_table"]
 
@@ -67,8 +67,10 @@ def gate(analysis: StudyAnalysis, method: str, factors: tuple[str, ...]) -> str 
         if state == "untested":
             reasons.append(f"{factor} law has no held-out points ({_holdout(fit)})")
         elif state != "ok":
-            reasons.append(f"{factor} law fails the fit test (held-out MAD {fit.mad_held_out:.4f} > "
-                           f"{analysis.settings.mad_threshold:g}, held out: {_holdout(fit)})")
+            reasons.append(
+                f"{factor} law fails the fit test (held-out MAD {fit.mad_held_out:.4f} > "
+                f"{analysis.settings.mad_threshold:g}, held out: {_holdout(fit)})"
+            )
     return "; ".join(reasons) or None
 
 
@@ -90,15 +92,19 @@ def finding_1(analysis: StudyAnalysis) -> Finding:
             state = fit_test(analysis, method, fit)
             states.append({"ok": "agree", "noise": "unclear", "bad": "contra"}[state])
             add = f"; additive {additive.mad_held_out:.4f}" if additive and additive.mad_held_out is not None else ""
-            evidence.append(f"{METHOD_NAMES[method]} {factor}: held-out MAD {fit.mad_held_out:.4f} (fit {fit.mad_fit:.4f}; "
-                            f"held out: {_holdout(fit)}){add}")
+            evidence.append(
+                f"{METHOD_NAMES[method]} {factor}: held-out MAD {fit.mad_held_out:.4f} (fit {fit.mad_fit:.4f}; "
+                f"held out: {_holdout(fit)}){add}"
+            )
     verdict = combine(states) if states else "inconclusive"
     return Finding(
-        number=1, claim="The multiplicative joint law fits and extrapolates (held-out MAD ~0.002-0.026).",
+        number=1,
+        claim="The multiplicative joint law fits and extrapolates (held-out MAD ~0.002-0.026).",
         criterion=f"held-out MAD of the multiplicative law <= {threshold} (the paper's largest, 0.026, rounded up) for "
         f"every method on the model-size and pretraining-data factors; 'not reproduced' when one exceeds it by more "
         f"than {k:g} seed-noise sigmas",
-        verdict=verdict, evidence=evidence or ["no held-out points were fitted"],
+        verdict=verdict,
+        evidence=evidence or ["no held-out points were fitted"],
     )
 
 
@@ -121,13 +127,17 @@ def finding_2(analysis: StudyAnalysis) -> Finding:
         a, b = paired.replicates(fm, "alpha"), paired.replicates(fp, "alpha")
         states.append(judge(paired.decide(a, b, level), "greater"))
         diff = fm.params["alpha"] - fp.params["alpha"]
-        evidence.append(f"{name}: alpha_m = {fm.params['alpha']:.4g}, alpha_p = {fp.params['alpha']:.4g}; "
-                        f"{paired.describe('alpha_m - alpha_p', diff, a, b, level)} -> {states[-1]}")
+        evidence.append(
+            f"{name}: alpha_m = {fm.params['alpha']:.4g}, alpha_p = {fp.params['alpha']:.4g}; "
+            f"{paired.describe('alpha_m - alpha_p', diff, a, b, level)} -> {states[-1]}"
+        )
     return Finding(
-        number=2, claim="alpha_m > alpha_p: model scaling helps finetuning more than pretraining-data scaling.",
+        number=2,
+        claim="alpha_m > alpha_p: model scaling helps finetuning more than pretraining-data scaling.",
         criterion=f"for every method alpha_m - alpha_p > 0 at the {level:.0%} level of its paired bootstrap "
         "difference (same replicates of the joint fit), counting only laws that pass finding 1's fit test",
-        verdict=combine(states), evidence=evidence,
+        verdict=combine(states),
+        evidence=evidence,
     )
 
 
@@ -153,14 +163,18 @@ def finding_3(analysis: StudyAnalysis) -> Finding:
         low, high = paired.interval(reps, level)
         inside, outside = -bound < low and high < bound, low >= bound or high <= -bound
         states.append("agree" if inside else "contra" if outside else "unclear")
-        evidence.append(f"{name}: alpha_t = {fit.params['alpha']:.4g} [{low:.4g}, {high:.4g}] ({level:.0%}, {len(reps)} "
-                        f"replicates) vs (-{bound:g}, {bound:g}) -> {states[-1]}")
+        evidence.append(
+            f"{name}: alpha_t = {fit.params['alpha']:.4g} [{low:.4g}, {high:.4g}] ({level:.0%}, {len(reps)} "
+            f"replicates) vs (-{bound:g}, {bound:g}) -> {states[-1]}"
+        )
     return Finding(
-        number=3, claim="abs(alpha_t) << 1e-2: PET parameter scaling is ineffective.",
+        number=3,
+        claim="abs(alpha_t) << 1e-2: PET parameter scaling is ineffective.",
         criterion=f"for Prompt and LoRA the {level:.0%} bootstrap interval of alpha_t (prompt length / LoRA rank) lies "
         f"inside (-{bound:g}, {bound:g}); 'not reproduced' when it lies wholly outside. (The paper's remark that long "
         "prompts are unstable is not checked.)",
-        verdict=combine(states), evidence=evidence or ["no PET method was run"],
+        verdict=combine(states),
+        evidence=evidence or ["no PET method was run"],
     )
 
 
@@ -187,14 +201,18 @@ def finding_4(analysis: StudyAnalysis) -> Finding:
     if fits["lora"] is not None and fits["prompt"] is not None:
         diff = fits["lora"].params["beta"] - fits["prompt"].params["beta"]
         order = paired.decide(betas["lora"], betas["prompt"], level)
-        evidence.append(f"also {paired.describe('beta_LoRA - beta_Prompt', diff, betas['lora'], betas['prompt'], level)}"
-                        f" -> {order} (the paper: slightly greater; not part of the verdict)")
+        evidence.append(
+            f"also {paired.describe('beta_LoRA - beta_Prompt', diff, betas['lora'], betas['prompt'], level)}"
+            f" -> {order} (the paper: slightly greater; not part of the verdict)"
+        )
     return Finding(
-        number=4, claim="beta(FMT) > beta(PET), beta(LoRA) slightly > beta(Prompt): FMT is the most data-hungry.",
+        number=4,
+        claim="beta(FMT) > beta(PET), beta(LoRA) slightly > beta(Prompt): FMT is the most data-hungry.",
         criterion=f"beta_FMT - beta_LoRA > 0 and beta_FMT - beta_Prompt > 0 (beta shared over model size and "
         f"pretraining data) at the {level:.0%} level of the paired bootstrap difference, counting only methods whose "
         "joint laws pass finding 1's fit test",
-        verdict=combine(states), evidence=evidence,
+        verdict=combine(states),
+        evidence=evidence,
     )
 
 
@@ -224,10 +242,12 @@ def finding_5(analysis: StudyAnalysis) -> Finding:
             diff = fit.params["alpha"] - fit.params["beta"]
             evidence.append(f"{paired.describe(label, diff, alpha, beta, level)} -> {states[-1]}")
     return Finding(
-        number=5, claim="PET depends more on model/pretraining scaling than on finetuning data (alpha > beta for PET).",
+        number=5,
+        claim="PET depends more on model/pretraining scaling than on finetuning data (alpha > beta for PET).",
         criterion=f"for Prompt and LoRA, alpha_m - beta > 0 and alpha_p - beta > 0 at the {level:.0%} level of the "
         "paired bootstrap difference (same replicates of the joint fit), counting only laws that pass finding 1's fit test",
-        verdict=combine(states), evidence=evidence or ["no PET method was fitted"],
+        verdict=combine(states),
+        evidence=evidence or ["no PET method was fitted"],
     )
 
 
@@ -241,34 +261,47 @@ def finding_7(analysis: StudyAnalysis) -> Finding:
     scores = {(z.method, z.model): z for z in entries if z.metric == metric}
     models = list(dict.fromkeys(z.model for z in entries if z.metric == metric))
     if not models or not all((m, models[-1]) in scores for m in ("full", *PET)):
-        return Finding(number=7, claim=ZERO_SHOT_CLAIM, criterion="zero-shot scores of every method at the largest model",
-                       verdict="not testable", evidence=["zero-shot scores were not measured for every method"])
+        return Finding(
+            number=7,
+            claim=ZERO_SHOT_CLAIM,
+            criterion="zero-shot scores of every method at the largest model",
+            verdict="not testable",
+            evidence=["zero-shot scores were not measured for every method"],
+        )
     small, large = models[0], models[-1]
     sign = -1.0 if metric == "loss" else 1.0  # gap > 0: the PET method generalizes better
     k = analysis.settings.noise_sigmas
     evidence, states = [], []
     if metric == "chrf":
-        evidence.append("the records have no zero-shot test loss (the evaluator scores the zero-shot directions by "
-                        "generation only), so chrF is used; its per-run sigma is large")
+        evidence.append(
+            "the records have no zero-shot test loss (the evaluator scores the zero-shot directions by "
+            "generation only), so chrF is used; its per-run sigma is large"
+        )
     for method in PET:
         a, f = scores[(method, large)], scores[("full", large)]
         gap_large = sign * (a.score - f.score)
         gap_small = sign * (scores[(method, small)].score - scores[("full", small)].score)
-        sig = [analysis.checks.noise[m].zero_shot_sigmas.get(metric) if m in analysis.checks.noise else None
-               for m in (method, "full")]
+        sig = [
+            analysis.checks.noise[m].zero_shot_sigmas.get(metric) if m in analysis.checks.noise else None
+            for m in (method, "full")
+        ]
         tol = None if None in sig else k * math.sqrt(sig[0] ** 2 / max(a.runs, 1) + sig[1] ** 2 / max(f.runs, 1))
         better = gap_large > (tol or 0) and gap_large > gap_small
         states.append("agree" if better else "contra" if gap_large < -(tol or 0) else "unclear")
         allowance = "unknown" if tol is None else f"{tol:.3g}"
-        evidence.append(f"{METHOD_NAMES[method]} better than FMT by zero-shot {metric}: {gap_large:+.3g} at {large}, "
-                        f"{gap_small:+.3g} at {small} (noise allowance {allowance}) -> {states[-1]}")
+        evidence.append(
+            f"{METHOD_NAMES[method]} better than FMT by zero-shot {metric}: {gap_large:+.3g} at {large}, "
+            f"{gap_small:+.3g} at {small} (noise allowance {allowance}) -> {states[-1]}"
+        )
     what = "zero-shot test loss (teacher-forced, all test pairs)" if metric == "loss" else "zero-shot chrF"
     return Finding(
-        number=7, claim=ZERO_SHOT_CLAIM,
+        number=7,
+        claim=ZERO_SHOT_CLAIM,
         criterion=f"{what}, mean over the finetuning data sizes: at the largest model Prompt and LoRA both better than "
         "FMT by more than the seed-noise allowance (k sigma of the difference of means), with a larger gap than at "
         "the smallest model",
-        verdict=combine(states), evidence=evidence,
+        verdict=combine(states),
+        evidence=evidence,
     )
 
 

@@ -29,8 +29,10 @@ from scaling_repro.analysis.reproduction import StudyAnalysis
 from scaling_repro.analysis.verdicts import Finding, Verdict
 
 PET = ("prompt", "lora")
-CLAIM = ("The critical data size between methods is task-dependent; few thousand examples -> PET, a bit more -> "
-         "LoRA, millions -> FMT.")
+CLAIM = (
+    "The critical data size between methods is task-dependent; few thousand examples -> PET, a bit more -> "
+    "LoRA, millions -> FMT."
+)
 
 
 def _switch(sizes: np.ndarray, level: float) -> str:
@@ -65,10 +67,12 @@ def finding_6(analysis: StudyAnalysis) -> Finding:
     models = [m for m in learning if m in params]
     evidence = [f"left out, loss flat in Df for every method: {', '.join(flat)}"] if flat else []
     pets = [m for m in PET if m in analysis.methods]
-    criterion = (f"per PET method, on the fitted model-size laws: FMT overtakes it at a finite Df at the smallest "
-                 f"learning model (switch), and the overtaking Df is larger at the largest learning model (never = "
-                 f"infinite), each in >= {(1 + level) / 2:.0%} of the paired bootstrap replicates; models that do not "
-                 f"learn the task are left out; Df searched in [{crossing.SEARCH[0]:g}, {crossing.SEARCH[1]:g}]")
+    criterion = (
+        f"per PET method, on the fitted model-size laws: FMT overtakes it at a finite Df at the smallest "
+        f"learning model (switch), and the overtaking Df is larger at the largest learning model (never = "
+        f"infinite), each in >= {(1 + level) / 2:.0%} of the paired bootstrap replicates; models that do not "
+        f"learn the task are left out; Df searched in [{crossing.SEARCH[0]:g}, {crossing.SEARCH[1]:g}]"
+    )
     if "full" not in analysis.methods or not pets or len(models) < 2:
         evidence.append("needs FMT, a PET method and >= 2 model sizes that learn the task")
         return Finding(number=6, claim=CLAIM, criterion=criterion, verdict="not testable", evidence=evidence)
@@ -77,8 +81,10 @@ def finding_6(analysis: StudyAnalysis) -> Finding:
     for method in pets:
         pet = analysis.methods[method].multiplicative.fits["model_size"]
         name = f"FMT vs {METHOD_NAMES[method]}"
-        point = [float(crossing.overtaking_size(crossing.params_of(full), crossing.params_of(pet), params[m])[0])
-                 for m in models]
+        point = [
+            float(crossing.overtaking_size(crossing.params_of(full), crossing.params_of(pet), params[m])[0])
+            for m in models
+        ]
         by_model = ", ".join(f"{m}: {crossing.shown(s)}" for m, s in zip(models, point))
         reps_full, reps_pet = crossing.replicate_params(full), crossing.replicate_params(pet)
         if reps_full is None or reps_pet is None:
@@ -91,7 +97,9 @@ def finding_6(analysis: StudyAnalysis) -> Finding:
         large = crossing.overtaking_size(reps_full, reps_pet, params[models[-1]])
         switch, moves = _switch(small, level), decide(large, small, level)
         states.append(_pair_state(switch, moves))
-        evidence.append(f"{name}: FMT overtakes at {by_model}; at {models[0]}: {switch} ({np.mean((small > 0) & np.isfinite(small)):.0%} "
-                        f"of {n} replicates); {models[-1]} vs {models[0]}: larger in {np.mean(large > small):.0%}, smaller "
-                        f"in {np.mean(large < small):.0%} -> {states[-1]}")
+        evidence.append(
+            f"{name}: FMT overtakes at {by_model}; at {models[0]}: {switch} ({np.mean((small > 0) & np.isfinite(small)):.0%} "
+            f"of {n} replicates); {models[-1]} vs {models[0]}: larger in {np.mean(large > small):.0%}, smaller "
+            f"in {np.mean(large < small):.0%} -> {states[-1]}"
+        )
     return Finding(number=6, claim=CLAIM, criterion=criterion, verdict=_verdict(states), evidence=evidence)

@@ -23,23 +23,27 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-from scaling_repro.errors import UserError
-from scaling_repro.fit import LawFit
-from scaling_repro.fit.joint import bootstrap_joint
-from scaling_repro.fit.points import points_from_records
-from scaling_repro.fit.record import JointFit
 from scaling_repro.analysis.checks import StudyChecks, run_checks
 from scaling_repro.analysis.experiments import METHOD_NAMES
 from scaling_repro.analysis.study import DEFAULT_HOLDOUT
 from scaling_repro.config.study_plan import Analysis
-from scaling_repro.results import iter_result_files
+from scaling_repro.errors import UserError
 from scaling_repro.fileio import atomic_write_text
+from scaling_repro.fit import LawFit
+from scaling_repro.fit.joint import bootstrap_joint
+from scaling_repro.fit.points import points_from_records
+from scaling_repro.fit.record import JointFit
+from scaling_repro.results import iter_result_files
 
 log = logging.getLogger(__name__)
 
 HOLDOUT = DEFAULT_HOLDOUT  # largest x or largest Df: the paper's held-out (bold) settings, as every command
 SINGLE_MIN_POINTS = 3
-METHOD_SEEDS = {"full": 0, "prompt": 1, "lora": 2}  # bootstrap seed per method  # L(Df) = A Df^-beta + E has 3 parameters
+METHOD_SEEDS = {
+    "full": 0,
+    "prompt": 1,
+    "lora": 2,
+}  # bootstrap seed per method  # L(Df) = A Df^-beta + E has 3 parameters
 
 
 class MethodFits(BaseModel):
@@ -95,16 +99,30 @@ def fit_method(study, task: str, method: str, settings: Analysis) -> MethodFits:
     if settings.bootstrap:
         # one seed per method: the methods' replicates are independent draws, so pairing them by
         # index (analysis.paired) samples the difference of two independent estimates
-        multiplicative = bootstrap_joint(multiplicative, study.factors(task, method), settings.bootstrap, "points",
-                                         settings.level, seed=METHOD_SEEDS[method])
+        multiplicative = bootstrap_joint(
+            multiplicative,
+            study.factors(task, method),
+            settings.bootstrap,
+            "points",
+            settings.level,
+            seed=METHOD_SEEDS[method],
+        )
     single = {}
     size_runs = list(study.experiment(task, method, "model_size").records)
-    for model in sorted({r.model for r in size_runs}, key=lambda m: min(r.model_params or 0 for r in size_runs if r.model == m)):
-        points = points_from_records([r for r in size_runs if r.model == model], "finetune_data", method=method,
-                                     holdout="largest-df")
+    for model in sorted(
+        {r.model for r in size_runs}, key=lambda m: min(r.model_params or 0 for r in size_runs if r.model == m)
+    ):
+        points = points_from_records(
+            [r for r in size_runs if r.model == model], "finetune_data", method=method, holdout="largest-df"
+        )
         if (~points.held_out).sum() < SINGLE_MIN_POINTS:
-            log.warning("%s %s: %d fitting data sizes; the single-variable law (3 parameters) needs %d, skipped",
-                        METHOD_NAMES[method], model, (~points.held_out).sum(), SINGLE_MIN_POINTS)
+            log.warning(
+                "%s %s: %d fitting data sizes; the single-variable law (3 parameters) needs %d, skipped",
+                METHOD_NAMES[method],
+                model,
+                (~points.held_out).sum(),
+                SINGLE_MIN_POINTS,
+            )
             continue
         single[model] = points.fit("single", labels={"model": model})
     return MethodFits(method=method, multiplicative=multiplicative, additive=additive, single=single)
@@ -118,8 +136,10 @@ def analyse(study, settings: Analysis, fingerprint: str = "") -> StudyAnalysis:
     tasks = study.tasks
     if len(tasks) != 1:
         if not tasks:
-            raise UserError("no finetuning run finished, so there is nothing to fit: the plan's `finetune:` "
-                            "list needs at least the model-size recipe (baseline runs alone are not analysed)")
+            raise UserError(
+                "no finetuning run finished, so there is nothing to fit: the plan's `finetune:` "
+                "list needs at least the model-size recipe (baseline runs alone are not analysed)"
+            )
         raise UserError(f"a reproduction analyses one task; the results hold {tasks}")
     task = tasks[0]
     methods, size_records = {}, {}

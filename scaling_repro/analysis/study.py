@@ -14,7 +14,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
 
-from scaling_repro.errors import UserError
 from scaling_repro.analysis.experiments import (
     FACTOR_FIELDS,
     METHOD_NAMES,
@@ -26,6 +25,7 @@ from scaling_repro.analysis.experiments import (
     find_experiment,
     is_baseline,
 )
+from scaling_repro.errors import UserError
 from scaling_repro.fit.joint import JOINT_FACTORS, fit_joint
 from scaling_repro.fit.points import FitPoints, parse_holdout
 from scaling_repro.fit.record import JointFit, LawFit
@@ -62,7 +62,9 @@ class Study:
         """Return the Study of every successful ``result.json`` under ``results_dir``."""
         path = Path(results_dir)
         if not path.is_dir():
-            raise UserError(f"--results: {path} is not a directory (expected a results directory with result.json files)")
+            raise UserError(
+                f"--results: {path} is not a directory (expected a results directory with result.json files)"
+            )
         records = load_results(path)
         if not records:
             raise UserError(f"--results: no successful runs (result.json with status ok) under {path}")

@@ -32,8 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
-from scaling_repro.analysis.numbers import human
 from scaling_repro.analysis import published as paper
+from scaling_repro.analysis.numbers import human
 from scaling_repro.fit.laws import predict
 from scaling_repro.results import RESULT_FILE, RunRecord
 
@@ -168,7 +168,9 @@ def write_synthetic_results(
                             forget = np.log10(df / data_sizes[0])
                             drift = -5.0 * forget + 8.0 if method == "full" else 0.5 * forget + 3.0
                             few = {
-                                str(k): {m: {"all": _few_shot_base(m, model_params, tokens, k) + drift} for m in task_metrics}
+                                str(k): {
+                                    m: {"all": _few_shot_base(m, model_params, tokens, k) + drift} for m in task_metrics
+                                }
                                 for k in shots
                             }
                             zero = {}
@@ -176,37 +178,65 @@ def write_synthetic_results(
                                 size_gain = 2.0 * np.log2(model_params / 1e9) * (0.3 if method == "full" else 1.0)
                                 by_dir = {
                                     d: 0.5 * scores[m] + size_gain - (2.0 * forget if method == "full" else 0.0) - i
-                                    for m in task_metrics for i, d in enumerate(ZERO_SHOT_DIRECTIONS[task])
+                                    for m in task_metrics
+                                    for i, d in enumerate(ZERO_SHOT_DIRECTIONS[task])
                                 }
-                                zero = {m: {**by_dir, "mean": float(np.mean(list(by_dir.values())))} for m in task_metrics}
-                            write(RunRecord(
-                                run_id=_run_id(name, method, factor, model_params, tokens, pet, df, s),
-                                name=EXPERIMENTS[factor], status="ok",
-                                spec={"synthetic": True, "train": {"max_steps": 10000}},
-                                held_out=bool(x == largest_x or df == data_sizes[-1]),
-                                task=name, method=method, model=f"paper-{human(model_params).lower()}",
-                                model_params=model_params, model_params_counted="non_embedding",
-                                pretrain_tokens=tokens, pet_params=pet, finetune_examples=int(df), seed=s,
-                                dev_loss=loss + 0.01, test_loss=loss,
-                                metrics={m: {"all": v} for m, v in scores.items()},
-                                zero_shot=zero, few_shot=few, steps=10000, best_step=5000,
-                            ))
+                                zero = {
+                                    m: {**by_dir, "mean": float(np.mean(list(by_dir.values())))} for m in task_metrics
+                                }
+                            write(
+                                RunRecord(
+                                    run_id=_run_id(name, method, factor, model_params, tokens, pet, df, s),
+                                    name=EXPERIMENTS[factor],
+                                    status="ok",
+                                    spec={"synthetic": True, "train": {"max_steps": 10000}},
+                                    held_out=bool(x == largest_x or df == data_sizes[-1]),
+                                    task=name,
+                                    method=method,
+                                    model=f"paper-{human(model_params).lower()}",
+                                    model_params=model_params,
+                                    model_params_counted="non_embedding",
+                                    pretrain_tokens=tokens,
+                                    pet_params=pet,
+                                    finetune_examples=int(df),
+                                    seed=s,
+                                    dev_loss=loss + 0.01,
+                                    test_loss=loss,
+                                    metrics={m: {"all": v} for m, v in scores.items()},
+                                    zero_shot=zero,
+                                    few_shot=few,
+                                    steps=10000,
+                                    best_step=5000,
+                                )
+                            )
         if baselines:
             base_truth[name] = {
-                "A": BASE_LAW["A"], "alpha": BASE_LAW["alpha"], "E": BASE_LAW["E"] + BASE_LAW["B"] * final ** -BASE_LAW["beta"],
+                "A": BASE_LAW["A"],
+                "alpha": BASE_LAW["alpha"],
+                "E": BASE_LAW["E"] + BASE_LAW["B"] * final ** -BASE_LAW["beta"],
             }
             checkpoints = {(int(m), int(final)) for m in paper.MODEL_SIZES}
             checkpoints |= {(int(paper.MODEL_SIZES[0]), int(t)) for t in paper.PRETRAIN_TOKENS[task]}
             for model_params, tokens in sorted(checkpoints):
                 loss = _base_loss(model_params, tokens) + float(rng.normal(0.0, noise))
-                write(RunRecord(
-                    run_id=_run_id(name, "baseline", model_params, tokens), name=BASELINE_NAME, status="ok",
-                    spec={"synthetic": True, "train": {"max_steps": 0}},
-                    task=name, method="full", model=f"paper-{human(model_params).lower()}",
-                    model_params=model_params, model_params_counted="non_embedding", pretrain_tokens=tokens,
-                    test_loss=loss,
-                    few_shot={str(k): {m: {"all": _few_shot_base(m, model_params, tokens, k)} for m in task_metrics}
-                              for k in shots},
-                    steps=0,
-                ))
+                write(
+                    RunRecord(
+                        run_id=_run_id(name, "baseline", model_params, tokens),
+                        name=BASELINE_NAME,
+                        status="ok",
+                        spec={"synthetic": True, "train": {"max_steps": 0}},
+                        task=name,
+                        method="full",
+                        model=f"paper-{human(model_params).lower()}",
+                        model_params=model_params,
+                        model_params_counted="non_embedding",
+                        pretrain_tokens=tokens,
+                        test_loss=loss,
+                        few_shot={
+                            str(k): {m: {"all": _few_shot_base(m, model_params, tokens, k)} for m in task_metrics}
+                            for k in shots
+                        },
+                        steps=0,
+                    )
+                )
     return SyntheticStudy(root=root, records=records, truth=truth, base_truth=base_truth)

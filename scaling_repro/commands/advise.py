@@ -33,8 +33,13 @@ def register(subparsers) -> None:
     parser.add_argument("--model-size", required=True, metavar="X", help="model parameters, e.g. 1B or 1e9")
     parser.add_argument("--budget-examples", required=True, metavar="N", help="finetuning examples, e.g. 50K")
     parser.add_argument("--from-paper", action="store_true", help="use the paper's Table 4 laws instead of results")
-    parser.add_argument("--bootstrap", type=int, default=200, metavar="N",
-                        help="bootstrap replicates for intervals (default 200; 0: none)")
+    parser.add_argument(
+        "--bootstrap",
+        type=int,
+        default=200,
+        metavar="N",
+        help="bootstrap replicates for intervals (default 200; 0: none)",
+    )
     parser.add_argument("--level", type=float, default=0.9, help="interval coverage (default 0.9)")
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     parser.add_argument("--json", action="store_true", help="print the advice as JSON")
@@ -42,9 +47,9 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from scaling_repro.errors import UserError
     from scaling_repro.analysis.advice import advise, format_advice
     from scaling_repro.analysis.numbers import parse_quantity
+    from scaling_repro.errors import UserError
 
     if not args.task:
         raise UserError("--task is required: the task whose laws to use (e.g. wmt14_en_de)")
@@ -54,8 +59,14 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--bootstrap: got {args.bootstrap}; use 0 (no intervals) or >= 2 replicates")
     study = None if args.from_paper else study_from_args(args)
     advice = advise(
-        args.task, parse_quantity(args.model_size, "--model-size"), parse_quantity(args.budget_examples, "--budget-examples"),
-        study=study, from_paper=args.from_paper, bootstrap=args.bootstrap, level=args.level, seed=args.seed,
+        args.task,
+        parse_quantity(args.model_size, "--model-size"),
+        parse_quantity(args.budget_examples, "--budget-examples"),
+        study=study,
+        from_paper=args.from_paper,
+        bootstrap=args.bootstrap,
+        level=args.level,
+        seed=args.seed,
     )
     print(json.dumps(advice.to_dict(), indent=2) if args.json else format_advice(advice))
     return 0

@@ -34,8 +34,9 @@ def register(subparsers) -> None:
     )
     show.add_argument("task", metavar="TASK", help="task name or recipe file")
     show.add_argument("overrides", metavar="KEY=VALUE", nargs="*", help="task fields (or recipe overrides)")
-    show.add_argument("--split", default="dev", help="train, dev, test (all test sets), a test-set name, "
-                      "or zero-shot (default dev)")
+    show.add_argument(
+        "--split", default="dev", help="train, dev, test (all test sets), a test-set name, or zero-shot (default dev)"
+    )
     show.add_argument("--n", type=int, default=3, help="examples to print (default 3)")
     show.add_argument("--zero-shot", action="store_true", help="also load the zero-shot sets")
     show.add_argument("--tokenizer", help="tokenizer id or directory: print token counts per split")
@@ -46,9 +47,9 @@ def register(subparsers) -> None:
 def _task_config(task: str, overrides: list[str]):
     from pydantic import ValidationError
 
-    from scaling_repro.errors import UserError
     from scaling_repro.config.recipe import TaskConfig
     from scaling_repro.config.sweep import load_runs, parse_override, set_path
+    from scaling_repro.errors import UserError
 
     if task.endswith((".yaml", ".yml")) or Path(task).is_file():
         return load_runs(task, overrides).runs[0].task
@@ -69,7 +70,12 @@ def _task_config(task: str, overrides: list[str]):
 def _splits(data, split: str):
     from scaling_repro.errors import UserError
 
-    named = {"train": data.train, "dev": data.dev, **data.test, **{f"zero-shot {k}": v for k, v in data.zero_shot.items()}}
+    named = {
+        "train": data.train,
+        "dev": data.dev,
+        **data.test,
+        **{f"zero-shot {k}": v for k, v in data.zero_shot.items()},
+    }
     if split == "test":
         return {name: data.test[name] for name in data.test}
     if split == "zero-shot":
@@ -79,8 +85,10 @@ def _splits(data, split: str):
     if split in data.zero_shot:
         return {f"zero-shot {split}": data.zero_shot[split]}
     if split not in named:
-        raise UserError(f"--split {split!r} is not a split of {data.info.name}; allowed: train, dev, test, zero-shot, "
-                        + ", ".join([*data.test, *data.zero_shot]))
+        raise UserError(
+            f"--split {split!r} is not a split of {data.info.name}; allowed: train, dev, test, zero-shot, "
+            + ", ".join([*data.test, *data.zero_shot])
+        )
     return {split: named[split]}
 
 
@@ -95,8 +103,10 @@ def run_show(args: argparse.Namespace) -> int:
     cfg = _task_config(args.task, args.overrides)
     data = load_task(cfg, zero_shot=args.zero_shot)
     info = data.info
-    print(f"task {info.name}: {info.source_lang} -> {info.target_lang}, metrics {', '.join(info.metrics)}, "
-          f"template {info.template!r}, max tokens {info.max_source_tokens} source / {info.max_target_tokens} target")
+    print(
+        f"task {info.name}: {info.source_lang} -> {info.target_lang}, metrics {', '.join(info.metrics)}, "
+        f"template {info.template!r}, max tokens {info.max_source_tokens} source / {info.max_target_tokens} target"
+    )
     sizes = [f"train {len(data.train)}" + (f" (seed {cfg.seed})" if cfg.train_examples else ""), f"dev {len(data.dev)}"]
     sizes += [f"{name} {len(ex)}" for name, ex in data.test.items()]
     sizes += [f"zero-shot {name} {len(ex)}" for name, ex in data.zero_shot.items()]
@@ -122,5 +132,7 @@ def _print_token_counts(tokenizer_name: str, data) -> None:
         if not examples:
             continue
         counts = token_counts(encode_examples(tokenizer, examples, data.info, split=name, log_counts=False))
-        print(f"tokens {name}: {counts['total_tokens']} ({counts['prompt_tokens']} prompt + "
-              f"{counts['target_tokens']} target), {counts['total_tokens'] / counts['examples']:.1f} per example")
+        print(
+            f"tokens {name}: {counts['total_tokens']} ({counts['prompt_tokens']} prompt + "
+            f"{counts['target_tokens']} target), {counts['total_tokens'] / counts['examples']:.1f} per example"
+        )

@@ -23,8 +23,12 @@ def register(subparsers) -> None:
         """,
     )
     parser.add_argument("run_dir", metavar="RUN_DIR", help="a run directory holding spec.json")
-    parser.add_argument("overrides", metavar="KEY=VALUE", nargs="*",
-                        help="eval.* overrides for this evaluation, e.g. eval.few_shot=[1,5]")
+    parser.add_argument(
+        "overrides",
+        metavar="KEY=VALUE",
+        nargs="*",
+        help="eval.* overrides for this evaluation, e.g. eval.few_shot=[1,5]",
+    )
     parser.set_defaults(func=run)
 
 
@@ -32,6 +36,8 @@ def run(args: argparse.Namespace) -> int:
     from scaling_repro.pipeline import reevaluate
 
     record = reevaluate(args.run_dir, args.overrides)
-    print(f"{args.run_dir}: test loss {record.test_loss}, metrics "
-          + ", ".join(f"{m}={v.get('all', float('nan')):.3f}" for m, v in record.metrics.items()))
+    print(
+        f"{args.run_dir}: test loss {record.test_loss}, metrics "
+        + ", ".join(f"{m}={v.get('all', float('nan')):.3f}" for m, v in record.metrics.items())
+    )
     return 0

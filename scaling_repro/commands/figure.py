@@ -20,15 +20,24 @@ def add_study_args(parser: argparse.ArgumentParser, results_required: bool = Tru
     """Add the options that select and group the runs of a results directory."""
     from scaling_repro.analysis.study import DEFAULT_HOLDOUT
 
-    parser.add_argument("--results", required=results_required, metavar="DIR",
-                        help="results directory (every result.json under it)")
+    parser.add_argument(
+        "--results", required=results_required, metavar="DIR", help="results directory (every result.json under it)"
+    )
     parser.add_argument("--task", help="only this task (default: every task in the results)")
-    parser.add_argument("--holdout", default=DEFAULT_HOLDOUT,
-                        help=f"held-out points: {DEFAULT_HOLDOUT!r} (default: the largest x and Df), 'auto' (marked runs, else "
-                        "the largest x and Df), 'marked', "
-                        "'none', 'largest', 'largest-x', 'largest-df' (':K' for the K largest; '+' combines)")
-    parser.add_argument("--experiment", action="append", default=[], metavar="FACTOR=NAME",
-                        help="use only runs of recipe NAME for FACTOR (model_size, pretrain_data, pet_size); repeatable")
+    parser.add_argument(
+        "--holdout",
+        default=DEFAULT_HOLDOUT,
+        help=f"held-out points: {DEFAULT_HOLDOUT!r} (default: the largest x and Df), 'auto' (marked runs, else "
+        "the largest x and Df), 'marked', "
+        "'none', 'largest', 'largest-x', 'largest-df' (':K' for the K largest; '+' combines)",
+    )
+    parser.add_argument(
+        "--experiment",
+        action="append",
+        default=[],
+        metavar="FACTOR=NAME",
+        help="use only runs of recipe NAME for FACTOR (model_size, pretrain_data, pet_size); repeatable",
+    )
 
 
 def experiment_pairs(items: list[str]) -> dict[str, list[str]]:
@@ -75,7 +84,8 @@ def register(subparsers) -> None:
         train.max_steps=0); 11-14 one-/five-shot scores after finetuning vs the Baseline.
         One PNG and PDF per task (figure 10: one for all tasks). When runs are missing, the
         figure draws what it can and says which runs are missing.
-        """) + STUDY_HELP,
+        """)
+        + STUDY_HELP,
         """
         scaling-repro figure 2 --results runs --out figures
         scaling-repro figure 7 --results runs --task synthetic_mt --metric chrf --format png
@@ -84,8 +94,10 @@ def register(subparsers) -> None:
     parser.add_argument("number", type=int, metavar="N", help="figure number, 1-14")
     add_study_args(parser)
     parser.add_argument("--out", default="figures", metavar="DIR", help="output directory (default ./figures)")
-    parser.add_argument("--metric", help="generation metric of figures 6-9, 11-14 (default: bleurt, rougeL, bleu, "
-                        "chrf, whichever the runs have)")
+    parser.add_argument(
+        "--metric",
+        help="generation metric of figures 6-9, 11-14 (default: bleurt, rougeL, bleu, chrf, whichever the runs have)",
+    )
     parser.add_argument("--format", default="png,pdf", help="file formats, comma-separated (default png,pdf)")
     parser.add_argument("--dpi", type=int, default=200, help="PNG resolution (default 200)")
     parser.set_defaults(func=run)

@@ -39,32 +39,64 @@ def register(subparsers) -> None:
         """,
     )
     parser.add_argument("source", metavar="SOURCE", help="results directory or CSV file")
-    parser.add_argument("--factor", default="model_size", choices=["model_size", "pretrain_data", "pet_size", "finetune_data"],
-                        help="the scaling factor x of a results directory (default model_size)")
-    parser.add_argument("--law", default=None, choices=["single", "multiplicative", "additive"],
-                        help="default multiplicative (single for --factor finetune_data)")
-    parser.add_argument("--residual", default="linear", choices=["linear", "log"],
-                        help="Huber on L_hat - L (linear, the paper's; default) or log L_hat - log L")
+    parser.add_argument(
+        "--factor",
+        default="model_size",
+        choices=["model_size", "pretrain_data", "pet_size", "finetune_data"],
+        help="the scaling factor x of a results directory (default model_size)",
+    )
+    parser.add_argument(
+        "--law",
+        default=None,
+        choices=["single", "multiplicative", "additive"],
+        help="default multiplicative (single for --factor finetune_data)",
+    )
+    parser.add_argument(
+        "--residual",
+        default="linear",
+        choices=["linear", "log"],
+        help="Huber on L_hat - L (linear, the paper's; default) or log L_hat - log L",
+    )
     parser.add_argument("--huber-delta", type=float, default=1e-3, help="Huber threshold (default 1e-3)")
-    parser.add_argument("--estimator", default="huber", choices=["huber", "huber_mle"],
-                        help="summed Huber loss (default) or Huber likelihood with fitted scale (Besiroglu et al.)")
-    parser.add_argument("--holdout", default="marked", help="held-out points: 'marked' (default), 'none', "
-                        "'largest-x', 'largest-df', 'largest' (either), ':K' for K largest values, '+' to combine")
+    parser.add_argument(
+        "--estimator",
+        default="huber",
+        choices=["huber", "huber_mle"],
+        help="summed Huber loss (default) or Huber likelihood with fitted scale (Besiroglu et al.)",
+    )
+    parser.add_argument(
+        "--holdout",
+        default="marked",
+        help="held-out points: 'marked' (default), 'none', "
+        "'largest-x', 'largest-df', 'largest' (either), ':K' for K largest values, '+' to combine",
+    )
     parser.add_argument("--joint", action="store_true", help="the paper's joint procedure (results directory only)")
     parser.add_argument("--task", help="fit only this task (results directory)")
     parser.add_argument("--method", choices=["full", "prompt", "lora"], help="fit only this method (results directory)")
     parser.add_argument("--name", action="append", help="only runs of this recipe name (repeatable)")
-    parser.add_argument("--where", action="append", default=[], metavar="FIELD=VALUE",
-                        help="only runs whose RunRecord FIELD equals VALUE, e.g. pet_params=100 (repeatable)")
-    parser.add_argument("--experiment", action="append", default=[], metavar="FACTOR=NAME",
-                        help="with --joint: the recipe name of a factor's runs (repeatable)")
+    parser.add_argument(
+        "--where",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="only runs whose RunRecord FIELD equals VALUE, e.g. pet_params=100 (repeatable)",
+    )
+    parser.add_argument(
+        "--experiment",
+        action="append",
+        default=[],
+        metavar="FACTOR=NAME",
+        help="with --joint: the recipe name of a factor's runs (repeatable)",
+    )
     parser.add_argument("--x-column", default="x", help="CSV column of x (default 'x')")
     parser.add_argument("--df-column", default="data_size", help="CSV column of the data size (default 'data_size')")
     parser.add_argument("--loss-column", default="loss", help="CSV column of the loss (default 'loss')")
     parser.add_argument("--held-out-column", help="CSV column marking held-out rows (0/1, true/false)")
     parser.add_argument("--x-unit", default=None, help="unit of x recorded with a CSV fit (e.g. parameters)")
     parser.add_argument("--df-unit", default="examples", help="unit of the data size for a CSV fit (default examples)")
-    parser.add_argument("--bootstrap", type=int, default=0, metavar="N", help="N bootstrap refits for intervals (default 0)")
+    parser.add_argument(
+        "--bootstrap", type=int, default=0, metavar="N", help="N bootstrap refits for intervals (default 0)"
+    )
     parser.add_argument("--resample", default="points", choices=["points", "runs"], help="what the bootstrap resamples")
     parser.add_argument("--level", type=float, default=0.9, help="interval coverage (default 0.9)")
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
@@ -103,8 +135,14 @@ def _fit_csv(args: argparse.Namespace, law: str):
     except (OSError, ValueError) as err:
         raise UserError(f"cannot read CSV {args.source}: {err}") from None
     points = points_from_table(
-        frame, None if law == "single" else args.x_column, args.df_column, args.loss_column,
-        held_out_column=args.held_out_column, holdout=args.holdout, x_unit=args.x_unit, df_unit=args.df_unit,
+        frame,
+        None if law == "single" else args.x_column,
+        args.df_column,
+        args.loss_column,
+        held_out_column=args.held_out_column,
+        holdout=args.holdout,
+        x_unit=args.x_unit,
+        df_unit=args.df_unit,
     )
     fit = points.fit(**_fit_options(args, law), labels={"source": Path(args.source).name}, **_boot(args))
     return [fit], []
@@ -121,7 +159,9 @@ def _fit_results(args: argparse.Namespace, law: str):
     chosen = [r for r in records if r.ok]
     if not chosen:
         raise UserError(f"{args.source}: no successful runs (result.json with status ok) found")
-    combos = sorted({(r.task, r.method) for r in chosen if args.task in (None, r.task) and args.method in (None, r.method)})
+    combos = sorted(
+        {(r.task, r.method) for r in chosen if args.task in (None, r.task) and args.method in (None, r.method)}
+    )
     if not combos:
         raise UserError(f"no runs of task={args.task!r} method={args.method!r} in {args.source}")
     fits, joints = [], []
@@ -152,14 +192,34 @@ def _table(fits, joints) -> str:
     rows = []
     for fit in fits + [f for j in joints for f in j.fits.values()]:
         p = fit.params
-        rows.append([
-            fit.labels.get("task", fit.labels.get("source", "")), fit.labels.get("method", ""),
-            fit.labels.get("factor", ""), fit.law, f"{fit.n_points}/{fit.n_held_out}",
-            *(f"{p[k]:.4g}" if k in p else "-" for k in ("A", "alpha", "B", "beta", "E")),
-            f"{fit.mad_fit:.4f}", "-" if fit.mad_held_out is None else f"{fit.mad_held_out:.4f}",
-            ",".join(fit.fixed) or "-",
-        ])
-    header = ["task", "method", "factor", "law", "fit/held", "A", "alpha", "B", "beta", "E", "Delta_e", "Delta_h", "fixed"]
+        rows.append(
+            [
+                fit.labels.get("task", fit.labels.get("source", "")),
+                fit.labels.get("method", ""),
+                fit.labels.get("factor", ""),
+                fit.law,
+                f"{fit.n_points}/{fit.n_held_out}",
+                *(f"{p[k]:.4g}" if k in p else "-" for k in ("A", "alpha", "B", "beta", "E")),
+                f"{fit.mad_fit:.4f}",
+                "-" if fit.mad_held_out is None else f"{fit.mad_held_out:.4f}",
+                ",".join(fit.fixed) or "-",
+            ]
+        )
+    header = [
+        "task",
+        "method",
+        "factor",
+        "law",
+        "fit/held",
+        "A",
+        "alpha",
+        "B",
+        "beta",
+        "E",
+        "Delta_e",
+        "Delta_h",
+        "fixed",
+    ]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in [header, *rows])
 
@@ -188,7 +248,9 @@ def run(args: argparse.Namespace) -> int:
             spans = " ".join(f"{k} [{lo:.4g}, {hi:.4g}]" for k, (lo, hi) in boot.intervals.items() if hi > lo)
             print(f"{' '.join(name)}: {boot.level:.0%} intervals ({boot.n_samples} {boot.resample} resamples): {spans}")
     for joint in joints:
-        print(f"joint {joint.labels}: beta={joint.shared['beta']:.4g} E={joint.shared['E']:.4g} over {joint.shared_over}")
+        print(
+            f"joint {joint.labels}: beta={joint.shared['beta']:.4g} E={joint.shared['E']:.4g} over {joint.shared_over}"
+        )
     save_fits(out, fits, joints)
     print(f"wrote {out}")
     return 0

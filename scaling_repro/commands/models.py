@@ -48,14 +48,24 @@ def run(args: argparse.Namespace) -> int:
         vocab = args.vocab_size or arch.listing_vocab_size
         counts = architecture_counts(name, vocab)
         versus = f"{counts.non_embedding / arch.nominal_params - 1:+.1%}" if arch.nominal_params else ""
-        rows.append([
-            name, str(arch.layers), str(arch.model_dim), f"{arch.heads} x {arch.head_dim}", str(arch.kv_heads),
-            str(arch.ffn_dim), str(vocab), f"{counts.non_embedding:,} ({_human(counts.non_embedding)})",
-            f"{counts.total:,} ({_human(counts.total)})", versus,
-        ])
+        rows.append(
+            [
+                name,
+                str(arch.layers),
+                str(arch.model_dim),
+                f"{arch.heads} x {arch.head_dim}",
+                str(arch.kv_heads),
+                str(arch.ffn_dim),
+                str(vocab),
+                f"{counts.non_embedding:,} ({_human(counts.non_embedding)})",
+                f"{counts.total:,} ({_human(counts.total)})",
+                versus,
+            ]
+        )
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
-    print("Llama-style decoder, SwiGLU FFN, 1 key/value head (MQA), tied embeddings; "
-          "model_params = non-embedding count.")
+    print(
+        "Llama-style decoder, SwiGLU FFN, 1 key/value head (MQA), tied embeddings; model_params = non-embedding count."
+    )
     return 0

@@ -24,7 +24,8 @@ def register(subparsers) -> None:
         of tables 2, 4, 5, 6, 7, with the paper's values beside ours), OUT/fits.json (every joint
         fit) and OUT/index.md: the experiments found, the figures embedded, the tables, and what
         could not be drawn with the runs missing for it.
-        """) + STUDY_HELP,
+        """)
+        + STUDY_HELP,
         """
         scaling-repro report --results runs --out report
         scaling-repro report --results runs --out report --task synthetic_mt --format png --dpi 150
@@ -32,8 +33,12 @@ def register(subparsers) -> None:
     )
     add_study_args(parser)
     parser.add_argument("--out", required=True, metavar="DIR", help="report directory")
-    parser.add_argument("--no-compare-paper", dest="compare_paper", action="store_false",
-                        help="leave the paper's published values out of the tables")
+    parser.add_argument(
+        "--no-compare-paper",
+        dest="compare_paper",
+        action="store_false",
+        help="leave the paper's published values out of the tables",
+    )
     parser.add_argument("--metric", help="generation metric (default: bleurt, rougeL, bleu, chrf, whichever present)")
     parser.add_argument("--format", default="png,pdf", help="figure formats, comma-separated (default png,pdf)")
     parser.add_argument("--dpi", type=int, default=200, help="PNG resolution (default 200)")
@@ -44,13 +49,21 @@ def run(args: argparse.Namespace) -> int:
     from scaling_repro.report.results import build_report
 
     report = build_report(
-        args.results, args.out, task=args.task, compare_paper=args.compare_paper, metric=args.metric,
-        holdout=args.holdout, experiments=experiment_pairs(args.experiment), dpi=args.dpi,
+        args.results,
+        args.out,
+        task=args.task,
+        compare_paper=args.compare_paper,
+        metric=args.metric,
+        holdout=args.holdout,
+        experiments=experiment_pairs(args.experiment),
+        dpi=args.dpi,
         formats=formats(args.format),
     )
     drawn = sum(f.drawn for f in report.figures)
-    print(f"wrote {report.index}: {drawn}/{len(report.figures)} figures, "
-          f"{sum(not t.empty for t in report.tables)}/{len(report.tables)} tables")
+    print(
+        f"wrote {report.index}: {drawn}/{len(report.figures)} figures, "
+        f"{sum(not t.empty for t in report.tables)}/{len(report.tables)} tables"
+    )
     for item, notes in report.missing.items():
         print(f"  {item}: {notes[0][:160]}" + (f" (+{len(notes) - 1} more in index.md)" if len(notes) > 1 else ""))
     return 0

@@ -54,8 +54,8 @@ def _print_stage(stage) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from scaling_repro.errors import UserError
     from scaling_repro.analysis.findings import findings_table
+    from scaling_repro.errors import UserError
     from scaling_repro.reproduce import load_plan, plan_path, reproduce
 
     if args.jobs < 1:
@@ -70,8 +70,10 @@ def run(args: argparse.Namespace) -> int:
     memory = result.peak_memory_bytes
     memory_text = "not measured" if memory is None else f"{memory / 2**30:.2f} GB"
     within = "within" if wall <= 60 * targets.max_minutes else "OVER"
-    print(f"\ntotal {wall / 60:.1f} min ({within} the {targets.max_minutes:g}-minute target; this invocation only), "
-          f"peak memory {memory_text} (target < {targets.max_memory_gb:g} GB)")
+    print(
+        f"\ntotal {wall / 60:.1f} min ({within} the {targets.max_minutes:g}-minute target; this invocation only), "
+        f"peak memory {memory_text} (target < {targets.max_memory_gb:g} GB)"
+    )
     print(f"\n{findings_table(result.findings)}\n")
     print(f"report: {result.out_dir / 'report'} (findings.md, summary.md, analysis.json)")
     return 0

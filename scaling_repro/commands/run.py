@@ -36,10 +36,9 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from scaling_repro.config.sweep import load_runs, select_run
     from scaling_repro.pipeline import run_spec
     from scaling_repro.ranks import is_main_process
-    from scaling_repro.config.sweep import load_runs, select_run
-
     from scaling_repro.train import stop
 
     sweep = load_runs(args.recipe, args.overrides)

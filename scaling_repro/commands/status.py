@@ -35,15 +35,18 @@ def register(subparsers) -> None:
     parser.add_argument("target", metavar="SWEEP_DIR_OR_RECIPE", help="recipe YAML file or results directory")
     parser.add_argument("overrides", metavar="KEY=VALUE", nargs="*", help=OVERRIDES_HELP + " (recipe only)")
     parser.add_argument(
-        "--stale-after", type=float, default=DEFAULT_STALE_AFTER, metavar="SECONDS",
+        "--stale-after",
+        type=float,
+        default=DEFAULT_STALE_AFTER,
+        metavar="SECONDS",
         help=f"a claim without heartbeat for this long counts as dead (default {DEFAULT_STALE_AFTER:.0f})",
     )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from scaling_repro.launch import format_status, status_of_directory, status_of_specs
     from scaling_repro.config.sweep import load_runs
+    from scaling_repro.launch import format_status, status_of_directory, status_of_specs
 
     path = Path(args.target)
     if path.is_dir():

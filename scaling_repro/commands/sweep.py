@@ -66,15 +66,20 @@ def register(subparsers) -> None:
     add_recipe_args(parser)
     parser.add_argument("--backend", choices=BACKENDS, default="local", help="how runs are executed (default local)")
     parser.add_argument(
-        "--gpus", metavar="LIST",
+        "--gpus",
+        metavar="LIST",
         help="local backend: comma-separated GPU ids, one concurrent run per GPU, e.g. 0,1,2,3",
     )
     parser.add_argument(
-        "--jobs", type=int, default=1, metavar="N",
+        "--jobs",
+        type=int,
+        default=1,
+        metavar="N",
         help="local backend on CPU: N runs at once, each in a child process with one torch thread (default 1)",
     )
     parser.add_argument(
-        "--rerun-failed", action="store_true",
+        "--rerun-failed",
+        action="store_true",
         help="retry runs that failed before this sweep started (a run failing again is not retried twice)",
     )
     parser.add_argument(
@@ -83,7 +88,10 @@ def register(subparsers) -> None:
     parser.add_argument("--dry-run", action="store_true", help="print what would be run or submitted, run nothing")
     parser.add_argument("--max-runs", type=int, metavar="N", help="start at most N runs (skipped runs do not count)")
     parser.add_argument(
-        "--stale-after", type=float, default=DEFAULT_STALE_AFTER, metavar="SECONDS",
+        "--stale-after",
+        type=float,
+        default=DEFAULT_STALE_AFTER,
+        metavar="SECONDS",
         help=f"a claim without heartbeat for this long is taken over (default {DEFAULT_STALE_AFTER:.0f}); "
         "claims of dead processes on this host are taken over at once",
     )
@@ -91,7 +99,9 @@ def register(subparsers) -> None:
     slurm.add_argument("--wait", action="store_true", help="wait for the array job(s) and print the summary")
     slurm.add_argument("--array-parallelism", type=int, metavar="N", help="at most N tasks of an array at once")
     slurm.add_argument(
-        "--submitit-cluster", choices=CLUSTERS, default="slurm",
+        "--submitit-cluster",
+        choices=CLUSTERS,
+        default="slurm",
         help="submitit executor: slurm, or local/debug to run the same array job on this machine",
     )
     parser.set_defaults(func=run)
@@ -122,6 +132,7 @@ def _check_args(args: argparse.Namespace) -> list[str] | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from scaling_repro.config.sweep import load_runs
     from scaling_repro.launch import (
         RunTarget,
         SweepOptions,
@@ -129,11 +140,10 @@ def run(args: argparse.Namespace) -> int:
         format_summary,
         order_runs,
         plan_sweep,
+        preemption,
         run_local,
         run_torchrun,
     )
-    from scaling_repro.config.sweep import load_runs
-    from scaling_repro.launch import preemption
     from scaling_repro.train.stop import EXIT_PREEMPTED
 
     gpus = _check_args(args)

@@ -26,7 +26,8 @@ def register(subparsers) -> None:
         Table 2 / 6 name the held-out rule beside every MAD. `table 5 --from-paper` computes
         Table 5 from the published Table 4 (no results needed) beside the published Table 5,
         flagging pairs whose betas are too close for the rounded Table 4 to give H.
-        """) + STUDY_HELP,
+        """)
+        + STUDY_HELP,
         """
         scaling-repro table 4 --results runs --compare-paper
         scaling-repro table 7 --results runs --task wmt14_en_de --csv
@@ -35,8 +36,11 @@ def register(subparsers) -> None:
     )
     parser.add_argument("number", type=int, metavar="N", help="table number: 2, 4, 5, 6 or 7")
     add_study_args(parser, results_required=False)
-    parser.add_argument("--from-paper", action="store_true",
-                        help="table 5 only: compute it from the paper's Table 4 instead of a results directory")
+    parser.add_argument(
+        "--from-paper",
+        action="store_true",
+        help="table 5 only: compute it from the paper's Table 4 instead of a results directory",
+    )
     parser.add_argument("--compare-paper", action="store_true", help="show the paper's published values beside ours")
     parser.add_argument("--metric", help="generation metric of table 7 (default: bleurt, rougeL, bleu, chrf)")
     parser.add_argument("--csv", action="store_true", help="print CSV instead of Markdown")

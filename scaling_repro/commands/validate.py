@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 from scaling_repro.commands.common import add_command, add_recipe_args
 from scaling_repro.errors import RecipeError, UserError
@@ -49,15 +50,24 @@ def register(subparsers) -> None:
     add_recipe_args(parser)
     parser.add_argument("--limit", type=int, default=20, help="rows of the table to print (default 20)")
     parser.add_argument(
-        "--mfu", type=float, default=ASSUMED_MFU, metavar="FRACTION",
+        "--mfu",
+        type=float,
+        default=ASSUMED_MFU,
+        metavar="FRACTION",
         help=f"model FLOPs utilization assumed for the GPU-hour estimate (default {ASSUMED_MFU})",
     )
     parser.add_argument(
-        "--peak-tflops", type=float, default=H100_PEAK_FLOPS / 1e12, metavar="TFLOPS",
+        "--peak-tflops",
+        type=float,
+        default=H100_PEAK_FLOPS / 1e12,
+        metavar="TFLOPS",
         help=f"dense bf16 peak of one GPU (default {H100_PEAK_FLOPS / 1e12:g}, H100 SXM; A100: 312)",
     )
     parser.add_argument(
-        "--tokens-per-example", type=float, default=None, metavar="TOKENS",
+        "--tokens-per-example",
+        type=float,
+        default=None,
+        metavar="TOKENS",
         help="mean real tokens of a training example (e.g. tokens / examples from the token cache's log "
         "line); default: the task's length cap, an upper bound",
     )
@@ -73,15 +83,16 @@ def _short(value: Any) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from scaling_repro.launch.cost import CostAssumptions, gpu_hours
     from scaling_repro.config.sweep import load_recipe_dict, load_runs
+    from scaling_repro.launch.cost import CostAssumptions, gpu_hours
 
     if not 0 < args.mfu <= 1 or args.peak_tflops <= 0:
         raise UserError(f"--mfu {args.mfu} --peak-tflops {args.peak_tflops}: need 0 < mfu <= 1 and a positive peak")
     if args.tokens_per_example is not None and args.tokens_per_example <= 0:
         raise UserError(f"--tokens-per-example {args.tokens_per_example}: must be positive")
-    assumptions = CostAssumptions(mfu=args.mfu, peak_flops=args.peak_tflops * 1e12,
-                                  tokens_per_example=args.tokens_per_example)
+    assumptions = CostAssumptions(
+        mfu=args.mfu, peak_flops=args.peak_tflops * 1e12, tokens_per_example=args.tokens_per_example
+    )
     data = load_recipe_dict(args.recipe)
     if is_study_plan(data):
         return _validate_study(args, assumptions)
@@ -110,8 +121,11 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"estimated GPU-hours: {_hours(total)} for {len(sweep.runs)} run(s) (mean {_hours(total / len(hours))}, "
         f"max {_hours(max(hours))}) at {assumptions.describe()}; training + dev evaluations, decoding not included; "
-        + (f"{assumptions.tokens_per_example:g} real tokens per example" if assumptions.tokens_per_example
-           else "tokens per example at the task's length cap (an upper bound: --tokens-per-example)")
+        + (
+            f"{assumptions.tokens_per_example:g} real tokens per example"
+            if assumptions.tokens_per_example
+            else "tokens per example at the task's length cap (an upper bound: --tokens-per-example)"
+        )
     )
     return 0
 
@@ -163,8 +177,10 @@ def _validate_study(args: argparse.Namespace, assumptions: CostAssumptions) -> i
     rows = [[f"pretrain {m.name}", ", ".join(m.revisions), _hours(h)] for m, h in zip(plan.models, pretrain_hours)]
     rows += [[recipe.name, f"{counts[recipe]} run(s)", _hours(hours[recipe])] for recipe in counts]
     _print_table(["part", "what", "gpu_h"], rows)
-    print(f"estimated GPU-hours: {_hours(pretrain + sum(hours.values()))} at {assumptions.describe()} "
-          f"(pretraining {_hours(pretrain)}); the plan is run on CPU by `scaling-repro reproduce`")
+    print(
+        f"estimated GPU-hours: {_hours(pretrain + sum(hours.values()))} at {assumptions.describe()} "
+        f"(pretraining {_hours(pretrain)}); the plan is run on CPU by `scaling-repro reproduce`"
+    )
     return 0
 
 

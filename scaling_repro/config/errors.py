@@ -47,8 +47,11 @@ def _walk(root: type[BaseModel], loc: tuple[Any, ...]) -> tuple[list[str], type[
             parts.extend(_printable(e) for e in loc[i:])
             return parts, parent
         parts.append(elem)
-        members = [m for m in _union_members(model.model_fields[elem].annotation)
-                   if isinstance(m, type) and issubclass(m, BaseModel)]
+        members = [
+            m
+            for m in _union_members(model.model_fields[elem].annotation)
+            if isinstance(m, type) and issubclass(m, BaseModel)
+        ]
         model = members[0] if len(members) == 1 else None
         tagged = {_tag_of(m): m for m in members}
         if len(members) > 1 and i + 1 < len(loc) and loc[i + 1] in tagged:
@@ -83,9 +86,7 @@ def _describe(error: dict[str, Any], root: type[BaseModel]) -> str:
     return f"{path}: {got_text}; {message}" if got_text else f"{path}: {message}"
 
 
-def format_validation_error(
-    err: ValidationError, source: str | Path, prefix: str | None = None
-) -> str:
+def format_validation_error(err: ValidationError, source: str | Path, prefix: str | None = None) -> str:
     """Return one message line per validation problem, each starting with the recipe file."""
     from scaling_repro.config.recipe import RunSpec, SweepConfig
 

@@ -18,7 +18,7 @@ import json
 import re
 import unicodedata
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
@@ -55,9 +55,7 @@ class TaskConfig(ConfigSection):
     cache_dir: str | None = None
     params: dict[str, Any] = Field(default_factory=dict, description="task-specific options")
 
-    _int_fields = field_validator("train_examples", "dev_examples", "test_examples", mode="before")(
-        int_like
-    )
+    _int_fields = field_validator("train_examples", "dev_examples", "test_examples", mode="before")(int_like)
 
     @field_validator("name")
     @classmethod
@@ -102,7 +100,7 @@ class PromptMethod(ConfigSection):
     init_text: str | None = None
 
     @model_validator(mode="after")
-    def _text_init_needs_text(self) -> "PromptMethod":
+    def _text_init_needs_text(self) -> PromptMethod:
         if self.init == "text" and not self.init_text:
             raise ValueError("method.init 'text' needs method.init_text")
         return self
@@ -120,7 +118,7 @@ class LoraMethod(ConfigSection):
     target_modules: Literal["all-linear"] | list[str] = "all-linear"
 
 
-Method = Annotated[Union[FullMethod, PromptMethod, LoraMethod], Field(discriminator="kind")]
+Method = Annotated[FullMethod | PromptMethod | LoraMethod, Field(discriminator="kind")]
 METHOD_CLASSES = {"full": FullMethod, "prompt": PromptMethod, "lora": LoraMethod}
 
 
@@ -165,7 +163,9 @@ class EvalConfig(ConfigSection):
 
     batch_size: int = Field(32, ge=1, description="test loss and BLEURT batch")
     generate_batch_size: int | None = Field(
-        None, ge=1, description="greedy decoding batch; null = batch_size (a KV cache with one key/value head allows far more)"
+        None,
+        ge=1,
+        description="greedy decoding batch; null = batch_size (a KV cache with one key/value head allows far more)",
     )
     generate: bool = True
     metrics: list[MetricName] | None = Field(None, description="null = the task's metrics")

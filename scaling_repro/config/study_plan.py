@@ -15,8 +15,8 @@ from typing import Any
 
 from pydantic import Field, ValidationError, field_validator
 
-from scaling_repro.errors import RecipeError, UserError
 from scaling_repro.config.base import ConfigSection, int_like
+from scaling_repro.errors import RecipeError, UserError
 
 RECIPES_DIR = Path(__file__).resolve().parents[2] / "recipes"
 PRETRAINED_DIR = "pretrained"
@@ -105,10 +105,12 @@ def load_plan(path: str | Path) -> StudyPlan:
         first = err.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "(plan)"
         raise RecipeError(f"{path}: {where}: {first['msg']}") from None
-    resolved = plan.model_copy(update={
-        "pretrain_recipe": path.parent / plan.pretrain_recipe,
-        "finetune": [path.parent / recipe for recipe in plan.finetune],
-    })
+    resolved = plan.model_copy(
+        update={
+            "pretrain_recipe": path.parent / plan.pretrain_recipe,
+            "finetune": [path.parent / recipe for recipe in plan.finetune],
+        }
+    )
     for recipe in [resolved.pretrain_recipe, *resolved.finetune]:
         if not recipe.is_file():
             raise RecipeError(f"{path}: recipe {recipe} does not exist")

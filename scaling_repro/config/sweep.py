@@ -20,9 +20,9 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from scaling_repro.errors import RecipeError
-from scaling_repro.config.recipe import RECIPE_KEYS, RunSpec, SweepConfig
 from scaling_repro.config.errors import format_validation_error
+from scaling_repro.config.recipe import RECIPE_KEYS, RunSpec, SweepConfig
+from scaling_repro.errors import RecipeError
 
 MAX_EXTENDS_DEPTH = 16
 
@@ -110,8 +110,7 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
         path, value = parse_override(text)
         if path.split(".")[0] not in RECIPE_KEYS:
             raise RecipeError(
-                f"override {text!r}: unknown section {path.split('.')[0]!r}; "
-                f"allowed: {', '.join(RECIPE_KEYS)}"
+                f"override {text!r}: unknown section {path.split('.')[0]!r}; allowed: {', '.join(RECIPE_KEYS)}"
             )
         if path.startswith("sweep.grid.") or path.startswith("sweep.holdout."):
             section, _, axis = path[len("sweep.") :].partition(".")
@@ -190,8 +189,7 @@ def expand(data: dict[str, Any], source: str | Path = "<recipe>") -> Sweep:
     unknown = sorted(set(data) - set(RECIPE_KEYS))
     if unknown:
         raise RecipeError(
-            f"{source}: {unknown[0]}: unknown section (got {data[unknown[0]]!r}); "
-            f"allowed: {', '.join(RECIPE_KEYS)}"
+            f"{source}: {unknown[0]}: unknown section (got {data[unknown[0]]!r}); allowed: {', '.join(RECIPE_KEYS)}"
         )
     try:
         sweep = SweepConfig.model_validate(data.pop("sweep", None) or {})

@@ -26,8 +26,8 @@ token get no BOS.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Iterator, Sequence
 
 import torch
 from tqdm.auto import tqdm
@@ -96,9 +96,7 @@ def encode_text(tokenizer, text: str, max_tokens: int | None = None, add_bos: bo
 def _template_parts(info: TaskInfo) -> tuple[str, str]:
     parts = info.template.split("{source}")
     if len(parts) != 2:
-        raise UserError(
-            f"task {info.name!r}: template {info.template!r} must contain '{{source}}' exactly once"
-        )
+        raise UserError(f"task {info.name!r}: template {info.template!r} must contain '{{source}}' exactly once")
     return parts[0], parts[1]
 
 
@@ -114,7 +112,7 @@ class _PromptPieces:
     max_source_tokens: int
 
     @classmethod
-    def build(cls, tokenizer, info: TaskInfo, max_source_tokens: int | None) -> "_PromptPieces":
+    def build(cls, tokenizer, info: TaskInfo, max_source_tokens: int | None) -> _PromptPieces:
         prefix, suffix = _template_parts(info)
         bos = _bos(tokenizer)
         tail = _tokenize(tokenizer, [suffix])[0] if suffix else []
@@ -142,9 +140,7 @@ def _target_part(target_ids: list[int], eos: int, max_target_tokens: int) -> lis
     return target_ids[: max_target_tokens - 1] + [eos]
 
 
-def encode_prompt(
-    tokenizer, example: Example, info: TaskInfo, max_source_tokens: int | None = None
-) -> list[int]:
+def encode_prompt(tokenizer, example: Example, info: TaskInfo, max_source_tokens: int | None = None) -> list[int]:
     """Return the ids generation conditions on: ``[bos] + template(source)``, at most
     ``max_source_tokens`` (default: the task's) long; equals
     ``encode_example(...).input_ids[:prompt_length]``."""
@@ -185,8 +181,9 @@ def encode_examples(
     """Return :func:`encode_example` of every example (tokenized in batches, with a progress
     bar on large splits) and log the split's token counts and how many sources/targets were
     truncated; ``split`` names the split in the log line."""
-    chunks = encode_chunks(tokenizer, examples, info, max_source_tokens, max_target_tokens,
-                           split=split, log_counts=log_counts)
+    chunks = encode_chunks(
+        tokenizer, examples, info, max_source_tokens, max_target_tokens, split=split, log_counts=log_counts
+    )
     return [example for chunk in chunks for example in chunk]
 
 
@@ -208,14 +205,20 @@ def encode_chunks(
     eos = _eos_id(tokenizer)
     prompt_tokens = total_tokens = longest = truncated_sources = truncated_targets = 0
     # Chunks bound the memory of the tokenizer's batch output and drive the progress bar.
-    for start in tqdm(range(0, len(examples), _CHUNK), desc=f"tokenizing {info.name} {split}", unit="chunk",
-                      disable=len(examples) < 4 * _CHUNK):
+    for start in tqdm(
+        range(0, len(examples), _CHUNK),
+        desc=f"tokenizing {info.name} {split}",
+        unit="chunk",
+        disable=len(examples) < 4 * _CHUNK,
+    ):
         chunk = examples[start : start + _CHUNK]
         sources = _tokenize(tokenizer, [pieces.prefix + e.source for e in chunk])
         targets = _tokenize(tokenizer, [e.target for e in chunk])
         truncated_sources += sum(len(src) > pieces.room for src in sources)
         truncated_targets += sum(len(tgt) > target_limit - 1 for tgt in targets)
-        encoded = [_join(pieces.prompt(src), _target_part(tgt, eos, target_limit)) for src, tgt in zip(sources, targets)]
+        encoded = [
+            _join(pieces.prompt(src), _target_part(tgt, eos, target_limit)) for src, tgt in zip(sources, targets)
+        ]
         prompt_tokens += sum(e.prompt_length for e in encoded)
         total_tokens += sum(len(e.input_ids) for e in encoded)
         longest = max([longest] + [len(e.input_ids) for e in encoded])
@@ -224,8 +227,17 @@ def encode_chunks(
         log.info(
             "%s %s: %d examples, %d tokens (%d prompt + %d target incl. eos), longest %d; "
             "truncated %d sources (> %d prompt tokens) and %d targets (> %d tokens)",
-            info.name, split, len(examples), total_tokens, prompt_tokens, total_tokens - prompt_tokens,
-            longest, truncated_sources, pieces.max_source_tokens, truncated_targets, target_limit,
+            info.name,
+            split,
+            len(examples),
+            total_tokens,
+            prompt_tokens,
+            total_tokens - prompt_tokens,
+            longest,
+            truncated_sources,
+            pieces.max_source_tokens,
+            truncated_targets,
+            target_limit,
         )
 
 
@@ -259,6 +271,6 @@ def left_pad(sequences: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Ten
     attention_mask = torch.zeros((len(sequences), width), dtype=torch.long)
     for row, seq in enumerate(sequences):
         if len(seq):
-            input_ids[row, width - len(seq):] = torch.tensor(list(seq), dtype=torch.long)
-            attention_mask[row, width - len(seq):] = 1
+            input_ids[row, width - len(seq) :] = torch.tensor(list(seq), dtype=torch.long)
+            attention_mask[row, width - len(seq) :] = 1
     return input_ids, attention_mask

@@ -20,8 +20,9 @@ import csv
 import io
 import json
 import logging
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable, Literal
+from typing import Literal
 
 from scaling_repro.data.types import Example
 from scaling_repro.errors import UserError
@@ -64,7 +65,9 @@ def _read_text(path: Path) -> str:
         ) from None
 
 
-def _missing_column(path: Path, column: str, which: str, available: Iterable[str], line: int | None = None) -> UserError:
+def _missing_column(
+    path: Path, column: str, which: str, available: Iterable[str], line: int | None = None
+) -> UserError:
     where = f" (line {line})" if line is not None else ""
     return UserError(
         f"{path}{where} has no {which} column {column!r}; columns: {', '.join(map(repr, available)) or 'none'}. "
@@ -94,12 +97,19 @@ def _rows_jsonl(path: Path, text: str, source_column: str, target_column: str) -
         for column, which in ((source_column, "source"), (target_column, "target")):
             if column not in record:
                 raise _missing_column(path, column, which, record, number)
-        rows.append((number, _cell(path, number, source_column, record[source_column]),
-                     _cell(path, number, target_column, record[target_column])))
+        rows.append(
+            (
+                number,
+                _cell(path, number, source_column, record[source_column]),
+                _cell(path, number, target_column, record[target_column]),
+            )
+        )
     return rows
 
 
-def _rows_delimited(path: Path, text: str, fmt: FileFormat, source_column: str, target_column: str) -> list[tuple[int, str, str]]:
+def _rows_delimited(
+    path: Path, text: str, fmt: FileFormat, source_column: str, target_column: str
+) -> list[tuple[int, str, str]]:
     # TSV files carry quotes verbatim (no CSV quoting), the common convention of parallel corpora.
     if fmt == "tsv":
         reader = csv.reader(io.StringIO(text, newline=""), delimiter="\t", quoting=csv.QUOTE_NONE)
@@ -148,9 +158,7 @@ def read_pairs(
         rows = _rows_delimited(path, text, kind, source_column, target_column)
     if not rows:
         raise UserError(f"data file {path} has a header but no examples")
-    return clean_examples(
-        ((Example(src, tgt), f"line {number}") for number, src, tgt in rows), where=str(path)
-    )
+    return clean_examples(((Example(src, tgt), f"line {number}") for number, src, tgt in rows), where=str(path))
 
 
 def clean_examples(items: Iterable[tuple[Example, str]], where: str) -> list[Example]:
@@ -170,7 +178,11 @@ def clean_examples(items: Iterable[tuple[Example, str]], where: str) -> list[Exa
     if dropped:
         log.warning(
             "%s: dropped %d of %d examples with an empty source or target (%s%s)",
-            where, len(dropped), total, ", ".join(dropped[:5]), ", ..." if len(dropped) > 5 else "",
+            where,
+            len(dropped),
+            total,
+            ", ".join(dropped[:5]),
+            ", ..." if len(dropped) > 5 else "",
         )
     if not kept:
         raise UserError(f"{where}: none of its {total} examples has both a source and a target")

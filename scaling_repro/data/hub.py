@@ -26,9 +26,10 @@ from __future__ import annotations
 import copy
 import logging
 import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from scaling_repro.data.files import clean_examples
 from scaling_repro.data.types import Example
@@ -41,7 +42,9 @@ Converter = Callable[[dict[str, list]], list[Example]]
 
 def offline() -> bool:
     """True when ``HF_DATASETS_OFFLINE`` (or ``HF_HUB_OFFLINE``) forbids downloads."""
-    return any(os.environ.get(v, "").lower() in ("1", "true", "yes", "on") for v in ("HF_DATASETS_OFFLINE", "HF_HUB_OFFLINE"))
+    return any(
+        os.environ.get(v, "").lower() in ("1", "true", "yes", "on") for v in ("HF_DATASETS_OFFLINE", "HF_HUB_OFFLINE")
+    )
 
 
 @dataclass(frozen=True)
@@ -222,8 +225,14 @@ def load_sacrebleu_set(test_set: SacrebleuSet, task: str, data_dir: str | None, 
 
 FLORES_DATASET = "openlanguagedata/flores_plus"
 FLORES_CODES = {
-    "en": "eng_Latn", "de": "deu_Latn", "fr": "fra_Latn", "zh": "cmn_Hans",
-    "hi": "hin_Deva", "tr": "tur_Latn", "pl": "pol_Latn", "es": "spa_Latn",
+    "en": "eng_Latn",
+    "de": "deu_Latn",
+    "fr": "fra_Latn",
+    "zh": "cmn_Hans",
+    "hi": "hin_Deva",
+    "tr": "tur_Latn",
+    "pl": "pol_Latn",
+    "es": "spa_Latn",
 }
 
 
@@ -241,8 +250,14 @@ def load_flores_pair(
         tables[lang] = dict(zip(dataset["id"], dataset["text"]))
     ids = [i for i in tables[source] if i in tables[target]]
     if len(ids) != len(tables[source]):
-        log.warning("FLORES+ %s %s-%s: %d of %d sentences have no translation and are left out",
-                    split, source, target, len(tables[source]) - len(ids), len(tables[source]))
+        log.warning(
+            "FLORES+ %s %s-%s: %d of %d sentences have no translation and are left out",
+            split,
+            source,
+            target,
+            len(tables[source]) - len(ids),
+            len(tables[source]),
+        )
     return clean_examples(
         ((Example(tables[source][i], tables[target][i], target), f"id {i}") for i in ids),
         where=f"FLORES+ {split} {source}-{target}",

@@ -16,7 +16,8 @@ they sit inside it.
 
 from __future__ import annotations
 
-from typing import Protocol, Sequence
+from collections.abc import Sequence
+from typing import Protocol
 
 import torch
 
@@ -71,4 +72,3 @@ def collate_packed(batch: Sequence[TokenizedExample], pad_id: int = 0) -> dict[s
             start += n
         position_ids[r, start:] = torch.arange(width - start)  # padding: a sequence of its own
     return {"input_ids": input_ids, "position_ids": position_ids, "labels": labels}
-

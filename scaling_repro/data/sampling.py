@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import logging
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, Sequence
+from typing import Protocol
 
 import numpy as np
 
@@ -151,7 +152,9 @@ def sample_examples(
     if empty or duplicate:
         log.warning(
             "%s: skipped %d examples with an empty source or target and %d duplicate pairs while sampling",
-            pool_name, empty, duplicate,
+            pool_name,
+            empty,
+            duplicate,
         )
     if not subset:
         raise UserError(f"{pool_name}: none of the {total} examples has both a source and a target")

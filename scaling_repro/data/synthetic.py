@@ -36,8 +36,9 @@ from __future__ import annotations
 
 import functools
 import random
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from pydantic import Field
 
@@ -80,17 +81,23 @@ class SyntheticParams(TaskParams):
     test_size: int = Field(500, ge=1, le=100_000, description="pairs in each of test_a and test_b")
     zero_shot_size: int = Field(500, ge=1, le=100_000, description="qac->qab pairs")
     roots: int = Field(
-        80, ge=20, le=2000,
+        80,
+        ge=20,
+        le=2000,
         description="content concepts of the languages: half nouns, a quarter adjectives, a quarter verbs "
         "(default 80 = 40 / 20 / 20); more roots give a longer tail of rare words",
     )
     zipf_exponent: float = Field(
-        1.0, ge=0, le=3,
+        1.0,
+        ge=0,
+        le=3,
         description="concept frequencies follow rank**-zipf_exponent within each kind (0 = uniform, default 1); "
         "a larger exponent makes the frequent words more frequent and the rare words rarer",
     )
     free_order: float = Field(
-        0.0, ge=0, le=1,
+        0.0,
+        ge=0,
+        le=1,
         description="chance that a qab place phrase follows the verb: word order the source does not "
         "determine, an irreducible loss floor (0 = every target fully determined)",
     )
@@ -163,7 +170,13 @@ def build_splits(params: SyntheticParams) -> SyntheticSplits:
     test = {name: _pairs(langs, evaluation, params.test_size, reserved, False, name, free) for name in TEST_SETS}
     zero_shot = {
         ZERO_SHOT_SET: _pairs(
-            langs, _stream(params.language_seed, "zero-shot"), params.zero_shot_size, reserved, True, ZERO_SHOT_SET, free
+            langs,
+            _stream(params.language_seed, "zero-shot"),
+            params.zero_shot_size,
+            reserved,
+            True,
+            ZERO_SHOT_SET,
+            free,
         )
     }
     pool = _pairs(langs, _stream(params.language_seed, "train"), params.train_pool, reserved, False, "train pool", free)
@@ -208,8 +221,10 @@ def pretraining_corpus(
         try:
             template.format(source="", target="")
         except (KeyError, IndexError, ValueError) as err:
-            raise UserError(f"a parallel template may hold only {{source}} and {{target}} fields, got {template!r} "
-                            f"({type(err).__name__}: {err})") from None
+            raise UserError(
+                f"a parallel template may hold only {{source}} and {{target}} fields, got {template!r} "
+                f"({type(err).__name__}: {err})"
+            ) from None
     settings = synthetic_params(params)
     langs = params_languages(settings)
     reserved = build_splits(settings).reserved_targets

@@ -94,9 +94,15 @@ class Sizes:
         verbs = roots - nouns - adjectives
         intransitive = verbs // 4
         return cls(
-            nouns=nouns, animate_nouns=round(0.3 * nouns), adjectives=adjectives, verbs=verbs,
-            intransitive_verbs=intransitive, noun_synonyms=nouns // 5, adjective_synonyms=adjectives // 5,
-            verb_synonyms=verbs // 10, animacy_verbs=min(round(0.3 * verbs), verbs - intransitive),
+            nouns=nouns,
+            animate_nouns=round(0.3 * nouns),
+            adjectives=adjectives,
+            verbs=verbs,
+            intransitive_verbs=intransitive,
+            noun_synonyms=nouns // 5,
+            adjective_synonyms=adjectives // 5,
+            verb_synonyms=verbs // 10,
+            animacy_verbs=min(round(0.3 * verbs), verbs - intransitive),
         )
 
 
@@ -179,9 +185,9 @@ def build_languages(language_seed: int, roots: int = ROOTS, zipf_exponent: float
     a_function = _words(rng, _a_syllable, PREPOSITIONS + 3, (1,), taken)
     a_affixes = _words(rng, _a_syllable, 2, (1,), taken)
     source = Lexicon(
-        nouns=_with_synonyms(rng, a_nouns[:sz.nouns], a_nouns[sz.nouns:]),
-        adjectives=_with_synonyms(rng, a_adjs[:sz.adjectives], a_adjs[sz.adjectives:]),
-        verbs=_with_synonyms(rng, a_verbs[:sz.verbs], a_verbs[sz.verbs:]),
+        nouns=_with_synonyms(rng, a_nouns[: sz.nouns], a_nouns[sz.nouns :]),
+        adjectives=_with_synonyms(rng, a_adjs[: sz.adjectives], a_adjs[sz.adjectives :]),
+        verbs=_with_synonyms(rng, a_verbs[: sz.verbs], a_verbs[sz.verbs :]),
         prepositions=tuple(a_function[:PREPOSITIONS]),
         definite=a_function[PREPOSITIONS],
         indefinite=a_function[PREPOSITIONS + 1],
@@ -194,9 +200,15 @@ def build_languages(language_seed: int, roots: int = ROOTS, zipf_exponent: float
         return tuple(tuple(_sound_shift(w) if rng.random() < 0.5 else w for w in f) for f in forms)
 
     sister = Lexicon(
-        nouns=shift(source.nouns), adjectives=shift(source.adjectives), verbs=shift(source.verbs),
-        prepositions=source.prepositions, definite=source.definite, indefinite=source.indefinite,
-        conjunction=source.conjunction, plural=source.plural, past=source.past,
+        nouns=shift(source.nouns),
+        adjectives=shift(source.adjectives),
+        verbs=shift(source.verbs),
+        prepositions=source.prepositions,
+        definite=source.definite,
+        indefinite=source.indefinite,
+        conjunction=source.conjunction,
+        plural=source.plural,
+        past=source.past,
     )
 
     b_nouns = _words(rng, _b_syllable, sz.nouns, (2, 2, 3), taken)
@@ -206,8 +218,8 @@ def build_languages(language_seed: int, roots: int = ROOTS, zipf_exponent: float
     b_affixes = _words(rng, _b_syllable, 5 + GENDERS, (1,), taken)
     # About 30% of the transitive verbs (six by default) get a second root, used when the object is inanimate.
     variant_verbs = rng.sample(range(sz.intransitive_verbs, sz.verbs), sz.animacy_verbs)
-    verbs = [(root, root) for root in b_verbs[:sz.verbs]]
-    for verb, other in zip(variant_verbs, b_verbs[sz.verbs:]):
+    verbs = [(root, root) for root in b_verbs[: sz.verbs]]
+    for verb, other in zip(variant_verbs, b_verbs[sz.verbs :]):
         verbs[verb] = (verbs[verb][0], other)
     target = TargetLexicon(
         nouns=tuple(b_nouns),
@@ -225,7 +237,10 @@ def build_languages(language_seed: int, roots: int = ROOTS, zipf_exponent: float
     )
     # Concepts 0..sizes.animate_nouns-1 are animate; Zipf ranks are a seeded order of the concepts.
     return Languages(
-        sizes=sz, source=source, sister=sister, target=target,
+        sizes=sz,
+        source=source,
+        sister=sister,
+        target=target,
         animate=tuple(i < sz.animate_nouns for i in range(sz.nouns)),
         noun_weights=_zipf_cum_weights(sz.nouns, zipf_exponent),
         adjective_weights=_zipf_cum_weights(sz.adjectives, zipf_exponent),
@@ -248,16 +263,27 @@ def _noun_phrase(langs: Languages, rng: random.Random, max_adjectives: int) -> N
         adj = _pick(rng, langs.adjective_order, langs.adjective_weights)
         if all(adj != a for a, _ in adjectives):
             adjectives.append((adj, rng.randrange(len(langs.source.adjectives[adj]))))
-    return (noun, rng.randrange(len(langs.source.nouns[noun])), rng.random() < 0.3,
-            rng.random() < 0.5, tuple(adjectives))
+    return (
+        noun,
+        rng.randrange(len(langs.source.nouns[noun])),
+        rng.random() < 0.3,
+        rng.random() < 0.5,
+        tuple(adjectives),
+    )
 
 
 def _clause(langs: Languages, rng: random.Random) -> Clause:
     verb = _pick(rng, langs.verb_order, langs.verb_weights)
     obj = _noun_phrase(langs, rng, 2) if verb >= langs.sizes.intransitive_verbs else None
     place = (rng.randrange(PREPOSITIONS), _noun_phrase(langs, rng, 1)) if rng.random() < 0.35 else None
-    return (_noun_phrase(langs, rng, 2), verb, rng.randrange(len(langs.source.verbs[verb])),
-            rng.random() < 0.4, obj, place)
+    return (
+        _noun_phrase(langs, rng, 2),
+        verb,
+        rng.randrange(len(langs.source.verbs[verb])),
+        rng.random() < 0.4,
+        obj,
+        place,
+    )
 
 
 def _np_words(phrase: NounPhrase) -> int:
@@ -285,7 +311,11 @@ def sample_meaning(langs: Languages, rng: random.Random) -> tuple[Clause, ...]:
 def _source_np(lex: Lexicon, phrase: NounPhrase) -> list[str]:
     noun, syn, plural, definite, adjectives = phrase
     article = [lex.definite] if definite else ([] if plural else [lex.indefinite])
-    return article + [lex.adjectives[a][s] for a, s in adjectives] + [lex.nouns[noun][syn] + (lex.plural if plural else "")]
+    return (
+        article
+        + [lex.adjectives[a][s] for a, s in adjectives]
+        + [lex.nouns[noun][syn] + (lex.plural if plural else "")]
+    )
 
 
 def render_source(lex: Lexicon, meaning: tuple[Clause, ...]) -> str:

@@ -37,13 +37,13 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
+from scaling_repro.config.recipe import MetricName, TaskConfig
 from scaling_repro.data import hub
 from scaling_repro.data.files import read_pairs
 from scaling_repro.data.params import P, TaskParams, parse_params
 from scaling_repro.data.sampling import ListPool, Pool, sample_examples
 from scaling_repro.data.types import Example, TaskData, TaskInfo
 from scaling_repro.errors import UserError
-from scaling_repro.config.recipe import MetricName, TaskConfig
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,9 @@ class WmtParams(TaskParams):
 
 
 class MlsumParams(TaskParams):
-    languages: list[Literal["de", "es", "fr", "en"]] = Field(default_factory=lambda: ["de", "es", "fr", "en"], min_length=1)
+    languages: list[Literal["de", "es", "fr", "en"]] = Field(
+        default_factory=lambda: ["de", "es", "fr", "en"], min_length=1
+    )
 
 
 class FloresParams(TaskParams):
@@ -186,12 +188,20 @@ def _assemble(
         info=info,
         train=train,
         dev=_cap(dev, cfg.dev_examples, "task.dev_examples", f"{cfg.name} dev"),
-        test={name: _cap(ex, cfg.test_examples, "task.test_examples", f"{cfg.name} {name}") for name, ex in test.items()},
-        zero_shot={name: _cap(ex, cfg.test_examples, "task.test_examples", f"{cfg.name} {name}")
-                   for name, ex in (zero_shot or {}).items()},
+        test={
+            name: _cap(ex, cfg.test_examples, "task.test_examples", f"{cfg.name} {name}") for name, ex in test.items()
+        },
+        zero_shot={
+            name: _cap(ex, cfg.test_examples, "task.test_examples", f"{cfg.name} {name}")
+            for name, ex in (zero_shot or {}).items()
+        },
     )
     log.info(
-        "task %s: train %d (seed %d), dev %d, test %s%s", cfg.name, len(data.train), cfg.seed, len(data.dev),
+        "task %s: train %d (seed %d), dev %d, test %s%s",
+        cfg.name,
+        len(data.train),
+        cfg.seed,
+        len(data.dev),
         ", ".join(f"{k} {len(v)}" for k, v in data.test.items()) or "none",
         "; zero-shot " + ", ".join(f"{k} {len(v)}" for k, v in data.zero_shot.items()) if data.zero_shot else "",
     )
@@ -246,8 +256,10 @@ def _load_wmt(cfg: TaskConfig, zero_shot: bool) -> TaskData:
         dev = hub.all_examples(_wmt_pool(cfg, task.dev, task.info), task.dev.describe())
     test = {}
     if not (cfg.files is not None and cfg.files.test):
-        test = {name: hub.load_sacrebleu_set(task.tests[name], cfg.name, cfg.data_dir, cfg.cache_dir)
-                for name in params.test_sets}
+        test = {
+            name: hub.load_sacrebleu_set(task.tests[name], cfg.name, cfg.data_dir, cfg.cache_dir)
+            for name in params.test_sets
+        }
     sources = params.zero_shot_sources or task.zero_shot_sources
     zero = _flores_sets(cfg, sources, task.info.target_lang, "devtest") if zero_shot else None
     return _assemble(cfg, task.info, {None: train}, dev, test, zero)
@@ -257,17 +269,29 @@ def _load_mlsum(cfg: TaskConfig, zero_shot: bool) -> TaskData:
     params = _parse(cfg, MlsumParams)
     train_file = _split_override(cfg, "train")
     train: dict[str | None, Pool] = (
-        {None: ListPool(_file(cfg, train_file))} if train_file
+        {None: ListPool(_file(cfg, train_file))}
+        if train_file
         else {lang: _mlsum_pool(cfg, lang, "train") for lang in params.languages}
     )
     dev_file = _split_override(cfg, "dev")
-    dev = _file(cfg, dev_file) if dev_file else [
-        e for lang in params.languages for e in hub.all_examples(_mlsum_pool(cfg, lang, "validation"), f"mlsum {lang} dev")
-    ]
+    dev = (
+        _file(cfg, dev_file)
+        if dev_file
+        else [
+            e
+            for lang in params.languages
+            for e in hub.all_examples(_mlsum_pool(cfg, lang, "validation"), f"mlsum {lang} dev")
+        ]
+    )
     test = {}
     if not (cfg.files is not None and cfg.files.test):
-        test = {"test": [e for lang in params.languages
-                         for e in hub.all_examples(_mlsum_pool(cfg, lang, "test"), f"mlsum {lang} test")]}
+        test = {
+            "test": [
+                e
+                for lang in params.languages
+                for e in hub.all_examples(_mlsum_pool(cfg, lang, "test"), f"mlsum {lang} test")
+            ]
+        }
     return _assemble(cfg, MLSUM_INFO, train, dev, test)
 
 
@@ -297,7 +321,8 @@ def _load_synthetic(cfg: TaskConfig, zero_shot: bool) -> TaskData:
     train_file = _split_override(cfg, "train")
     dev_file = _split_override(cfg, "dev")
     return _assemble(
-        cfg, info,
+        cfg,
+        info,
         {None: ListPool(_file(cfg, train_file) if train_file else splits.train_pool)},
         _file(cfg, dev_file) if dev_file else list(splits.dev),
         {name: list(examples) for name, examples in splits.test.items()},

@@ -40,9 +40,9 @@ import operator
 import os
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, BinaryIO, Iterable, Iterator
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -105,8 +105,11 @@ def tokenizer_fingerprint(tokenizer) -> str:
     its special token ids and its options other than file paths."""
     backend = getattr(tokenizer, "backend_tokenizer", None)
     definition = backend.to_str() if backend is not None else json.dumps(sorted(tokenizer.get_vocab().items()))
-    options = {k: v for k, v in sorted(getattr(tokenizer, "init_kwargs", {}).items())
-               if not k.endswith("_file") and k not in ("name_or_path", "cache_dir")}
+    options = {
+        k: v
+        for k, v in sorted(getattr(tokenizer, "init_kwargs", {}).items())
+        if not k.endswith("_file") and k not in ("name_or_path", "cache_dir")
+    }
     identity = {
         "class": type(tokenizer).__name__,
         "special": [tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id],
@@ -129,8 +132,12 @@ def examples_digest(examples: Iterable[Example]) -> str:
 
 
 def cache_key(
-    tokenizer, examples: Sequence[Example], info: TaskInfo, max_source_tokens: int | None,
-    max_target_tokens: int | None, split: str,
+    tokenizer,
+    examples: Sequence[Example],
+    info: TaskInfo,
+    max_source_tokens: int | None,
+    max_target_tokens: int | None,
+    split: str,
 ) -> str:
     """Return the name of the cached copy of this encoding: ``<task>-<split>-<24 hex digits>``."""
     identity = {
@@ -180,11 +187,18 @@ def write_arrays(directory: Path, chunks: Iterable[list[EncodedExample]], key: s
             handle.close()
     counts = {"tokens": tokens, "offsets": examples + 1, "prompt_lengths": examples}
     meta = {
-        "format": FORMAT_VERSION, "key": key, "examples": examples,
-        "files": {f"{name}.bin": {"dtype": np.dtype(dtype).name, "count": counts[name],
-                                  "bytes": counts[name] * np.dtype(dtype).itemsize,
-                                  "sha256": digests[name].hexdigest()}
-                  for name, dtype in ARRAYS.items()},
+        "format": FORMAT_VERSION,
+        "key": key,
+        "examples": examples,
+        "files": {
+            f"{name}.bin": {
+                "dtype": np.dtype(dtype).name,
+                "count": counts[name],
+                "bytes": counts[name] * np.dtype(dtype).itemsize,
+                "sha256": digests[name].hexdigest(),
+            }
+            for name, dtype in ARRAYS.items()
+        },
     }
     atomic_write_json(directory / META_FILE, meta)
     return meta

@@ -25,9 +25,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import torch
 
@@ -84,7 +84,7 @@ class BleurtTokenizer:
     unk_id: int
 
     @classmethod
-    def load(cls, spm_path: Path, pad_id: int) -> "BleurtTokenizer":
+    def load(cls, spm_path: Path, pad_id: int) -> BleurtTokenizer:
         """Return the tokenizer of ``spm_path``; UserError if it lacks [CLS] or [SEP]."""
         try:
             import sentencepiece
@@ -181,7 +181,7 @@ def _read_weights(path: Path) -> dict[str, torch.Tensor]:
 def _rename(name: str, renames: dict[str, str]) -> str:
     for old, new in renames.items():  # first match wins: specific prefixes come first
         if name.startswith(old):
-            return new + name[len(old):]
+            return new + name[len(old) :]
     return name
 
 
@@ -240,10 +240,10 @@ class BleurtScorer:
         if len(references) != len(candidates):
             raise ValueError(f"{len(references)} references but {len(candidates)} candidates")
         by_length = sorted(range(len(references)), key=lambda i: len(references[i]) + len(candidates[i]))
-        mine = by_length[process.index:: process.count]
+        mine = by_length[process.index :: process.count]
         local: list[tuple[int, float]] = []
         for start in range(0, len(mine), batch_size):
-            indices = mine[start: start + batch_size]
+            indices = mine[start : start + batch_size]
             scores = self._score_batch([references[i] for i in indices], [candidates[i] for i in indices])
             local.extend(zip(indices, scores))
         return gather_in_order(local, len(references), process)

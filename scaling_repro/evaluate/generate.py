@@ -18,7 +18,7 @@ pipeline evaluates a fresh, unpartitioned copy of the best weights.
 from __future__ import annotations
 
 import inspect
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 
@@ -135,14 +135,14 @@ def greedy_generate(
 
     device = next(model.parameters()).device
     by_length = sorted(range(len(prompts)), key=lambda i: len(prompts[i]), reverse=True)
-    mine = by_length[process.index:: process.count]
+    mine = by_length[process.index :: process.count]
     local: list[tuple[int, list[int]]] = []
     was_training = model.training
     model.eval()
     try:
         starts = range(0, len(mine), batch_size)
         for start in tqdm(starts, desc="generate", disable=not (progress and process.is_main), leave=False):
-            indices = mine[start: start + batch_size]
+            indices = mine[start : start + batch_size]
             input_ids, attention_mask = left_pad([prompts[i] for i in indices], pad_token_id)
             outputs = greedy_batch(
                 model,

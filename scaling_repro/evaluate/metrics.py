@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import math
 import unicodedata
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Callable, Mapping, Sequence
 
 BleurtFn = Callable[[Sequence[str], Sequence[str]], list[float]]
 """(references, candidates) -> one BLEURT score per pair, e.g. ``BleurtScorer.score``."""
@@ -125,7 +125,7 @@ class Generations:
             raise ValueError("predictions, references and langs must have equal lengths")
 
     @staticmethod
-    def concat(parts: Sequence["Generations"]) -> "Generations":
+    def concat(parts: Sequence[Generations]) -> Generations:
         """Return all parts as one set, in order."""
         return Generations(
             [p for g in parts for p in g.predictions],

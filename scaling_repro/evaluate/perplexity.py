@@ -6,15 +6,15 @@ summed NLL over summed token count, not a mean of per-set means.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Mapping, Sequence
 
 import torch
 from tqdm.auto import tqdm
 
 from scaling_repro.evaluate.sharding import gather_objects, shard_indices
-from scaling_repro.ranks import ProcessInfo
 from scaling_repro.models.nll import predicted_tokens, token_nll_sum
+from scaling_repro.ranks import ProcessInfo
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,7 @@ class NllSum:
     nll: float = 0.0
     tokens: int = 0
 
-    def __add__(self, other: "NllSum") -> "NllSum":
+    def __add__(self, other: NllSum) -> NllSum:
         return NllSum(self.nll + other.nll, self.tokens + other.tokens)
 
     @property
@@ -82,7 +82,7 @@ def losses_per_set(
     for name, examples in encoded_sets.items():
         mine = [examples[i] for i in shard_indices(len(examples), process)]
         mine.sort(key=lambda e: len(e.input_ids), reverse=True)
-        batches = (collate(mine[i: i + batch_size]) for i in range(0, len(mine), batch_size))
+        batches = (collate(mine[i : i + batch_size]) for i in range(0, len(mine), batch_size))
         desc = f"test loss {name}" if process.is_main else None
         local[name] = corpus_nll(model, batches, desc, num_batches=-(-len(mine) // batch_size))
     totals: dict[str, NllSum] = {name: NllSum() for name in encoded_sets}

@@ -10,23 +10,24 @@ the same result (only the main process should write it).
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 
+from scaling_repro.config.recipe import EvalConfig
 from scaling_repro.data.collate import collate_for_lm, encode_examples, encode_prompt, pad_token_id
 from scaling_repro.data.types import Example, TaskData
 from scaling_repro.errors import UserError
 from scaling_repro.evaluate.generate import greedy_generate
 from scaling_repro.evaluate.metrics import ALL, METRIC_NAMES, Generations, score_sets
 from scaling_repro.evaluate.perplexity import NllSum, losses_per_set, overall
-from scaling_repro.ranks import ProcessInfo, current_process
 from scaling_repro.evaluate.shots import cut_at_separator, few_shot_prompts
-from scaling_repro.config.recipe import EvalConfig
 from scaling_repro.fileio import atomic_write_text
+from scaling_repro.ranks import ProcessInfo, current_process
 from scaling_repro.results import ZERO_SHOT_LOSS
 
 log = logging.getLogger(__name__)
@@ -156,7 +157,7 @@ class _Evaluator:
         start = 0
         for name in names:
             examples = sets[name]
-            predictions = texts[start: start + len(examples)]
+            predictions = texts[start : start + len(examples)]
             start += len(examples)
             if kind.endswith("-shot"):
                 predictions = [cut_at_separator(p) for p in predictions]
@@ -234,8 +235,13 @@ def _set_losses(ev: _Evaluator, sets: dict[str, Sequence[Example]], kind: str) -
     """Teacher-forced NLL of every example of every set, summed per set over all processes."""
     encoded = {
         name: encode_examples(
-            ev.tokenizer, examples, ev.task.info, ev.max_source_tokens, ev.max_target_tokens,
-            split=f"{kind}/{name}", log_counts=ev.process.is_main,
+            ev.tokenizer,
+            examples,
+            ev.task.info,
+            ev.max_source_tokens,
+            ev.max_target_tokens,
+            split=f"{kind}/{name}",
+            log_counts=ev.process.is_main,
         )
         for name, examples in sets.items()
     }
@@ -258,7 +264,9 @@ def _zero_shot_loss(ev: _Evaluator, result: EvalResult) -> None:
     like decoding), averaged over directions as the paper averages its zero-shot scores."""
     losses = _set_losses(ev, ev.task.zero_shot, "zero_shot")
     result.zero_shot.update(with_direction_mean({ZERO_SHOT_LOSS: {name: value.mean for name, value in losses.items()}}))
-    result.num_examples.update({f"zero_shot_loss/{name}": len(examples) for name, examples in ev.task.zero_shot.items()})
+    result.num_examples.update(
+        {f"zero_shot_loss/{name}": len(examples) for name, examples in ev.task.zero_shot.items()}
+    )
     log.info("zero-shot loss %.4f", result.zero_shot[ZERO_SHOT_LOSS][MEAN])
 
 

@@ -9,7 +9,8 @@ are what the tests exercise on CPU without a process group.
 
 from __future__ import annotations
 
-from typing import Any, Sequence, TypeVar
+from collections.abc import Sequence
+from typing import Any, TypeVar
 
 from scaling_repro.ranks import ProcessInfo
 

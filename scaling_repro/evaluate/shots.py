@@ -14,7 +14,7 @@ runs, processes and machines for the same seed.
 from __future__ import annotations
 
 import random
-from typing import Sequence
+from collections.abc import Sequence
 
 from scaling_repro.data.collate import encode_example, encode_prompt, encode_text
 from scaling_repro.data.types import Example, TaskInfo
@@ -54,13 +54,13 @@ def few_shot_prompt(
     demos: list[int] = []
     for demo in demonstrations:
         encoded = encode_example(tokenizer, demo, info, max_source_tokens, max_target_tokens)
-        demos += encoded.input_ids[len(bos): -1] + separator  # drop BOS and EOS
+        demos += encoded.input_ids[len(bos) : -1] + separator  # drop BOS and EOS
     if max_prompt_tokens is not None:
         room = max_prompt_tokens - len(query_ids)
         if room < 0:
             raise UserError(f"the query prompt alone has {len(query_ids)} tokens, over the model's {max_prompt_tokens}")
-        demos = demos[len(demos) - room:] if len(demos) > room else demos
-    return bos + demos + query_ids[len(bos):]
+        demos = demos[len(demos) - room :] if len(demos) > room else demos
+    return bos + demos + query_ids[len(bos) :]
 
 
 def few_shot_prompts(

@@ -16,8 +16,8 @@ from matplotlib.figure import Figure
 
 from scaling_repro.analysis.experiments import METHOD_NAMES, PAIRS, Missing, pair_name
 from scaling_repro.analysis.numbers import human
-from scaling_repro.figures.series import X_AXIS
 from scaling_repro.analysis.study import Study
+from scaling_repro.figures.series import X_AXIS
 from scaling_repro.figures.style import PAIR_COLORS, PANEL_SIZE, STYLE
 from scaling_repro.fit.critical import critical_data_size
 from scaling_repro.fit.record import LawFit
@@ -52,7 +52,11 @@ def branches(xs: np.ndarray, roots: list[list[float]], max_jump: float = 1.0) ->
         taken, reached = set(), {}
         for root in here:
             log_root = np.log10(root)
-            near = [(abs(v - log_root), i) for i, v in open_curves.items() if i not in taken and abs(v - log_root) <= max_jump]
+            near = [
+                (abs(v - log_root), i)
+                for i, v in open_curves.items()
+                if i not in taken and abs(v - log_root) <= max_jump
+            ]
             if near:
                 index = min(near)[1]
                 taken.add(index)
@@ -87,8 +91,10 @@ def critical_curves(study: Study, task: str, factor: str, notes: list[str], n: i
         grid = np.geomspace(min(xs), max(xs), n)
         found = [crossings(fits[0], fits[1], x, log_grid) for x in grid]
         if not any(found):
-            notes.append(f"{task}: the {pair_name(pair)} laws do not cross for Df in [{DF_BOUNDS[0]:g}, {DF_BOUNDS[1]:g}] "
-                         f"at any {X_AXIS[factor]} in [{human(min(xs))}, {human(max(xs))}]")
+            notes.append(
+                f"{task}: the {pair_name(pair)} laws do not cross for Df in [{DF_BOUNDS[0]:g}, {DF_BOUNDS[1]:g}] "
+                f"at any {X_AXIS[factor]} in [{human(min(xs))}, {human(max(xs))}]"
+            )
             continue
         curves[pair] = branches(grid, found)
     return {"curves": curves, "data_range": (min(data_sizes), max(data_sizes)) if data_sizes else None}
@@ -116,8 +122,15 @@ def figure_5(study: Study, task: str, options) -> tuple[Figure, list[str]]:
             ax.axhspan(lo, hi, color="0.88", zorder=0, label="finetuning data range of the runs")
             for pair, curves in panel["curves"].items():
                 for i, (grid, dfc) in enumerate(curves):
-                    ax.plot(grid, dfc, color=colors[pair], lw=1.6, marker="o" if len(grid) == 1 else None,
-                            ms=3, label=pair_name(pair) if i == 0 else None)
+                    ax.plot(
+                        grid,
+                        dfc,
+                        color=colors[pair],
+                        lw=1.6,
+                        marker="o" if len(grid) == 1 else None,
+                        ms=3,
+                        label=pair_name(pair) if i == 0 else None,
+                    )
             ax.set_xscale("log")
             ax.set_yscale("log")
             ax.set_xlabel(X_AXIS[factor])

@@ -15,7 +15,6 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 
-from scaling_repro.errors import UserError
 from scaling_repro.analysis.experiments import (
     FACTOR_NAMES,
     METHOD_NAMES,
@@ -23,6 +22,8 @@ from scaling_repro.analysis.experiments import (
     Missing,
 )
 from scaling_repro.analysis.numbers import human
+from scaling_repro.analysis.study import Study
+from scaling_repro.errors import UserError
 from scaling_repro.figures.series import (
     DF_AXIS,
     LOSS_AXIS,
@@ -33,7 +34,6 @@ from scaling_repro.figures.series import (
     mean_by_point,
     value_label,
 )
-from scaling_repro.analysis.study import Study
 from scaling_repro.figures.style import Panel, Series, colors_for, draw_figure
 from scaling_repro.fit import fit_law
 
@@ -69,7 +69,9 @@ def single_fit_series(study: Study, task: str, method: str, notes: list[str]) ->
         df, loss, mask = points.data_size[rows], points.loss[rows], points.held_out[rows]
         # the paper's Fig. 1: the largest Df of each size (also of the held-out 16B); within one
         # size, x is fixed, so that is what the 'largest' rule means here
-        if study.holdout == "largest" or (study.holdout == "auto" and len(df) >= 5 and ((~mask).sum() < 4 or not mask.any())):
+        if study.holdout == "largest" or (
+            study.holdout == "auto" and len(df) >= 5 and ((~mask).sum() < 4 or not mask.any())
+        ):
             mask = df == df.max()
         label, curve = value_label("model_size", x), None
         try:
@@ -118,8 +120,9 @@ def joint_panels(study: Study, task: str, factor: str, notes: list[str]) -> list
         values = mean_by_point(exp, lambda r: r.test_loss)
         series = experiment_series(exp, values, held_by_point(points), fit=fit, connect=fit is None)
         box = fit_box(fit, factor) if fit is not None else None
-        panels.append(Panel(METHOD_NAMES[method], series, DF_AXIS, LOSS_AXIS, box=box,
-                            legend_title=legend_title(factor, method)))
+        panels.append(
+            Panel(METHOD_NAMES[method], series, DF_AXIS, LOSS_AXIS, box=box, legend_title=legend_title(factor, method))
+        )
     return panels
 
 

@@ -15,11 +15,11 @@ from collections.abc import Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
-from scaling_repro.errors import UserError
 from scaling_repro.analysis.experiments import Missing
 from scaling_repro.analysis.numbers import sci
-from scaling_repro.figures.series import X_AXIS
 from scaling_repro.analysis.study import Study
+from scaling_repro.errors import UserError
+from scaling_repro.figures.series import X_AXIS
 from scaling_repro.figures.style import Panel, Series, colors_for, draw_figure
 from scaling_repro.fit import LawFit, fit_law
 
@@ -52,8 +52,10 @@ def figure_10(study: Study, tasks: Sequence[str], options) -> tuple[Figure, list
     for task in tasks:
         sizes, loss = base_points(study, task)
         if len(sizes) < 2:
-            notes.append(f"{task}: Fig. 10 needs un-finetuned Baseline runs (train.max_steps=0) with a test loss "
-                         f"of >= 2 model sizes; found {len(sizes)}")
+            notes.append(
+                f"{task}: Fig. 10 needs un-finetuned Baseline runs (train.max_steps=0) with a test loss "
+                f"of >= 2 model sizes; found {len(sizes)}"
+            )
             continue
         color = colors_for([0])[0]
         held, curve, box = np.zeros(len(sizes), bool), None, None
@@ -64,8 +66,10 @@ def figure_10(study: Study, tasks: Sequence[str], options) -> tuple[Figure, list
             curve = (grid, fit.predict(None, grid))
             p = fit.params
             dh = "-" if fit.mad_held_out is None else f"{fit.mad_held_out:.4f}"
-            box = (f"$L = A N^{{-\\alpha}} + E$\n$A$={sci(p['A'])}, $\\alpha$={p['beta']:.3g}, $E$={p['E']:.3g}\n"
-                   f"$\\Delta_e/\\Delta_h$={fit.mad_fit:.4f}/{dh}")
+            box = (
+                f"$L = A N^{{-\\alpha}} + E$\n$A$={sci(p['A'])}, $\\alpha$={p['beta']:.3g}, $E$={p['E']:.3g}\n"
+                f"$\\Delta_e/\\Delta_h$={fit.mad_fit:.4f}/{dh}"
+            )
         except UserError as err:
             notes.append(f"{task}: no fit of the base-model losses ({err})")
         series = [Series("base model", color, sizes, loss, held, curve)]

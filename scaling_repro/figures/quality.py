@@ -26,6 +26,7 @@ from scaling_repro.analysis.experiments import (
     Missing,
     is_baseline,
 )
+from scaling_repro.analysis.study import METRIC_PREFERENCE, Study
 from scaling_repro.figures.loss import fixed_text, methods_for
 from scaling_repro.figures.series import (
     DF_AXIS,
@@ -35,7 +36,6 @@ from scaling_repro.figures.series import (
     mean_by_point,
     require_values,
 )
-from scaling_repro.analysis.study import METRIC_PREFERENCE, Study
 from scaling_repro.figures.style import Panel, draw_figure
 from scaling_repro.results import RunRecord
 
@@ -92,8 +92,9 @@ def value_panels(
             notes.append(str(err))
             continue
         held = held_by_point(exp.points(study.holdout))
-        series = experiment_series(exp, values, held, connect=True,
-                                   baseline=(lambda x, e=exp: baseline(e, x)) if baseline else None)
+        series = experiment_series(
+            exp, values, held, connect=True, baseline=(lambda x, e=exp: baseline(e, x)) if baseline else None
+        )
         box = None
         if correlate:
             losses = mean_by_point(exp, lambda r: r.test_loss)
@@ -101,16 +102,26 @@ def value_panels(
             if len(keys) >= 3:
                 r, p = pearsonr(np.exp([losses[k] for k in keys]), [values[k] for k in keys])
                 box = f"r(PPL, {metric_name(correlate)}) = {r:.3f}\np = {p:.1e}, n = {len(keys)}"
-        panels.append(Panel(METHOD_NAMES[method], series, DF_AXIS, ylabel, box=box, box_loc="lower right",
-                            legend_title=legend_title(factor, method)))
+        panels.append(
+            Panel(
+                METHOD_NAMES[method],
+                series,
+                DF_AXIS,
+                ylabel,
+                box=box,
+                box_loc="lower right",
+                legend_title=legend_title(factor, method),
+            )
+        )
     return panels
 
 
 def figure_6(study: Study, task: str, options) -> tuple[Figure, list[str]]:
     """Fig. 6: zero-shot score vs finetuning data per model size, one panel per method."""
     notes: list[str] = []
-    metric = choose_metric({m for r in _finetuned(study, task) for m in r.zero_shot}, options.metric,
-                           "zero-shot (eval.zero_shot)", task)
+    metric = choose_metric(
+        {m for r in _finetuned(study, task) for m in r.zero_shot}, options.metric, "zero-shot (eval.zero_shot)", task
+    )
 
     def zero_shot(r: RunRecord) -> float | None:
         return (r.zero_shot.get(metric) or {}).get("mean")
@@ -128,14 +139,16 @@ def metric_figure(number: int):
 
     def draw(study: Study, task: str, options) -> tuple[Figure, list[str]]:
         notes: list[str] = []
-        metric = choose_metric({m for r in _finetuned(study, task) for m in r.metrics}, options.metric,
-                               "test metric", task)
+        metric = choose_metric(
+            {m for r in _finetuned(study, task) for m in r.metrics}, options.metric, "test metric", task
+        )
 
         def score(r: RunRecord) -> float | None:
             return (r.metrics.get(metric) or {}).get("all")
 
-        panels = value_panels(study, task, factor, score, f"test {metric}", f"test {metric_name(metric)}",
-                              notes, correlate=metric)
+        panels = value_panels(
+            study, task, factor, score, f"test {metric}", f"test {metric_name(metric)}", notes, correlate=metric
+        )
         if not panels:
             raise Missing("; ".join(notes))
         methods = methods_for(study, task, factor)
@@ -177,16 +190,28 @@ def shot_figure(number: int):
         def score(r: RunRecord) -> float | None:
             return ((r.few_shot.get(str(shots)) or {}).get(metric) or {}).get("all")
 
-        panels = value_panels(study, task, factor, score, f"{SHOT_WORDS[shots]} {metric}",
-                              f"{SHOT_WORDS[shots]} {metric_name(metric)}", notes, baseline=baseline)
+        panels = value_panels(
+            study,
+            task,
+            factor,
+            score,
+            f"{SHOT_WORDS[shots]} {metric}",
+            f"{SHOT_WORDS[shots]} {metric_name(metric)}",
+            notes,
+            baseline=baseline,
+        )
         if not panels:
             raise Missing("; ".join(notes))
         if missing_base:
-            notes.append(f"{task}: no un-finetuned Baseline run (train.max_steps=0, eval.few_shot: [{shots}]) of "
-                         + ", ".join(sorted(missing_base)))
+            notes.append(
+                f"{task}: no un-finetuned Baseline run (train.max_steps=0, eval.few_shot: [{shots}]) of "
+                + ", ".join(sorted(missing_base))
+            )
         methods = methods_for(study, task, factor)
-        title = (f"{task}: {SHOT_WORDS[shots]} {metric_name(metric)} after finetuning, "
-                 f"{FACTOR_NAMES[factor]} x finetuning data{fixed_text(study, task, factor, methods)}")
+        title = (
+            f"{task}: {SHOT_WORDS[shots]} {metric_name(metric)} after finetuning, "
+            f"{FACTOR_NAMES[factor]} x finetuning data{fixed_text(study, task, factor, methods)}"
+        )
         return draw_figure(panels, title, legend_title(factor, "full")), notes
 
     draw.__doc__ = f"Fig. {number}: {SHOT_WORDS[shots]} quality after finetuning vs Baseline."

@@ -13,10 +13,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from scaling_repro.errors import UserError
-from scaling_repro.figures import critical, loss, pretraining, quality
 from scaling_repro.analysis.experiments import Missing
 from scaling_repro.analysis.study import Study
+from scaling_repro.errors import UserError
+from scaling_repro.figures import critical, loss, pretraining, quality
 from scaling_repro.figures.style import save_figure
 
 log = logging.getLogger(__name__)
@@ -74,11 +74,17 @@ FIGURES: dict[int, FigureSpec] = {
         FigureSpec(7, "Generation quality: model size x finetuning data", quality.metric_figure(7)),
         FigureSpec(8, "Generation quality: pretraining data x finetuning data", quality.metric_figure(8)),
         FigureSpec(9, "Generation quality: PET parameter size x finetuning data", quality.metric_figure(9)),
-        FigureSpec(10, "Base-model scaling (un-finetuned test loss vs model size)", pretraining.figure_10, per_task=False),
+        FigureSpec(
+            10, "Base-model scaling (un-finetuned test loss vs model size)", pretraining.figure_10, per_task=False
+        ),
         FigureSpec(11, "One-shot quality after finetuning: model size x finetuning data", quality.shot_figure(11)),
         FigureSpec(12, "Five-shot quality after finetuning: model size x finetuning data", quality.shot_figure(12)),
-        FigureSpec(13, "One-shot quality after finetuning: pretraining data x finetuning data", quality.shot_figure(13)),
-        FigureSpec(14, "Five-shot quality after finetuning: pretraining data x finetuning data", quality.shot_figure(14)),
+        FigureSpec(
+            13, "One-shot quality after finetuning: pretraining data x finetuning data", quality.shot_figure(13)
+        ),
+        FigureSpec(
+            14, "Five-shot quality after finetuning: pretraining data x finetuning data", quality.shot_figure(14)
+        ),
     )
 }
 
@@ -112,5 +118,5 @@ def render_figure(
             continue
         result.notes.extend(n for n in notes if n not in result.notes)
         result.files.extend(save_figure(figure, out, stem, options.formats, options.dpi))
-        log.info("figure %d: wrote %s", number, ", ".join(str(p) for p in result.files[-len(options.formats):]))
+        log.info("figure %d: wrote %s", number, ", ".join(str(p) for p in result.files[-len(options.formats) :]))
     return result

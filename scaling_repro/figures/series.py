@@ -80,16 +80,18 @@ def experiment_series(
     out = []
     for x in xs:
         dfs = np.array(sorted(d for xx, d in values if xx == x))
-        out.append(Series(
-            label=value_label(experiment.factor, x),
-            color=colors[x],
-            x=dfs,
-            y=np.array([values[(x, d)] for d in dfs]),
-            held_out=np.array([held.get((x, d), False) for d in dfs]),
-            curve=(grid, fit.predict(x, grid)) if fit is not None else None,
-            connect=connect,
-            baseline=baseline(x) if baseline else None,
-        ))
+        out.append(
+            Series(
+                label=value_label(experiment.factor, x),
+                color=colors[x],
+                x=dfs,
+                y=np.array([values[(x, d)] for d in dfs]),
+                held_out=np.array([held.get((x, d), False) for d in dfs]),
+                curve=(grid, fit.predict(x, grid)) if fit is not None else None,
+                connect=connect,
+                baseline=baseline(x) if baseline else None,
+            )
+        )
     return out
 
 

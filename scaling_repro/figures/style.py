@@ -98,15 +98,18 @@ def _draw_series(ax, s: Series) -> None:
     x, y = np.asarray(s.x), np.asarray(s.y)
     ax.scatter(x[~held], y[~held], color=s.color, marker=MARKERS["fit"], s=16, zorder=3, edgecolors="none")
     if held.any():
-        ax.scatter(x[held], y[held], color=s.color, marker=MARKERS["held"], s=26, zorder=3,
-                   edgecolors="black", linewidths=0.5)
+        ax.scatter(
+            x[held], y[held], color=s.color, marker=MARKERS["held"], s=26, zorder=3, edgecolors="black", linewidths=0.5
+        )
     if s.baseline is not None:
         ax.axhline(s.baseline, color=s.color, ls="--", lw=1.0, alpha=0.9, zorder=1)
 
 
 _BOX_ANCHORS = {
-    "upper right": (0.97, 0.97, "right", "top"), "lower right": (0.97, 0.03, "right", "bottom"),
-    "upper left": (0.03, 0.97, "left", "top"), "lower left": (0.03, 0.03, "left", "bottom"),
+    "upper right": (0.97, 0.97, "right", "top"),
+    "lower right": (0.97, 0.03, "right", "bottom"),
+    "upper left": (0.03, 0.97, "left", "top"),
+    "lower left": (0.03, 0.03, "left", "bottom"),
 }
 
 
@@ -143,8 +146,17 @@ def draw_panel(ax, panel: Panel) -> None:
         if not panel.ylog:
             ax.set_ylim(lo, hi + room) if panel.box_loc.startswith("upper") else ax.set_ylim(lo - room, hi)
         x, y, ha, va = _BOX_ANCHORS[panel.box_loc]
-        ax.text(x, y, panel.box, transform=ax.transAxes, ha=ha, va=va, fontsize=7.5, zorder=5,
-                bbox={"boxstyle": "round,pad=0.3", "fc": "white", "ec": "0.75", "alpha": 0.9})
+        ax.text(
+            x,
+            y,
+            panel.box,
+            transform=ax.transAxes,
+            ha=ha,
+            va=va,
+            fontsize=7.5,
+            zorder=5,
+            bbox={"boxstyle": "round,pad=0.3", "fc": "white", "ec": "0.75", "alpha": 0.9},
+        )
 
 
 def _kind_handles(panels: Sequence[Panel]) -> list[Line2D]:
@@ -152,8 +164,19 @@ def _kind_handles(panels: Sequence[Panel]) -> list[Line2D]:
     series = [s for p in panels for s in p.series]
     handles = [Line2D([], [], color="0.35", marker=MARKERS["fit"], ls="none", ms=4.5, label="fitting point")]
     if any(s.held_out is not None and np.any(s.held_out) for s in series):
-        handles.append(Line2D([], [], color="0.35", marker=MARKERS["held"], ls="none", ms=5.5, mec="black",
-                              mew=0.5, label="held-out point"))
+        handles.append(
+            Line2D(
+                [],
+                [],
+                color="0.35",
+                marker=MARKERS["held"],
+                ls="none",
+                ms=5.5,
+                mec="black",
+                mew=0.5,
+                label="held-out point",
+            )
+        )
     if any(s.curve is not None for s in series):
         handles.append(Line2D([], [], color="0.35", ls="-", label="fitted law"))
     if any(s.baseline is not None for s in series):
@@ -193,14 +216,25 @@ def draw_figure(panels: Sequence[Panel], title: str | None = None, legend_title:
             draw_panel(ax, panel)
         kinds = _kind_handles(panels)
         if shared:
-            fig.legend(handles=_series_handles(panels[0].series) + kinds, loc="outside right center",
-                       title=legend_title or panels[0].legend_title, frameon=False)
+            fig.legend(
+                handles=_series_handles(panels[0].series) + kinds,
+                loc="outside right center",
+                title=legend_title or panels[0].legend_title,
+                frameon=False,
+            )
         else:
             for ax, panel, ncol in zip(grid[1], panels, columns):
                 ax.axis("off")
-                ax.legend(handles=_series_handles(panel.series), title=panel.legend_title or legend_title,
-                          loc="upper center", ncol=ncol, frameon=False, columnspacing=0.8, handlelength=1.4,
-                          borderaxespad=0.0)
+                ax.legend(
+                    handles=_series_handles(panel.series),
+                    title=panel.legend_title or legend_title,
+                    loc="upper center",
+                    ncol=ncol,
+                    frameon=False,
+                    columnspacing=0.8,
+                    handlelength=1.4,
+                    borderaxespad=0.0,
+                )
             fig.legend(handles=kinds, loc="outside right center", frameon=False)
         if title:
             fig.suptitle(title, fontsize=11)
@@ -218,7 +252,9 @@ def safe_name(text: str) -> str:
     return f"{slug[:60]}-{digest}" if slug else digest
 
 
-def save_figure(fig: Figure, out_dir: Path, stem: str, formats: Sequence[str] = ("png", "pdf"), dpi: int = 200) -> list[Path]:
+def save_figure(
+    fig: Figure, out_dir: Path, stem: str, formats: Sequence[str] = ("png", "pdf"), dpi: int = 200
+) -> list[Path]:
     """Write ``fig`` as ``out_dir/stem.<format>`` for each format; return the paths.
     ``stem`` is made a safe file name (:func:`safe_name`), so every file lands inside ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)

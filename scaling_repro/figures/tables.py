@@ -21,33 +21,40 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from scipy.stats import pearsonr
 
-from scaling_repro.errors import UserError
 from scaling_repro.analysis import published
-from scaling_repro.analysis.experiments import PAIRS, pair_name
 from scaling_repro.analysis.experiments import (
     FACTOR_FIELDS,
     FACTOR_NAMES,
     METHOD_NAMES,
     METHODS,
+    PAIRS,
     Missing,
+    pair_name,
 )
 from scaling_repro.analysis.numbers import sci
+from scaling_repro.analysis.study import Study
+from scaling_repro.errors import UserError
 from scaling_repro.figures.quality import choose_metric, metric_name
 from scaling_repro.figures.series import mean_by_point
-from scaling_repro.analysis.study import Study
 from scaling_repro.figures.tabular import Table, markdown_table, tidy_frame, with_paper
 from scaling_repro.fit.critical import critical_power_law
 
 LAWS = ("multiplicative", "additive")
-UNITS = ("X: model size in parameters, pretraining data in tokens, PET size in prompt tokens (Prompt) or "
-         "LoRA rank (LoRA); Df: finetuning examples; loss: nats per target token (log PPL).")
+UNITS = (
+    "X: model size in parameters, pretraining data in tokens, PET size in prompt tokens (Prompt) or "
+    "LoRA rank (LoRA); Df: finetuning examples; loss: nats per target token (log PPL)."
+)
 PAPER_NOTE = " Values in parentheses: published in the paper."
 # Table 4 rows: (name, factor, law parameter); E and beta are shared by the factors.
 PARAM_ROWS = (
-    ("A_m", "model_size", "A"), ("alpha_m", "model_size", "alpha"),
-    ("A_p", "pretrain_data", "A"), ("alpha_p", "pretrain_data", "alpha"),
-    ("A_t", "pet_size", "A"), ("alpha_t", "pet_size", "alpha"),
-    ("E", None, "E"), ("beta", None, "beta"),
+    ("A_m", "model_size", "A"),
+    ("alpha_m", "model_size", "alpha"),
+    ("A_p", "pretrain_data", "A"),
+    ("alpha_p", "pretrain_data", "alpha"),
+    ("A_t", "pet_size", "A"),
+    ("alpha_t", "pet_size", "alpha"),
+    ("E", None, "E"),
+    ("beta", None, "beta"),
 )
 
 
@@ -80,16 +87,29 @@ def table_4(study: Study, tasks: Sequence[str], compare_paper: bool = False, met
                 cells.append(with_paper(sci(value), None if paper is None else sci(paper)))
                 unit = fit.x_unit if fit else None
                 units.append(f"{unit} ({METHOD_NAMES[method]})" if factor == "pet_size" else unit)
-                rows.append({"task": task, "method": method, "parameter": name, "factor": factor or "shared",
-                             "value": value, "paper": paper, "x_unit": unit, "df_unit": "examples",
-                             "shared_over": ",".join(joint.shared_over)})
+                rows.append(
+                    {
+                        "task": task,
+                        "method": method,
+                        "parameter": name,
+                        "factor": factor or "shared",
+                        "value": value,
+                        "paper": paper,
+                        "x_unit": unit,
+                        "df_unit": "examples",
+                        "shared_over": ",".join(joint.shared_over),
+                    }
+                )
             if any(c != "-" for c in cells):
                 unit_text = ", ".join(dict.fromkeys(u for u in units if u)) or "-"
                 body.append([name, unit_text] + cells)
         header = ["parameter", "unit of x"] + [METHOD_NAMES[m] for m in joints]
         sections.append((task, markdown_table(header, body)))
-    caption = _caption("Multiplicative law L = A * X^-alpha * Df^-beta + E, joint procedure (beta and E shared "
-                       "over model size and pretraining data).", compare_paper)
+    caption = _caption(
+        "Multiplicative law L = A * X^-alpha * Df^-beta + E, joint procedure (beta and E shared "
+        "over model size and pretraining data).",
+        compare_paper,
+    )
     return Table(4, "fitted scaling-law parameters", tidy_frame(rows), sections, caption, notes)
 
 
@@ -102,8 +122,9 @@ def _reason(study: Study, task: str, method: str, factor: str, law: str, err: Mi
     return f"{law} law: {err}"
 
 
-def _mad_cells(study: Study, task: str, factor: str, law: str, compare_paper: bool, rows: list, notes: list,
-               rules: dict) -> list[str]:
+def _mad_cells(
+    study: Study, task: str, factor: str, law: str, compare_paper: bool, rows: list, notes: list, rules: dict
+) -> list[str]:
     cells, values = [], []
     for method in METHODS:
         paper = published.MAD_HELD_OUT[law].get((task, factor, method)) if compare_paper else None
@@ -120,14 +141,36 @@ def _mad_cells(study: Study, task: str, factor: str, law: str, compare_paper: bo
         cells.append(with_paper("-" if value is None else f"{value:.4f}", None if paper is None else f"{paper:.2g}"))
         if value is not None:
             values.append(value)
-        rows.append({"task": task, "factor": factor, "law": law, "method": method, "mad_held_out": value,
-                     "mad_fit": fit.mad_fit, "n_held_out": fit.n_held_out, "holdout": rule, "paper": paper})
+        rows.append(
+            {
+                "task": task,
+                "factor": factor,
+                "law": law,
+                "method": method,
+                "mad_held_out": value,
+                "mad_fit": fit.mad_fit,
+                "n_held_out": fit.n_held_out,
+                "holdout": rule,
+                "paper": paper,
+            }
+        )
     avg = float(np.mean(values)) if values else None
     paper_avg = published.MAD_HELD_OUT_AVG[law].get((task, factor)) if compare_paper else None
     cells.append(with_paper("-" if avg is None else f"{avg:.4f}", None if paper_avg is None else f"{paper_avg:.2g}"))
     if avg is not None:
-        rows.append({"task": task, "factor": factor, "law": law, "method": "avg", "mad_held_out": avg,
-                     "mad_fit": None, "n_held_out": None, "holdout": ",".join(rules), "paper": paper_avg})
+        rows.append(
+            {
+                "task": task,
+                "factor": factor,
+                "law": law,
+                "method": "avg",
+                "mad_held_out": avg,
+                "mad_fit": None,
+                "n_held_out": None,
+                "holdout": ",".join(rules),
+                "paper": paper_avg,
+            }
+        )
     return cells
 
 
@@ -139,17 +182,28 @@ def table_mad(number: int) -> Callable[..., Table]:
         for task in tasks:
             for factor in FACTOR_FIELDS:
                 rules: dict[str, None] = {}
-                cells = [c for law in LAWS for c in _mad_cells(study, task, factor, law, compare_paper, rows, notes, rules)]
+                cells = [
+                    c for law in LAWS for c in _mad_cells(study, task, factor, law, compare_paper, rows, notes, rules)
+                ]
                 if any(c.split(" ")[0] != "-" for c in cells):
                     body.append([task, FACTOR_NAMES[factor], ", ".join(rules)] + cells)
         names = [METHOD_NAMES[m] for m in METHODS] + ["Avg"]
         header = ["task", "scaling factor", "held out"] + [f"mult. {n}" for n in names] + [f"add. {n}" for n in names]
-        caption = _caption("Held-out mean absolute deviation Delta_h (lower is better) of the multiplicative "
-                           "and additive joint laws, each fitted with the joint procedure. 'held out': the rule that "
-                           "chose the held-out points of the row ('largest': the largest x and the largest Df, the "
-                           "paper's; 'marked': the runs' recipe marks).", compare_paper)
-        return Table(number, "held-out fitting errors, multiplicative vs additive", tidy_frame(rows),
-                     [("", markdown_table(header, body))] if body else [], caption, notes)
+        caption = _caption(
+            "Held-out mean absolute deviation Delta_h (lower is better) of the multiplicative "
+            "and additive joint laws, each fitted with the joint procedure. 'held out': the rule that "
+            "chose the held-out points of the row ('largest': the largest x and the largest Df, the "
+            "paper's; 'marked': the runs' recipe marks).",
+            compare_paper,
+        )
+        return Table(
+            number,
+            "held-out fitting errors, multiplicative vs additive",
+            tidy_frame(rows),
+            [("", markdown_table(header, body))] if body else [],
+            caption,
+            notes,
+        )
 
     return build
 
@@ -159,8 +213,10 @@ def table_5(study: Study, tasks: Sequence[str], compare_paper: bool = False, met
     rows, body, notes = [], [], []
     for task in tasks:
         if len(study.methods(task)) < 2:
-            notes.append(f"{task}: Table 5 compares methods, but the runs have only "
-                         f"{[METHOD_NAMES[m] for m in study.methods(task)]}")
+            notes.append(
+                f"{task}: Table 5 compares methods, but the runs have only "
+                f"{[METHOD_NAMES[m] for m in study.methods(task)]}"
+            )
         for factor in ("model_size", "pretrain_data"):
             h_cells, g_cells = [], []
             for pair in PAIRS:
@@ -175,17 +231,36 @@ def table_5(study: Study, tasks: Sequence[str], compare_paper: bool = False, met
                     continue
                 h_cells.append(with_paper(sci(h), None if paper is None else sci(paper[0])))
                 g_cells.append(with_paper(f"{gamma:.3g}", None if paper is None else f"{paper[1]:.2g}"))
-                rows.append({"task": task, "factor": factor, "pair": pair_name(pair), "H": h, "gamma": gamma,
-                             "paper_H": paper and paper[0], "paper_gamma": paper and paper[1],
-                             "x_unit": "parameters" if factor == "model_size" else "tokens", "df_unit": "examples"})
+                rows.append(
+                    {
+                        "task": task,
+                        "factor": factor,
+                        "pair": pair_name(pair),
+                        "H": h,
+                        "gamma": gamma,
+                        "paper_H": paper and paper[0],
+                        "paper_gamma": paper and paper[1],
+                        "x_unit": "parameters" if factor == "model_size" else "tokens",
+                        "df_unit": "examples",
+                    }
+                )
             if any(c != "-" for c in h_cells):
                 body += [[task, FACTOR_NAMES[factor], "H"] + h_cells, [task, FACTOR_NAMES[factor], "gamma"] + g_cells]
     header = ["task", "scaling factor", "coefficient"] + [pair_name(p) for p in PAIRS]
-    caption = _caption("Critical finetuning data size of 'A vs B' where the gap between the methods is the "
-                       "constant E_A - E_B: Df_c = H * X^gamma, H = (A_A/A_B)^(1/(beta_A-beta_B)), "
-                       "gamma = (alpha_B-alpha_A)/(beta_A-beta_B), from the fitted multiplicative laws.", compare_paper)
-    return Table(5, "critical-point coefficients H and gamma", tidy_frame(rows),
-                 [("", markdown_table(header, body))] if body else [], caption, notes)
+    caption = _caption(
+        "Critical finetuning data size of 'A vs B' where the gap between the methods is the "
+        "constant E_A - E_B: Df_c = H * X^gamma, H = (A_A/A_B)^(1/(beta_A-beta_B)), "
+        "gamma = (alpha_B-alpha_A)/(beta_A-beta_B), from the fitted multiplicative laws.",
+        compare_paper,
+    )
+    return Table(
+        5,
+        "critical-point coefficients H and gamma",
+        tidy_frame(rows),
+        [("", markdown_table(header, body))] if body else [],
+        caption,
+        notes,
+    )
 
 
 NEAR_EQUAL_BETA = 0.01  # |beta1 - beta2| at or below this: Table 4's 2-digit betas cannot give H
@@ -207,18 +282,38 @@ def table_5_from_paper(tasks: Sequence[str] = published.TASKS) -> Table:
                 mark = " †" if flag else ""
                 h_cells.append(with_paper(sci(h) + mark, sci(paper[0])))
                 g_cells.append(with_paper(f"{gamma:.3g}{mark}", f"{paper[1]:.2g}"))
-                rows.append({"task": task, "factor": factor, "pair": pair_name(pair), "H": h, "gamma": gamma,
-                             "beta_difference": d_beta, "recoverable": not flag, "paper_H": paper[0], "paper_gamma": paper[1],
-                             "x_unit": "parameters" if factor == "model_size" else "tokens", "df_unit": "examples"})
+                rows.append(
+                    {
+                        "task": task,
+                        "factor": factor,
+                        "pair": pair_name(pair),
+                        "H": h,
+                        "gamma": gamma,
+                        "beta_difference": d_beta,
+                        "recoverable": not flag,
+                        "paper_H": paper[0],
+                        "paper_gamma": paper[1],
+                        "x_unit": "parameters" if factor == "model_size" else "tokens",
+                        "df_unit": "examples",
+                    }
+                )
             body += [[task, FACTOR_NAMES[factor], "H"] + h_cells, [task, FACTOR_NAMES[factor], "gamma"] + g_cells]
     header = ["task", "scaling factor", "coefficient"] + [pair_name(p) for p in PAIRS]
-    caption = ("Table 5 computed from the published Table 4: Df_c = H * X^gamma where the gap between the methods "
-               "is E_A - E_B, H = (A_A/A_B)^(1/(beta_A-beta_B)), gamma = (alpha_B-alpha_A)/(beta_A-beta_B). " + UNITS
-               + " Values in parentheses: the published Table 5. †: |beta_A - beta_B| <= "
-               f"{NEAR_EQUAL_BETA:g}: H = (A_A/A_B)^(1/(beta_A-beta_B)) is not recoverable from Table 4's "
-               "two-digit betas (a rounding step of beta moves it by orders of magnitude).")
-    return Table(5, "critical-point coefficients H and gamma from Table 4", tidy_frame(rows),
-                 [("", markdown_table(header, body))], caption)
+    caption = (
+        "Table 5 computed from the published Table 4: Df_c = H * X^gamma where the gap between the methods "
+        "is E_A - E_B, H = (A_A/A_B)^(1/(beta_A-beta_B)), gamma = (alpha_B-alpha_A)/(beta_A-beta_B). "
+        + UNITS
+        + " Values in parentheses: the published Table 5. †: |beta_A - beta_B| <= "
+        f"{NEAR_EQUAL_BETA:g}: H = (A_A/A_B)^(1/(beta_A-beta_B)) is not recoverable from Table 4's "
+        "two-digit betas (a rounding step of beta moves it by orders of magnitude)."
+    )
+    return Table(
+        5,
+        "critical-point coefficients H and gamma from Table 4",
+        tidy_frame(rows),
+        [("", markdown_table(header, body))],
+        caption,
+    )
 
 
 def table_7(study: Study, tasks: Sequence[str], compare_paper: bool = False, metric: str | None = None) -> Table:
@@ -248,24 +343,41 @@ def table_7(study: Study, tasks: Sequence[str], compare_paper: bool = False, met
                 score = mean_by_point(exp, lambda r, m=name: (r.metrics.get(m) or {}).get("all"))
                 keys = [k for k in ppl if k in score]
                 if len(keys) < 3 or np.ptp([score[k] for k in keys]) == 0:
-                    notes.append(f"{task} / {METHOD_NAMES[method]} ({FACTOR_NAMES[factor]}): {len(keys)} point(s) "
-                                 f"with {name}; Pearson's r needs >= 3 with varying scores")
+                    notes.append(
+                        f"{task} / {METHOD_NAMES[method]} ({FACTOR_NAMES[factor]}): {len(keys)} point(s) "
+                        f"with {name}; Pearson's r needs >= 3 with varying scores"
+                    )
                     cells.append("-")
                     continue
                 r, p = pearsonr([ppl[k] for k in keys], [score[k] for k in keys])
-                cells.append(with_paper(f"{r:.3f}" + ("‡" if p < 0.01 else ""), None if paper is None else f"{paper:.3f}"))
-                rows.append({"task": task, "factor": factor, "method": method, "metric": name, "r": float(r),
-                             "p": float(p), "n_points": len(keys), "paper": paper})
+                cells.append(
+                    with_paper(f"{r:.3f}" + ("‡" if p < 0.01 else ""), None if paper is None else f"{paper:.3f}")
+                )
+                rows.append(
+                    {
+                        "task": task,
+                        "factor": factor,
+                        "method": method,
+                        "metric": name,
+                        "r": float(r),
+                        "p": float(p),
+                        "n_points": len(keys),
+                        "paper": paper,
+                    }
+                )
             if any(c != "-" for c in cells):
                 body.append([FACTOR_NAMES[factor]] + cells)
         if body:
             header = ["scaling factor"] + [METHOD_NAMES[m] for m in METHODS]
             sections.append((f"{task} (PPL vs {metric_name(name)})", markdown_table(header, body)))
-    caption = ("Pearson correlation between test PPL (exp of the mean test loss per setting) and the generation "
-               "metric over the points of each experiment (held-out points included); ‡: p < 0.01. Lower PPL and "
-               "higher scores are better, so r is negative when they agree." + (PAPER_NOTE if compare_paper else ""))
-    return Table(7, "Pearson correlation between PPL and generation quality", tidy_frame(rows), sections,
-                 caption, notes)
+    caption = (
+        "Pearson correlation between test PPL (exp of the mean test loss per setting) and the generation "
+        "metric over the points of each experiment (held-out points included); ‡: p < 0.01. Lower PPL and "
+        "higher scores are better, so r is negative when they agree." + (PAPER_NOTE if compare_paper else "")
+    )
+    return Table(
+        7, "Pearson correlation between PPL and generation quality", tidy_frame(rows), sections, caption, notes
+    )
 
 
 TABLES: dict[int, Callable[..., Table]] = {2: table_mad(2), 4: table_4, 5: table_5, 6: table_mad(6), 7: table_7}

@@ -19,6 +19,7 @@ def tidy_frame(rows: list[dict]) -> pd.DataFrame:
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     """Return a GitHub-flavoured Markdown table (cells are escaped for '|')."""
+
     def cell(text: str) -> str:
         return str(text).replace("|", "\\|")
 

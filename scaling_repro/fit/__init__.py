@@ -18,7 +18,23 @@ from scaling_repro.fit.record import Bootstrap, FitPoint, JointFit, LawFit, load
 from scaling_repro.fit.uncertainty import bootstrap_fit
 
 __all__ = [
-    "LAWS", "Bootstrap", "FitPoint", "FitPoints", "JointFit", "LawFit", "bootstrap_fit", "bootstrap_joint",
-    "critical_data_size", "critical_power_law", "fit_joint", "fit_law", "get_law", "holdout_mask", "load_fits",
-    "points_from_records", "points_from_table", "predict", "save_fits",
+    "LAWS",
+    "Bootstrap",
+    "FitPoint",
+    "FitPoints",
+    "JointFit",
+    "LawFit",
+    "bootstrap_fit",
+    "bootstrap_joint",
+    "critical_data_size",
+    "critical_power_law",
+    "fit_joint",
+    "fit_law",
+    "get_law",
+    "holdout_mask",
+    "load_fits",
+    "points_from_records",
+    "points_from_table",
+    "predict",
+    "save_fits",
 ]

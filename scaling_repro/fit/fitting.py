@@ -59,8 +59,7 @@ def require_distinct(values: np.ndarray, label: str, exponent: str, what: str) -
     if len(np.unique(values)) < 2:
         raise UserError(
             f"{what}: every fitting point has the same {label} ({values[0]:g}), so {exponent} cannot be "
-            f"fitted; use points with several {label} values"
-            + (" or law='single' (no x)" if label == "x" else "")
+            f"fitted; use points with several {label} values" + (" or law='single' (no x)" if label == "x" else "")
         )
 
 
@@ -173,4 +172,3 @@ def fit_law(
     if bootstrap:
         fit = bootstrap_fit(fit, n_samples=bootstrap, resample=resample, level=level, seed=seed)
     return fit
-

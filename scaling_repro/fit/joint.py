@@ -56,7 +56,9 @@ def fit_joint(
     """
     law_obj = check_options(law, residual, huber_delta, estimator)
     if not law_obj.uses_x:
-        raise UserError(f"the joint procedure needs a law with an X factor ('multiplicative' or 'additive'), got {law!r}")
+        raise UserError(
+            f"the joint procedure needs a law with an X factor ('multiplicative' or 'additive'), got {law!r}"
+        )
     names = [name for name in shared_over if name in factors]
     if not names:
         raise UserError(f"the joint procedure needs points of at least one of {list(shared_over)}; got {list(factors)}")
@@ -76,7 +78,11 @@ def fit_joint(
     shared = {name: joint_params[name] for name in SHARED}
     fits = {
         name: points.fit(
-            law, residual, huber_delta, fixed=shared, estimator=estimator,
+            law,
+            residual,
+            huber_delta,
+            fixed=shared,
+            estimator=estimator,
             labels={**dict(labels or {}), "factor": name},
         )
         for name, points in factors.items()
@@ -118,8 +124,12 @@ def bootstrap_joint(
     for _ in tqdm(range(n_samples), desc="bootstrap (joint)", leave=False, disable=None):
         drawn = {name: resampled_losses(fit, rng, resample) for name, fit in joint.fits.items()}
         groups = [
-            Group(name, factors[name].x[drawn[name][1]], factors[name].data_size[drawn[name][1]],
-                  drawn[name][0][drawn[name][1]])
+            Group(
+                name,
+                factors[name].x[drawn[name][1]],
+                factors[name].data_size[drawn[name][1]],
+                drawn[name][0][drawn[name][1]],
+            )
             for name in joint.shared_over
         ]
         design = build_design(law, groups, shared=SHARED)
@@ -133,7 +143,9 @@ def bootstrap_joint(
     for name, fit in joint.fits.items():
         names = list(fit.params)
         values = np.array([[s[p] for p in names] for s in samples[name]])
-        boot = Bootstrap(n_samples=n_samples, resample=resample, level=level, seed=seed, intervals={}, samples=samples[name])
+        boot = Bootstrap(
+            n_samples=n_samples, resample=resample, level=level, seed=seed, intervals={}, samples=samples[name]
+        )
         low, high = boot.interval(values)
         boot.intervals = {p: (float(lo), float(hi)) for p, lo, hi in zip(names, low, high)}
         fits[name] = fit.model_copy(update={"bootstrap": boot})

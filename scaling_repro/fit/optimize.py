@@ -240,7 +240,9 @@ def _huber_nll(r: np.ndarray, delta: float, log_sigma: float) -> float:
 def _best_log_sigma(r: np.ndarray, delta: float) -> float:
     spread = float(np.log(max(np.mean(np.abs(r)), 1e-300)))
     result = minimize_scalar(
-        lambda s: _huber_nll(r, delta, s), bounds=(spread - 30.0, spread + 5.0), method="bounded",
+        lambda s: _huber_nll(r, delta, s),
+        bounds=(spread - 30.0, spread + 5.0),
+        method="bounded",
         options={"xatol": 1e-12},
     )
     return float(result.x)

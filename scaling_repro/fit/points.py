@@ -70,14 +70,25 @@ class FitPoints:
     def __len__(self) -> int:
         return len(self.loss)
 
-    def fit(self, law: str = "multiplicative", residual: str = "linear", huber_delta: float = 1e-3, **kwargs: Any) -> LawFit:
+    def fit(
+        self, law: str = "multiplicative", residual: str = "linear", huber_delta: float = 1e-3, **kwargs: Any
+    ) -> LawFit:
         """Return ``fit_law`` on these points (held-out points excluded from fitting, evaluated)."""
         from scaling_repro.fit.fitting import fit_law
 
         return fit_law(
-            self.x, self.data_size, self.loss, law, residual, huber_delta,
-            held_out=self.held_out, runs=self.runs, x_unit=self.x_unit, df_unit=self.df_unit,
-            labels={**self.labels, **kwargs.pop("labels", {})}, **kwargs,
+            self.x,
+            self.data_size,
+            self.loss,
+            law,
+            residual,
+            huber_delta,
+            held_out=self.held_out,
+            runs=self.runs,
+            x_unit=self.x_unit,
+            df_unit=self.df_unit,
+            labels={**self.labels, **kwargs.pop("labels", {})},
+            **kwargs,
         )
 
 
@@ -260,7 +271,9 @@ def points_from_table(
         text = frame[held_out_column].astype(str).str.strip().str.lower()
         unknown = sorted(set(text) - {"1", "0", "true", "false", "yes", "no", ""})
         if unknown:
-            raise UserError(f"column {held_out_column!r}: values {unknown[:5]} are not booleans (use 0/1 or true/false)")
+            raise UserError(
+                f"column {held_out_column!r}: values {unknown[:5]} are not booleans (use 0/1 or true/false)"
+            )
         marked_rows = text.isin({"1", "true", "yes"}).to_numpy()
     groups: dict[tuple[float | None, float], list[int]] = defaultdict(list)
     for i in range(len(frame)):

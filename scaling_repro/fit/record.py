@@ -15,8 +15,8 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from scaling_repro.fit.laws import get_law, predict
 from scaling_repro.fileio import atomic_write_text
+from scaling_repro.fit.laws import get_law, predict
 
 
 class FitPoint(BaseModel):

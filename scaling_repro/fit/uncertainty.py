@@ -56,7 +56,9 @@ def refit(
         index = np.flatnonzero([not p.held_out for p in fit.points])
     held_fixed = {name: fit.params[name] for name in fit.fixed}
     held_fixed.update(fixed or {})
-    design = build_design(law, [Group("all", None if x is None else x[index], df[index], loss[index])], fixed=held_fixed)
+    design = build_design(
+        law, [Group("all", None if x is None else x[index], df[index], loss[index])], fixed=held_fixed
+    )
     solution = solve(design, fit.residual, fit.huber_delta, fit.estimator, start={**fit.params, **held_fixed})
     params = design.raw_params(solution.theta, solution.coefs)
     return {p: params[p] for p in law.params}

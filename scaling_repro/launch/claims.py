@@ -41,10 +41,11 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Annotated, Iterator, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -207,11 +208,15 @@ def damaged_claim_warning(run_dir: str | Path, info: ClaimInfo, stale_after: flo
     path = claim_file(run_dir, info.generation)
     age = now - info.heartbeat
     if age > stale_after:
-        return (f"{path}: damaged claim file ({info.damaged}), unchanged for {age:.0f}s, more than "
-                f"--stale-after {stale_after:g}s: taking the run over")
+        return (
+            f"{path}: damaged claim file ({info.damaged}), unchanged for {age:.0f}s, more than "
+            f"--stale-after {stale_after:g}s: taking the run over"
+        )
     until = datetime.fromtimestamp(info.heartbeat + stale_after).isoformat(sep=" ", timespec="seconds")
-    return (f"{path}: damaged claim file ({info.damaged}); the run counts as held by an unknown worker "
-            f"until {until} (--stale-after {stale_after:g}s after the file last changed), then it is taken over")
+    return (
+        f"{path}: damaged claim file ({info.damaged}); the run counts as held by an unknown worker "
+        f"until {until} (--stale-after {stale_after:g}s after the file last changed), then it is taken over"
+    )
 
 
 def _create_exclusive(path: Path, text: str) -> bool:
@@ -278,8 +283,9 @@ class Claim:
         ownership = self._ownership()
         if ownership == "lost":
             if not self.lost:
-                log.error("%s: claim taken over by another worker (this one looked stale): stopping the run",
-                          self.run_dir)
+                log.error(
+                    "%s: claim taken over by another worker (this one looked stale): stopping the run", self.run_dir
+                )
             self.lost = True
         elif ownership == "damaged":
             log.warning("%s: own claim file was damaged; writing it again", self.path)
@@ -308,7 +314,7 @@ class Claim:
             shutil.rmtree(_claims_dir(self.run_dir), ignore_errors=True)
 
     @contextlib.contextmanager
-    def kept_alive(self, interval: float) -> Iterator["Claim"]:
+    def kept_alive(self, interval: float) -> Iterator[Claim]:
         """Refresh the heartbeat every ``interval`` seconds in a daemon thread while inside."""
         stop = threading.Event()
 
@@ -353,8 +359,9 @@ def try_claim(
         if held and not own_job and not is_stale(current, stale_after):
             return None
         if own_job:
-            log.warning("%s: taking over the claim of this job's previous attempt: %s", run_dir,
-                        describe_holder(current))
+            log.warning(
+                "%s: taking over the claim of this job's previous attempt: %s", run_dir, describe_holder(current)
+            )
         elif held and not current.damaged:
             log.warning("%s: taking over a stale claim of %s", run_dir, describe_holder(current))
         info = ClaimInfo(

@@ -35,8 +35,8 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, replace
 
-from scaling_repro.launch.order import examples_processed, model_params_from_name
 from scaling_repro.config.recipe import RunSpec
+from scaling_repro.launch.order import examples_processed, model_params_from_name
 from scaling_repro.train.steps import planned_steps
 
 ASSUMED_MFU = 0.40
@@ -96,7 +96,7 @@ class RunCost:
         return assumptions.gpu_hours(self.flops)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def config_flops_shape(name: str, vocab_size: int | None = None) -> tuple[int, int, int]:
     """Return (matmul parameters, layers, heads x head dim) of config ``name``: every
     projection of every block plus the LM head at ``vocab_size`` (default: the config's listed
@@ -168,7 +168,9 @@ def run_steps(spec: RunSpec) -> int:
     """Return the optimizer steps of a run as the trainer plans them (the step cap when the
     data size is null, i.e. all data)."""
     train = spec.train
-    return planned_steps(spec.task.train_examples, spec.method.batch_size, train.max_steps, train.max_epochs, train.min_steps)
+    return planned_steps(
+        spec.task.train_examples, spec.method.batch_size, train.max_steps, train.max_epochs, train.min_steps
+    )
 
 
 def dev_evaluations(spec: RunSpec, steps: int) -> int:

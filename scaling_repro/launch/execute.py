@@ -33,6 +33,7 @@ from typing import Literal
 
 from pydantic import ValidationError
 
+from scaling_repro.config.recipe import RunSpec
 from scaling_repro.launch.claims import (
     DEFAULT_STALE_AFTER,
     Claim,
@@ -43,7 +44,6 @@ from scaling_repro.launch.claims import (
     try_claim,
 )
 from scaling_repro.launch.runners import ClaimLost, RunCrashed, RunInterrupted, Runner
-from scaling_repro.config.recipe import RunSpec
 from scaling_repro.results import RESULT_FILE, RunRecord, adopt_legacy_run_dir, read_record
 
 log = logging.getLogger(__name__)
@@ -174,9 +174,7 @@ def _busy(spec: RunSpec) -> RunOutcome:
     return RunOutcome(spec.run_id, spec.index, "busy", f"claimed by {holder}")
 
 
-def execute_run(
-    spec: RunSpec, runner: Runner, options: SweepOptions, owner: str = "", job: str = ""
-) -> RunOutcome:
+def execute_run(spec: RunSpec, runner: Runner, options: SweepOptions, owner: str = "", job: str = "") -> RunOutcome:
     """Run ``spec`` with ``runner`` unless it is done, failed earlier or claimed; return what happened.
 
     ``job`` names the scheduler job of this worker (see :func:`~scaling_repro.launch.claims.try_claim`):

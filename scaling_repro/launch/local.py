@@ -16,19 +16,19 @@ from __future__ import annotations
 import functools
 import logging
 import multiprocessing
-from multiprocessing.connection import wait as wait_for_processes
 import os
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from multiprocessing.connection import wait as wait_for_processes
 
 from tqdm.auto import tqdm
 
+from scaling_repro.config.recipe import RunSpec
 from scaling_repro.launch import preemption
 from scaling_repro.launch.claims import Claim
-from scaling_repro.launch.warm import start_fork_server, synthetic_task_params
 from scaling_repro.launch.execute import RunOutcome, SweepOptions, execute_run
 from scaling_repro.launch.runners import (
     LOG_FILE,
@@ -43,7 +43,7 @@ from scaling_repro.launch.runners import (
     last_line,
     python_command,
 )
-from scaling_repro.config.recipe import RunSpec
+from scaling_repro.launch.warm import start_fork_server, synthetic_task_params
 
 log = logging.getLogger(__name__)
 
@@ -116,8 +116,13 @@ def run_specs(
 # What a forked child needs already imported: the whole pipeline (torch, transformers, peft,
 # accelerate). Importing it costs ~5 s of CPU per process, more than a tiny run trains.
 PRELOAD_MODULES = (
-    "scaling_repro.logs", "scaling_repro.pipeline", "scaling_repro.data.tasks", "scaling_repro.models.load",
-    "scaling_repro.methods", "scaling_repro.train.loop", "scaling_repro.evaluate.run",
+    "scaling_repro.logs",
+    "scaling_repro.pipeline",
+    "scaling_repro.data.tasks",
+    "scaling_repro.models.load",
+    "scaling_repro.methods",
+    "scaling_repro.train.loop",
+    "scaling_repro.evaluate.run",
     "scaling_repro.launch.warm",  # last: builds caches with the modules above loaded
 )
 
@@ -177,8 +182,10 @@ class ForkedRunner:
         log_path = spec.run_dir / LOG_FILE
         log_path.parent.mkdir(parents=True, exist_ok=True)
         process = context.Process(
-            target=_run_forked, args=(self.target_for(spec), spec, str(log_path.resolve()), self.threads, os.getcwd()),
-            name=f"run-{spec.run_id}", daemon=False,
+            target=_run_forked,
+            args=(self.target_for(spec), spec, str(log_path.resolve()), self.threads, os.getcwd()),
+            name=f"run-{spec.run_id}",
+            daemon=False,
         )
         with _PROCESS_LOCK:
             start_fork_server(self.warm_params)  # at once when it runs already
@@ -262,7 +269,8 @@ def run_local(
         log.warning(
             "run %d asks for launch.gpus_per_node=%d but the local backend gives each run one "
             "process (and with --gpus one GPU); use --backend torchrun for multi-GPU runs",
-            wide[0].index, wide[0].launch.gpus_per_node,
+            wide[0].index,
+            wide[0].launch.gpus_per_node,
         )
     if not gpus and jobs > 1:
         runners = cpu_runners(lambda spec: target, jobs, specs=specs)
@@ -270,7 +278,6 @@ def run_local(
     if not gpus:
         return run_specs(specs, [InProcessRunner(target)], options, "local", progress)
     runners = [
-        SubprocessRunner(functools.partial(python_command, target), {"CUDA_VISIBLE_DEVICES": gpu})
-        for gpu in gpus
+        SubprocessRunner(functools.partial(python_command, target), {"CUDA_VISIBLE_DEVICES": gpu}) for gpu in gpus
     ]
     return run_specs(specs, runners, options, f"local gpus {','.join(gpus)}", progress)

@@ -22,7 +22,8 @@ Only the ranking matters; ties keep recipe order.
 from __future__ import annotations
 
 import re
-from typing import Iterable, Literal
+from collections.abc import Iterable
+from typing import Literal
 
 from scaling_repro.config.recipe import RunSpec
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import shlex
-from typing import Sequence
+from collections.abc import Sequence
 
+from scaling_repro.config.recipe import RunSpec
 from scaling_repro.launch.execute import RunOutcome, SweepOptions, plan_run
 from scaling_repro.launch.order import estimate_cost
 from scaling_repro.launch.runners import RunTarget, python_command
 from scaling_repro.launch.torchrun import torchrun_command
-from scaling_repro.config.recipe import RunSpec
 
 
 def plan_sweep(specs: Sequence[RunSpec], options: SweepOptions) -> tuple[list[RunSpec], list[RunOutcome]]:
@@ -36,7 +36,10 @@ def describe_skipped(skipped: Sequence[RunOutcome]) -> str:
 
 
 def format_local_plan(
-    todo: Sequence[RunSpec], skipped: Sequence[RunOutcome], target: RunTarget, backend: str,
+    todo: Sequence[RunSpec],
+    skipped: Sequence[RunOutcome],
+    target: RunTarget,
+    backend: str,
     gpus: Sequence[str] | None = None,
 ) -> str:
     """Return the dry-run text of the local or torchrun backend: one line per run to start."""

@@ -22,7 +22,7 @@ import logging
 import os
 import signal
 import threading
-from typing import Iterator
+from collections.abc import Iterator
 
 from scaling_repro.train import stop
 
@@ -47,8 +47,10 @@ def _on_sigterm(signum: int, frame=None) -> None:
         return
     stop.request_preemption()
     children = tuple(_children)
-    log.warning("SIGTERM: stopping as preempted; a run in this process checkpoints, SIGTERM forwarded to %d "
-                "child process(es)", len(children))
+    log.warning(
+        "SIGTERM: stopping as preempted; a run in this process checkpoints, SIGTERM forwarded to %d child process(es)",
+        len(children),
+    )
     for pid in children:
         _signal_child(pid)
 

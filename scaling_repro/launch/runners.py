@@ -18,14 +18,15 @@ import shlex
 import signal
 import subprocess
 import sys
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Mapping, Protocol
+from typing import Any, Protocol
 
+from scaling_repro.config.recipe import RunSpec
 from scaling_repro.launch import preemption
 from scaling_repro.launch.claims import Claim
-from scaling_repro.config.recipe import RunSpec
 
 log = logging.getLogger(__name__)
 
@@ -113,8 +114,9 @@ class InProcessRunner:
                 raise
             raise ClaimLost("its claim was taken over by another worker; training stopped") from None
         if claim.lost:
-            raise ClaimLost("its claim was taken over by another worker after training; its result may be "
-                            "written twice")
+            raise ClaimLost(
+                "its claim was taken over by another worker after training; its result may be written twice"
+            )
 
 
 @dataclass(frozen=True)
@@ -137,9 +139,7 @@ class SubprocessRunner:
             env_text = [f"{key}={value}" for key, value in self.env.items()]
             log_file.write(" ".join(["#", stamp, *env_text, shlex.join(argv)]) + "\n")
             log_file.flush()
-            process = subprocess.Popen(
-                argv, stdout=log_file, stderr=subprocess.STDOUT, env={**os.environ, **self.env}
-            )
+            process = subprocess.Popen(argv, stdout=log_file, stderr=subprocess.STDOUT, env={**os.environ, **self.env})
             try:
                 claim.add_pid(process.pid)
                 with preemption.forwarding_sigterm(process.pid):

@@ -29,10 +29,12 @@ import logging
 import math
 import os
 import shlex
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
+from scaling_repro.config.recipe import LaunchConfig, RunSpec
 from scaling_repro.errors import UserError
 from scaling_repro.launch import preemption
 from scaling_repro.launch.cost import gpu_hours
@@ -40,7 +42,6 @@ from scaling_repro.launch.execute import RunOutcome, SweepOptions, execute_run
 from scaling_repro.launch.order import estimate_cost
 from scaling_repro.launch.runners import InProcessRunner, RunTarget, SubprocessRunner
 from scaling_repro.launch.torchrun import check_single_node, torchrun_command
-from scaling_repro.config.recipe import LaunchConfig, RunSpec
 from scaling_repro.train.stop import EXIT_PREEMPTED
 
 log = logging.getLogger(__name__)
@@ -118,8 +119,9 @@ def plan_arrays(specs: Sequence[RunSpec], array_parallelism: int | None = None) 
     for spec in specs:
         groups.setdefault(spec.launch.model_dump_json(), []).append(spec)
     return [
-        ArrayJob(executor_parameters(group[0].launch, group[0].name, array_parallelism), tuple(group),
-                 max_timeouts(group))
+        ArrayJob(
+            executor_parameters(group[0].launch, group[0].name, array_parallelism), tuple(group), max_timeouts(group)
+        )
         for group in groups.values()
     ]
 
@@ -234,4 +236,3 @@ def format_plan(arrays: Sequence[ArrayJob], target: RunTarget, folder: str | Pat
                 f"{describe_runner(target, spec)}"
             )
     return "\n".join(lines)
-

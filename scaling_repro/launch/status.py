@@ -16,12 +16,14 @@ from __future__ import annotations
 import logging
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Any, Literal
 
 from pydantic import ValidationError
 
+from scaling_repro.config.recipe import RunSpec
 from scaling_repro.launch.claims import (
     CLAIMS_DIR,
     ClaimInfo,
@@ -33,7 +35,6 @@ from scaling_repro.launch.claims import (
 )
 from scaling_repro.launch.execute import run_state
 from scaling_repro.launch.order import estimate_cost
-from scaling_repro.config.recipe import RunSpec
 from scaling_repro.results import RunRecord, adopt_legacy_run_dir
 
 log = logging.getLogger(__name__)
@@ -177,7 +178,8 @@ def format_status(status: SweepStatus) -> str:
     interrupted = sum(r.state == "pending" and r.detail.startswith("interrupted") for r in status.runs)
     lines = [
         f"{status.source}: {len(status.runs)} run(s) {where}",
-        "  " + "  ".join(f"{state} {counts[state]}" for state in STATES)
+        "  "
+        + "  ".join(f"{state} {counts[state]}" for state in STATES)
         + (f" ({interrupted} interrupted, will resume)" if interrupted else ""),
     ]
     used = f"  GPU-hours: {status.used_gpu_hours():.2f} used by {counts['done']} finished run(s)"

@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import functools
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
+from scaling_repro.config.recipe import RunSpec
 from scaling_repro.errors import UserError
 from scaling_repro.launch.execute import RunOutcome, SweepOptions
 from scaling_repro.launch.local import run_specs
 from scaling_repro.launch.runners import RunTarget, SubprocessRunner
-from scaling_repro.config.recipe import RunSpec
 
 
 def processes_per_node(spec: RunSpec) -> int:
@@ -44,8 +44,15 @@ def torchrun_command(target: RunTarget, spec: RunSpec) -> list[str]:
     """Return the torchrun command line of one run (see the module docstring)."""
     check_single_node([spec], "torchrun")
     return [
-        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes", "1",
-        "--nproc_per_node", str(processes_per_node(spec)), *target.module_args(spec),
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nnodes",
+        "1",
+        "--nproc_per_node",
+        str(processes_per_node(spec)),
+        *target.module_args(spec),
     ]
 
 

@@ -123,7 +123,7 @@ def build_config(
     bos_token_id: int | None = None,
     eos_token_id: int | None = None,
     pad_token_id: int | None = None,
-) -> "LlamaConfig":
+) -> LlamaConfig:
     """Return the ``LlamaConfig`` of config ``name`` with ``vocab_size`` token embeddings
     (tied to the output layer) and one key/value head."""
     from transformers import LlamaConfig
@@ -152,10 +152,10 @@ def build_config(
 
 def build_model(
     config,
-    device: "str | torch.device | None" = None,
-    dtype: "torch.dtype | None" = None,
+    device: str | torch.device | None = None,
+    dtype: torch.dtype | None = None,
     attn_implementation: str | None = None,
-) -> "PreTrainedModel":
+) -> PreTrainedModel:
     """Return a randomly initialized causal LM for ``config`` (HF's own init, drawn from the
     global torch RNG: seed it first). ``device="meta"`` allocates no memory (for counting)."""
     import torch
@@ -168,7 +168,7 @@ def build_model(
         return AutoModelForCausalLM.from_config(config, **kwargs)
 
 
-def full_numel(param: "torch.Tensor") -> int:
+def full_numel(param: torch.Tensor) -> int:
     """Return the elements of ``param``, whole even when DeepSpeed ZeRO-3 holds only a
     partition of it here (``ds_numel``)."""
     return getattr(param, "ds_numel", None) or param.numel()
@@ -187,7 +187,7 @@ class ParamCounts:
         return self.non_embedding if kind == "non_embedding" else self.total
 
 
-def count_parameters(model: "torch.nn.Module") -> ParamCounts:
+def count_parameters(model: torch.nn.Module) -> ParamCounts:
     """Count ``model``'s unique parameters (tied weights once; works on the meta device and on
     a model partitioned by DeepSpeed ZeRO-3).
 

@@ -42,6 +42,16 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from scaling_repro.errors import UserError
+from scaling_repro.fileio import atomic_write_text
+from scaling_repro.models.configs import (
+    MODEL_PARAMS_COUNTED,
+    ParamsCounted,
+    build_config,
+    build_model,
+    count_parameters,
+    get_architecture,
+    is_config_name,
+)
 from scaling_repro.models.pretrain_tokens import (
     META_FILE,
     Known,
@@ -49,9 +59,6 @@ from scaling_repro.models.pretrain_tokens import (
     random_tokens,
     resolve_pretrain_tokens,
 )
-from scaling_repro.models.configs import MODEL_PARAMS_COUNTED, ParamsCounted, build_config, build_model
-from scaling_repro.models.configs import count_parameters, get_architecture, is_config_name
-from scaling_repro.fileio import atomic_write_text
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -104,8 +111,8 @@ class LoadedModel:
     ``model_params_counted``; ``pretrain_tokens`` None when unknown; ``source`` says what
     was loaded (e.g. ``hub:EleutherAI/pythia-160m@step1000``)."""
 
-    model: "PreTrainedModel"
-    tokenizer: "PreTrainedTokenizerBase"
+    model: PreTrainedModel
+    tokenizer: PreTrainedTokenizerBase
     model_params: int
     model_params_counted: ParamsCounted
     pretrain_tokens: int | None
@@ -113,7 +120,7 @@ class LoadedModel:
 
 
 def load_base_model(
-    cfg: "ModelConfig", tokenizer: "PreTrainedTokenizerBase | None" = None, *, seed: int = 0
+    cfg: ModelConfig, tokenizer: PreTrainedTokenizerBase | None = None, *, seed: int = 0
 ) -> LoadedModel:
     """Return the base model and tokenizer that recipe section ``cfg`` names (see the module
     docstring); ``tokenizer``, when given, is used instead of loading one; ``seed`` seeds
@@ -135,7 +142,11 @@ def load_base_model(
     )
     log.info(
         "loaded %s: %s %s parameters (%s total), pretrain_tokens=%s",
-        source, f"{loaded.model_params:,}", MODEL_PARAMS_COUNTED, f"{counts.total:,}", pretrain_tokens,
+        source,
+        f"{loaded.model_params:,}",
+        MODEL_PARAMS_COUNTED,
+        f"{counts.total:,}",
+        pretrain_tokens,
     )
     return loaded
 
@@ -143,7 +154,7 @@ def load_base_model(
 # --- the three kinds of source ------------------------------------------------------------
 
 
-def _load_config_name(cfg: "ModelConfig", tokenizer, seed: int):
+def _load_config_name(cfg: ModelConfig, tokenizer, seed: int):
     """A config name: (model, tokenizer, source, known pretrain tokens with their origin)."""
     if cfg.init == "pretrained":
         if not cfg.path:
@@ -177,7 +188,7 @@ def _load_config_name(cfg: "ModelConfig", tokenizer, seed: int):
     return model, tokenizer, f"random:{cfg.name}(seed={seed})", random_tokens(cfg)
 
 
-def _load_hf(cfg: "ModelConfig", tokenizer, seed: int):
+def _load_hf(cfg: ModelConfig, tokenizer, seed: int):
     """A hub id or a local directory: (model, tokenizer, source, known pretrain tokens)."""
     local = _local_path(cfg.name)
     meta = None
@@ -245,7 +256,13 @@ def _check_checkpoint_is(name: str, ckpt: Path, meta: CheckpointMeta | None) -> 
     expected = (arch.model_dim, arch.layers, arch.heads, arch.kv_heads, arch.ffn_dim)
     got = tuple(
         getattr(found, key, None)
-        for key in ("hidden_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads", "intermediate_size")
+        for key in (
+            "hidden_size",
+            "num_hidden_layers",
+            "num_attention_heads",
+            "num_key_value_heads",
+            "intermediate_size",
+        )
     )
     if got != expected:
         raise UserError(
@@ -257,13 +274,13 @@ def _check_checkpoint_is(name: str, ckpt: Path, meta: CheckpointMeta | None) -> 
 # --- Hugging Face calls with errors a user can act on ---------------------------------------
 
 
-def _torch_dtype(cfg: "ModelConfig"):
+def _torch_dtype(cfg: ModelConfig):
     import torch
 
     return torch.float32 if cfg.dtype == "auto" else getattr(torch, cfg.dtype)
 
 
-def _seeded_build(config, cfg: "ModelConfig", seed: int):
+def _seeded_build(config, cfg: ModelConfig, seed: int):
     """Build ``config`` with random weights drawn from ``seed``, leaving the global RNG as it was."""
     import torch
 
@@ -272,13 +289,13 @@ def _seeded_build(config, cfg: "ModelConfig", seed: int):
         return build_model(config, dtype=_torch_dtype(cfg), attn_implementation=cfg.attn_implementation)
 
 
-def _auto_config(target: str, revision: str | None, cfg: "ModelConfig"):
+def _auto_config(target: str, revision: str | None, cfg: ModelConfig):
     from transformers import AutoConfig
 
     return AutoConfig.from_pretrained(target, revision=revision, trust_remote_code=cfg.trust_remote_code)
 
 
-def _from_pretrained(target: str, revision: str | None, cfg: "ModelConfig", hub: bool):
+def _from_pretrained(target: str, revision: str | None, cfg: ModelConfig, hub: bool):
     from transformers import AutoModelForCausalLM
 
     kwargs: dict[str, Any] = {
@@ -293,7 +310,7 @@ def _from_pretrained(target: str, revision: str | None, cfg: "ModelConfig", hub:
     return _hf_call(lambda: AutoModelForCausalLM.from_pretrained(target, **kwargs), cfg, hub)
 
 
-def _hf_call(load, cfg: "ModelConfig", hub: bool):
+def _hf_call(load, cfg: ModelConfig, hub: bool):
     """Run ``load``; turn the hub's and transformers' exceptions into one actionable UserError."""
     try:
         return load()
@@ -306,7 +323,7 @@ def _hf_call(load, cfg: "ModelConfig", hub: bool):
         raise UserError(f"cannot load {where}: {reason}" + (f"; {hint}" if hint else "")) from err
 
 
-def _hint(cfg: "ModelConfig", reason: str, hub: bool) -> str:
+def _hint(cfg: ModelConfig, reason: str, hub: bool) -> str:
     if "trust_remote_code" in reason:
         return "this model needs its own code: set model.trust_remote_code: true only if you trust it"
     if "unpickling" in reason:
@@ -330,7 +347,7 @@ def _load_tokenizer(name_or_path: str, revision: str | None, trust_remote_code: 
     return load_tokenizer(name_or_path, revision=revision, trust_remote_code=trust_remote_code)
 
 
-def _local_tokenizer(cfg: "ModelConfig", ckpt: Path, root: Path, meta: CheckpointMeta | None):
+def _local_tokenizer(cfg: ModelConfig, ckpt: Path, root: Path, meta: CheckpointMeta | None):
     """``model.tokenizer``, else the tokenizer files in the checkpoint, its root, or the metadata's path."""
     if cfg.tokenizer:
         return _load_tokenizer(cfg.tokenizer, None, cfg.trust_remote_code)
@@ -340,9 +357,7 @@ def _local_tokenizer(cfg: "ModelConfig", ckpt: Path, root: Path, meta: Checkpoin
     for directory in candidates:
         if any((directory / f).is_file() for f in _TOKENIZER_FILES):
             return _load_tokenizer(str(directory), None, cfg.trust_remote_code)
-    raise UserError(
-        f"no tokenizer for {ckpt}: none in {', '.join(map(str, candidates))}; set model.tokenizer"
-    )
+    raise UserError(f"no tokenizer for {ckpt}: none in {', '.join(map(str, candidates))}; set model.tokenizer")
 
 
 def _check_vocab(model, tokenizer, source: str) -> None:

@@ -107,7 +107,9 @@ def token_nll_sum(
     return summed_cross_entropy(logits, targets.to(logits.device), chunk_elements)
 
 
-def summed_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, chunk_elements: int = CE_CHUNK_ELEMENTS) -> torch.Tensor:
+def summed_cross_entropy(
+    logits: torch.Tensor, targets: torch.Tensor, chunk_elements: int = CE_CHUNK_ELEMENTS
+) -> torch.Tensor:
     """Return the fp32 cross-entropy of ``logits`` (..., vocab) against ``targets`` (...),
     summed over non-ignored targets.
 

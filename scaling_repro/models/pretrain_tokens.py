@@ -36,21 +36,20 @@ def pythia_pretrain_tokens(name: str, revision: str | None, model_type: str | No
     return int(step.group(1)) * PYTHIA_TOKENS_PER_STEP if step else None
 
 
-def random_tokens(cfg: "ModelConfig") -> Known:
+def random_tokens(cfg: ModelConfig) -> Known:
     """Return 0 tokens (random init); UserError when the recipe claims pretraining tokens."""
     if cfg.pretrain_tokens:
         raise UserError(f"model.pretrain_tokens {cfg.pretrain_tokens} contradicts model.init 'random' (0 tokens)")
     return 0, "random init"
 
 
-
-def pythia_rule(cfg: "ModelConfig", model) -> Known:
+def pythia_rule(cfg: ModelConfig, model) -> Known:
     """Return the tokens of a Pythia checkpoint by the published rule, or None."""
     tokens = pythia_pretrain_tokens(cfg.name, cfg.revision, getattr(model.config, "model_type", None))
     return None if tokens is None else (tokens, f"the Pythia rule (step x {PYTHIA_TOKENS_PER_STEP:,})")
 
 
-def resolve_pretrain_tokens(cfg: "ModelConfig", known: Known, source: str) -> int | None:
+def resolve_pretrain_tokens(cfg: ModelConfig, known: Known, source: str) -> int | None:
     """The recipe's value, else the known one (metadata or rule); None, with a warning, otherwise."""
     if cfg.pretrain_tokens is not None:
         if known is not None and known[0] != cfg.pretrain_tokens:
@@ -59,7 +58,9 @@ def resolve_pretrain_tokens(cfg: "ModelConfig", known: Known, source: str) -> in
     if known is None:
         log.warning(
             "pretrain_tokens of %s is unknown (no %s, no known rule): the record will have none; "
-            "set model.pretrain_tokens in the recipe", source, META_FILE,
+            "set model.pretrain_tokens in the recipe",
+            source,
+            META_FILE,
         )
         return None
     log.info("pretrain_tokens of %s = %d from %s", source, *known)

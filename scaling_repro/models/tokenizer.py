@@ -19,8 +19,9 @@ import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable, Literal
+from typing import Literal
 
 from scaling_repro.errors import UserError
 
@@ -129,8 +130,11 @@ def load_tokenizer(name_or_path: str, revision: str | None = None, trust_remote_
         offline = os.environ.get("HF_HUB_OFFLINE") == "1" or os.environ.get("TRANSFORMERS_OFFLINE") == "1"
         hint = (
             " (the hub is disabled by HF_HUB_OFFLINE/TRANSFORMERS_OFFLINE: download it first, or point "
-            "model.tokenizer at a local directory)" if offline else
-            "; model.tokenizer takes a hub id or a local directory with tokenizer.json"
+            "model.tokenizer at a local directory)"
+            if offline
+            else "; model.tokenizer takes a hub id or a local directory with tokenizer.json"
         )
-        raise UserError(f"cannot load tokenizer {name_or_path!r}{f' at revision {revision!r}' if revision else ''}: "
-                        f"{str(err).splitlines()[0]}{hint}") from err
+        raise UserError(
+            f"cannot load tokenizer {name_or_path!r}{f' at revision {revision!r}' if revision else ''}: "
+            f"{str(err).splitlines()[0]}{hint}"
+        ) from err

@@ -1,26 +1,28 @@
 """The pretraining corpus: documents from a source, the tokenizer trained on them once for the
 whole ladder, and packing into fixed-length sequences."""
 
-
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
-
 
 from scaling_repro.errors import UserError
-from scaling_repro.ranks import ProcessInfo, current_process
-
 from scaling_repro.pretrain.recipe import CorpusConfig, PretrainRecipe
+from scaling_repro.ranks import ProcessInfo, current_process
 
 
 def _synthetic_documents(corpus: CorpusConfig, split: str) -> list[str]:
     from scaling_repro.data.synthetic import pretraining_corpus
 
     count, seed = (corpus.documents, corpus.seed) if split == "train" else (corpus.dev_documents, corpus.seed + 7919)
-    return pretraining_corpus(count, seed=seed, parallel_share=corpus.parallel_share,
-                              sister_share=corpus.sister_share, params=corpus.params,
-                              parallel_templates=corpus.parallel_templates)
+    return pretraining_corpus(
+        count,
+        seed=seed,
+        parallel_share=corpus.parallel_share,
+        sister_share=corpus.sister_share,
+        params=corpus.params,
+        parallel_templates=corpus.parallel_templates,
+    )
 
 
 def _text_documents(corpus: CorpusConfig, split: str) -> list[str]:
@@ -33,7 +35,9 @@ def _text_documents(corpus: CorpusConfig, split: str) -> list[str]:
             raise UserError(f"corpus.files: {name!r} does not exist")
         documents += [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     if len(documents) <= corpus.dev_documents:
-        raise UserError(f"corpus.files hold {len(documents)} documents; need more than dev_documents={corpus.dev_documents}")
+        raise UserError(
+            f"corpus.files hold {len(documents)} documents; need more than dev_documents={corpus.dev_documents}"
+        )
     dev, train = documents[-corpus.dev_documents :], documents[: -corpus.dev_documents]
     return train[: corpus.documents] if split == "train" else dev
 

@@ -1,7 +1,6 @@
 """The pretraining recipe: which base models to pretrain, on which corpus, with which tokenizer
 and for how many tokens, and where their checkpoints go (``tokens-<N>`` revisions)."""
 
-
 from __future__ import annotations
 
 import logging
@@ -10,9 +9,9 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from scaling_repro.errors import RecipeError
 from scaling_repro.config.base import ConfigSection, int_like
 from scaling_repro.config.recipe import TrainConfig
+from scaling_repro.errors import RecipeError
 
 log = logging.getLogger(__name__)
 

@@ -27,21 +27,26 @@ import logging
 import shutil
 from pathlib import Path
 
-
 from scaling_repro.errors import UserError
-from scaling_repro.ranks import current_process
-
 from scaling_repro.pretrain.corpus import CORPUS_SOURCES, get_tokenizer, pack_documents
 from scaling_repro.pretrain.recipe import PretrainRecipe, revision_name
+from scaling_repro.ranks import current_process
 
 log = logging.getLogger(__name__)
 
 
-def export_checkpoint(accelerator, model, root: Path, requested: int, tokens_seen: int, step: int,
-                      config_name: str, recipe: PretrainRecipe) -> Path | None:
+def export_checkpoint(
+    accelerator,
+    model,
+    root: Path,
+    requested: int,
+    tokens_seen: int,
+    step: int,
+    config_name: str,
+    recipe: PretrainRecipe,
+) -> Path | None:
     """Save ``model`` as ``root/tokens-<requested>/`` with its metadata (atomic; collective)."""
     from scaling_repro.models.load import CheckpointMeta, write_checkpoint_meta
-
     from scaling_repro.train.checkpoint import gathered_weights
 
     unwrapped, state_dict = gathered_weights(accelerator, model) if accelerator is not None else (model, None)
@@ -51,11 +56,20 @@ def export_checkpoint(accelerator, model, root: Path, requested: int, tokens_see
     tmp = root / f".tmp-{final.name}"
     shutil.rmtree(tmp, ignore_errors=True)
     unwrapped.save_pretrained(str(tmp), state_dict=state_dict, safe_serialization=True)
-    write_checkpoint_meta(tmp, CheckpointMeta(
-        config_name=config_name, pretrain_tokens=tokens_seen, step=step, requested_tokens=requested,
-        objective="causal_lm", seq_len=recipe.seq_len, lr=recipe.lr,
-        schedule=recipe.train.schedule, optimizer=recipe.train.optimizer,
-    ))
+    write_checkpoint_meta(
+        tmp,
+        CheckpointMeta(
+            config_name=config_name,
+            pretrain_tokens=tokens_seen,
+            step=step,
+            requested_tokens=requested,
+            objective="causal_lm",
+            seq_len=recipe.seq_len,
+            lr=recipe.lr,
+            schedule=recipe.train.schedule,
+            optimizer=recipe.train.optimizer,
+        ),
+    )
     shutil.rmtree(final, ignore_errors=True)
     tmp.rename(final)
     log.info("exported %s (%d tokens, step %d)", final, tokens_seen, step)
@@ -81,8 +95,13 @@ def pretrain_model(recipe: PretrainRecipe, config_name: str, tokenizer, train_se
         root.mkdir(parents=True, exist_ok=True)
         tokenizer.save_pretrained(str(root))
     torch.manual_seed(recipe.seed)
-    config = build_config(config_name, len(tokenizer), bos_token_id=tokenizer.bos_token_id,
-                          eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+    config = build_config(
+        config_name,
+        len(tokenizer),
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
     model = build_model(config)
     if 0 in recipe.export_tokens and main_process:
         export_checkpoint(None, model, root, 0, 0, 0, config_name, recipe)
@@ -93,13 +112,23 @@ def pretrain_model(recipe: PretrainRecipe, config_name: str, tokenizer, train_se
         before = info.state.tokens_seen - per_step
         for tokens in recipe.export_tokens:
             if before < tokens <= info.state.tokens_seen:
-                export_checkpoint(info.accelerator, info.model, root, tokens, info.state.tokens_seen,
-                                  info.step, config_name, recipe)
+                export_checkpoint(
+                    info.accelerator, info.model, root, tokens, info.state.tokens_seen, info.step, config_name, recipe
+                )
 
     train_config = recipe.train.model_copy(update={"max_steps": recipe.steps, "min_steps": 0})
-    train(model, train_set, dev_set, lambda batch: collate_for_lm(batch, pad), root / "train",
-          config=train_config, lr=recipe.lr, batch_size=recipe.batch_size, seed=recipe.seed,
-          on_step=export_passed)
+    train(
+        model,
+        train_set,
+        dev_set,
+        lambda batch: collate_for_lm(batch, pad),
+        root / "train",
+        config=train_config,
+        lr=recipe.lr,
+        batch_size=recipe.batch_size,
+        seed=recipe.seed,
+        on_step=export_passed,
+    )
     return root
 
 
@@ -118,10 +147,18 @@ def pretrain(recipe: PretrainRecipe) -> list[Path]:
 
     train_set, dev_set = encode(train_docs), encode(dev_docs)
     if not train_set or not dev_set:
-        raise UserError(f"corpus too small for seq_len {recipe.seq_len}: {len(train_set)} train / {len(dev_set)} dev sequences")
+        raise UserError(
+            f"corpus too small for seq_len {recipe.seq_len}: {len(train_set)} train / {len(dev_set)} dev sequences"
+        )
     epochs = recipe.token_budget / (len(train_set) * recipe.seq_len)
-    log.info("corpus: %d train sequences of %d tokens (%.2f epochs for the %d-token budget), %d dev",
-             len(train_set), recipe.seq_len, epochs, recipe.token_budget, len(dev_set))
+    log.info(
+        "corpus: %d train sequences of %d tokens (%.2f epochs for the %d-token budget), %d dev",
+        len(train_set),
+        recipe.seq_len,
+        epochs,
+        recipe.token_budget,
+        len(dev_set),
+    )
     if epochs > 1:
         log.warning("the token budget repeats the corpus %.1f times; raise corpus.documents for one epoch", epochs)
     return [pretrain_model(recipe, name, tokenizer, train_set, dev_set) for name in recipe.models]

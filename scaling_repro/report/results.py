@@ -27,17 +27,17 @@ from scaling_repro.analysis.experiments import (
     Missing,
 )
 from scaling_repro.analysis.numbers import human
+from scaling_repro.analysis.study import DEFAULT_HOLDOUT, Study
 from scaling_repro.figures.registry import (
     FIGURES,
     FigureOptions,
     FigureResult,
     render_figure,
 )
-from scaling_repro.analysis.study import DEFAULT_HOLDOUT, Study
 from scaling_repro.figures.tables import TABLES, make_table
 from scaling_repro.figures.tabular import Table, markdown_table
-from scaling_repro.fit.record import save_fits
 from scaling_repro.fileio import atomic_write_text
+from scaling_repro.fit.record import save_fits
 
 log = logging.getLogger(__name__)
 
@@ -71,9 +71,18 @@ def _experiments_section(study: Study) -> str:
                     continue
                 fixed = ", ".join(f"{k}={human(v) if isinstance(v, (int, float)) else v}" for k, v in exp.fixed.items())
                 xs = ", ".join(f"{x:g}" if factor == "pet_size" else human(x) for x in exp.x_values)
-                rows.append([task, METHOD_NAMES[method], FACTOR_NAMES[factor], str(len(exp.records)), xs,
-                             f"{human(exp.df_values[0])}-{human(exp.df_values[-1])} ({len(exp.df_values)})",
-                             fixed, exp.holdout_rule(study.holdout)])
+                rows.append(
+                    [
+                        task,
+                        METHOD_NAMES[method],
+                        FACTOR_NAMES[factor],
+                        str(len(exp.records)),
+                        xs,
+                        f"{human(exp.df_values[0])}-{human(exp.df_values[-1])} ({len(exp.df_values)})",
+                        fixed,
+                        exp.holdout_rule(study.holdout),
+                    ]
+                )
     if not rows:
         return "No scaling experiment found (every figure needs runs that vary one factor and the finetuning data)."
     header = ["task", "method", "factor", "runs", "x values", "Df range (values)", "fixed", "held out"]
@@ -128,7 +137,9 @@ def build_report(
     tasks = study.check_task(task)
     options = FigureOptions(metric=metric, dpi=dpi, formats=tuple(formats))
     numbers = list(figures) if figures is not None else list(FIGURES)
-    drawn = [render_figure(study, n, out / "figures", tasks, options) for n in tqdm(numbers, desc="figures", disable=None)]
+    drawn = [
+        render_figure(study, n, out / "figures", tasks, options) for n in tqdm(numbers, desc="figures", disable=None)
+    ]
     made, table_files = [], {}
     for number in tables if tables is not None else list(TABLES):
         table = make_table(study, number, task, compare_paper, metric)
@@ -157,10 +168,20 @@ def build_report(
         "## Tables",
         *(_table_section(t, out, table_files[t.number]) for t in made),
     ]
-    missing = [f"- **Figure {r.number}** ({r.title}): " + ("not drawn" if not r.drawn else "partly drawn")
-               + "".join(f"\n  - {n}" for n in r.notes) for r in drawn if r.notes or not r.drawn]
-    missing += [f"- **Table {t.number}**: " + ("not computed" if t.empty else "partly computed")
-                + "".join(f"\n  - {n}" for n in t.notes) for t in made if t.notes or t.empty]
+    missing = [
+        f"- **Figure {r.number}** ({r.title}): "
+        + ("not drawn" if not r.drawn else "partly drawn")
+        + "".join(f"\n  - {n}" for n in r.notes)
+        for r in drawn
+        if r.notes or not r.drawn
+    ]
+    missing += [
+        f"- **Table {t.number}**: "
+        + ("not computed" if t.empty else "partly computed")
+        + "".join(f"\n  - {n}" for n in t.notes)
+        for t in made
+        if t.notes or t.empty
+    ]
     sections += ["## What could not be drawn", "\n".join(missing) if missing else "Everything was drawn."]
     index = out / "index.md"
     atomic_write_text(index, "\n\n".join(sections) + "\n")

@@ -14,14 +14,13 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
+from scaling_repro.analysis.experiments import FACTOR_NAMES, METHOD_NAMES
 from scaling_repro.analysis.findings import Finding, findings_markdown, findings_table
 from scaling_repro.analysis.numbers import sci
-from scaling_repro.analysis.experiments import FACTOR_NAMES, METHOD_NAMES
 from scaling_repro.analysis.reproduction import StudyAnalysis
 from scaling_repro.fileio import atomic_write_text
 
 log = logging.getLogger(__name__)
-
 
 
 AT_BOUND = 1e-12  # A and E are fitted as coefficients >= 0: at or below this they sit at the bound
@@ -62,8 +61,10 @@ def table4(analysis: StudyAnalysis) -> str:
 
 def table2(analysis: StudyAnalysis) -> str:
     """Table 2 style: held-out MAD of the multiplicative vs additive law, with the held-out rule."""
-    rows = ["| factor | law | held out | " + " | ".join(METHOD_NAMES[m] for m in analysis.methods) + " | avg |",
-            "|---|---|---|" + "---|" * (len(analysis.methods) + 1)]
+    rows = [
+        "| factor | law | held out | " + " | ".join(METHOD_NAMES[m] for m in analysis.methods) + " | avg |",
+        "|---|---|---|" + "---|" * (len(analysis.methods) + 1),
+    ]
     for factor, factor_name in FACTOR_NAMES.items():
         for law in ("multiplicative", "additive"):
             values, rules = [], {}
@@ -84,25 +85,52 @@ def checks_section(analysis: StudyAnalysis) -> str:
     """The measured checks: seed noise, data-scaling curves, largest model, critical sizes."""
     c = analysis.checks
     k = analysis.settings.noise_sigmas
-    lines = ["## Seed noise", "", "| method | sigma (test loss, one run) | settings x seeds | zero-shot chrF sigma |", "|---|---|---|---|"]
+    lines = [
+        "## Seed noise",
+        "",
+        "| method | sigma (test loss, one run) | settings x seeds | zero-shot chrF sigma |",
+        "|---|---|---|---|",
+    ]
     for n in c.noise.values():
-        lines.append(f"| {METHOD_NAMES[n.method]} | {sci(n.sigma, 1)} | {n.settings} settings, {n.runs} runs | {sci(n.zero_shot_sigma, 1)} |")
-    lines += ["", f"## Test loss vs finetuning data (model-size experiment; tolerance {k:g} sigma)", "",
-              "| method | model | " + "losses by Df | verdict |", "|---|---|---|---|"]
+        lines.append(
+            f"| {METHOD_NAMES[n.method]} | {sci(n.sigma, 1)} | {n.settings} settings, {n.runs} runs | {sci(n.zero_shot_sigma, 1)} |"
+        )
+    lines += [
+        "",
+        f"## Test loss vs finetuning data (model-size experiment; tolerance {k:g} sigma)",
+        "",
+        "| method | model | " + "losses by Df | verdict |",
+        "|---|---|---|---|",
+    ]
     for cc in c.curves:
         losses = ", ".join(f"{df}: {loss:.3f}" for df, loss in zip(cc.data_sizes, cc.losses))
         lines.append(f"| {METHOD_NAMES[cc.method]} | {cc.model} | {losses} | {cc.verdict} |")
-    lines += ["", "## Is the largest model the best?", "", "| method | Df | largest | runner-up | verdict |", "|---|---|---|---|---|"]
+    lines += [
+        "",
+        "## Is the largest model the best?",
+        "",
+        "| method | Df | largest | runner-up | verdict |",
+        "|---|---|---|---|---|",
+    ]
     for lc in c.largest:
-        lines.append(f"| {METHOD_NAMES[lc.method]} | {lc.data_size} | {lc.largest} {lc.largest_loss:.3f} | "
-                     f"{lc.runner_up} {lc.runner_up_loss:.3f} | {lc.verdict} |")
+        lines.append(
+            f"| {METHOD_NAMES[lc.method]} | {lc.data_size} | {lc.largest} {lc.largest_loss:.3f} | "
+            f"{lc.runner_up} {lc.runner_up_loss:.3f} | {lc.verdict} |"
+        )
     models = list(dict.fromkeys(x.model for x in c.critical))
-    lines += ["", "## Critical finetuning data size (fitted model-size laws, Fig. 5 / Table 5)", "",
-              "Tie point at a model: the Df where the two methods' fitted losses are equal (L1 = L2; Fig. 5). "
-              "H, gamma: Eq. 3's closed form Df = H * X^gamma of the Df where the gap L1 - L2 equals E1 - E2 "
-              "(Table 5), a different point unless E1 = E2.", "",
-              "| methods | " + " | ".join(f"tie point {m}" for m in models) + " | H (gap = E1 - E2) | gamma (gap = E1 - E2) |",
-              "|---" * (len(models) + 3) + "|"]
+    lines += [
+        "",
+        "## Critical finetuning data size (fitted model-size laws, Fig. 5 / Table 5)",
+        "",
+        "Tie point at a model: the Df where the two methods' fitted losses are equal (L1 = L2; Fig. 5). "
+        "H, gamma: Eq. 3's closed form Df = H * X^gamma of the Df where the gap L1 - L2 equals E1 - E2 "
+        "(Table 5), a different point unless E1 = E2.",
+        "",
+        "| methods | "
+        + " | ".join(f"tie point {m}" for m in models)
+        + " | H (gap = E1 - E2) | gamma (gap = E1 - E2) |",
+        "|---" * (len(models) + 3) + "|",
+    ]
     for power in c.critical_power:
         sizes = [x for x in c.critical if x.methods == power.methods]
         cells = ["no crossing" if x.data_size is None else sci(x.data_size) for x in sizes]
@@ -113,16 +141,28 @@ def checks_section(analysis: StudyAnalysis) -> str:
         if not rows:
             continue
         zero_models = list(dict.fromkeys(z.model for z in rows))
-        lines += ["", f"## Zero-shot {title} after finetuning (mean over directions and Df)", "",
-                  "| method | " + " | ".join(zero_models) + " |", "|---" * (1 + len(zero_models)) + "|"]
+        lines += [
+            "",
+            f"## Zero-shot {title} after finetuning (mean over directions and Df)",
+            "",
+            "| method | " + " | ".join(zero_models) + " |",
+            "|---" * (1 + len(zero_models)) + "|",
+        ]
         for method in dict.fromkeys(z.method for z in rows):
             cells = [f"{z.score:.{digits}f}" for z in rows if z.method == method]
             lines.append(f"| {METHOD_NAMES[method]} | " + " | ".join(cells) + " |")
     if c.convergence:
-        lines += ["", "## Convergence (best dev checkpoint before the last step; every finetuned run)", "",
-                  "| method | converged / runs | not converged |", "|---|---|---|"]
+        lines += [
+            "",
+            "## Convergence (best dev checkpoint before the last step; every finetuned run)",
+            "",
+            "| method | converged / runs | not converged |",
+            "|---|---|---|",
+        ]
         for cv in c.convergence:
-            late = ", ".join(cv.not_converged[:12]) + (f", ... ({len(cv.not_converged)} in all)" if len(cv.not_converged) > 12 else "")
+            late = ", ".join(cv.not_converged[:12]) + (
+                f", ... ({len(cv.not_converged)} in all)" if len(cv.not_converged) > 12 else ""
+            )
             lines.append(f"| {METHOD_NAMES[cv.method]} | {cv.converged} / {cv.runs} | {late or '-'} |")
     return "\n".join(lines)
 
@@ -130,11 +170,28 @@ def checks_section(analysis: StudyAnalysis) -> str:
 def summary_markdown(analysis: StudyAnalysis, findings: list[Finding], header: Sequence[str] = ()) -> str:
     """Return summary.md: run facts, findings table, Tables 4 and 2, and the checks."""
     level = f"{analysis.settings.level:.0%}"
-    parts = ["# Tiny reproduction: summary", "", *header, "", "## Findings", "", findings_table(findings), "",
-             f"## Fitted multiplicative law (Table 4 style; {level} bootstrap intervals, {analysis.settings.bootstrap} resamples of points)",
-             "", "X in parameters (non-embedding), tokens, prompt tokens / LoRA rank; Df in examples; loss in nats per target token.",
-             "", table4(analysis), "", "## Held-out MAD, multiplicative vs additive (Table 2 style)", "", table2(analysis),
-             "", checks_section(analysis), ""]
+    parts = [
+        "# Tiny reproduction: summary",
+        "",
+        *header,
+        "",
+        "## Findings",
+        "",
+        findings_table(findings),
+        "",
+        f"## Fitted multiplicative law (Table 4 style; {level} bootstrap intervals, {analysis.settings.bootstrap} resamples of points)",
+        "",
+        "X in parameters (non-embedding), tokens, prompt tokens / LoRA rank; Df in examples; loss in nats per target token.",
+        "",
+        table4(analysis),
+        "",
+        "## Held-out MAD, multiplicative vs additive (Table 2 style)",
+        "",
+        table2(analysis),
+        "",
+        checks_section(analysis),
+        "",
+    ]
     return "\n".join(parts)
 
 
@@ -151,7 +208,9 @@ def write_figures(study, runs_dir: Path, out_dir: Path) -> list[Path]:
     return [report.index, *files, *([report.fits] if report.fits else [])]
 
 
-def write_report(analysis: StudyAnalysis, findings: list[Finding], out_dir: Path, header: Sequence[str] = ()) -> list[Path]:
+def write_report(
+    analysis: StudyAnalysis, findings: list[Finding], out_dir: Path, header: Sequence[str] = ()
+) -> list[Path]:
     """Write analysis.json, summary.md and findings.md into ``out_dir``; return the paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = [analysis.save(out_dir / "analysis.json")]

@@ -60,8 +60,11 @@ def check_settings(directory: str | Path, settings: dict[str, Any], what: str) -
     try:
         recorded = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        log.warning("%s has no %s (made by an older version): assumed to match the plan's pretraining recipe",
-                    directory, RECORD_FILE)
+        log.warning(
+            "%s has no %s (made by an older version): assumed to match the plan's pretraining recipe",
+            directory,
+            RECORD_FILE,
+        )
         return
     except ValueError as err:
         raise UserError(f"{path} is damaged ({err}); use a new --out or delete {directory}") from None

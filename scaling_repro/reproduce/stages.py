@@ -21,9 +21,9 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from scaling_repro.errors import RecipeError, UserError
 from scaling_repro.config.recipe import RunSpec
 from scaling_repro.config.study_plan import PRETRAINED_DIR, BaseModelPlan, StudyPlan
+from scaling_repro.errors import RecipeError, UserError
 from scaling_repro.reproduce.provenance import check_settings, model_settings, record_settings, tokenizer_settings
 
 log = logging.getLogger(__name__)
@@ -55,8 +55,8 @@ def load_finetune_specs(plan: StudyPlan) -> list[tuple[RunSpec, Path]]:
     each base model revision must be one the plan pretrains, the task's ``params`` must equal
     the pretraining corpus's (so no finetuning or test sentence occurs in pretraining), and no
     run may appear twice."""
-    from scaling_repro.pretrain.recipe import load_pretrain_recipe
     from scaling_repro.config.sweep import load_runs
+    from scaling_repro.pretrain.recipe import load_pretrain_recipe
 
     corpus_params = load_pretrain_recipe(plan.pretrain_recipe, pretrain_overrides()).corpus.params
     produced = {(f"{PRETRAINED_DIR}/{m.name}", rev) for m in plan.models for rev in m.revisions}
@@ -88,8 +88,8 @@ def load_finetune_specs(plan: StudyPlan) -> list[tuple[RunSpec, Path]]:
 def prepare_data(plan: StudyPlan, specs: list[tuple[RunSpec, Path]]) -> StageResult:
     """Build the finetuning task once (checks it) and train the shared tokenizer if missing."""
     from scaling_repro.data.tasks import load_task
-    from scaling_repro.pretrain.recipe import load_pretrain_recipe
     from scaling_repro.pretrain.corpus import CORPUS_SOURCES, get_tokenizer
+    from scaling_repro.pretrain.recipe import load_pretrain_recipe
 
     started = time.perf_counter()
     task_cfg = specs[0][0].task
@@ -98,15 +98,21 @@ def prepare_data(plan: StudyPlan, specs: list[tuple[RunSpec, Path]]) -> StageRes
     recipe = load_pretrain_recipe(plan.pretrain_recipe, pretrain_overrides(tokenizer=False))
     if (Path(TOKENIZER_DIR) / "tokenizer.json").is_file():
         check_settings(TOKENIZER_DIR, tokenizer_settings(recipe), "the tokenizer")
-        return StageResult("data", time.perf_counter() - started,
-                           f"task {task_cfg.name} ({sizes}); tokenizer {TOKENIZER_DIR} already trained", False)
+        return StageResult(
+            "data",
+            time.perf_counter() - started,
+            f"task {task_cfg.name} ({sizes}); tokenizer {TOKENIZER_DIR} already trained",
+            False,
+        )
     if recipe.tokenizer.path:
         raise RecipeError(f"{plan.pretrain_recipe}: tokenizer.path must be unset: the study trains its own tokenizer")
     documents = CORPUS_SOURCES[recipe.corpus.source](recipe.corpus, "train")
     tokenizer = get_tokenizer(recipe, documents)  # trains and saves OUT/pretrained/tokenizer
     record_settings(TOKENIZER_DIR, tokenizer_settings(recipe))
-    summary = (f"task {task_cfg.name} ({sizes}); {len(documents):,} pretraining documents; "
-               f"{recipe.tokenizer.kind} tokenizer of {len(tokenizer)} entries -> {TOKENIZER_DIR}")
+    summary = (
+        f"task {task_cfg.name} ({sizes}); {len(documents):,} pretraining documents; "
+        f"{recipe.tokenizer.kind} tokenizer of {len(tokenizer)} entries -> {TOKENIZER_DIR}"
+    )
     return StageResult("data", time.perf_counter() - started, summary)
 
 
@@ -122,8 +128,12 @@ def is_pretrained(plan_model: BaseModelPlan) -> bool:
 def _model_overrides(plan_model: BaseModelPlan) -> list[str]:
     """The pretraining recipe overrides that make one model of the plan (budget, checkpoints)."""
     checkpoints = ",".join(str(t) for t in plan_model.checkpoint_tokens)
-    return [f"models=[{plan_model.name}]", f"token_budget={plan_model.token_budget}",
-            f"checkpoint_tokens=[{checkpoints}]", *pretrain_overrides()]
+    return [
+        f"models=[{plan_model.name}]",
+        f"token_budget={plan_model.token_budget}",
+        f"checkpoint_tokens=[{checkpoints}]",
+        *pretrain_overrides(),
+    ]
 
 
 def _model_settings(plan: StudyPlan, plan_model: BaseModelPlan) -> dict[str, Any]:
@@ -165,8 +175,9 @@ def pretrain_models(plan: StudyPlan, jobs: int, progress: bool = True) -> StageR
     each as ``scaling-repro pretrain`` in a one-thread subprocess logging to pretrained/<m>.log."""
     started = time.perf_counter()
     for plan_model in filter(is_pretrained, plan.models):
-        check_settings(Path(PRETRAINED_DIR) / plan_model.name, _model_settings(plan, plan_model),
-                       f"base model {plan_model.name}")
+        check_settings(
+            Path(PRETRAINED_DIR) / plan_model.name, _model_settings(plan, plan_model), f"base model {plan_model.name}"
+        )
     todo = sorted((m for m in plan.models if not is_pretrained(m)), key=_pretrain_cost, reverse=True)
     if not todo:
         names = ", ".join(f"{m.name} ({m.token_budget:,} tokens)" for m in plan.models)
@@ -197,8 +208,15 @@ def pretrain_models(plan: StudyPlan, jobs: int, progress: bool = True) -> StageR
 def _pretrain_one(plan: StudyPlan, plan_model: BaseModelPlan) -> float:
     """Run one model's pretraining subprocess; return its seconds or raise UserError."""
     started = time.perf_counter()
-    command = [sys.executable, "-m", "scaling_repro", "pretrain", str(plan.pretrain_recipe),
-               *_model_overrides(plan_model), "train.threads=1"]
+    command = [
+        sys.executable,
+        "-m",
+        "scaling_repro",
+        "pretrain",
+        str(plan.pretrain_recipe),
+        *_model_overrides(plan_model),
+        "train.threads=1",
+    ]
     log_path = Path(PRETRAINED_DIR) / f"{plan_model.name}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
@@ -209,8 +227,10 @@ def _pretrain_one(plan: StudyPlan, plan_model: BaseModelPlan) -> float:
     if code != 0 or not is_pretrained(plan_model):
         from scaling_repro.launch.runners import last_line
 
-        raise UserError(f"pretraining {plan_model.name} failed (exit status {code}): {last_line(log_path)} "
-                        f"(log: {log_path.resolve()})")
+        raise UserError(
+            f"pretraining {plan_model.name} failed (exit status {code}): {last_line(log_path)} "
+            f"(log: {log_path.resolve()})"
+        )
     record_settings(Path(PRETRAINED_DIR) / plan_model.name, _model_settings(plan, plan_model))
     return time.perf_counter() - started
 
@@ -245,16 +265,21 @@ def finetune_runs(specs: list[tuple[RunSpec, Path]], jobs: int, progress: bool =
     launch_log.setLevel(logging.WARNING)  # the progress bar, not a line per run start / finish
     try:
         run_list = [spec for spec, _ in ordered]
-        outcomes = run_specs(run_list, cpu_runners(target_of, jobs, specs=run_list), options,
-                             owner="reproduce", progress=progress)
+        outcomes = run_specs(
+            run_list, cpu_runners(target_of, jobs, specs=run_list), options, owner="reproduce", progress=progress
+        )
     finally:
         launch_log.setLevel(level)
     seconds = time.perf_counter() - started
-    counts = {kind: sum(o.kind == kind for o in outcomes) for kind in ("ok", "skipped", "failed", "skipped_failed", "busy")}
+    counts = {
+        kind: sum(o.kind == kind for o in outcomes) for kind in ("ok", "skipped", "failed", "skipped_failed", "busy")
+    }
     failed = counts["failed"] + counts["skipped_failed"]
     if failed:
-        raise UserError(f"{failed} finetuning run(s) failed; the study stops before fitting (rerun to retry after "
-                        f"fixing the cause, or delete their result.json).\n" + format_summary(outcomes, "finetune"))
+        raise UserError(
+            f"{failed} finetuning run(s) failed; the study stops before fitting (rerun to retry after "
+            f"fixing the cause, or delete their result.json).\n" + format_summary(outcomes, "finetune")
+        )
     if counts["busy"]:
         raise UserError(f"{counts['busy']} finetuning run(s) are being run by another process; rerun when it is done")
     summary = f"{counts['ok']} runs trained, {counts['skipped']} already done ({jobs} at once)"

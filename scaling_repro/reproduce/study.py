@@ -93,20 +93,30 @@ def fit_stage(plan: StudyPlan, run_dirs: Collection[Path]):
     stale = stale_results(run_dirs)
     left_out = ""
     if stale:
-        log.warning("%d result(s) under %s/ belong to no run of the plan (their recipes changed since they "
-                    "ran): left out of the fits; delete them or use a new --out to keep the directory clean",
-                    stale, RUNS_DIR)
+        log.warning(
+            "%d result(s) under %s/ belong to no run of the plan (their recipes changed since they "
+            "ran): left out of the fits; delete them or use a new --out to keep the directory clean",
+            stale,
+            RUNS_DIR,
+        )
         left_out = f"; {stale} result{'s' * (stale != 1)} of runs not in the plan left out"
     fingerprint = results_fingerprint(RUNS_DIR, plan.analysis, run_dirs)
     cached = load_analysis(Path(REPORT_DIR) / "analysis.json")
     if cached is not None and cached.fingerprint == fingerprint:
-        return cached, None, StageResult("fit", time.perf_counter() - started,
-                                         f"results unchanged: reused report/analysis.json{left_out}", False)
+        return (
+            cached,
+            None,
+            StageResult(
+                "fit", time.perf_counter() - started, f"results unchanged: reused report/analysis.json{left_out}", False
+            ),
+        )
     study = plan_study(run_dirs)
     analysis = analyse(study, plan.analysis, fingerprint)
     n_fits = sum(len(m.multiplicative.fits) + len(m.additive.fits) + len(m.single) for m in analysis.methods.values())
-    summary = (f"{len(study.records)} runs -> {n_fits} law fits ({len(analysis.methods)} methods), "
-               f"{plan.analysis.bootstrap} bootstrap resamples{left_out}")
+    summary = (
+        f"{len(study.records)} runs -> {n_fits} law fits ({len(analysis.methods)} methods), "
+        f"{plan.analysis.bootstrap} bootstrap resamples{left_out}"
+    )
     return analysis, study, StageResult("fit", time.perf_counter() - started, summary)
 
 
@@ -133,8 +143,13 @@ def report_stage(analysis, study, header: list[str], run_dirs: Collection[Path])
     return findings, files, StageResult("report", time.perf_counter() - started, summary, study is not None)
 
 
-def reproduce(plan: StudyPlan, out_dir: str | Path, jobs: int = 2, progress: bool = True,
-              on_stage: Callable[[StageResult], None] | None = None) -> StudyResult:
+def reproduce(
+    plan: StudyPlan,
+    out_dir: str | Path,
+    jobs: int = 2,
+    progress: bool = True,
+    on_stage: Callable[[StageResult], None] | None = None,
+) -> StudyResult:
     """Run (or continue) the study of ``plan`` in ``out_dir`` with ``jobs`` processes; return
     what it did. ``on_stage`` is called with each finished stage (for printing)."""
     from scaling_repro.reproduce.monitor import track_peak_memory
@@ -155,7 +170,9 @@ def reproduce(plan: StudyPlan, out_dir: str | Path, jobs: int = 2, progress: boo
         run_dirs = [spec.run_dir for spec, _ in specs]
         analysis, study, stage = fit_stage(plan, run_dirs)
         done(stage)
-        plan_line = f"Plan: {plan.name} ({len(specs)} finetuning runs, {len(plan.models)} base models); output: {out_dir}"
+        plan_line = (
+            f"Plan: {plan.name} ({len(specs)} finetuning runs, {len(plan.models)} base models); output: {out_dir}"
+        )
         header = [plan_line, "", "Stages (this invocation):", ""]
         header += [f"- {s.name}: {s.seconds:.1f} s - {s.summary}" for s in result.stages]
         findings, files, stage = report_stage(analysis, study, header, run_dirs)

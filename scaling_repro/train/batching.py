@@ -15,8 +15,9 @@ of target tokens (a true token-level mean, the same on any number of devices or 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Literal, Sequence
+from typing import Any, Literal
 
 import torch
 
@@ -92,9 +93,7 @@ class ExampleStream:
         return out
 
 
-def rank_micro_batches(
-    global_batch: list[int], micro_batch_size: int, world_size: int, rank: int
-) -> list[list[int]]:
+def rank_micro_batches(global_batch: list[int], micro_batch_size: int, world_size: int, rank: int) -> list[list[int]]:
     """Return the micro-batches (lists of example indices) of ``rank`` for one step."""
     count = len(global_batch) // micro_batch_size
     micros = [global_batch[k * micro_batch_size : (k + 1) * micro_batch_size] for k in range(count)]
@@ -105,9 +104,10 @@ def to_device(batch: Batch, device: torch.device) -> Batch:
     """Return ``batch`` with its model inputs on ``device`` (copied from pinned memory without
     blocking the host on CUDA); non-tensors stay as they are."""
     pin = device.type == "cuda"
-    return {k: (v.pin_memory() if pin else v).to(device, non_blocking=True)
-            if torch.is_tensor(v) else v
-            for k, v in batch.items()}
+    return {
+        k: (v.pin_memory() if pin else v).to(device, non_blocking=True) if torch.is_tensor(v) else v
+        for k, v in batch.items()
+    }
 
 
 @torch.no_grad()

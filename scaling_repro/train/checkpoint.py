@@ -78,7 +78,7 @@ class TrainerState:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "TrainerState":
+    def from_json(cls, data: dict[str, Any]) -> TrainerState:
         return cls(**{f.name: data[f.name] for f in dataclasses.fields(cls) if f.name in data})
 
 
@@ -365,7 +365,8 @@ def load_best_weights(model: torch.nn.Module, directory: Path) -> dict[str, Any]
                 check_safetensors(file)
     except DamagedCheckpointError as err:
         raise DamagedCheckpointError(
-            f"{err}; the best weights are lost: delete {directory.parent} to train the run again") from None
+            f"{err}; the best weights are lost: delete {directory.parent} to train the run again"
+        ) from None
     if is_peft:
         from peft import set_peft_model_state_dict
 

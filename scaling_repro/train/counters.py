@@ -11,8 +11,9 @@ happens and reported at the next read.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 
@@ -49,8 +50,12 @@ class ExampleSizes:
                 self.targets[i] = sum(1 for label in example.labels[1:] if label != IGNORE_INDEX)
         index = torch.as_tensor(list(indices), dtype=torch.long)
         lengths = self.tokens[index].long()
-        return StepCounts(tokens=int(lengths.sum()), squared_lengths=int((lengths**2).sum()),
-                          target_tokens=int(self.targets[index].sum()), examples=len(index))
+        return StepCounts(
+            tokens=int(lengths.sum()),
+            squared_lengths=int((lengths**2).sum()),
+            target_tokens=int(self.targets[index].sum()),
+            examples=len(index),
+        )
 
 
 @dataclass(frozen=True)

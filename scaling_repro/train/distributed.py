@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import contextlib
 import json
-from datetime import timedelta
 import logging
 import os
 import sys
+from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 
@@ -327,8 +328,9 @@ def _init_deepspeed_process_group() -> None:
     if not on_gpu:
         _skip_deepspeed_shm_build()
     if not dist.is_initialized():
-        dist.init_distributed(dist_backend="nccl" if on_gpu else "gloo", auto_mpi_discovery=False,
-                              timeout=PROCESS_GROUP_TIMEOUT)
+        dist.init_distributed(
+            dist_backend="nccl" if on_gpu else "gloo", auto_mpi_discovery=False, timeout=PROCESS_GROUP_TIMEOUT
+        )
 
 
 def _skip_deepspeed_shm_build() -> None:

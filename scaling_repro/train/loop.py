@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import torch
 from tqdm.auto import tqdm
@@ -83,9 +84,15 @@ class TrainResult:
     def record_fields(self) -> dict[str, Any]:
         """Return the RunRecord fields this result fills (``RunRecord(**..., **fields)``)."""
         return {
-            "dev_loss": self.best_dev_loss, "best_step": self.best_step, "steps": self.steps,
-            "epochs": self.epochs, "tokens_seen": self.tokens_seen, "wall_seconds": self.wall_seconds,
-            "tokens_per_second": self.tokens_per_second, "mfu": self.mfu, "hardware": dict(self.hardware),
+            "dev_loss": self.best_dev_loss,
+            "best_step": self.best_step,
+            "steps": self.steps,
+            "epochs": self.epochs,
+            "tokens_seen": self.tokens_seen,
+            "wall_seconds": self.wall_seconds,
+            "tokens_per_second": self.tokens_per_second,
+            "mfu": self.mfu,
+            "hardware": dict(self.hardware),
         }
 
     def load_best(self, model: torch.nn.Module) -> dict[str, Any]:
@@ -119,12 +126,22 @@ class TrainData:
     batcher: Batcher
 
 
-def train_run(spec: RunSpec, model, train_set, dev_set, collate_fn, run_dir: Path | None = None, **kwargs) -> TrainResult:
+def train_run(
+    spec: RunSpec, model, train_set, dev_set, collate_fn, run_dir: Path | None = None, **kwargs
+) -> TrainResult:
     """Train ``model`` with the RunSpec's ``train`` section and method LR / batch size; return
     the TrainResult."""
     return train(
-        model, train_set, dev_set, collate_fn, Path(run_dir or spec.run_dir),
-        config=spec.train, lr=spec.method.lr, batch_size=spec.method.batch_size, seed=spec.seed, **kwargs,
+        model,
+        train_set,
+        dev_set,
+        collate_fn,
+        Path(run_dir or spec.run_dir),
+        config=spec.train,
+        lr=spec.method.lr,
+        batch_size=spec.method.batch_size,
+        seed=spec.seed,
+        **kwargs,
     )
 
 
@@ -149,8 +166,16 @@ def train(
     TrainingStopped before a step when asked to (:mod:`scaling_repro.train.stop`).
     """
     started = time.perf_counter()
-    run = setup(model, len(train_set), Path(run_dir), config=config, lr=lr, batch_size=batch_size, seed=seed,
-                tracker_project=tracker_project)
+    run = setup(
+        model,
+        len(train_set),
+        Path(run_dir),
+        config=config,
+        lr=lr,
+        batch_size=batch_size,
+        seed=seed,
+        tracker_project=tracker_project,
+    )
     batcher = Batcher(collate_fn, use_packing(config.packing, model, train_set), run.keep_logits)
     data = TrainData(train_set, dev_set, batcher)
     plan, state = run.plan, run.state
@@ -232,8 +257,17 @@ def evaluate(run: Session, data: TrainData, lr: float) -> bool:
         ckpt.save_best(run.accelerator, run.model, state.step, loss, run.run_dir)
     else:
         state.evals_since_best += 1
-    run.log.write({"event": "eval", "step": state.step, "epoch": state.examples_seen / run.plan.train_size,
-                   "dev_loss": loss, "best_dev_loss": state.best_dev_loss, "best_step": state.best_step, "lr": lr})
+    run.log.write(
+        {
+            "event": "eval",
+            "step": state.step,
+            "epoch": state.examples_seen / run.plan.train_size,
+            "dev_loss": loss,
+            "best_dev_loss": state.best_dev_loss,
+            "best_step": state.best_step,
+            "lr": lr,
+        }
+    )
     if config.trackers:
         run.accelerator.log({"dev_loss": loss}, step=state.step)
     patience = config.early_stopping_patience
@@ -268,9 +302,16 @@ def _log_train(run: Session, progress: tqdm, lr: float) -> None:
     """Write the train line of the logging interval that ends now, and start the next one."""
     state = run.state
     tps, mfu = _throughput(run)
-    record = {"event": "train", "step": state.step, "epoch": state.examples_seen / run.plan.train_size,
-              "train_loss": state.interval_loss / state.interval_steps, "lr": lr,
-              "tokens_seen": state.tokens_seen, "tokens_per_second": tps, "mfu": mfu}
+    record = {
+        "event": "train",
+        "step": state.step,
+        "epoch": state.examples_seen / run.plan.train_size,
+        "train_loss": state.interval_loss / state.interval_steps,
+        "lr": lr,
+        "tokens_seen": state.tokens_seen,
+        "tokens_per_second": tps,
+        "mfu": mfu,
+    }
     run.log.write(record)
     if run.plan.config.trackers:
         run.accelerator.log({k: v for k, v in record.items() if isinstance(v, float)}, step=state.step)
@@ -283,13 +324,26 @@ def _result(run: Session, started: float) -> TrainResult:
     state = run.state
     tps, mfu = _throughput(run)
     best = ckpt.best_checkpoint(run.run_dir)
-    log.info("trained %d steps in %.1fs; best dev loss %s at step %s", state.step,
-             time.perf_counter() - started, state.best_dev_loss, state.best_step)
+    log.info(
+        "trained %d steps in %.1fs; best dev loss %s at step %s",
+        state.step,
+        time.perf_counter() - started,
+        state.best_dev_loss,
+        state.best_step,
+    )
     return TrainResult(
-        steps=state.step, epochs=state.examples_seen / run.plan.train_size, tokens_seen=state.tokens_seen,
-        wall_seconds=state.wall_seconds, tokens_per_second=tps, mfu=mfu, best_step=state.best_step,
-        best_dev_loss=state.best_dev_loss, best_checkpoint=best, world_size=run.plan.world,
-        resumed_from_step=run.resumed_from, stopped_early=state.stopped_early,
+        steps=state.step,
+        epochs=state.examples_seen / run.plan.train_size,
+        tokens_seen=state.tokens_seen,
+        wall_seconds=state.wall_seconds,
+        tokens_per_second=tps,
+        mfu=mfu,
+        best_step=state.best_step,
+        best_dev_loss=state.best_dev_loss,
+        best_checkpoint=best,
+        world_size=run.plan.world,
+        resumed_from_step=run.resumed_from,
+        stopped_early=state.stopped_early,
         hardware={**hardware_info(run.accelerator), "peak_bf16_flops": run.peak_flops},
     )
 
@@ -305,8 +359,13 @@ def _throughput(run: Session) -> tuple[float | None, float | None]:
 
 
 def _progress_bar(run: Session) -> tqdm:
-    return tqdm(total=run.plan.total_steps, initial=run.state.step, disable=not run.accelerator.is_local_main_process,
-                desc=f"train {run.run_dir.parent.name}/{run.run_dir.name}", dynamic_ncols=True)
+    return tqdm(
+        total=run.plan.total_steps,
+        initial=run.state.step,
+        disable=not run.accelerator.is_local_main_process,
+        desc=f"train {run.run_dir.parent.name}/{run.run_dir.name}",
+        dynamic_ncols=True,
+    )
 
 
 def _preempted(run: Session) -> bool:

@@ -8,7 +8,8 @@ Adafactor (measured, docs/tiny_study.md).
 
 from __future__ import annotations
 
-from typing import Iterable, Literal
+from collections.abc import Iterable
+from typing import Literal
 
 import torch
 from torch.optim.lr_scheduler import LambdaLR
@@ -70,4 +71,3 @@ def build_schedule(
             min_lr_rate=min_lr_ratio,
         )
     raise UserError(f"train.schedule: got {kind!r}; allowed: cosine, constant")
-

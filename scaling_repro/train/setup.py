@@ -93,8 +93,13 @@ def setup(
     micro, accum = batch_split(batch_size, config.micro_batch_size, world)
     ds_config = load_deepspeed_config(config.deepspeed) if config.deepspeed else None
     accelerator = make_accelerator(
-        precision=config.precision, grad_accum_steps=accum, micro_batch_size=micro,
-        grad_clip=config.grad_clip, deepspeed_config=ds_config, log_dir=run_dir, trackers=config.trackers,
+        precision=config.precision,
+        grad_accum_steps=accum,
+        micro_batch_size=micro,
+        grad_clip=config.grad_clip,
+        deepspeed_config=ds_config,
+        log_dir=run_dir,
+        trackers=config.trackers,
         compile=config.compile,
     )
     warn_if_adafactor_under_zero(config.optimizer, ds_config)
@@ -105,15 +110,24 @@ def setup(
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     eval_every = _eval_every(config, train_size, batch_size)
     plan = RunPlan(
-        config=config, lr=lr, batch_size=batch_size, seed=seed, train_size=train_size, world=world, micro=micro,
-        accum=accum, deepspeed=ds_config is not None,
+        config=config,
+        lr=lr,
+        batch_size=batch_size,
+        seed=seed,
+        train_size=train_size,
+        world=world,
+        micro=micro,
+        accum=accum,
+        deepspeed=ds_config is not None,
         total_steps=planned_steps(train_size, batch_size, config.max_steps, config.max_epochs, config.min_steps),
-        eval_every=eval_every, checkpoint_every=config.checkpoint_every or eval_every,
+        eval_every=eval_every,
+        checkpoint_every=config.checkpoint_every or eval_every,
     )
 
     base_optimizer = build_optimizer(model.parameters(), config.optimizer, lr, config.weight_decay)
-    scheduler = build_schedule(base_optimizer, config.schedule, plan.total_steps, config.warmup_steps,
-                               config.min_lr_ratio)
+    scheduler = build_schedule(
+        base_optimizer, config.schedule, plan.total_steps, config.warmup_steps, config.min_lr_ratio
+    )
     keep_logits = supports_logits_to_keep(model)
     flops = throughput.ModelFlops.of(model)
     prepared_model, optimizer = accelerator.prepare(model, base_optimizer)
@@ -126,10 +140,21 @@ def setup(
     jsonl = JsonlLog(run_dir, enabled=accelerator.is_main_process)
     jsonl.truncate_after(state.step)
     return Session(
-        plan=plan, run_dir=run_dir, accelerator=accelerator, device=accelerator.device,
-        precision=accelerator.mixed_precision, model=prepared_model, optimizer=optimizer, scheduler=scheduler,
-        state=state, resumed_from=resumed_from, log=jsonl, keep_logits=keep_logits, flops=flops,
-        peak_flops=throughput.peak_bf16_flops(accelerator.device), host_group=_host_group(world),
+        plan=plan,
+        run_dir=run_dir,
+        accelerator=accelerator,
+        device=accelerator.device,
+        precision=accelerator.mixed_precision,
+        model=prepared_model,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        state=state,
+        resumed_from=resumed_from,
+        log=jsonl,
+        keep_logits=keep_logits,
+        flops=flops,
+        peak_flops=throughput.peak_bf16_flops(accelerator.device),
+        host_group=_host_group(world),
     )
 
 

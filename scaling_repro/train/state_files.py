@@ -24,8 +24,9 @@ import json
 import pickle
 import random
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -60,8 +61,11 @@ def recorded_world_size(directory: Path) -> int | None:
     saved = read_json_object(directory / STATE_FILE).get(WORLD_SIZE_KEY)
     if type(saved) is int and saved > 0:
         return saved
-    ranks = [int(m.group(1)) for p in (directory / DEEPSPEED_DIR).glob("*zero_pp_rank_*_optim_states.pt")
-             if (m := re.search(r"zero_pp_rank_(\d+)_", p.name))]
+    ranks = [
+        int(m.group(1))
+        for p in (directory / DEEPSPEED_DIR).glob("*zero_pp_rank_*_optim_states.pt")
+        if (m := re.search(r"zero_pp_rank_(\d+)_", p.name))
+    ]
     return max(ranks) + 1 if ranks else None
 
 
@@ -73,11 +77,15 @@ def check_world_size(directory: Path, world_size: int, deepspeed: bool) -> None:
     if saved is None or saved == world_size:
         return
     if deepspeed or (directory / DEEPSPEED_DIR).is_dir():
-        why = (f"its DeepSpeed ZeRO optimizer state is partitioned over {saved} processes and DeepSpeed cannot "
-               f"repartition it (its zero_to_fp32.py recovers the weights only, not the optimizer state)")
+        why = (
+            f"its DeepSpeed ZeRO optimizer state is partitioned over {saved} processes and DeepSpeed cannot "
+            f"repartition it (its zero_to_fp32.py recovers the weights only, not the optimizer state)"
+        )
     else:
-        why = (f"each of its processes saved its own RNG stream, which {world_size} process(es) would draw "
-               f"differently (dropout), so the run would not end as an uninterrupted one")
+        why = (
+            f"each of its processes saved its own RNG stream, which {world_size} process(es) would draw "
+            f"differently (dropout), so the run would not end as an uninterrupted one"
+        )
     raise WorldSizeChangedError(
         f"cannot resume {directory} with {world_size} process(es): it was written by {saved} and {why}; rerun "
         f"with {saved} processes in all (torchrun --nnodes x --nproc_per_node; launch.gpus_per_node in a "
@@ -104,9 +112,16 @@ def save_rng_state(directory: Path, rank: int, accelerator_step: int) -> Path:
     }
     cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []
     tensors.update({f"cuda_{i}": state for i, state in enumerate(cuda)})
-    meta = {"python_version": py_version, "python_gauss": py_gauss, "numpy_kind": np_kind, "numpy_pos": int(np_pos),
-            "numpy_has_gauss": int(np_has_gauss), "numpy_gauss": float(np_gauss), "cuda_devices": len(cuda),
-            "accelerator_step": accelerator_step}
+    meta = {
+        "python_version": py_version,
+        "python_gauss": py_gauss,
+        "numpy_kind": np_kind,
+        "numpy_pos": int(np_pos),
+        "numpy_has_gauss": int(np_has_gauss),
+        "numpy_gauss": float(np_gauss),
+        "cuda_devices": len(cuda),
+        "accelerator_step": accelerator_step,
+    }
     path = rng_file(directory, rank)
     save_file(tensors, str(path), metadata={"state": json.dumps(meta)})
     return path
@@ -129,8 +144,15 @@ def restore_rng_state(directory: Path, rank: int) -> int:
     Accelerate micro-step counter."""
     tensors, meta = _read_rng_state(rng_file(directory, rank))
     random.setstate((meta["python_version"], tuple(tensors["python"].tolist()), meta["python_gauss"]))
-    np.random.set_state((meta["numpy_kind"], tensors["numpy"].numpy().astype(np.uint32), meta["numpy_pos"],
-                         meta["numpy_has_gauss"], meta["numpy_gauss"]))
+    np.random.set_state(
+        (
+            meta["numpy_kind"],
+            tensors["numpy"].numpy().astype(np.uint32),
+            meta["numpy_pos"],
+            meta["numpy_has_gauss"],
+            meta["numpy_gauss"],
+        )
+    )
     torch.set_rng_state(tensors["torch"])
     cuda = [tensors[f"cuda_{i}"] for i in range(meta["cuda_devices"])]
     if cuda and torch.cuda.is_available():
@@ -180,7 +202,8 @@ def check_readable(directory: Path, world_size: int, deepspeed: bool) -> None:
     if pickles:
         raise DamagedCheckpointError(
             f"{directory / pickles[0]}: a pickle, which is never loaded (it could run code); "
-            f"this checkpoint was written by an older version or altered")
+            f"this checkpoint was written by an older version or altered"
+        )
     read_json_object(directory / SCHEDULER_FILE)
     for rank in range(world_size):
         _read(rng_file(directory, rank), _read_rng_state)

@@ -20,8 +20,8 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
+from collections.abc import Callable, Iterator
 from contextvars import ContextVar
-from typing import Callable, Iterator
 
 EXIT_PREEMPTED = 143  # 128 + SIGTERM: "interrupted, resumable" to every launcher
 _preempted = threading.Event()
