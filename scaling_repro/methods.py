@@ -26,6 +26,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
+from scaling_repro.config.recipe import METHODS
 from scaling_repro.errors import UserError
 
 if TYPE_CHECKING:
@@ -71,7 +72,7 @@ def apply_method(
         elif method.kind == "lora":
             wrapped, pet = _lora(model, method), method.rank
         else:
-            raise UserError(f"method.kind {method.kind!r} is not known; allowed: full, prompt, lora")
+            raise UserError(f"method.kind {method.kind!r} is not known; allowed: {', '.join(METHODS)}")
     trainable, total = count_trainable(wrapped)
     return MethodModel(wrapped, method.kind, trainable, total, pet, adapted_modules(wrapped, method.kind))
 

@@ -10,10 +10,10 @@ from scaling_repro.analysis.crossing import overtaking_size
 from scaling_repro.analysis.findings import check_findings, findings_markdown
 from scaling_repro.analysis.paired import decide
 from scaling_repro.analysis.reproduction import MethodFits, StudyAnalysis
+from scaling_repro.config.recipe import METHODS
 from scaling_repro.config.study_plan import Analysis
 from scaling_repro.fit.record import Bootstrap, JointFit, LawFit
 
-METHODS = ("full", "prompt", "lora")
 MODELS = {"paper-1b": 1e9, "paper-2b": 2e9, "paper-4b": 4e9, "paper-8b": 8e9, "paper-16b": 16e9}
 # Table 4, En-De: (A_m, alpha_m, alpha_p, alpha_t, E, beta)
 PAPER = {

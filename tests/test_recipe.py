@@ -1,9 +1,25 @@
 """Recipe schema: paper defaults, typed fields, the method union, run ids."""
 
+from typing import get_args
+
 import pytest
 from pydantic import ValidationError
 
-from scaling_repro.config.recipe import FullMethod, LoraMethod, PromptMethod, RunSpec, TrainConfig
+from scaling_repro.analysis.experiments import METHOD_NAMES
+from scaling_repro.analysis.reproduction import METHOD_SEEDS
+from scaling_repro.config.recipe import (
+    METHOD_CLASSES,
+    METHODS,
+    PET_METHODS,
+    PET_SIZE_FIELDS,
+    FullMethod,
+    LoraMethod,
+    Method,
+    PromptMethod,
+    RunSpec,
+    TrainConfig,
+    pet_size,
+)
 
 
 def spec(**sections) -> RunSpec:
@@ -17,6 +33,18 @@ def test_method_defaults_match_the_paper():
     assert (PromptMethod().lr, PromptMethod().batch_size, PromptMethod().prompt_length) == (0.3, 16, 100)
     assert (LoraMethod().lr, LoraMethod().batch_size, LoraMethod().rank) == (1e-2, 16, 4)
     assert LoraMethod().target_modules == "all-linear"
+
+
+def test_method_lists_are_the_schema_s_method_classes():
+    union = get_args(get_args(Method)[0])
+    assert METHODS == ("full", "prompt", "lora")  # the paper's order, which tables and figures follow
+    assert {cls.model_fields["kind"].default: cls for cls in union} == METHOD_CLASSES
+    assert PET_METHODS == tuple(m for m in METHODS if METHOD_CLASSES[m].pet_size_field is not None)
+    assert PET_SIZE_FIELDS == {"prompt": "prompt_length", "lora": "rank"}
+    for kind, field in PET_SIZE_FIELDS.items():
+        assert METHOD_CLASSES[kind].model_fields[field].annotation is int
+    assert [pet_size(cls()) for cls in union] == [None, 100, 4]
+    assert set(METHOD_NAMES) == set(METHOD_SEEDS) == set(METHODS)
 
 
 def test_train_defaults_match_the_paper():

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from scaling_repro.config.recipe import pet_size
 from scaling_repro.config.sweep import load_runs
 
 REPO = Path(__file__).resolve().parents[1]
@@ -95,7 +96,7 @@ def test_expanded_grid_is_table_1b(task, factor, method):
     else:
         sizes = PROMPT_LENGTHS if method == "prompt" else LORA_RANKS
         expected = grid(sizes, data, max(sizes))
-        points = observed(runs, lambda r: r.method.prompt_length if method == "prompt" else r.method.rank)
+        points = observed(runs, lambda r: pet_size(r.method))
     assert len(points) == len(set(points)) == len(expected)
     assert set(points) == expected
 

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from scaling_repro.config.recipe import pet_size
 from scaling_repro.config.study_plan import RECIPES_DIR, load_plan, plan_path
 from scaling_repro.errors import RecipeError, UserError
 from scaling_repro.models.configs import architecture_counts
@@ -36,7 +37,7 @@ def test_default_plan_spans_the_issue_s_grid():
     pet_sizes = defaultdict(set)
     for s in specs:
         data_sizes[(s.model.name, s.model.revision, s.method.kind)].add(s.task.train_examples)
-        pet_sizes[s.method.kind].add(getattr(s.method, "prompt_length", getattr(s.method, "rank", None)))
+        pet_sizes[s.method.kind].add(pet_size(s.method))
     finals = {(m.name, m.revisions[-1]) for m in plan.models}
     for name, revision in finals:
         for kind in ("full", "prompt", "lora"):
@@ -50,7 +51,7 @@ def test_a_method_setting_is_identical_wherever_it_appears(plan_and_specs):
     for s in specs:
         if s.train.max_steps == 0:  # un-finetuned baselines
             continue
-        pet = getattr(s.method, "prompt_length", getattr(s.method, "rank", None))
+        pet = pet_size(s.method)
         by_setting[(s.method.kind, pet)].add((s.method.model_dump_json(), s.train.model_dump_json(), s.eval.batch_size))
     assert all(len(v) == 1 for v in by_setting.values()), {k: len(v) for k, v in by_setting.items()}
 

@@ -21,9 +21,10 @@ from itertools import pairwise
 import numpy as np
 
 from scaling_repro.analysis import published as paper
-from scaling_repro.analysis.experiments import METHOD_NAMES, METHODS, PAIRS, Missing, pair_name
+from scaling_repro.analysis.experiments import METHOD_NAMES, PAIRS, Missing, pair_name
 from scaling_repro.analysis.numbers import human, sci
 from scaling_repro.analysis.study import Study
+from scaling_repro.config.recipe import METHODS
 from scaling_repro.errors import UserError
 from scaling_repro.fit.critical import critical_data_size
 from scaling_repro.fit.joint import bootstrap_joint
@@ -100,7 +101,7 @@ def _paper_laws(task: str) -> dict[str, _MethodLaw]:
             (min(paper.MODEL_SIZES), max(paper.MODEL_SIZES)),
             (min(paper.FINETUNE_EXAMPLES[(task, m)]), max(paper.FINETUNE_EXAMPLES[(task, m)])),
         )
-        for m in paper.METHODS
+        for m in METHODS
     }
 
 
@@ -266,9 +267,8 @@ def format_advice(advice: Advice) -> str:
     lines += ["", "Critical data sizes (where two methods tie):"]
     for c in advice.crossings:
         if c.data_size is None:
-            lines.append(
-                f"  {pair_name(c.pair)}: the laws do not cross between {sci(SCAN_BOUNDS[0])} and {sci(SCAN_BOUNDS[1])} examples"
-            )
+            low, high = sci(SCAN_BOUNDS[0]), sci(SCAN_BOUNDS[1])
+            lines.append(f"  {pair_name(c.pair)}: the laws do not cross between {low} and {high} examples")
             continue
         share = (
             ""

@@ -18,6 +18,7 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
+from scaling_repro.config.recipe import METHODS
 from scaling_repro.config.study_plan import Analysis
 from scaling_repro.errors import UserError
 from scaling_repro.fit.critical import critical_data_size, critical_power_law
@@ -281,7 +282,7 @@ def critical_sizes(
     """Critical data sizes of every method pair at every model size, from the model-size fits."""
     params = {r.model: float(r.model_params) for rs in size_records.values() for r in rs if r.model_params}
     sizes, powers = [], []
-    for a, b in combinations([m for m in ("full", "prompt", "lora") if m in fits], 2):
+    for a, b in combinations([m for m in METHODS if m in fits], 2):
         fa, fb = fits[a].fits["model_size"], fits[b].fits["model_size"]
         for model, x in sorted(params.items(), key=lambda kv: kv[1]):
             value = float(critical_data_size(fa, fb, x)[0])

@@ -33,10 +33,12 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from itertools import combinations
 from typing import Any
 
 import numpy as np
 
+from scaling_repro.config.recipe import METHODS, PET_METHODS
 from scaling_repro.errors import UserError
 from scaling_repro.fit.points import FitPoints, parse_holdout, points_from_records
 from scaling_repro.results import RunRecord
@@ -48,9 +50,7 @@ FACTOR_NAMES = {
     "pet_size": "PET parameter size",
 }
 METHOD_NAMES = {"full": "FMT", "prompt": "Prompt", "lora": "LoRA"}
-METHODS = ("full", "prompt", "lora")
-PET_METHODS = ("prompt", "lora")
-PAIRS = (("full", "prompt"), ("full", "lora"), ("prompt", "lora"))  # method pairs compared
+PAIRS = tuple(combinations(METHODS, 2))  # method pairs compared: FMT vs Prompt, FMT vs LoRA, Prompt vs LoRA
 
 
 class Missing(UserError):
@@ -222,9 +222,10 @@ def find_experiment(
                 ((len(xs), len(dfs), len(group)), key, [r for r in group if getattr(r, field_name) is not None])
             )
     if not candidates:
+        present = describe_values(getattr(r, field_name) for r in runs)
         raise Missing(
-            f"{where}: no {FACTOR_NAMES[factor]} experiment; it needs finetuned runs at >= {min_values} {field_name} value(s) "
-            f"with the other factors fixed, but the runs have {field_name} {describe_values(getattr(r, field_name) for r in runs)}"
+            f"{where}: no {FACTOR_NAMES[factor]} experiment; it needs finetuned runs at >= {min_values} "
+            f"{field_name} value(s) with the other factors fixed, but the runs have {field_name} {present}"
         )
     candidates.sort(key=lambda c: (c[0], repr(c[1])), reverse=True)
     _, key, group = candidates[0]

@@ -26,11 +26,10 @@ from scaling_repro.analysis.experiments import METHOD_NAMES
 from scaling_repro.analysis.findings_critical import finding_6
 from scaling_repro.analysis.reproduction import StudyAnalysis
 from scaling_repro.analysis.verdicts import VERDICTS, Finding, Verdict, combine, judge
+from scaling_repro.config.recipe import METHODS, PET_METHODS
 from scaling_repro.fit import LawFit
 
 __all__ = ["FINDINGS", "VERDICTS", "Finding", "Verdict", "check_findings", "findings_markdown", "findings_table"]
-
-PET = ("prompt", "lora")
 
 
 def _fit(analysis: StudyAnalysis, method: str, factor: str) -> LawFit | None:
@@ -146,7 +145,7 @@ def finding_3(analysis: StudyAnalysis) -> Finding:
     bound = analysis.settings.alpha_t_threshold
     level = analysis.settings.level
     evidence, states = [], []
-    for method in PET:
+    for method in PET_METHODS:
         if method not in analysis.methods:
             continue
         name = METHOD_NAMES[method]
@@ -181,11 +180,11 @@ def finding_3(analysis: StudyAnalysis) -> Finding:
 def finding_4(analysis: StudyAnalysis) -> Finding:
     """Return finding 4: beta_FMT - beta_PET > 0 on paired replicates of joint laws that pass the fit test."""
     level = analysis.settings.level
-    fits = {m: _fit(analysis, m, "model_size") for m in ("full", *PET)}
+    fits = {m: _fit(analysis, m, "model_size") for m in METHODS}
     betas = {m: paired.replicates(f, "beta") for m, f in fits.items()}
     evidence = [f"beta_{METHOD_NAMES[m]} = {f.params['beta']:.4g}" for m, f in fits.items() if f is not None]
     states = []
-    for method in PET:
+    for method in PET_METHODS:
         if fits["full"] is None or fits[method] is None:
             states.append("missing")
             continue
@@ -220,7 +219,7 @@ def finding_5(analysis: StudyAnalysis) -> Finding:
     """Return finding 5: alpha - beta > 0 for the PET methods on paired replicates of laws that pass the fit test."""
     level = analysis.settings.level
     evidence, states = [], []
-    for method in PET:
+    for method in PET_METHODS:
         beta_fit = _fit(analysis, method, "model_size")
         if beta_fit is None:
             continue
@@ -245,7 +244,8 @@ def finding_5(analysis: StudyAnalysis) -> Finding:
         number=5,
         claim="PET depends more on model/pretraining scaling than on finetuning data (alpha > beta for PET).",
         criterion=f"for Prompt and LoRA, alpha_m - beta > 0 and alpha_p - beta > 0 at the {level:.0%} level of the "
-        "paired bootstrap difference (same replicates of the joint fit), counting only laws that pass finding 1's fit test",
+        "paired bootstrap difference (same replicates of the joint fit), counting only laws that pass finding 1's "
+        "fit test",
         verdict=combine(states),
         evidence=evidence or ["no PET method was fitted"],
     )
@@ -260,7 +260,7 @@ def finding_7(analysis: StudyAnalysis) -> Finding:
     metric = "loss" if any(z.metric == "loss" for z in entries) else "chrf"
     scores = {(z.method, z.model): z for z in entries if z.metric == metric}
     models = list(dict.fromkeys(z.model for z in entries if z.metric == metric))
-    if not models or not all((m, models[-1]) in scores for m in ("full", *PET)):
+    if not models or not all((m, models[-1]) in scores for m in METHODS):
         return Finding(
             number=7,
             claim=ZERO_SHOT_CLAIM,
@@ -277,7 +277,7 @@ def finding_7(analysis: StudyAnalysis) -> Finding:
             "the records have no zero-shot test loss (the evaluator scores the zero-shot directions by "
             "generation only), so chrF is used; its per-run sigma is large"
         )
-    for method in PET:
+    for method in PET_METHODS:
         a, f = scores[(method, large)], scores[("full", large)]
         gap_large = sign * (a.score - f.score)
         gap_small = sign * (scores[(method, small)].score - scores[("full", small)].score)

@@ -27,8 +27,8 @@ from scaling_repro.analysis.experiments import METHOD_NAMES
 from scaling_repro.analysis.paired import decide
 from scaling_repro.analysis.reproduction import StudyAnalysis
 from scaling_repro.analysis.verdicts import Finding, Verdict
+from scaling_repro.config.recipe import PET_METHODS
 
-PET = ("prompt", "lora")
 CLAIM = (
     "The critical data size between methods is task-dependent; few thousand examples -> PET, a bit more -> "
     "LoRA, millions -> FMT."
@@ -66,7 +66,7 @@ def finding_6(analysis: StudyAnalysis) -> Finding:
     params = {c.model: c.model_params for c in analysis.checks.critical}
     models = [m for m in learning if m in params]
     evidence = [f"left out, loss flat in Df for every method: {', '.join(flat)}"] if flat else []
-    pets = [m for m in PET if m in analysis.methods]
+    pets = [m for m in PET_METHODS if m in analysis.methods]
     criterion = (
         f"per PET method, on the fitted model-size laws: FMT overtakes it at a finite Df at the smallest "
         f"learning model (switch), and the overtaking Df is larger at the largest learning model (never = "
@@ -98,8 +98,8 @@ def finding_6(analysis: StudyAnalysis) -> Finding:
         switch, moves = _switch(small, level), decide(large, small, level)
         states.append(_pair_state(switch, moves))
         evidence.append(
-            f"{name}: FMT overtakes at {by_model}; at {models[0]}: {switch} ({np.mean((small > 0) & np.isfinite(small)):.0%} "
-            f"of {n} replicates); {models[-1]} vs {models[0]}: larger in {np.mean(large > small):.0%}, smaller "
-            f"in {np.mean(large < small):.0%} -> {states[-1]}"
+            f"{name}: FMT overtakes at {by_model}; at {models[0]}: {switch} "
+            f"({np.mean((small > 0) & np.isfinite(small)):.0%} of {n} replicates); {models[-1]} vs {models[0]}: "
+            f"larger in {np.mean(large > small):.0%}, smaller in {np.mean(large < small):.0%} -> {states[-1]}"
         )
     return Finding(number=6, claim=CLAIM, criterion=criterion, verdict=_verdict(states), evidence=evidence)

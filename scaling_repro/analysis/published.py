@@ -9,8 +9,9 @@ factor (``model_size``, ``pretrain_data``, ``pet_size``), method (``full``, ``pr
 
 from __future__ import annotations
 
+from scaling_repro.config.recipe import METHODS, PET_METHODS
+
 TASKS = ("wmt14_en_de", "wmt19_en_zh", "mlsum")
-METHODS = ("full", "prompt", "lora")
 
 # Table 4: multiplicative-law parameters per (task, method): factor -> (A, alpha), plus the
 # shared beta and E. pet_size only for Prompt and LoRA.
@@ -53,7 +54,7 @@ FINETUNE_EXAMPLES = {
     ("wmt14_en_de", "full"): (1e5, *(k * 5e5 for k in range(1, 10))),
     ("wmt19_en_zh", "full"): (1e6, 2e6, 3e6, 4e6, 5e6, 10e6, 15e6, 20e6, 25e6),
     ("mlsum", "full"): tuple(k * 1e5 for k in range(1, 10)),
-    **{(task, method): _PET_DATA for task in TASKS for method in ("prompt", "lora")},
+    **{(task, method): _PET_DATA for task in TASKS for method in PET_METHODS},
 }
 
 # Table 5: (H, gamma) of the closed-form critical data size, model-size scaling, per task:

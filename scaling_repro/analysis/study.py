@@ -17,7 +17,6 @@ from pathlib import Path
 from scaling_repro.analysis.experiments import (
     FACTOR_FIELDS,
     METHOD_NAMES,
-    METHODS,
     Experiment,
     Missing,
     baseline_runs,
@@ -25,6 +24,7 @@ from scaling_repro.analysis.experiments import (
     find_experiment,
     is_baseline,
 )
+from scaling_repro.config.recipe import METHODS
 from scaling_repro.errors import UserError
 from scaling_repro.fit.joint import JOINT_FACTORS, fit_joint
 from scaling_repro.fit.points import FitPoints, parse_holdout

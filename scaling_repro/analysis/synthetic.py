@@ -34,6 +34,7 @@ import numpy as np
 
 from scaling_repro.analysis import published as paper
 from scaling_repro.analysis.numbers import human
+from scaling_repro.config.recipe import METHODS
 from scaling_repro.fit.laws import predict
 from scaling_repro.results import RESULT_FILE, RunRecord
 
@@ -108,7 +109,7 @@ def _few_shot_base(metric: str, model_params: float, pretrain_tokens: float, sho
 def write_synthetic_results(
     out_dir: str | Path,
     tasks: Sequence[str] = paper.TASKS,
-    methods: Sequence[str] = paper.METHODS,
+    methods: Sequence[str] = METHODS,
     *,
     factors: Sequence[str] = ("model_size", "pretrain_data", "pet_size"),
     runs: int = 3,

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from scaling_repro.commands.common import add_command
+from scaling_repro.config.recipe import METHODS
 
 
 def register(subparsers) -> None:
@@ -72,7 +73,7 @@ def register(subparsers) -> None:
     )
     parser.add_argument("--joint", action="store_true", help="the paper's joint procedure (results directory only)")
     parser.add_argument("--task", help="fit only this task (results directory)")
-    parser.add_argument("--method", choices=["full", "prompt", "lora"], help="fit only this method (results directory)")
+    parser.add_argument("--method", choices=METHODS, help="fit only this method (results directory)")
     parser.add_argument("--name", action="append", help="only runs of this recipe name (repeatable)")
     parser.add_argument(
         "--where",

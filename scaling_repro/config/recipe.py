@@ -18,7 +18,7 @@ import json
 import re
 import unicodedata
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
@@ -85,6 +85,7 @@ class FullMethod(ConfigSection):
     """FMT: every parameter of the base model is trained."""
 
     kind: Literal["full"] = "full"
+    pet_size_field: ClassVar[str | None] = None  # FMT has no PET-size factor
     lr: float = Field(1e-3, gt=0)
     batch_size: int = Field(128, ge=1, description="global batch in examples")
 
@@ -93,6 +94,7 @@ class PromptMethod(ConfigSection):
     """Prompt tuning: a trained soft prompt of ``prompt_length`` vectors before the input."""
 
     kind: Literal["prompt"] = "prompt"
+    pet_size_field: ClassVar[str | None] = "prompt_length"
     lr: float = Field(3e-1, gt=0)
     batch_size: int = Field(16, ge=1, description="global batch in examples")
     prompt_length: int = Field(100, ge=1)
@@ -110,6 +112,7 @@ class LoraMethod(ConfigSection):
     """LoRA: W + BA on attention and feed-forward projections."""
 
     kind: Literal["lora"] = "lora"
+    pet_size_field: ClassVar[str | None] = "rank"
     lr: float = Field(1e-2, gt=0)
     batch_size: int = Field(16, ge=1, description="global batch in examples")
     rank: int = Field(4, ge=1)
@@ -119,7 +122,22 @@ class LoraMethod(ConfigSection):
 
 
 Method = Annotated[FullMethod | PromptMethod | LoraMethod, Field(discriminator="kind")]
-METHOD_CLASSES = {"full": FullMethod, "prompt": PromptMethod, "lora": LoraMethod}
+METHOD_CLASSES: dict[str, type[FullMethod | PromptMethod | LoraMethod]] = {
+    "full": FullMethod,
+    "prompt": PromptMethod,
+    "lora": LoraMethod,
+}
+# The method lists every other layer uses, in the paper's order (FMT, Prompt, LoRA).
+METHODS: tuple[str, ...] = tuple(METHOD_CLASSES)
+PET_SIZE_FIELDS: dict[str, str] = {
+    kind: cls.pet_size_field for kind, cls in METHOD_CLASSES.items() if cls.pet_size_field is not None
+}
+PET_METHODS: tuple[str, ...] = tuple(PET_SIZE_FIELDS)
+
+
+def pet_size(method: FullMethod | PromptMethod | LoraMethod) -> int | None:
+    """Return the PET-size factor of ``method``: its prompt length or LoRA rank; None for FMT."""
+    return None if method.pet_size_field is None else getattr(method, method.pet_size_field)
 
 
 class TrainConfig(ConfigSection):

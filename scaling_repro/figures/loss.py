@@ -18,11 +18,11 @@ from matplotlib.figure import Figure
 from scaling_repro.analysis.experiments import (
     FACTOR_NAMES,
     METHOD_NAMES,
-    PET_METHODS,
     Missing,
 )
 from scaling_repro.analysis.numbers import human
 from scaling_repro.analysis.study import Study
+from scaling_repro.config.recipe import PET_METHODS
 from scaling_repro.errors import UserError
 from scaling_repro.figures.series import (
     DF_AXIS,

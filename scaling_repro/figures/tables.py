@@ -26,13 +26,13 @@ from scaling_repro.analysis.experiments import (
     FACTOR_FIELDS,
     FACTOR_NAMES,
     METHOD_NAMES,
-    METHODS,
     PAIRS,
     Missing,
     pair_name,
 )
 from scaling_repro.analysis.numbers import sci
 from scaling_repro.analysis.study import Study
+from scaling_repro.config.recipe import METHODS
 from scaling_repro.errors import UserError
 from scaling_repro.figures.quality import choose_metric, metric_name
 from scaling_repro.figures.series import mean_by_point
