@@ -86,7 +86,8 @@ def disagreements(pins: dict[str, Version], requirements: list[tuple[Requirement
             problems.append(f"{requirement.name} ({origin}, {requirement.specifier}) is not in the lock")
         elif not requirement.specifier.contains(pins[name], prereleases=True):
             problems.append(
-                f"{requirement.name}=={pins[name]} in the lock is outside pyproject's {requirement.specifier} ({origin})"
+                f"{requirement.name}=={pins[name]} in the lock is outside pyproject's "
+                f"{requirement.specifier} ({origin})"
             )
     return problems
 

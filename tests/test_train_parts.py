@@ -11,7 +11,7 @@ from train_helpers import tiny_llama, wrap
 
 from scaling_repro.errors import UserError
 from scaling_repro.train.batching import ExampleStream, rank_micro_batches
-from scaling_repro.train.distributed import DEEPSPEED_DIR, load_deepspeed_config
+from scaling_repro.train.distributed import DEEPSPEED_CONFIGS_DIR, load_deepspeed_config
 from scaling_repro.train.optim import build_optimizer, build_schedule
 from scaling_repro.train.steps import planned_steps
 from scaling_repro.train.throughput import attention_shape, flops_per_token, matmul_params, mfu, peak_bf16_flops
@@ -115,7 +115,7 @@ def test_mfu_needs_a_known_peak():
 
 
 def test_shipped_deepspeed_configs_pass_the_checks():
-    names = sorted(p.stem for p in DEEPSPEED_DIR.glob("*.json"))
+    names = sorted(p.stem for p in DEEPSPEED_CONFIGS_DIR.glob("*.json"))
     assert names == ["zero2", "zero3", "zero3_offload"]
     for name in names:
         config = load_deepspeed_config(name)
@@ -132,7 +132,7 @@ def test_shipped_deepspeed_configs_pass_the_checks():
     ],
 )
 def test_deepspeed_configs_that_would_replace_our_optimizer_or_shard_saves_are_refused(tmp_path, change, message):
-    config = json.loads((DEEPSPEED_DIR / "zero3_offload.json").read_text())
+    config = json.loads((DEEPSPEED_CONFIGS_DIR / "zero3_offload.json").read_text())
     config.update(change)
     path = tmp_path / "ds.json"
     path.write_text(json.dumps(config))

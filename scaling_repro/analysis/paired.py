@@ -82,4 +82,8 @@ def describe(name: str, value: float, a: np.ndarray | None, b: np.ndarray | None
     if interval is None:
         return f"{name} = {value:+.4g} (no bootstrap replicates)"
     n = len(paired(a, b)[0])
-    return f"{name} = {value:+.4g}, {level:.0%} interval of the paired difference [{interval[0]:+.4g}, {interval[1]:+.4g}] ({n} replicates)"
+    low, high = interval
+    return (
+        f"{name} = {value:+.4g}, {level:.0%} interval of the paired difference "
+        f"[{low:+.4g}, {high:+.4g}] ({n} replicates)"
+    )

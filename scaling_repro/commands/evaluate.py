@@ -19,7 +19,8 @@ def register(subparsers) -> None:
         """,
         """
         scaling-repro evaluate runs/tiny/0597f6e5b47e
-        scaling-repro evaluate runs/tiny/0597f6e5b47e eval.metrics=[bleu,chrf,bleurt] eval.bleurt_checkpoint=/ckpt/BLEURT-20-D12
+        scaling-repro evaluate runs/tiny/0597f6e5b47e eval.metrics=[bleu,chrf,bleurt] \\
+            eval.bleurt_checkpoint=/ckpt/BLEURT-20-D12
         """,
     )
     parser.add_argument("run_dir", metavar="RUN_DIR", help="a run directory holding spec.json")

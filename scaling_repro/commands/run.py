@@ -25,7 +25,8 @@ def register(subparsers) -> None:
         """
         scaling-repro run recipes/tiny/base.yaml train.max_steps=50
         scaling-repro run recipes/tiny/data_scaling.yaml --index 3
-        torchrun --nproc_per_node 8 -m scaling_repro run recipes/paper/wmt14_en_de/model_size_fmt.yaml --run-id 1a2b3c4d5e6f
+        torchrun --nproc_per_node 8 -m scaling_repro run recipes/paper/wmt14_en_de/model_size_fmt.yaml \\
+            --run-id 1a2b3c4d5e6f
         """,
     )
     add_recipe_args(parser)

@@ -9,6 +9,8 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from scaling_repro.config.recipe import METHODS
+
 _MISSING = object()
 
 
@@ -79,9 +81,10 @@ def _describe(error: dict[str, Any], root: type[BaseModel]) -> str:
     if kind == "literal_error":
         return f"{path}: {got_text}; allowed: {ctx.get('expected')}"
     if kind == "union_tag_invalid":
-        return f"{path}.{ctx.get('discriminator', 'kind').strip(chr(39))}: got {ctx.get('tag')!r}; allowed: {ctx.get('expected_tags')}"
+        discriminator = ctx.get("discriminator", "kind").strip(chr(39))
+        return f"{path}.{discriminator}: got {ctx.get('tag')!r}; allowed: {ctx.get('expected_tags')}"
     if kind == "union_tag_not_found":
-        return f"{path}: needs a 'kind' field; allowed kinds: full, prompt, lora"
+        return f"{path}: needs a 'kind' field; allowed kinds: {', '.join(METHODS)}"
     message = error["msg"].removeprefix("Value error, ")
     return f"{path}: {got_text}; {message}" if got_text else f"{path}: {message}"
 

@@ -2,14 +2,19 @@
 
 Where each split comes from (the paper's Table 1; hub ids checked against the hub cards):
 
-| task | train | dev | test | zero-shot (``zero_shot=True``) |
-|---|---|---|---|---|
-| wmt14_en_de | ``wmt/wmt14`` de-en train (4.5M) | newstest2013 = ``wmt/wmt14`` de-en validation | newstest2020/21/22: sacrebleu wmt20/21/22 en-de | FLORES+ devtest {fr,zh,hi,tr,pl}->de |
-| wmt19_en_zh | ``wmt/wmt19`` zh-en train (the paper: 25M) | newsdev2017: sacrebleu wmt17/dev en-zh | newstest2020/21/22: sacrebleu wmt20/21/22 en-zh | FLORES+ devtest {fr,de,hi,tr,pl}->zh |
-| mlsum | ``mteb/mlsum`` de/es/fr + ``abisee/cnn_dailymail`` 3.0.0 (en) train | their validation splits | their test splits (one set ``test``) | - |
-| flores200 | none (evaluation only) | FLORES+ dev, every direction | FLORES+ devtest, one set per direction | - |
-| local | ``task.files.train`` | ``task.files.dev`` | ``task.files.test`` | - |
-| synthetic_mt | generated pool | generated | ``test_a``, ``test_b`` | qac->qab |
+- ``wmt14_en_de``: train ``wmt/wmt14`` de-en train (4.5M); dev newstest2013 = ``wmt/wmt14``
+  de-en validation; test newstest2020/21/22: sacrebleu wmt20/21/22 en-de; zero-shot
+  (``zero_shot=True``) FLORES+ devtest {fr,zh,hi,tr,pl}->de.
+- ``wmt19_en_zh``: train ``wmt/wmt19`` zh-en train (the paper: 25M); dev newsdev2017: sacrebleu
+  wmt17/dev en-zh; test newstest2020/21/22: sacrebleu wmt20/21/22 en-zh; zero-shot FLORES+
+  devtest {fr,de,hi,tr,pl}->zh.
+- ``mlsum``: train ``mteb/mlsum`` de/es/fr + ``abisee/cnn_dailymail`` 3.0.0 (en) train; dev
+  their validation splits; test their test splits (one set ``test``); no zero-shot.
+- ``flores200``: no train (evaluation only); dev FLORES+ dev, every direction; test FLORES+
+  devtest, one set per direction; no zero-shot.
+- ``local``: ``task.files.train``, ``task.files.dev``, ``task.files.test``; no zero-shot.
+- ``synthetic_mt``: train a generated pool; dev generated; test ``test_a``, ``test_b``;
+  zero-shot qac->qab.
 
 (The HF ``wmt14`` dataset has no newstest2020-2022, hence sacrebleu for the test sets.)
 ``task.files`` also overrides any split of a hub task with a local jsonl/tsv/csv file (taken

@@ -128,8 +128,8 @@ def greedy_generate(
 ) -> list[list[int]]:
     """Return the greedy continuation (token ids, EOS dropped) of every prompt, in prompt order.
 
-    ``model`` is the unwrapped model (``accelerator.unwrap_model``). Every process must call this with the same prompts; each
-    decodes its share and all processes return the full, ordered list.
+    ``model`` is the unwrapped model (``accelerator.unwrap_model``). Every process must call this
+    with the same prompts; each decodes its share and all processes return the full, ordered list.
     """
     from tqdm.auto import tqdm
 

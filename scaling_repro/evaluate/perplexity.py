@@ -1,6 +1,7 @@
 """Test loss: token-level mean negative log-likelihood of the target tokens (nats), with the
-same loss as training (:func:`scaling_repro.models.nll.token_nll_sum`). The paper's test PPL is ``exp`` of the loss over the concatenation of all test sets, i.e.
-summed NLL over summed token count, not a mean of per-set means.
+same loss as training (:func:`scaling_repro.models.nll.token_nll_sum`). The paper's test PPL
+is ``exp`` of the loss over the concatenation of all test sets, i.e. summed NLL over summed
+token count, not a mean of per-set means.
 """
 
 from __future__ import annotations

@@ -152,7 +152,8 @@ def metric_figure(number: int):
         if not panels:
             raise Missing("; ".join(notes))
         methods = methods_for(study, task, factor)
-        title = f"{task}: {metric_name(metric)} for {FACTOR_NAMES[factor]} x finetuning data{fixed_text(study, task, factor, methods)}"
+        fixed = fixed_text(study, task, factor, methods)
+        title = f"{task}: {metric_name(metric)} for {FACTOR_NAMES[factor]} x finetuning data{fixed}"
         return draw_figure(panels, title), notes
 
     draw.__doc__ = f"Fig. {number}: test-set generation quality of the Fig. {number - 5} experiment."

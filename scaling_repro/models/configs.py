@@ -1,41 +1,6 @@
 """Base-model architectures: the paper's five sizes (Table 3) and a tiny CPU ladder, as
-Hugging Face ``LlamaConfig``s with multi-query attention, plus parameter counting.
-
-Architecture family. The paper's models follow Garcia et al. (2023), i.e. PaLM's decoder:
-SwiGLU feed-forward, multi-query attention, RoPE, no biases, input and output embeddings
-shared. ``LlamaForCausalLM`` with ``num_key_value_heads=1``, ``head_dim=256``,
-``hidden_act="silu"`` (SwiGLU) and ``tie_word_embeddings=True`` is that decoder up to details
-that carry no parameters (PaLM's parallel attention/FFN blocks, its LayerNorm vs RMSNorm
-scales, which count the same). Llama is chosen over Gemma (GeGLU, equally counted) because it
-is the most widely supported class (PEFT targets, DeepSpeed, flash attention). "FFN dim" of
-Table 3 is the width of each of the two gated input projections (PaLM's ``d_ff = 4 d``), i.e.
-``intermediate_size``. Cross-check: ``paper-8b`` is PaLM 8B's shape (32 layers, 16 heads,
-d 4096); with PaLM's 256k-entry tied vocabulary it has 8.63B parameters, PaLM 8B's
-published count (tested).
-
-What is counted. ``model_params`` (the model-size factor of the scaling laws) is the
-**non-embedding** parameter count (Kaplan et al. 2020): all parameters except token
-embeddings, the output projection when it is not tied, and learned position embeddings.
-Reasons: Table 3 gives no vocabulary size, so only this count is determined by the paper;
-it is the usual convention for scaling laws; and it keeps the tiny ladder (where a 500-entry
-vocabulary is half the model) and open checkpoints (Pythia: 50k untied) on one footing.
-RunRecords say so in ``model_params_counted``. Total counts are reported beside it.
-
-Deviation from the paper's names (honest, not fudged): non-embedding counts are
-0.956B, 1.861B, 3.209B, 7.584B, 14.79B for "1B".."16B", i.e. -4.4%, -6.9%, -19.8%, -5.2%,
--7.6%. Only 1B is within 5%. No single consistent convention puts all five within 5%: the
-Table 3 shapes grow as layers x d^2, which gives 4B/2B = 1.72 and 8B/4B = 2.37, so "4B" is
-always the outlier. Adding tied embeddings of any one vocabulary size V helps at most three
-sizes (V ~ 32k-86k: 1B, 2B, 8B within 5%; 4B still -13% or worse); with PaLM's 256k
-vocabulary the totals are 1.48B, 2.52B, 4.00B, 8.63B, 16.10B (4B and 16B within 5%, 1B +48%).
-The names are nominal labels; the fits use the counted numbers.
-
-Tiny ladder: same family (Llama, SwiGLU, one key/value head, tied embeddings) with head dim
-16 and heads = d / 16, shapes measured on a CPU (d/layers/ffn 32/2/64 ... 96/4/256);
-non-embedding sizes span 40x (18.6K..738K). ``tiny-xl`` needs more pretraining than the
-others: a ~950K-parameter model was measured under-trained at 300-600K pretraining tokens.
-The vocabulary size always comes from the tokenizer at build time.
-"""
+Hugging Face ``LlamaConfig``s with multi-query attention, plus parameter counting. Why this
+family and why non-embedding counts: docs/models.md."""
 
 from __future__ import annotations
 
@@ -48,7 +13,7 @@ if TYPE_CHECKING:
 
 ParamsCounted = Literal["non_embedding", "total"]
 MODEL_PARAMS_COUNTED: ParamsCounted = "non_embedding"
-"""The count every RunRecord's ``model_params`` holds (see the module docstring)."""
+"""The count every RunRecord's ``model_params`` holds (see docs/models.md)."""
 
 PALM_VOCAB_SIZE = 256_000
 """PaLM's SentencePiece vocabulary; used only to show paper-config totals (the paper gives none)."""

@@ -4,9 +4,10 @@ objective, dev loss and test PPL.
 A batch is what :func:`scaling_repro.data.collate.collate_for_lm` returns (right-padded
 ``input_ids``, ``attention_mask`` and ``labels`` with ``IGNORE_INDEX`` on BOS, prompt and
 padding) or what :func:`scaling_repro.data.packing.collate_packed` returns (several examples
-per row, told apart by ``position_ids``). Exactly the positions whose label is not ignored are scored (target tokens and EOS),
-so a PEFT prompt-tuned model, which prepends virtual tokens inside its forward, is scored on the
-same tokens as the full model: its extra leading logits are dropped before labels are aligned.
+per row, told apart by ``position_ids``). Exactly the positions whose label is not ignored are
+scored (target tokens and EOS), so a PEFT prompt-tuned model, which prepends virtual tokens
+inside its forward, is scored on the same tokens as the full model: its extra leading logits
+are dropped before labels are aligned.
 """
 
 from __future__ import annotations

@@ -93,7 +93,8 @@ def checks_section(analysis: StudyAnalysis) -> str:
     ]
     for n in c.noise.values():
         lines.append(
-            f"| {METHOD_NAMES[n.method]} | {sci(n.sigma, 1)} | {n.settings} settings, {n.runs} runs | {sci(n.zero_shot_sigma, 1)} |"
+            f"| {METHOD_NAMES[n.method]} | {sci(n.sigma, 1)} | {n.settings} settings, {n.runs} runs "
+            f"| {sci(n.zero_shot_sigma, 1)} |"
         )
     lines += [
         "",
@@ -179,9 +180,11 @@ def summary_markdown(analysis: StudyAnalysis, findings: list[Finding], header: S
         "",
         findings_table(findings),
         "",
-        f"## Fitted multiplicative law (Table 4 style; {level} bootstrap intervals, {analysis.settings.bootstrap} resamples of points)",
+        f"## Fitted multiplicative law (Table 4 style; {level} bootstrap intervals, "
+        f"{analysis.settings.bootstrap} resamples of points)",
         "",
-        "X in parameters (non-embedding), tokens, prompt tokens / LoRA rank; Df in examples; loss in nats per target token.",
+        "X in parameters (non-embedding), tokens, prompt tokens / LoRA rank; Df in examples; "
+        "loss in nats per target token.",
         "",
         table4(analysis),
         "",

@@ -24,11 +24,10 @@ from tqdm.auto import tqdm
 from scaling_repro.config.recipe import RunSpec
 from scaling_repro.config.study_plan import PRETRAINED_DIR, BaseModelPlan, StudyPlan
 from scaling_repro.errors import RecipeError, UserError
+from scaling_repro.models.pretrain_tokens import META_FILE
 from scaling_repro.reproduce.provenance import check_settings, model_settings, record_settings, tokenizer_settings
 
 log = logging.getLogger(__name__)
-
-META_FILE = "scaling_repro_meta.json"  # written by models.pretrain with every exported checkpoint
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ from scaling_repro.ranks import current_process
 
 log = logging.getLogger(__name__)
 
-DEEPSPEED_DIR = Path(__file__).resolve().parents[2] / "recipes" / "deepspeed"
+DEEPSPEED_CONFIGS_DIR = Path(__file__).resolve().parents[2] / "recipes" / "deepspeed"
 
 
 def resolve_deepspeed_config(path: str) -> Path:
@@ -44,11 +44,11 @@ def resolve_deepspeed_config(path: str) -> Path:
     in ``recipes/deepspeed/`` (``zero2``, ``zero3.json``, ...)."""
     candidates = [Path(path)]
     if not Path(path).is_absolute():
-        candidates += [DEEPSPEED_DIR / path, DEEPSPEED_DIR / f"{path}.json"]
+        candidates += [DEEPSPEED_CONFIGS_DIR / path, DEEPSPEED_CONFIGS_DIR / f"{path}.json"]
     for candidate in candidates:
         if candidate.is_file():
             return candidate
-    shipped = ", ".join(sorted(p.stem for p in DEEPSPEED_DIR.glob("*.json")))
+    shipped = ", ".join(sorted(p.stem for p in DEEPSPEED_CONFIGS_DIR.glob("*.json")))
     raise UserError(f"train.deepspeed: file {path!r} not found; shipped configs: {shipped}")
 
 

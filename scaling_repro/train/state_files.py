@@ -40,7 +40,7 @@ SCHEDULER_FILE = "scheduler.json"
 MODEL_FILE = "model.safetensors"
 OPTIMIZER_FILE = "optimizer.bin"
 SCALER_FILE = "scaler.pt"
-DEEPSPEED_DIR = "pytorch_model"  # the ckpt_id Accelerate gives DeepSpeed's own checkpoint
+DEEPSPEED_CHECKPOINT_ID = "pytorch_model"  # the ckpt_id Accelerate gives DeepSpeed: its subdirectory of a checkpoint
 ACCELERATE_RNG_FILE = "random_states_{rank}.pkl"
 
 
@@ -63,7 +63,7 @@ def recorded_world_size(directory: Path) -> int | None:
         return saved
     ranks = [
         int(m.group(1))
-        for p in (directory / DEEPSPEED_DIR).glob("*zero_pp_rank_*_optim_states.pt")
+        for p in (directory / DEEPSPEED_CHECKPOINT_ID).glob("*zero_pp_rank_*_optim_states.pt")
         if (m := re.search(r"zero_pp_rank_(\d+)_", p.name))
     ]
     return max(ranks) + 1 if ranks else None
@@ -76,7 +76,7 @@ def check_world_size(directory: Path, world_size: int, deepspeed: bool) -> None:
     saved = recorded_world_size(directory)
     if saved is None or saved == world_size:
         return
-    if deepspeed or (directory / DEEPSPEED_DIR).is_dir():
+    if deepspeed or (directory / DEEPSPEED_CHECKPOINT_ID).is_dir():
         why = (
             f"its DeepSpeed ZeRO optimizer state is partitioned over {saved} processes and DeepSpeed cannot "
             f"repartition it (its zero_to_fp32.py recovers the weights only, not the optimizer state)"
@@ -208,8 +208,8 @@ def check_readable(directory: Path, world_size: int, deepspeed: bool) -> None:
     for rank in range(world_size):
         _read(rng_file(directory, rank), _read_rng_state)
     if deepspeed:
-        if not (directory / DEEPSPEED_DIR).is_dir():
-            raise DamagedCheckpointError(f"{directory / DEEPSPEED_DIR}: missing")
+        if not (directory / DEEPSPEED_CHECKPOINT_ID).is_dir():
+            raise DamagedCheckpointError(f"{directory / DEEPSPEED_CHECKPOINT_ID}: missing")
         return
     _read(directory / MODEL_FILE, _read_safetensors_header)
     _read(directory / OPTIMIZER_FILE, _read_torch_file)
