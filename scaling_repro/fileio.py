@@ -2,6 +2,10 @@
 
 Every stage writes its records, specs, logs and checkpoints' metadata through here. A leaf:
 it imports nothing of this package.
+
+Files and folders get the modes any other tool would give them, 0666 and 0777 less the
+umask (``tempfile`` creates them 0600 and 0700), so a team sharing a results tree can read
+what each member writes.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ import contextlib
 import glob
 import json
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -17,18 +22,61 @@ from typing import Any
 _TMP_SUFFIX = ".tmp"
 
 
+def _umask_from_proc() -> int | None:
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        with open("/proc/self/status", encoding="ascii", errors="replace") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    return None
+
+
+def _umask_at_import() -> int:
+    mask = _umask_from_proc()
+    if mask is None:
+        # Setting the umask to read it races with another thread creating a file meanwhile, so
+        # this runs once, at import, and only where /proc does not say it.
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mask
+
+
+_IMPORT_UMASK = _umask_at_import()
+
+
+def current_umask() -> int:
+    """Return the process umask: from ``/proc/self/status`` where there is one (reading it
+    changes nothing), else as it was when this module was imported."""
+    mask = _umask_from_proc()
+    return _IMPORT_UMASK if mask is None else mask
+
+
+def make_temp_dir(parent: str | Path, prefix: str, suffix: str = "") -> Path:
+    """Create and return a new folder in ``parent`` (``tempfile.mkdtemp``) with mode 0777 less
+    the umask instead of 0700; a setgid bit inherited from ``parent`` is kept."""
+    tmp = Path(tempfile.mkdtemp(dir=parent, prefix=prefix, suffix=suffix))
+    try:
+        inherited = os.stat(tmp).st_mode & stat.S_ISGID
+        os.chmod(tmp, inherited | (0o777 & ~current_umask()))
+    except BaseException:
+        os.rmdir(tmp)
+        raise
+    return tmp
+
+
 def atomic_write_text(path: str | Path, text: str) -> None:
     """Write ``text`` to ``path`` so that readers see the old file or the new one, never half.
 
-    Writes a temporary file in the same directory, fsyncs it, renames it over ``path`` and
-    fsyncs the directory. A write that raises leaves no temporary file behind; one whose
-    process is killed does, and :func:`remove_write_leftovers` deletes it.
+    Writes a temporary file in the same directory (mode 0666 less the umask), fsyncs it,
+    renames it over ``path`` and fsyncs the directory. A write that raises leaves no temporary
+    file behind; one whose process is killed does, and :func:`remove_write_leftovers` deletes it.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=_TMP_SUFFIX)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            os.fchmod(handle.fileno(), 0o666 & ~current_umask())  # mkstemp's 0600 hides it from the team
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())

@@ -39,7 +39,6 @@ import logging
 import operator
 import os
 import shutil
-import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -49,7 +48,7 @@ import numpy as np
 from scaling_repro.data import collate
 from scaling_repro.data.collate import IGNORE_INDEX, EncodedExample
 from scaling_repro.data.types import Example, TaskInfo
-from scaling_repro.fileio import atomic_write_json, fsync_directory
+from scaling_repro.fileio import atomic_write_json, fsync_directory, make_temp_dir
 
 log = logging.getLogger(__name__)
 
@@ -297,7 +296,7 @@ def _build(root: Path, key: str, chunks: Iterable[list[EncodedExample]]) -> None
     """Write a copy under a temporary name and rename it to ``root/key`` (replacing a bad one)."""
     for leftover in root.glob(f".{key}.*.tmp"):  # from a build that was killed
         shutil.rmtree(leftover, ignore_errors=True)
-    tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".{key}.", suffix=".tmp"))
+    tmp = make_temp_dir(root, prefix=f".{key}.", suffix=".tmp")
     try:
         write_arrays(tmp, chunks, key)
         shutil.rmtree(root / key, ignore_errors=True)

@@ -18,12 +18,12 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Literal
 
 from scaling_repro.errors import UserError
+from scaling_repro.fileio import make_temp_dir
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ def _save_atomically(tokenizer, out_dir: Path) -> None:
     """Save into a sibling temporary directory, then swap it in, so a crash never leaves a half
     written tokenizer where a later run would load it."""
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    tmp = make_temp_dir(out_dir.parent, prefix=f".{out_dir.name}.")
     try:
         tokenizer.save_pretrained(str(tmp))
         if out_dir.exists():
