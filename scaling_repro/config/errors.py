@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import reprlib
 import types
 import typing
 from pathlib import Path
@@ -12,6 +13,21 @@ from pydantic import BaseModel, ValidationError
 from scaling_repro.config.recipe import METHODS
 
 _MISSING = object()
+ECHO_LIMIT = 120
+
+
+def short_repr(value: Any, limit: int = ECHO_LIMIT) -> str:
+    """Return ``repr(value)`` cut to at most ``limit`` characters, ``...`` marking a cut.
+
+    Long strings, big or deeply nested lists and mappings are abbreviated before they are
+    printed, so echoing a huge value costs no more than echoing a small one."""
+    bounded = reprlib.Repr()
+    bounded.maxlevel = 3
+    bounded.maxlist = bounded.maxtuple = bounded.maxset = bounded.maxfrozenset = bounded.maxdeque = 8
+    bounded.maxdict = 6
+    bounded.maxstring = bounded.maxlong = bounded.maxother = limit
+    text = bounded.repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _union_members(annotation: Any) -> list[Any]:
@@ -28,7 +44,8 @@ def _printable(part: Any) -> str:
     """A path element as text; a key with a newline or other unprintable character as its repr,
     so that each problem stays one line."""
     text = str(part)
-    return text if text.isprintable() else repr(text)
+    text = text if text.isprintable() else repr(text)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _tag_of(model: type[BaseModel]) -> str | None:
@@ -67,7 +84,7 @@ def _describe(error: dict[str, Any], root: type[BaseModel]) -> str:
     parts, parent = _walk(root, tuple(error["loc"]))
     path = ".".join(parts) or "(recipe)"
     got = error.get("input", _MISSING)
-    got_text = "" if got is _MISSING else f"got {got!r}"
+    got_text = "" if got is _MISSING else f"got {short_repr(got)}"
     kind = error["type"]
     ctx = error.get("ctx") or {}
     if kind == "extra_forbidden":
@@ -82,10 +99,12 @@ def _describe(error: dict[str, Any], root: type[BaseModel]) -> str:
         return f"{path}: {got_text}; allowed: {ctx.get('expected')}"
     if kind == "union_tag_invalid":
         discriminator = ctx.get("discriminator", "kind").strip(chr(39))
-        return f"{path}.{discriminator}: got {ctx.get('tag')!r}; allowed: {ctx.get('expected_tags')}"
+        return f"{path}.{discriminator}: got {short_repr(ctx.get('tag'))}; allowed: {ctx.get('expected_tags')}"
     if kind == "union_tag_not_found":
         return f"{path}: needs a 'kind' field; allowed kinds: {', '.join(METHODS)}"
     message = error["msg"].removeprefix("Value error, ")
+    if len(message) > 400:  # a validator's message may quote the value
+        message = message[:397] + "..."
     return f"{path}: {got_text}; {message}" if got_text else f"{path}: {message}"
 
 

@@ -20,27 +20,48 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from scaling_repro.config.errors import format_validation_error
+from scaling_repro.config.errors import format_validation_error, short_repr
 from scaling_repro.config.recipe import RECIPE_KEYS, RunSpec, SweepConfig
+from scaling_repro.config.yaml_load import YamlLimitError, describe_yaml_error, load_yaml
 from scaling_repro.errors import RecipeError
 
 MAX_EXTENDS_DEPTH = 16
+MAX_EXTENDS_PER_FILE = 64
+MAX_YAML_BYTES = 4 * 1024 * 1024
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
-    """Return the mapping in one YAML file (``yaml.safe_load``), or raise RecipeError."""
-    if not path.is_file():
+    """Return the mapping in one YAML file, or raise RecipeError in one line that names the file.
+
+    The file is parsed by :func:`~scaling_repro.config.yaml_load.load_yaml` (safe, bounded
+    aliases and nesting, no duplicate keys). Errors never quote the file's text: it may be
+    something that is not a recipe at all.
+    """
+    if path.is_dir():
+        raise RecipeError(f"{path}: is a folder; allowed: a YAML recipe file")
+    if not path.exists():
         raise RecipeError(f"{path}: recipe file not found")
+    if not path.is_file():
+        raise RecipeError(f"{path}: not a regular file; allowed: a YAML recipe file")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as err:
-        raise RecipeError(f"{path}: YAML syntax error: {err}") from None
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_YAML_BYTES + 1)
+    except OSError as err:
+        raise RecipeError(f"{path}: cannot read ({err.strerror or type(err).__name__})") from None
+    if len(raw) > MAX_YAML_BYTES:
+        raise RecipeError(f"{path}: larger than {MAX_YAML_BYTES // 2**20} MiB; allowed: a recipe under that size")
+    try:
+        data = load_yaml(raw.decode("utf-8"))
     except UnicodeDecodeError as err:
         raise RecipeError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
+    except YamlLimitError as err:
+        raise RecipeError(f"{path}: {describe_yaml_error(err)}") from None
+    except yaml.YAMLError as err:
+        raise RecipeError(f"{path}: YAML syntax error at {describe_yaml_error(err)}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise RecipeError(f"{path}: a recipe must be a mapping of sections, got {type(data).__name__}")
+        raise RecipeError(f"{path}: not a YAML mapping (a {type(data).__name__}); a recipe is a mapping of sections")
     return data
 
 
@@ -55,26 +76,48 @@ def deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def load_recipe_dict(path: str | Path, _depth: int = 0) -> dict[str, Any]:
+def load_recipe_dict(path: str | Path) -> dict[str, Any]:
     """Return the raw recipe mapping of ``path`` with its ``extends:`` chain merged in.
 
     ``extends`` is a path (or list of paths) relative to the extending file; later files win.
+    Each file is read once per call however many files extend it; a cycle is an error.
     """
-    path = Path(path)
-    if _depth > MAX_EXTENDS_DEPTH:
-        raise RecipeError(f"{path}: extends: chain deeper than {MAX_EXTENDS_DEPTH} (a cycle?)")
+    return _load_extended(Path(path), (), {})
+
+
+def _resolved(path: Path) -> Path:
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):  # a symlink loop: read_yaml reports the file
+        return path.absolute()
+
+
+def _load_extended(path: Path, chain: tuple[Path, ...], loaded: dict[Path, dict[str, Any]]) -> dict[str, Any]:
+    """Return ``path``'s mapping merged over its parents; ``chain`` holds the files that extend
+    it (to find cycles), ``loaded`` the merged mapping of each file already read in this load."""
+    key = _resolved(path)
+    if key in loaded:
+        return loaded[key]
+    if key in chain:
+        cycle = " -> ".join(p.name for p in (*chain[chain.index(key) :], key))
+        raise RecipeError(f"{path}: extends: cycle {cycle}; allowed: a chain of files that ends")
+    if len(chain) > MAX_EXTENDS_DEPTH:
+        raise RecipeError(f"{path}: extends: chain deeper than {MAX_EXTENDS_DEPTH}; allowed: at most that many")
     data = read_yaml(path)
     parents = data.pop("extends", None)
-    if parents is None:
-        return data
-    if isinstance(parents, str):
-        parents = [parents]
-    if not isinstance(parents, list) or not all(isinstance(p, str) for p in parents):
-        raise RecipeError(f"{path}: extends: must be a path or a list of paths, got {parents!r}")
-    merged: dict[str, Any] = {}
-    for parent in parents:
-        merged = deep_merge(merged, load_recipe_dict(path.parent / parent, _depth + 1))
-    return deep_merge(merged, data)
+    if parents is not None:
+        if isinstance(parents, str):
+            parents = [parents]
+        if not isinstance(parents, list) or not all(isinstance(p, str) for p in parents):
+            raise RecipeError(f"{path}: extends: must be a path or a list of paths, got {short_repr(parents)}")
+        if len(parents) > MAX_EXTENDS_PER_FILE:
+            raise RecipeError(f"{path}: extends: lists {len(parents)} files; allowed: at most {MAX_EXTENDS_PER_FILE}")
+        merged: dict[str, Any] = {}
+        for parent in parents:
+            merged = deep_merge(merged, _load_extended(path.parent / parent, (*chain, key), loaded))
+        data = deep_merge(merged, data)
+    loaded[key] = data
+    return data
 
 
 def parse_override(text: str) -> tuple[str, Any]:
@@ -84,9 +127,9 @@ def parse_override(text: str) -> tuple[str, Any]:
     if not sep or not key or any(not part for part in key.split(".")):
         raise RecipeError(f"override {text!r}: expected key.path=value, e.g. train.max_steps=100")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else None
+        value = load_yaml(raw) if raw.strip() else None
     except yaml.YAMLError as err:
-        raise RecipeError(f"override {text!r}: value is not valid YAML: {err}") from None
+        raise RecipeError(f"override {short_repr(text)}: value is not valid YAML: {describe_yaml_error(err)}") from None
     return key, value
 
 
