@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 from scaling_repro.errors import UserError
 from scaling_repro.fit.design import Group, build_design
 from scaling_repro.fit.fitting import check_options, require_distinct
-from scaling_repro.fit.optimize import solve
+from scaling_repro.fit.optimize import Estimator, Residual, solve
 from scaling_repro.fit.points import FitPoints
 from scaling_repro.fit.record import Bootstrap, JointFit
 from scaling_repro.fit.uncertainty import RESAMPLES, refit
@@ -29,24 +29,36 @@ SHARED = ("beta", "E")
 JOINT_FACTORS = ("model_size", "pretrain_data")
 
 
+def _x_values(points: FitPoints, name: str) -> np.ndarray:
+    """Return the x values of factor ``name``; raise a UserError when it has none."""
+    if points.x is None:
+        raise UserError(f"factor {name!r} has no x values; the joint procedure fits X-factors only")
+    return points.x
+
+
 def _joint_groups(factors: Mapping[str, FitPoints], names: Sequence[str]) -> list[Group]:
-    """Return one Group per factor in ``names`` with its fitting (not held-out) points."""
+    """Return one Group per factor in ``names`` with its fitting (not held-out) points.
+
+    Raises a UserError when a factor's fitting points have fewer than 2 distinct x values.
+    """
     groups = []
     for name in names:
         points = factors[name]
         rows = ~points.held_out
-        groups.append(Group(name, points.x[rows], points.data_size[rows], points.loss[rows]))
+        x = _x_values(points, name)[rows]
+        require_distinct(x, "x", f"alpha[{name}]", f"joint fit, factor {name!r}")
+        groups.append(Group(name, x, points.data_size[rows], points.loss[rows]))
     return groups
 
 
 def fit_joint(
     factors: Mapping[str, FitPoints],
     law: str = "multiplicative",
-    residual: str = "linear",
+    residual: Residual = "linear",
     huber_delta: float = 1e-3,
     *,
     shared_over: Sequence[str] = JOINT_FACTORS,
-    estimator: str = "huber",
+    estimator: Estimator = "huber",
     labels: Mapping[str, str] | None = None,
 ) -> JointFit:
     """Return the JointFit of the paper's procedure on ``factors`` (factor name -> FitPoints).
@@ -63,11 +75,8 @@ def fit_joint(
     if not names:
         raise UserError(f"the joint procedure needs points of at least one of {list(shared_over)}; got {list(factors)}")
     for name in factors:
-        if factors[name].x is None:
-            raise UserError(f"factor {name!r} has no x values; the joint procedure fits X-factors only")
+        _x_values(factors[name], name)  # raises for a factor without x: every factor is refit below
     groups = _joint_groups(factors, names)
-    for group in groups:
-        require_distinct(group.x, "x", f"alpha[{group.name}]", f"joint fit, factor {group.name!r}")
     require_distinct(np.concatenate([g.data_size for g in groups]), "data size", "beta", "joint fit")
     design = build_design(law_obj, groups, shared=SHARED)
     n_points = sum(len(g.loss) for g in groups)
@@ -126,7 +135,7 @@ def bootstrap_joint(
         groups = [
             Group(
                 name,
-                factors[name].x[drawn[name][1]],
+                _x_values(factors[name], name)[drawn[name][1]],
                 factors[name].data_size[drawn[name][1]],
                 drawn[name][0][drawn[name][1]],
             )

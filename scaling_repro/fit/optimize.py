@@ -222,8 +222,8 @@ def solve(
     results = []
     for u0 in starts:
         results.append(polish(design, u0, residual, delta))
-        values = sorted(r[1] for r in results)
-        if len(values) >= 2 and values[1] - values[0] <= AGREE_RTOL * abs(values[0]):
+        ranked = sorted(r[1] for r in results)
+        if len(ranked) >= 2 and ranked[1] - ranked[0] <= AGREE_RTOL * abs(ranked[0]):
             break  # two distant starts reached the same best optimum
     u, value, ok = min(results, key=lambda r: r[1])
     sigma = None

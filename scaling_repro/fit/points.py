@@ -36,6 +36,7 @@ from scaling_repro.errors import UserError
 from scaling_repro.results import RunRecord
 
 if TYPE_CHECKING:
+    from scaling_repro.fit.optimize import Residual
     from scaling_repro.fit.record import LawFit
 
 FACTORS: dict[str, str | None] = {
@@ -71,7 +72,7 @@ class FitPoints:
         return len(self.loss)
 
     def fit(
-        self, law: str = "multiplicative", residual: str = "linear", huber_delta: float = 1e-3, **kwargs: Any
+        self, law: str = "multiplicative", residual: Residual = "linear", huber_delta: float = 1e-3, **kwargs: Any
     ) -> LawFit:
         """Return ``fit_law`` on these points (held-out points excluded from fitting, evaluated)."""
         from scaling_repro.fit.fitting import fit_law
@@ -179,28 +180,38 @@ def points_from_records(
     chosen = select_records(records, task, method, names, where)
     x_field = FACTORS[factor]
     by_point: dict[tuple[float | None, int], list[RunRecord]] = defaultdict(list)
+    losses: dict[tuple[float | None, int], list[float]] = defaultdict(list)
     seen: set[str] = set()
     for record in chosen:
         if record.run_id in seen:
             continue
         seen.add(record.run_id)
-        for needed in ("test_loss", "finetune_examples", *([x_field] if x_field else [])):
-            if getattr(record, needed) is None:
-                raise UserError(
-                    f"run {record.run_id} ({record.name}, method {record.method}) has no {needed}, "
-                    f"which the {factor!r} factor needs; exclude it with --where or --name"
-                )
-        x = float(getattr(record, x_field)) if x_field else None
-        by_point[(x, int(record.finetune_examples))].append(record)
+        loss = _required(record, "test_loss", factor)
+        examples = _required(record, "finetune_examples", factor)
+        x = float(_required(record, x_field, factor)) if x_field else None
+        key = (x, int(examples))
+        by_point[key].append(record)
+        losses[key].append(float(loss))
     keys = sorted(by_point, key=lambda k: (k[0] or 0.0, k[1]))
     for key in keys:
         _check_same_setting(by_point[key], x_field, key)
-    runs = [[float(r.test_loss) for r in by_point[k]] for k in keys]
+    runs = [losses[k] for k in keys]
     marked = [any(r.held_out for r in by_point[k]) for k in keys]
     first = chosen[0]
     x_unit = PET_UNITS.get(first.method, "PET size") if factor == "pet_size" else X_UNITS.get(factor)
     labels = {"task": first.task, "method": first.method, "factor": factor}
     return _averaged_points(keys, runs, marked, holdout, bool(x_field), x_unit, "examples", labels)
+
+
+def _required(record: RunRecord, needed: str, factor: str) -> Any:
+    """Return the record's ``needed`` field; raise a UserError naming the run when it is None."""
+    value = getattr(record, needed)
+    if value is None:
+        raise UserError(
+            f"run {record.run_id} ({record.name}, method {record.method}) has no {needed}, "
+            f"which the {factor!r} factor needs; exclude it with --where or --name"
+        )
+    return value
 
 
 def _averaged_points(keys, runs, marked, holdout: str, has_x: bool, x_unit, df_unit, labels) -> FitPoints:
