@@ -8,7 +8,8 @@ thread per process, several processes, is far faster on a few shared cores than 
 in one process). With ``gpus=["0", "1", ...]`` each GPU gets a worker thread that runs one run at
 a time as ``python -m scaling_repro run RECIPE ... --run-id ID`` with ``CUDA_VISIBLE_DEVICES``
 set to that GPU: one run per GPU concurrently, for the small PET runs. ``gpus=["0"]`` is the way
-to run one at a time but isolated in subprocesses.
+to run one at a time but isolated in subprocesses. Child processes run in the working directory
+their runner was made with, where the specs' relative paths (``output_dir``, model paths) are.
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing.connection import wait as wait_for_processes
+from pathlib import Path
 
 from tqdm.auto import tqdm
 
@@ -123,23 +125,24 @@ PRELOAD_MODULES = (
     "scaling_repro.methods",
     "scaling_repro.train.loop",
     "scaling_repro.evaluate.run",
-    "scaling_repro.launch.warm",  # last: builds caches with the modules above loaded
 )
+SERVER_START = "scaling_repro.launch.fork_server"
+"""Preloaded after :data:`PRELOAD_MODULES`: builds the caches the server was asked for."""
 
 
 def _forkserver_context():
-    """Return the 'forkserver' multiprocessing context with the pipeline preloaded, or None
-    where the platform has no forkserver (Windows)."""
+    """Return the 'forkserver' multiprocessing context whose server preloads the pipeline and
+    then warms its caches, or None where the platform has no forkserver (Windows)."""
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return None
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(list(PRELOAD_MODULES))
+    context.set_forkserver_preload([*PRELOAD_MODULES, SERVER_START])
     return context
 
 
 def _run_forked(target: RunTarget, spec: RunSpec, log_path: str, threads: int, cwd: str) -> None:
-    """Child process body: the parent's working directory (the server may have started in
-    another), output to the run's log, ``threads`` torch threads, run the spec."""
+    """Child process body: working directory ``cwd`` (the server's is whatever it started
+    in), output to the run's log, ``threads`` torch threads, run the spec."""
     os.chdir(cwd)
     fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     os.dup2(fd, 1)
@@ -169,13 +172,15 @@ class ForkedRunner:
     milliseconds instead of the seconds a fresh interpreter spends importing torch and
     transformers. ``target_for`` gives each spec's RunTarget (its recipe), so runs of several
     recipes can share the workers. The server, started by the first run forked, first builds
-    the synthetic task splits of ``warm_params`` (:mod:`scaling_repro.launch.warm`).
+    the synthetic task splits of ``warm_params`` (:mod:`scaling_repro.launch.warm`). Children
+    run in ``cwd`` (default: this process's working directory when the runner is made).
     """
 
     target_for: Callable[[RunSpec], RunTarget]
     threads: int = 1
     poll_seconds: float = 0.2
     warm_params: Sequence[dict] = ()
+    cwd: Path = field(default_factory=Path.cwd)
 
     def __call__(self, spec: RunSpec, claim: Claim) -> None:
         context = _forkserver_context()
@@ -183,7 +188,7 @@ class ForkedRunner:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         process = context.Process(
             target=_run_forked,
-            args=(self.target_for(spec), spec, str(log_path.resolve()), self.threads, os.getcwd()),
+            args=(self.target_for(spec), spec, str(log_path.resolve()), self.threads, str(self.cwd)),
             name=f"run-{spec.run_id}",
             daemon=False,
         )
@@ -241,17 +246,23 @@ def _stop_process(process, grace_seconds: float = 30.0, checkpoint: bool = True)
 
 
 def cpu_runners(
-    target_for: Callable[[RunSpec], RunTarget], jobs: int, threads: int = 1, specs: Sequence[RunSpec] = ()
+    target_for: Callable[[RunSpec], RunTarget],
+    jobs: int,
+    threads: int = 1,
+    specs: Sequence[RunSpec] = (),
+    cwd: Path | None = None,
 ) -> list[Runner]:
     """Return ``jobs`` runners that each run one spec at a time in a child process with
-    ``threads`` torch threads: forked from a preloaded server where the platform allows (which,
-    when the first run starts it, first builds the task splits of ``specs``), else fresh
-    ``python -m scaling_repro run`` subprocesses (same isolation, slower start)."""
+    ``threads`` torch threads and working directory ``cwd`` (default: this process's): forked
+    from a preloaded server where the platform allows (which, when the first run starts it,
+    first builds the task splits of ``specs``), else fresh ``python -m scaling_repro run``
+    subprocesses (same isolation, slower start)."""
+    cwd = Path.cwd() if cwd is None else Path(cwd)
     if _forkserver_context() is not None:
         warm_params = synthetic_task_params(specs)
-        return [ForkedRunner(target_for, threads, warm_params=warm_params) for _ in range(jobs)]
+        return [ForkedRunner(target_for, threads, warm_params=warm_params, cwd=cwd) for _ in range(jobs)]
     env = {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
-    return [SubprocessRunner(lambda spec: python_command(target_for(spec), spec), env) for _ in range(jobs)]
+    return [SubprocessRunner(lambda spec: python_command(target_for(spec), spec), env, cwd=cwd) for _ in range(jobs)]
 
 
 def run_local(

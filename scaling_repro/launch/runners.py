@@ -121,14 +121,15 @@ class InProcessRunner:
 
 @dataclass(frozen=True)
 class SubprocessRunner:
-    """Runs ``command(spec)`` as a child process with extra ``env``, output appended to
-    ``run_dir/run.log``. The child's pid joins the claim, and the child is stopped when the
-    claim is taken over or this process is interrupted; SIGTERM to this worker is forwarded to
-    it (:mod:`scaling_repro.launch.preemption`)."""
+    """Runs ``command(spec)`` as a child process with extra ``env`` in working directory
+    ``cwd`` (None: this process's), output appended to ``run_dir/run.log``. The child's pid
+    joins the claim, and the child is stopped when the claim is taken over or this process is
+    interrupted; SIGTERM to this worker is forwarded to it (:mod:`scaling_repro.launch.preemption`)."""
 
     command: Callable[[RunSpec], list[str]]
     env: Mapping[str, str] = field(default_factory=dict)
     poll_seconds: float = 0.5
+    cwd: Path | None = None
 
     def __call__(self, spec: RunSpec, claim: Claim) -> None:
         argv = self.command(spec)
@@ -139,7 +140,9 @@ class SubprocessRunner:
             env_text = [f"{key}={value}" for key, value in self.env.items()]
             log_file.write(" ".join(["#", stamp, *env_text, shlex.join(argv)]) + "\n")
             log_file.flush()
-            process = subprocess.Popen(argv, stdout=log_file, stderr=subprocess.STDOUT, env={**os.environ, **self.env})
+            process = subprocess.Popen(
+                argv, stdout=log_file, stderr=subprocess.STDOUT, env={**os.environ, **self.env}, cwd=self.cwd
+            )
             try:
                 claim.add_pid(process.pid)
                 with preemption.forwarding_sigterm(process.pid):
