@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import math
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -293,3 +296,21 @@ def test_a_tracker_that_is_not_installed_is_a_user_error(tmp_path):
             batch_size=8,
             seed=0,
         )
+
+
+def test_importing_the_loop_leaves_logger_levels_alone():
+    """Which lines of ours and of the training libraries show is the log set-up's choice
+    (scaling_repro.logs), not a side effect of an import."""
+    code = """
+import json, logging
+def levels():
+    return {n: l.level for n, l in logging.root.manager.loggerDict.items() if isinstance(l, logging.Logger)}
+import accelerate, accelerate.checkpointing, accelerate.utils.other, peft, transformers
+before = levels()
+import scaling_repro.train.loop
+ours = ("scaling_repro", "accelerate", "peft", "transformers")
+changed = {n: l for n, l in levels().items() if before.get(n, logging.NOTSET) != l}
+print(json.dumps({n: l for n, l in changed.items() if n.split(".")[0] in ours}))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert json.loads(out.splitlines()[-1]) == {}

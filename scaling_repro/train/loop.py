@@ -45,12 +45,6 @@ from scaling_repro.train.distributed import hardware_info
 from scaling_repro.train.setup import Session, finish_trackers, setup
 
 log = logging.getLogger(__name__)
-# Accelerate logs every file of every checkpoint at INFO; our own line per checkpoint is enough.
-for _name in ("accelerate.accelerator", "accelerate.checkpointing"):
-    logging.getLogger(_name).setLevel(logging.WARNING)
-# ... and warns at every save of a tied-embedding model that it dropped the tied copy, which
-# reloads correctly (full-model resume and best-checkpoint tests cover it).
-logging.getLogger("accelerate.utils.other").setLevel(logging.ERROR)
 
 
 class NonFiniteLossError(RuntimeError):
@@ -127,10 +121,16 @@ class TrainData:
 
 
 def train_run(
-    spec: RunSpec, model, train_set, dev_set, collate_fn, run_dir: Path | None = None, **kwargs
+    spec: RunSpec,
+    model: torch.nn.Module,
+    train_set: Sequence[Any],
+    dev_set: Sequence[Any],
+    collate_fn: Callable[[list[Any]], Batch],
+    run_dir: Path | None = None,
 ) -> TrainResult:
-    """Train ``model`` with the RunSpec's ``train`` section and method LR / batch size; return
-    the TrainResult."""
+    """Train ``model`` as :func:`train` does with the RunSpec's settings (its ``train`` section,
+    method LR and batch size, seed) in ``run_dir`` (default ``spec.run_dir``); return the
+    TrainResult."""
     return train(
         model,
         train_set,
@@ -141,7 +141,6 @@ def train_run(
         lr=spec.method.lr,
         batch_size=spec.method.batch_size,
         seed=spec.seed,
-        **kwargs,
     )
 
 
