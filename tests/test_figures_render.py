@@ -1,5 +1,6 @@
 """What the figures show (curves through points, held-out marks) and how they handle missing runs."""
 
+import logging
 import subprocess
 import sys
 
@@ -70,6 +71,13 @@ def test_a_figure_without_its_runs_names_them_and_others_still_draw(tiny_like, t
     )
     drawn = render_figure(study, 2, tmp_path, options=options)
     assert [p.name for p in drawn.files] == ["figure02_synthetic_mt.png"] and not drawn.notes
+
+
+def test_the_line_per_figure_written_is_debug_so_only_v_shows_it(tiny_like, tmp_path, caplog):
+    with caplog.at_level(logging.DEBUG, logger="scaling_repro"):
+        render_figure(Study(tiny_like.records), 2, tmp_path, options=FigureOptions(dpi=20, formats=("png",)))
+    wrote = [r.levelno for r in caplog.records if r.getMessage().startswith("figure 2: wrote")]
+    assert wrote == [logging.DEBUG]
 
 
 def test_any_task_name_and_metric_set_works(tiny_like):

@@ -9,11 +9,13 @@ import json
 import re
 import shutil
 import time
+from pathlib import Path
 
 import pytest
 
 from scaling_repro.cli import main
 from scaling_repro.config.study_plan import RECIPES_DIR
+from scaling_repro.reproduce import load_plan, plan_path, reproduce
 from scaling_repro.results import RESULT_FILE, load_results, read_record
 
 pytestmark = pytest.mark.slow
@@ -72,6 +74,21 @@ def test_a_second_invocation_does_no_work_and_takes_seconds(quick_study, capsys)
     assert time.perf_counter() - started < 30
     printed = capsys.readouterr().out
     assert "0 runs trained" in printed and "already pretrained" in printed and "results unchanged" in printed
+
+
+def test_the_study_never_changes_the_process_s_working_directory(quick_study, tmp_path, monkeypatch):
+    out, _, _ = quick_study
+    monkeypatch.chdir(tmp_path)
+    seen = []
+    reproduce(load_plan(plan_path("tiny", quick=True)), out, on_stage=lambda stage: seen.append(Path.cwd()))
+    assert seen == [tmp_path] * 5
+
+
+def test_the_stages_info_lines_go_to_the_log_file_not_the_terminal(quick_study, capsys):
+    out, _, _ = quick_study
+    assert main(["reproduce", "tiny", "--quick", "--out", str(out)]) == 0
+    assert " INFO " not in capsys.readouterr().err
+    assert " INFO scaling_repro." in (out / "reproduce.log").read_text()
 
 
 def test_deleted_figures_are_drawn_again_without_refitting(quick_study, capsys):

@@ -1,11 +1,18 @@
-"""``scaling-repro reproduce``: run a whole study (pretrain, finetune, fit, report) in one command."""
+"""``scaling-repro reproduce``: run a whole study (pretrain, finetune, fit, report) in one command.
+
+The terminal shows the stage lines, progress bars, warnings and the fits' progress; every log
+line goes to ``OUT/reproduce.log`` (``-v`` shows them all on the terminal too).
+"""
 
 from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 from scaling_repro.commands.common import add_command
+
+LOG_FILE = "reproduce.log"
 
 
 def register(subparsers) -> None:
@@ -33,7 +40,8 @@ def register(subparsers) -> None:
         stops with an error naming the change, as its base models would be stale: use a new --out.
         Runs execute --jobs at a time, each in a
         child process with one torch thread (on a shared or small machine one thread per process
-        is much faster than several threads).
+        is much faster than several threads). Every log line goes to OUT/reproduce.log; the
+        terminal shows the stage lines and progress (-v: every line).
         """,
         """
         scaling-repro reproduce tiny
@@ -56,6 +64,7 @@ def _print_stage(stage) -> None:
 def run(args: argparse.Namespace) -> int:
     from scaling_repro.analysis.findings import findings_table
     from scaling_repro.errors import UserError
+    from scaling_repro.logs import log_to_file
     from scaling_repro.reproduce import load_plan, plan_path, reproduce
 
     if args.jobs < 1:
@@ -64,7 +73,8 @@ def run(args: argparse.Namespace) -> int:
     out = args.out or f"reproduce-{args.study}{'-quick' if args.quick else ''}"
     started = time.perf_counter()
     print(f"reproduce {args.study}: {plan.description or plan.name} -> {out} ({args.jobs} jobs)", flush=True)
-    result = reproduce(plan, out, jobs=args.jobs, on_stage=_print_stage)
+    with log_to_file(Path(out).resolve() / LOG_FILE) as log_path:
+        result = reproduce(plan, out, jobs=args.jobs, on_stage=_print_stage, verbose=args.verbose)
     wall = time.perf_counter() - started
     targets = plan.targets
     memory = result.peak_memory_bytes
@@ -75,5 +85,5 @@ def run(args: argparse.Namespace) -> int:
         f"peak memory {memory_text} (target < {targets.max_memory_gb:g} GB)"
     )
     print(f"\n{findings_table(result.findings)}\n")
-    print(f"report: {result.out_dir / 'report'} (findings.md, summary.md, analysis.json)")
+    print(f"report: {result.out_dir / 'report'} (findings.md, summary.md, analysis.json); log: {log_path}")
     return 0

@@ -118,5 +118,5 @@ def render_figure(
             continue
         result.notes.extend(n for n in notes if n not in result.notes)
         result.files.extend(save_figure(figure, out, stem, options.formats, options.dpi))
-        log.info("figure %d: wrote %s", number, ", ".join(str(p) for p in result.files[-len(options.formats) :]))
+        log.debug("figure %d: wrote %s", number, ", ".join(str(p) for p in result.files[-len(options.formats) :]))
     return result

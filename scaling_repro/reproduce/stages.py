@@ -1,12 +1,14 @@
 """The stages of a reproduction that produce runs: data and tokenizer, pretraining, finetuning.
 
 Each stage skips what is already done (a second invocation of a finished study does no work)
-and returns a :class:`StageResult` with its one-line summary. All paths are relative to the
-study's output directory, which is the working directory while a study runs.
+and returns a :class:`StageResult` with its one-line summary. The plan and its recipes name
+paths relative to the study's output directory ``out_dir`` (``pretrained/``, ``runs/``): the
+stages join them to it, and run the pretraining and finetuning processes in it.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -14,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,8 +25,9 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from scaling_repro.config.recipe import RunSpec
-from scaling_repro.config.study_plan import PRETRAINED_DIR, BaseModelPlan, StudyPlan
+from scaling_repro.config.study_plan import PRETRAINED_DIR, RUNS_DIR, BaseModelPlan, StudyPlan
 from scaling_repro.errors import RecipeError, UserError
+from scaling_repro.launch.runners import RunTarget
 from scaling_repro.models.pretrain_tokens import META_FILE
 from scaling_repro.reproduce.provenance import check_settings, model_settings, record_settings, tokenizer_settings
 
@@ -84,8 +88,9 @@ def load_finetune_specs(plan: StudyPlan) -> list[tuple[RunSpec, Path]]:
 # --- stage 1: task and tokenizer ---------------------------------------------------------------
 
 
-def prepare_data(plan: StudyPlan, specs: list[tuple[RunSpec, Path]]) -> StageResult:
-    """Build the finetuning task once (checks it) and train the shared tokenizer if missing."""
+def prepare_data(plan: StudyPlan, specs: list[tuple[RunSpec, Path]], out_dir: Path) -> StageResult:
+    """Build the finetuning task once (checks it) and train the shared tokenizer into
+    ``out_dir/pretrained/tokenizer`` if missing; return the StageResult."""
     from scaling_repro.data.tasks import load_task
     from scaling_repro.pretrain.corpus import CORPUS_SOURCES, get_tokenizer
     from scaling_repro.pretrain.recipe import load_pretrain_recipe
@@ -95,8 +100,10 @@ def prepare_data(plan: StudyPlan, specs: list[tuple[RunSpec, Path]]) -> StageRes
     task = load_task(task_cfg)
     sizes = f"{len(task.dev)} dev, {' + '.join(str(len(v)) for v in task.test.values())} test"
     recipe = load_pretrain_recipe(plan.pretrain_recipe, pretrain_overrides(tokenizer=False))
-    if (Path(TOKENIZER_DIR) / "tokenizer.json").is_file():
-        check_settings(TOKENIZER_DIR, tokenizer_settings(recipe), "the tokenizer")
+    recipe = recipe.model_copy(update={"output_dir": str(out_dir / recipe.output_dir)})
+    tokenizer_dir = out_dir / TOKENIZER_DIR
+    if (tokenizer_dir / "tokenizer.json").is_file():
+        check_settings(tokenizer_dir, tokenizer_settings(recipe), "the tokenizer")
         return StageResult(
             "data",
             time.perf_counter() - started,
@@ -107,7 +114,7 @@ def prepare_data(plan: StudyPlan, specs: list[tuple[RunSpec, Path]]) -> StageRes
         raise RecipeError(f"{plan.pretrain_recipe}: tokenizer.path must be unset: the study trains its own tokenizer")
     documents = CORPUS_SOURCES[recipe.corpus.source](recipe.corpus, "train")
     tokenizer = get_tokenizer(recipe, documents)  # trains and saves OUT/pretrained/tokenizer
-    record_settings(TOKENIZER_DIR, tokenizer_settings(recipe))
+    record_settings(tokenizer_dir, tokenizer_settings(recipe))
     summary = (
         f"task {task_cfg.name} ({sizes}); {len(documents):,} pretraining documents; "
         f"{recipe.tokenizer.kind} tokenizer of {len(tokenizer)} entries -> {TOKENIZER_DIR}"
@@ -118,9 +125,9 @@ def prepare_data(plan: StudyPlan, specs: list[tuple[RunSpec, Path]]) -> StageRes
 # --- stage 2: pretraining ----------------------------------------------------------------------
 
 
-def is_pretrained(plan_model: BaseModelPlan) -> bool:
-    """True when the model's final checkpoint has been exported."""
-    final = Path(PRETRAINED_DIR) / plan_model.name / plan_model.revisions[-1]
+def is_pretrained(plan_model: BaseModelPlan, out_dir: Path) -> bool:
+    """Return whether the model's final checkpoint has been exported into ``out_dir/pretrained``."""
+    final = out_dir / PRETRAINED_DIR / plan_model.name / plan_model.revisions[-1]
     return (final / META_FILE).is_file()
 
 
@@ -152,9 +159,9 @@ def _pretrain_cost(plan_model: BaseModelPlan) -> float:
     return (arch.layers * per_layer + 2 * arch.listing_vocab_size * d) * plan_model.token_budget
 
 
-def _tokens_seen(model_name: str) -> int:
+def _tokens_seen(model_name: str, out_dir: Path) -> int:
     """Tokens the model's pretraining has logged so far (0 before its first log line)."""
-    path = Path(PRETRAINED_DIR) / model_name / "train" / "train_log.jsonl"
+    path = out_dir / PRETRAINED_DIR / model_name / "train" / "train_log.jsonl"
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError:
@@ -169,15 +176,19 @@ def _tokens_seen(model_name: str) -> int:
     return 0
 
 
-def pretrain_models(plan: StudyPlan, jobs: int, progress: bool = True) -> StageResult:
+def pretrain_models(plan: StudyPlan, out_dir: Path, jobs: int, progress: bool = True) -> StageResult:
     """Pretrain every model of the plan that is not done, ``jobs`` at once (largest first),
-    each as ``scaling-repro pretrain`` in a one-thread subprocess logging to pretrained/<m>.log."""
+    each as ``scaling-repro pretrain`` in a one-thread subprocess in ``out_dir`` logging to
+    pretrained/<m>.log; return the StageResult."""
     started = time.perf_counter()
-    for plan_model in filter(is_pretrained, plan.models):
-        check_settings(
-            Path(PRETRAINED_DIR) / plan_model.name, _model_settings(plan, plan_model), f"base model {plan_model.name}"
-        )
-    todo = sorted((m for m in plan.models if not is_pretrained(m)), key=_pretrain_cost, reverse=True)
+    for plan_model in plan.models:
+        if is_pretrained(plan_model, out_dir):
+            check_settings(
+                out_dir / PRETRAINED_DIR / plan_model.name,
+                _model_settings(plan, plan_model),
+                f"base model {plan_model.name}",
+            )
+    todo = sorted((m for m in plan.models if not is_pretrained(m, out_dir)), key=_pretrain_cost, reverse=True)
     if not todo:
         names = ", ".join(f"{m.name} ({m.token_budget:,} tokens)" for m in plan.models)
         return StageResult("pretrain", time.perf_counter() - started, f"{names}: already pretrained", False)
@@ -187,14 +198,14 @@ def pretrain_models(plan: StudyPlan, jobs: int, progress: bool = True) -> StageR
 
     def poll() -> None:
         while not done.wait(1.0):
-            bar.n = min(total, sum(_tokens_seen(m.name) for m in todo))
+            bar.n = min(total, sum(_tokens_seen(m.name, out_dir) for m in todo))
             bar.refresh()
 
     poller = threading.Thread(target=poll, name="pretrain-progress", daemon=True)
     poller.start()
     try:
         with ThreadPoolExecutor(max(1, min(jobs, len(todo))), thread_name_prefix="pretrain") as pool:
-            seconds = list(pool.map(lambda m: _pretrain_one(plan, m), todo))
+            seconds = list(pool.map(lambda m: _pretrain_one(plan, m, out_dir), todo))
     finally:
         done.set()
         poller.join()
@@ -204,8 +215,8 @@ def pretrain_models(plan: StudyPlan, jobs: int, progress: bool = True) -> StageR
     return StageResult("pretrain", time.perf_counter() - started, f"{each} ({jobs} at once)")
 
 
-def _pretrain_one(plan: StudyPlan, plan_model: BaseModelPlan) -> float:
-    """Run one model's pretraining subprocess; return its seconds or raise UserError."""
+def _pretrain_one(plan: StudyPlan, plan_model: BaseModelPlan, out_dir: Path) -> float:
+    """Run one model's pretraining subprocess in ``out_dir``; return its seconds or raise UserError."""
     started = time.perf_counter()
     command = [
         sys.executable,
@@ -216,21 +227,22 @@ def _pretrain_one(plan: StudyPlan, plan_model: BaseModelPlan) -> float:
         *_model_overrides(plan_model),
         "train.threads=1",
     ]
-    log_path = Path(PRETRAINED_DIR) / f"{plan_model.name}.log"
+    log_path = out_dir / PRETRAINED_DIR / f"{plan_model.name}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     with open(log_path, "a", encoding="utf-8") as handle:
         handle.write(f"# {' '.join(command)}\n")
         handle.flush()
-        code = subprocess.run(command, stdout=handle, stderr=subprocess.STDOUT, env=env, check=False).returncode
-    if code != 0 or not is_pretrained(plan_model):
+        code = subprocess.run(
+            command, stdout=handle, stderr=subprocess.STDOUT, env=env, cwd=out_dir, check=False
+        ).returncode
+    if code != 0 or not is_pretrained(plan_model, out_dir):
         from scaling_repro.launch.runners import last_line
 
         raise UserError(
-            f"pretraining {plan_model.name} failed (exit status {code}): {last_line(log_path)} "
-            f"(log: {log_path.resolve()})"
+            f"pretraining {plan_model.name} failed (exit status {code}): {last_line(log_path)} (log: {log_path})"
         )
-    record_settings(Path(PRETRAINED_DIR) / plan_model.name, _model_settings(plan, plan_model))
+    record_settings(out_dir / PRETRAINED_DIR / plan_model.name, _model_settings(plan, plan_model))
     return time.perf_counter() - started
 
 
@@ -238,37 +250,62 @@ def _pretrain_one(plan: StudyPlan, plan_model: BaseModelPlan) -> float:
 
 
 @dataclass(frozen=True)
+class StudyRecipe(RunTarget):
+    """A finetuning recipe of the study, whose runs child processes run in the study folder.
+
+    The launcher handles each spec with its run directory made absolute (``output_dir`` is no
+    part of a run's id); the child runs it with the recipe's ``output_dir``, relative to the
+    study folder like the model paths, so that its spec.yaml and result.json read as the recipe
+    wrote them, as when ``python -m scaling_repro run`` rebuilds the spec from the recipe.
+    """
+
+    output_dir: str = RUNS_DIR
+
+    def function(self) -> Callable[[RunSpec], Any]:
+        """Return the callable that runs one launched spec with the recipe's ``output_dir``."""
+        return functools.partial(_run_with_output_dir, self.output_dir, super().function())
+
+
+def _run_with_output_dir(output_dir: str, run: Callable[[RunSpec], Any], spec: RunSpec) -> Any:
+    """Return ``run(spec)`` with ``spec.output_dir`` set to ``output_dir``."""
+    return run(spec.model_copy(update={"output_dir": output_dir}))
+
+
+def _in_study(spec: RunSpec, out_dir: Path) -> RunSpec:
+    """Return ``spec`` with its ``output_dir`` joined to the study folder (the same run id)."""
+    return spec.model_copy(update={"output_dir": str(out_dir / spec.output_dir)})
+
+
+@dataclass(frozen=True)
 class _TargetOf:
     """Each spec's RunTarget (its recipe file), by run directory."""
 
-    targets: dict[Path, Any]
+    targets: dict[Path, RunTarget]
 
-    def __call__(self, spec: RunSpec):
+    def __call__(self, spec: RunSpec) -> RunTarget:
         return self.targets[spec.run_dir]
 
 
-def finetune_runs(specs: list[tuple[RunSpec, Path]], jobs: int, progress: bool = True) -> StageResult:
-    """Run every finetuning run that is not done, ``jobs`` at once in one-thread child processes,
-    most expensive first (so the last runs to finish are short); raise UserError when any failed."""
+def finetune_runs(specs: list[tuple[RunSpec, Path]], out_dir: Path, jobs: int, progress: bool = True) -> StageResult:
+    """Run every finetuning run that is not done, ``jobs`` at once in one-thread child processes
+    in ``out_dir``, most expensive first (so the last runs to finish are short); return the
+    StageResult, or raise UserError when any failed."""
     from scaling_repro.launch.execute import SweepOptions, format_summary
     from scaling_repro.launch.local import cpu_runners, run_specs
     from scaling_repro.launch.order import estimate_cost
-    from scaling_repro.launch.runners import RunTarget
 
     started = time.perf_counter()
     ordered = sorted(specs, key=lambda item: -estimate_cost(item[0]))
-    target_of = _TargetOf({spec.run_dir: RunTarget(recipe.resolve()) for spec, recipe in ordered})
+    run_list = [_in_study(spec, out_dir) for spec, _ in ordered]
+    target_of = _TargetOf(
+        {
+            run.run_dir: StudyRecipe(recipe.resolve(), output_dir=spec.output_dir)
+            for run, (spec, recipe) in zip(run_list, ordered)
+        }
+    )
     options = SweepOptions(retry_failed_before=time.time())  # a rerun retries earlier failures
-    launch_log = logging.getLogger("scaling_repro.launch")
-    level = launch_log.level
-    launch_log.setLevel(logging.WARNING)  # the progress bar, not a line per run start / finish
-    try:
-        run_list = [spec for spec, _ in ordered]
-        outcomes = run_specs(
-            run_list, cpu_runners(target_of, jobs, specs=run_list), options, owner="reproduce", progress=progress
-        )
-    finally:
-        launch_log.setLevel(level)
+    runners = cpu_runners(target_of, jobs, specs=run_list, cwd=out_dir)
+    outcomes = run_specs(run_list, runners, options, owner="reproduce", progress=progress)
     seconds = time.perf_counter() - started
     counts = {
         kind: sum(o.kind == kind for o in outcomes) for kind in ("ok", "skipped", "failed", "skipped_failed", "busy")

@@ -9,20 +9,25 @@
 Every stage skips finished work: an interrupted study continues where it stopped, and a
 finished one is re-reported in seconds (the fit is cached by a fingerprint of the results).
 Each stage prints one summary line with its wall time; the end prints the timings, the
-targets (wall time, peak memory) and the findings table.
+targets (wall time, peak memory) and the findings table. The data, finetuning and report stages
+leave their INFO lines (per run, per file written) off the terminal: their summary line and
+progress bar say it; a log file (:func:`scaling_repro.logs.log_to_file`) still gets them.
+
+Everything happens in the study's output directory without making it the working directory:
+paths are joined to it, and the child processes that train run in it, where the plan's recipes
+have their relative paths (``runs/``, ``pretrained/<model>``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
 import time
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from scaling_repro.config.study_plan import REPORT_DIR, RUNS_DIR, StudyPlan
+from scaling_repro.logs import terminal_shows_warnings_only
 from scaling_repro.reproduce.stages import (
     StageResult,
     finetune_runs,
@@ -49,40 +54,30 @@ class StudyResult:
         return sum(stage.seconds for stage in self.stages)
 
 
-@contextlib.contextmanager
-def working_directory(path: Path) -> Iterator[None]:
-    """Run inside ``path`` (created if needed), returning to the previous directory after."""
-    previous = Path.cwd()
-    path.mkdir(parents=True, exist_ok=True)
-    os.chdir(path)
-    try:
-        yield
-    finally:
-        os.chdir(previous)
-
-
-def plan_study(run_dirs: Collection[Path]):
-    """Return the :class:`~scaling_repro.analysis.Study` of the plan's runs (``run_dirs``) only."""
+def plan_study(out_dir: Path, run_dirs: Collection[Path]):
+    """Return the :class:`~scaling_repro.analysis.Study` of the plan's runs (``run_dirs``) only,
+    read from ``out_dir/runs``."""
     from scaling_repro.analysis import Study
     from scaling_repro.analysis.reproduction import HOLDOUT
     from scaling_repro.results import load_results
 
-    return Study(load_results(RUNS_DIR, run_dirs=run_dirs), holdout=HOLDOUT, source=RUNS_DIR)
+    return Study(load_results(out_dir / RUNS_DIR, run_dirs=run_dirs), holdout=HOLDOUT, source=RUNS_DIR)
 
 
-def stale_results(run_dirs: Collection[Path]) -> int:
-    """Return how many results under ``runs/`` belong to no run of the plan: runs of recipes
-    that have changed since they ran, which the fits must not mix with the plan's."""
+def stale_results(out_dir: Path, run_dirs: Collection[Path]) -> int:
+    """Return how many results under ``out_dir/runs`` belong to no run of the plan: runs of
+    recipes that have changed since they ran, which the fits must not mix with the plan's."""
     from scaling_repro.results import iter_result_files
 
-    planned = set(iter_result_files(RUNS_DIR, run_dirs))
-    return sum(path not in planned for path in iter_result_files(RUNS_DIR))
+    runs = out_dir / RUNS_DIR
+    planned = set(iter_result_files(runs, run_dirs))
+    return sum(path not in planned for path in iter_result_files(runs))
 
 
-def fit_stage(plan: StudyPlan, run_dirs: Collection[Path]):
+def fit_stage(plan: StudyPlan, out_dir: Path, run_dirs: Collection[Path]):
     """Fit the results of the plan's runs (``run_dirs``), or reuse ``report/analysis.json``
     when they have not changed; return (analysis, the figures Study or None when reused,
-    StageResult). Other results under ``runs/`` are left out, with a warning."""
+    StageResult). Other results under ``out_dir/runs`` are left out, with a warning."""
     from scaling_repro.analysis.reproduction import (
         analyse,
         load_analysis,
@@ -90,7 +85,7 @@ def fit_stage(plan: StudyPlan, run_dirs: Collection[Path]):
     )
 
     started = time.perf_counter()
-    stale = stale_results(run_dirs)
+    stale = stale_results(out_dir, run_dirs)
     left_out = ""
     if stale:
         log.warning(
@@ -100,8 +95,8 @@ def fit_stage(plan: StudyPlan, run_dirs: Collection[Path]):
             RUNS_DIR,
         )
         left_out = f"; {stale} result{'s' * (stale != 1)} of runs not in the plan left out"
-    fingerprint = results_fingerprint(RUNS_DIR, plan.analysis, run_dirs)
-    cached = load_analysis(Path(REPORT_DIR) / "analysis.json")
+    fingerprint = results_fingerprint(out_dir / RUNS_DIR, plan.analysis, run_dirs)
+    cached = load_analysis(out_dir / REPORT_DIR / "analysis.json")
     if cached is not None and cached.fingerprint == fingerprint:
         return (
             cached,
@@ -110,7 +105,7 @@ def fit_stage(plan: StudyPlan, run_dirs: Collection[Path]):
                 "fit", time.perf_counter() - started, f"results unchanged: reused report/analysis.json{left_out}", False
             ),
         )
-    study = plan_study(run_dirs)
+    study = plan_study(out_dir, run_dirs)
     analysis = analyse(study, plan.analysis, fingerprint)
     n_fits = sum(len(m.multiplicative.fits) + len(m.additive.fits) + len(m.single) for m in analysis.methods.values())
     summary = (
@@ -120,22 +115,22 @@ def fit_stage(plan: StudyPlan, run_dirs: Collection[Path]):
     return analysis, study, StageResult("fit", time.perf_counter() - started, summary)
 
 
-def report_stage(analysis, study, header: list[str], run_dirs: Collection[Path]):
-    """Check the findings, write findings.md / summary.md / analysis.json and (when the fits
-    are new or the figures missing) the figures and tables of the plan's runs (``run_dirs``);
-    return (findings, files, StageResult)."""
+def report_stage(analysis, study, header: list[str], out_dir: Path, run_dirs: Collection[Path]):
+    """Check the findings, write findings.md / summary.md / analysis.json into ``out_dir/report``
+    and (when the fits are new or the figures missing) the figures and tables of the plan's runs
+    (``run_dirs``); return (findings, files, StageResult)."""
     from scaling_repro.analysis.findings import VERDICTS, check_findings
     from scaling_repro.report.study import write_figures, write_report
 
     started = time.perf_counter()
     findings = check_findings(analysis)
-    report_dir = Path(REPORT_DIR)
+    report_dir = out_dir / REPORT_DIR
     files = write_report(analysis, findings, report_dir, header)
     drawn = "figures unchanged"
     figures_dir = report_dir / "figures"
     missing = not (report_dir / "index.md").is_file() or not figures_dir.is_dir() or not any(figures_dir.iterdir())
     if study is not None or missing:
-        figures = write_figures(study or plan_study(run_dirs), Path(RUNS_DIR), report_dir)
+        figures = write_figures(study or plan_study(out_dir, run_dirs), out_dir / RUNS_DIR, report_dir)
         files += figures
         drawn = f"{sum(p.suffix == '.png' for p in figures)} figures"
     counts = {v: sum(f.verdict == v for f in findings) for v in VERDICTS}
@@ -149,12 +144,15 @@ def reproduce(
     jobs: int = 2,
     progress: bool = True,
     on_stage: Callable[[StageResult], None] | None = None,
+    verbose: bool = False,
 ) -> StudyResult:
-    """Run (or continue) the study of ``plan`` in ``out_dir`` with ``jobs`` processes; return
-    what it did. ``on_stage`` is called with each finished stage (for printing)."""
+    """Run (or continue) the study of ``plan`` in ``out_dir`` (created if needed) with ``jobs``
+    processes; return what it did. ``on_stage`` is called with each finished stage (for
+    printing); ``verbose`` shows every stage's INFO lines on the terminal."""
     from scaling_repro.reproduce.monitor import track_peak_memory
 
     out_dir = Path(out_dir).resolve()
+    out_dir.mkdir(parents=True, exist_ok=True)
     result = StudyResult(out_dir)
 
     def done(stage: StageResult) -> None:
@@ -162,20 +160,26 @@ def reproduce(
         if on_stage is not None:
             on_stage(stage)
 
-    with working_directory(out_dir), track_peak_memory() as memory:
+    def details_off_terminal():
+        return terminal_shows_warnings_only(enabled=not verbose)
+
+    with track_peak_memory() as memory:
         specs = load_finetune_specs(plan)
-        done(prepare_data(plan, specs))
-        done(pretrain_models(plan, jobs, progress))
-        done(finetune_runs(specs, jobs, progress))
-        run_dirs = [spec.run_dir for spec, _ in specs]
-        analysis, study, stage = fit_stage(plan, run_dirs)
+        with details_off_terminal():
+            done(prepare_data(plan, specs, out_dir))
+        done(pretrain_models(plan, out_dir, jobs, progress))
+        with details_off_terminal():
+            done(finetune_runs(specs, out_dir, jobs, progress))
+        run_dirs = [out_dir / spec.run_dir for spec, _ in specs]
+        analysis, study, stage = fit_stage(plan, out_dir, run_dirs)  # its "fitting ..." lines show progress
         done(stage)
         plan_line = (
             f"Plan: {plan.name} ({len(specs)} finetuning runs, {len(plan.models)} base models); output: {out_dir}"
         )
         header = [plan_line, "", "Stages (this invocation):", ""]
         header += [f"- {s.name}: {s.seconds:.1f} s - {s.summary}" for s in result.stages]
-        findings, files, stage = report_stage(analysis, study, header, run_dirs)
+        with details_off_terminal():
+            findings, files, stage = report_stage(analysis, study, header, out_dir, run_dirs)
         done(stage)
     result.peak_memory_bytes = memory.peak_bytes
     result.findings, result.report_files = findings, files
