@@ -126,8 +126,10 @@ def _study_laws(
                 level=level,
                 seed=seed,
             )
-            samples = joint.fits["model_size"].bootstrap.samples
-        xs = [p.x for p in fit.points]
+            boot = joint.fits["model_size"].bootstrap
+            assert boot is not None  # bootstrap_joint gives every fit its Bootstrap
+            samples = boot.samples
+        xs = [p.x for p in fit.points if p.x is not None]  # a model-size fit: every point has x
         dfs = [p.data_size for p in fit.points]
         laws[method] = _MethodLaw(dict(fit.params), samples, (min(xs), max(xs)), (min(dfs), max(dfs)))
     missing = [METHOD_NAMES[m] for m in METHODS if m not in laws]

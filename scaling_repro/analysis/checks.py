@@ -18,6 +18,7 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
+from scaling_repro.analysis.experiments import df_of
 from scaling_repro.config.recipe import METHODS
 from scaling_repro.config.study_plan import Analysis
 from scaling_repro.errors import UserError
@@ -155,8 +156,9 @@ def measure_noise(records: list[RunRecord], method: str) -> Noise:
             key = (r.model, r.pretrain_tokens, r.pet_params, r.finetune_examples)
             losses[key].append(r.test_loss)
             for name in ZERO_SHOT_KEYS:
-                if zero_shot_score(r, name) is not None:
-                    scores[name][key].append(zero_shot_score(r, name))
+                score = zero_shot_score(r, name)
+                if score is not None:
+                    scores[name][key].append(score)
     repeated = [v for v in losses.values() if len(v) > 1]
     sigmas = {name: _pooled_sigma(list(groups.values())) for name, groups in scores.items()}
     return Noise(
@@ -177,13 +179,14 @@ def _means(records: list[RunRecord]) -> dict[tuple[str, int], tuple[float, int]]
     """(model, Df) -> (mean test loss, runs)."""
     groups: dict[tuple[str, int], list[float]] = defaultdict(list)
     for r in records:
-        groups[(r.model, int(r.finetune_examples))].append(float(r.test_loss))
+        assert r.test_loss is not None, f"run {r.run_id} has no test loss"  # experiment runs (finetuned_runs) have one
+        groups[(r.model, int(df_of(r)))].append(float(r.test_loss))
     return {key: (float(np.mean(v)), len(v)) for key, v in groups.items()}
 
 
 def _model_order(records: list[RunRecord]) -> list[str]:
     params = {r.model: r.model_params or 0 for r in records}
-    return sorted(params, key=params.get)
+    return sorted(params, key=lambda model: params[model])
 
 
 def check_curves(records: list[RunRecord], method: str, noise: Noise, sigmas: float) -> list[CurveCheck]:
@@ -264,13 +267,13 @@ def best_methods(size_records: dict[str, list[RunRecord]], noise: dict[str, Nois
         key=lambda k: (min(r.model_params or 0 for rs in size_records.values() for r in rs if r.model == k[0]), k[1]),
     ):
         losses = {m: means[m][(model, df)][0] for m in means}
-        ranked = sorted(losses, key=losses.get)
+        ranked = sorted(losses, key=lambda m: losses[m])
         tol = None
         if len(ranked) > 1:
-            sig = [noise[m].sigma for m in ranked[:2]]
-            if None not in sig:
+            sig0, sig1 = (noise[m].sigma for m in ranked[:2])
+            if sig0 is not None and sig1 is not None:
                 runs = [means[m][(model, df)][1] for m in ranked[:2]]
-                tol = sigmas * math.sqrt(sig[0] ** 2 / runs[0] + sig[1] ** 2 / runs[1])
+                tol = sigmas * math.sqrt(sig0**2 / runs[0] + sig1**2 / runs[1])
         margin = losses[ranked[1]] - losses[ranked[0]] if len(ranked) > 1 else 0.0
         out.append(BestMethod(model=model, data_size=df, losses=losses, best=ranked[0], margin=margin, tolerance=tol))
     return out
@@ -292,8 +295,8 @@ def critical_sizes(
                 )
             )
         try:
-            h, gamma = critical_power_law(fa, fb)
-            h, gamma = (h if math.isfinite(h) else None), (gamma if math.isfinite(gamma) else None)
+            h_fit, gamma_fit = critical_power_law(fa, fb)
+            h, gamma = (h_fit if math.isfinite(h_fit) else None), (gamma_fit if math.isfinite(gamma_fit) else None)
         except UserError:  # equal betas: Eq. 3 undefined
             h, gamma = None, None
         powers.append(CriticalPower(methods=(a, b), H=h, gamma=gamma))
@@ -308,7 +311,7 @@ def zero_shot_scores(records: list[RunRecord], method: str) -> list[ZeroShot]:
         for r in records:
             score = zero_shot_score(r, key)
             if score is not None:
-                by_model[r.model][int(r.finetune_examples)].append(score)
+                by_model[r.model][int(df_of(r))].append(score)
         for model in _model_order(records):
             if model in by_model:
                 per_df = {df: float(np.mean(v)) for df, v in sorted(by_model[model].items())}

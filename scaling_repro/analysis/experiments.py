@@ -82,6 +82,12 @@ def finetuned_runs(records: Iterable[RunRecord], task: str, method: str) -> list
     ]
 
 
+def df_of(record: RunRecord) -> int:
+    """Return the run's finetuning data size Df; every run of an experiment has one (:func:`finetuned_runs`)."""
+    assert record.finetune_examples is not None, f"run {record.run_id} has no finetune_examples"
+    return record.finetune_examples
+
+
 def baseline_runs(records: Iterable[RunRecord], task: str) -> list[RunRecord]:
     """Return the successful un-finetuned (Baseline) runs of ``task``, any method."""
     return [r for r in records if r.ok and r.task == task and is_baseline(r)]
@@ -120,7 +126,7 @@ class Experiment:
     @property
     def df_values(self) -> list[float]:
         """Sorted distinct finetuning data sizes."""
-        return sorted({float(r.finetune_examples) for r in self.records})
+        return sorted({float(df_of(r)) for r in self.records})
 
     def holdout_rule(self, holdout: str = "auto") -> str:
         """Return the holdout rule to use: ``holdout`` itself, or what "auto" resolves to."""
@@ -130,7 +136,7 @@ class Experiment:
         if any(r.held_out for r in self.records):
             return "marked"
         x = np.array([float(getattr(r, self.field)) for r in self.records])
-        df = np.array([float(r.finetune_examples) for r in self.records])
+        df = np.array([float(df_of(r)) for r in self.records])
         for rule in ("largest", "largest-df"):
             held = np.isin(df, df.max()) | (np.isin(x, x.max()) if rule == "largest" else False)
             if (

@@ -185,7 +185,8 @@ def finding_4(analysis: StudyAnalysis) -> Finding:
     evidence = [f"beta_{METHOD_NAMES[m]} = {f.params['beta']:.4g}" for m, f in fits.items() if f is not None]
     states = []
     for method in PET_METHODS:
-        if fits["full"] is None or fits[method] is None:
+        full, pet = fits["full"], fits[method]
+        if full is None or pet is None:
             states.append("missing")
             continue
         name = f"beta_FMT - beta_{METHOD_NAMES[method]}"
@@ -195,7 +196,7 @@ def finding_4(analysis: StudyAnalysis) -> Finding:
             evidence.append(f"{name}: not counted: {why}")
             continue
         states.append(judge(paired.decide(betas["full"], betas[method], level), "greater"))
-        diff = fits["full"].params["beta"] - fits[method].params["beta"]
+        diff = full.params["beta"] - pet.params["beta"]
         evidence.append(f"{paired.describe(name, diff, betas['full'], betas[method], level)} -> {states[-1]}")
     if fits["lora"] is not None and fits["prompt"] is not None:
         diff = fits["lora"].params["beta"] - fits["prompt"].params["beta"]
@@ -281,11 +282,15 @@ def finding_7(analysis: StudyAnalysis) -> Finding:
         a, f = scores[(method, large)], scores[("full", large)]
         gap_large = sign * (a.score - f.score)
         gap_small = sign * (scores[(method, small)].score - scores[("full", small)].score)
-        sig = [
+        sig_a, sig_f = (
             analysis.checks.noise[m].zero_shot_sigmas.get(metric) if m in analysis.checks.noise else None
             for m in (method, "full")
-        ]
-        tol = None if None in sig else k * math.sqrt(sig[0] ** 2 / max(a.runs, 1) + sig[1] ** 2 / max(f.runs, 1))
+        )
+        tol = (
+            None
+            if sig_a is None or sig_f is None
+            else k * math.sqrt(sig_a**2 / max(a.runs, 1) + sig_f**2 / max(f.runs, 1))
+        )
         better = gap_large > (tol or 0) and gap_large > gap_small
         states.append("agree" if better else "contra" if gap_large < -(tol or 0) else "unclear")
         allowance = "unknown" if tol is None else f"{tol:.3g}"

@@ -79,9 +79,10 @@ def difference_interval(a: np.ndarray | None, b: np.ndarray | None, level: float
 def describe(name: str, value: float, a: np.ndarray | None, b: np.ndarray | None, level: float) -> str:
     """Return 'name = value, level interval of the paired difference [low, high] over n replicates'."""
     interval = difference_interval(a, b, level)
-    if interval is None:
+    pair = paired(a, b)
+    if interval is None or pair is None:  # pair is None only where interval is
         return f"{name} = {value:+.4g} (no bootstrap replicates)"
-    n = len(paired(a, b)[0])
+    n = len(pair[0])
     low, high = interval
     return (
         f"{name} = {value:+.4g}, {level:.0%} interval of the paired difference "

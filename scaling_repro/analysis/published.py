@@ -36,7 +36,7 @@ def table4(task: str, method: str) -> dict[str, dict[str, float]]:
         "model_size": {"A": a_m, "alpha": alpha_m, "beta": beta, "E": e},
         "pretrain_data": {"A": a_p, "alpha": alpha_p, "beta": beta, "E": e},
     }
-    if a_t is not None:
+    if a_t is not None and alpha_t is not None:  # both or neither (FMT has no PET size)
         out["pet_size"] = {"A": a_t, "alpha": alpha_t, "beta": beta, "E": e}
     return out
 
@@ -87,7 +87,9 @@ def synthetic_points(task: str, method: str, noise: float = 0.005, runs: int = 3
     from scaling_repro.fit.points import PET_UNITS, X_UNITS, FitPoints, holdout_mask
 
     rng = np.random.default_rng(seed)
-    xs = {"model_size": MODEL_SIZES, "pretrain_data": PRETRAIN_TOKENS[task], "pet_size": PET_SIZES.get(method)}
+    xs: dict[str, tuple[float, ...]] = {"model_size": MODEL_SIZES, "pretrain_data": PRETRAIN_TOKENS[task]}
+    if method in PET_SIZES:  # table4 has a pet_size column only for these
+        xs["pet_size"] = PET_SIZES[method]
     out = {}
     for factor, params in table4(task, method).items():
         x, df = (a.ravel() for a in np.meshgrid(xs[factor], FINETUNE_EXAMPLES[(task, method)], indexing="ij"))

@@ -69,7 +69,9 @@ def anchored_table4(task: str, method: str) -> dict[str, dict[str, float]]:
     laws = paper.table4(task, method)
     model = laws["model_size"]
     coefficient = model["A"] * paper.MODEL_SIZES[0] ** -model["alpha"]
-    anchors = {"pretrain_data": max(paper.PRETRAIN_TOKENS[task]), "pet_size": DEFAULT_PET.get(method)}
+    anchors: dict[str, float] = {"pretrain_data": max(paper.PRETRAIN_TOKENS[task])}
+    if method in DEFAULT_PET:  # the PET methods, the only columns with a pet_size law
+        anchors["pet_size"] = DEFAULT_PET[method]
     for factor, x0 in anchors.items():
         if factor in laws:
             laws[factor] = {**laws[factor], "A": coefficient / x0 ** -laws[factor]["alpha"]}
@@ -152,7 +154,7 @@ def write_synthetic_results(
         final = max(paper.PRETRAIN_TOKENS[task])
         for method in methods:
             column = dict((laws or {}).get((task, method)) or anchored_table4(task, method))
-            truth[(name, method)] = {f: p for f, p in column.items() if f in factors}
+            truth[(name, method)] = {f: dict(p) for f, p in column.items() if f in factors}
             data_sizes = paper.FINETUNE_EXAMPLES[(task, method)]
             for factor in factors:
                 if factor not in column:
