@@ -35,7 +35,7 @@ def crossings(fit1: LawFit, fit2: LawFit, x: float, log_grid: np.ndarray) -> lis
     """
     grid = np.exp(log_grid)
     gap = fit1.predict(x, grid) - fit2.predict(x, grid)
-    roots = []
+    roots: list[float] = []
     for j in np.flatnonzero(np.sign(gap[:-1]) * np.sign(gap[1:]) <= 0):
         root = critical_data_size(fit1, fit2, x, bounds=(grid[j], grid[j + 1]), grid=2)
         if not np.isnan(root[0]) and (not roots or root[0] > roots[-1] * (1 + 1e-9)):
@@ -76,7 +76,8 @@ def critical_curves(study: Study, task: str, factor: str, notes: list[str], n: i
     in ``DF_BOUNDS`` anywhere on the grid are noted and left out.
     """
     curves, data_sizes = {}, []
-    log_grid = np.linspace(*np.log(DF_BOUNDS), 300)
+    log_lo, log_hi = np.log(DF_BOUNDS)
+    log_grid = np.linspace(log_lo, log_hi, 300)
     methods = study.methods(task)
     for pair in PAIRS:
         if not set(pair) <= set(methods):
@@ -86,7 +87,7 @@ def critical_curves(study: Study, task: str, factor: str, notes: list[str], n: i
         except Missing as err:
             notes.append(f"{task}: {pair_name(pair)} vs {X_AXIS[factor]}: {err}")
             continue
-        xs = [p.x for f in fits for p in f.points]
+        xs = [p.x for f in fits for p in f.points if p.x is not None]  # x-factor fits: every point has x
         data_sizes += [p.data_size for f in fits for p in f.points]
         grid = np.geomspace(min(xs), max(xs), n)
         found = [crossings(fits[0], fits[1], x, log_grid) for x in grid]

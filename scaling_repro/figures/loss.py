@@ -61,6 +61,7 @@ def single_fit_series(study: Study, task: str, method: str, notes: list[str]) ->
     """Return Fig. 1's series of one method: per model size, its points and single-variable fit."""
     exp = study.data_scaling(task, method)
     points = exp.points(study.holdout)
+    assert points.x is not None  # a model-size experiment's points have x
     xs = sorted(set(points.x))
     colors = colors_for(xs)
     out = []

@@ -26,15 +26,19 @@ from scaling_repro.fit import LawFit, fit_law
 
 def base_points(study: Study, task: str) -> tuple[np.ndarray, np.ndarray]:
     """Return (model parameters, mean Baseline test loss) at each model's final checkpoint."""
-    runs = [r for r in study.baselines(task) if r.test_loss is not None and r.model_params]
-    final: dict[int, int | None] = {}
-    for r in runs:
-        if r.pretrain_tokens is not None:
-            final[r.model_params] = max(final.get(r.model_params, r.pretrain_tokens), r.pretrain_tokens)
+    runs = [
+        (r.model_params, r.pretrain_tokens, r.test_loss)
+        for r in study.baselines(task)
+        if r.test_loss is not None and r.model_params
+    ]
+    final: dict[int, int] = {}
+    for params, tokens, _ in runs:
+        if tokens is not None:
+            final[params] = max(final.get(params, tokens), tokens)
     losses: dict[int, list[float]] = defaultdict(list)
-    for r in runs:
-        if r.pretrain_tokens == final.get(r.model_params):
-            losses[r.model_params].append(r.test_loss)
+    for params, tokens, loss in runs:
+        if tokens == final.get(params):
+            losses[params].append(loss)
     sizes = sorted(losses)
     return np.array(sizes, float), np.array([np.mean(losses[s]) for s in sizes])
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -93,7 +94,7 @@ def value_panels(
             continue
         held = held_by_point(exp.points(study.holdout))
         series = experiment_series(
-            exp, values, held, connect=True, baseline=(lambda x, e=exp: baseline(e, x)) if baseline else None
+            exp, values, held, connect=True, baseline=partial(baseline, exp) if baseline else None
         )
         box = None
         if correlate:

@@ -17,6 +17,7 @@ from scaling_repro.analysis.experiments import (
     METHOD_NAMES,
     Experiment,
     Missing,
+    df_of,
 )
 from scaling_repro.analysis.numbers import human, sci
 from scaling_repro.figures.style import Series, colors_for
@@ -50,12 +51,18 @@ def mean_by_point(experiment: Experiment, value: Callable[[RunRecord], float | N
     for r in experiment.records:
         v = value(r)
         if v is not None:
-            values[(float(getattr(r, experiment.field)), float(r.finetune_examples))].append(float(v))
+            values[(float(getattr(r, experiment.field)), float(df_of(r)))].append(float(v))
     return {k: float(np.mean(v)) for k, v in values.items()}
+
+
+def metric_score(metric: str) -> Callable[[RunRecord], float | None]:
+    """Return run -> its test ``metric`` over all test sets (None where it was not measured)."""
+    return lambda r: (r.metrics.get(metric) or {}).get("all")
 
 
 def held_by_point(points: FitPoints) -> dict[Point, bool]:
     """Return (x, Df) -> whether the point is held out."""
+    assert points.x is not None  # an experiment's points: each experiment varies an x factor
     return {(float(x), float(d)): bool(h) for x, d, h in zip(points.x, points.data_size, points.held_out)}
 
 
@@ -74,9 +81,11 @@ def experiment_series(
     baseline: Callable[[float], float | None] | None = None,
 ) -> list[Series]:
     """Return one Series per factor value: points from ``values``, curve from ``fit`` (if given)."""
+    if not values:
+        return []
     xs = sorted({x for x, _ in values})
     colors = colors_for(xs)
-    grid = df_grid([d for _, d in values]) if values else None
+    grid = df_grid([d for _, d in values])
     out = []
     for x in xs:
         dfs = np.array(sorted(d for xx, d in values if xx == x))

@@ -17,7 +17,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 import numpy as np
@@ -27,7 +27,10 @@ from matplotlib.ticker import NullFormatter
 
 from scaling_repro.analysis.numbers import human
 
-STYLE = {
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType
+
+STYLE: dict[RcKeyType, Any] = {
     "font.size": 9,
     "axes.titlesize": 10,
     "axes.labelsize": 9,
@@ -145,10 +148,10 @@ def draw_panel(ax, panel: Panel) -> None:
         room = BOX_ROOM * (1 + panel.box.count("\n")) * (hi - lo)
         if not panel.ylog:
             ax.set_ylim(lo, hi + room) if panel.box_loc.startswith("upper") else ax.set_ylim(lo - room, hi)
-        x, y, ha, va = _BOX_ANCHORS[panel.box_loc]
+        box_x, box_y, ha, va = _BOX_ANCHORS[panel.box_loc]
         ax.text(
-            x,
-            y,
+            box_x,
+            box_y,
             panel.box,
             transform=ax.transAxes,
             ha=ha,

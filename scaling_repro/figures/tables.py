@@ -22,20 +22,13 @@ import numpy as np
 from scipy.stats import pearsonr
 
 from scaling_repro.analysis import published
-from scaling_repro.analysis.experiments import (
-    FACTOR_FIELDS,
-    FACTOR_NAMES,
-    METHOD_NAMES,
-    PAIRS,
-    Missing,
-    pair_name,
-)
+from scaling_repro.analysis.experiments import FACTOR_FIELDS, FACTOR_NAMES, METHOD_NAMES, PAIRS, Missing, pair_name
 from scaling_repro.analysis.numbers import sci
 from scaling_repro.analysis.study import Study
 from scaling_repro.config.recipe import METHODS
 from scaling_repro.errors import UserError
 from scaling_repro.figures.quality import choose_metric, metric_name
-from scaling_repro.figures.series import mean_by_point
+from scaling_repro.figures.series import mean_by_point, metric_score
 from scaling_repro.figures.tabular import Table, markdown_table, tidy_frame, with_paper
 from scaling_repro.fit.critical import critical_power_law
 
@@ -178,7 +171,9 @@ def table_mad(number: int) -> Callable[..., Table]:
     """Return the builder of Table 2 (one task) or Table 6 (all tasks): held-out MAD per law."""
 
     def build(study: Study, tasks: Sequence[str], compare_paper: bool = False, metric: str | None = None) -> Table:
-        rows, body, notes = [], [], []
+        rows: list[dict] = []
+        body: list[list[str]] = []
+        notes: list[str] = []
         for task in tasks:
             for factor in FACTOR_FIELDS:
                 rules: dict[str, None] = {}
@@ -339,8 +334,8 @@ def table_7(study: Study, tasks: Sequence[str], compare_paper: bool = False, met
                         notes.append(str(err))
                     cells.append("-")
                     continue
-                ppl = mean_by_point(exp, lambda r: np.exp(r.test_loss))
-                score = mean_by_point(exp, lambda r, m=name: (r.metrics.get(m) or {}).get("all"))
+                ppl = mean_by_point(exp, lambda r: None if r.test_loss is None else np.exp(r.test_loss))
+                score = mean_by_point(exp, metric_score(name))
                 keys = [k for k in ppl if k in score]
                 if len(keys) < 3 or np.ptp([score[k] for k in keys]) == 0:
                     notes.append(
