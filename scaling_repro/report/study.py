@@ -67,7 +67,8 @@ def table2(analysis: StudyAnalysis) -> str:
     ]
     for factor, factor_name in FACTOR_NAMES.items():
         for law in ("multiplicative", "additive"):
-            values, rules = [], {}
+            values: list[float | None] = []
+            rules: dict[str, None] = {}  # insertion-ordered set of the held-out rules
             for fits in analysis.methods.values():
                 fit = getattr(fits, law).fits.get(factor)
                 values.append(None if fit is None else fit.mad_held_out)
