@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "scaling_repro.commands.run",
     "scaling_repro.commands.sweep",
     "scaling_repro.commands.status",
+    "scaling_repro.commands.migrate",
     "scaling_repro.commands.evaluate",
     "scaling_repro.commands.data",
     "scaling_repro.commands.models",

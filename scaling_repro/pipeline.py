@@ -2,14 +2,19 @@
 
 ``run_spec`` is what ``scaling-repro run`` and every sweep backend call. Under ``torchrun``
 every process calls it; training and evaluation are distributed, and only the main process
-writes files. The run directory holds ``spec.json`` (written first, so ``scaling-repro
-evaluate RUN_DIR`` can rebuild the run), checkpoints and logs while training, and
-``result.json`` last: a readable one means the run is done. An unreadable one is moved to
-``result.unreadable.json`` and the run finished again from its checkpoints.
+writes files. The run directory (:class:`~scaling_repro.results.RunDir`) holds ``spec.json``
+(written first, so ``scaling-repro evaluate RUN_DIR`` can rebuild the run), checkpoints and
+logs while training, and ``result.json`` last: a valid one means the run is done. A damaged
+one is set aside and the run finished again from its checkpoints.
+
+Modules that import torch (training, evaluation, collation, the token cache, DeepSpeed) are
+imported inside the functions that use them, so that importing this module, and ``run`` of a
+run that is already done, stay fast; everything else is imported here.
 """
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import platform
@@ -19,18 +24,31 @@ from dataclasses import dataclass
 from functools import partial
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from scaling_repro.config.recipe import RunSpec
-from scaling_repro.errors import UserError, one_line
-from scaling_repro.fileio import atomic_write_json, remove_write_leftovers
+from pydantic import ValidationError
+
+from scaling_repro.config.errors import format_validation_error
+from scaling_repro.config.recipe import EvalConfig, RunSpec
+from scaling_repro.config.sweep import parse_override, set_path
+from scaling_repro.data.tasks import load_task
+from scaling_repro.data.types import Example, TaskData
+from scaling_repro.errors import UserError
+from scaling_repro.methods import MethodModel, apply_method
+from scaling_repro.models.load import LoadedModel, load_base_model
 from scaling_repro.ranks import current_process, is_main_process
-from scaling_repro.results import RESULT_FILE, RunRecord, adopt_legacy_run_dir, read_record
+from scaling_repro.results import RunDir, RunRecord, new_record
+from scaling_repro.train.metrics_log import LOG_FILE
+
+if TYPE_CHECKING:
+    import torch
+    from transformers import PreTrainedTokenizerBase
+
+    from scaling_repro.evaluate.run import EvalResult
+    from scaling_repro.train.loop import TrainResult
 
 log = logging.getLogger(__name__)
 
-SPEC_FILE = "spec.json"
-UNREADABLE_RESULT_FILE = "result.unreadable.json"  # an unreadable result.json, kept for inspection
 PACKAGES = ("scaling_repro", "torch", "transformers", "peft", "accelerate", "datasets", "deepspeed")
 
 
@@ -39,77 +57,23 @@ class PreparedRun:
     """Everything a run trains and evaluates, built from its RunSpec."""
 
     spec: RunSpec
-    task: Any  # data.types.TaskData
-    tokenizer: Any
-    model: Any  # the base model wrapped by its method
-    base: Any  # models.load.LoadedModel
-    method: Any  # methods.MethodModel
+    task: TaskData
+    tokenizer: PreTrainedTokenizerBase
+    model: torch.nn.Module  # the base model wrapped by its method
+    base: LoadedModel
+    method: MethodModel
 
 
-def write_spec(spec: RunSpec, sweep_source: Path | None = None) -> Path:
-    """Write ``run_dir/spec.json`` (the RunSpec and its recipe) atomically; return its path."""
-    path = spec.run_dir / SPEC_FILE
-    data = {
-        "spec": spec.model_dump(mode="json"),
-        "run_id": spec.run_id,
-        "recipe": None if sweep_source is None else str(sweep_source),
-    }
-    atomic_write_json(path, data)
-    return path
-
-
-def read_spec(run_dir: str | Path) -> RunSpec:
-    """Return the RunSpec saved in ``run_dir/spec.json``."""
-    path = Path(run_dir) / SPEC_FILE
-    if not path.is_file():
-        raise UserError(f"{run_dir}: no {SPEC_FILE}; is this a run directory of scaling-repro run?")
-    import json
-
-    try:
-        spec = RunSpec.model_validate(json.loads(path.read_text(encoding="utf-8"))["spec"])
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        raise UserError(
-            f"{path} is unreadable ({one_line(err)}); `scaling-repro run RECIPE` writes it again for the recipe's run"
-        ) from None
-    # The directory may have moved since: the spec keeps its identity, the files stay here.
-    return spec.model_copy(update={"output_dir": str(Path(run_dir).resolve().parent.parent)})
-
-
-def finished_record(run_dir: Path) -> RunRecord | None:
-    """Return the RunRecord of ``run_dir/result.json``, or None when the run is not done: no
-    result, or an unreadable one, which the main process moves to ``result.unreadable.json``
-    (kept, never trusted) with a warning naming it."""
-    path = Path(run_dir) / RESULT_FILE
-    try:
-        return read_record(path)
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError) as err:
-        if is_main_process():
-            log.warning(
-                "%s is unreadable (%s): the run is not done; finishing it again from its checkpoints "
-                "(the file is kept as %s)",
-                path,
-                one_line(err),
-                UNREADABLE_RESULT_FILE,
-            )
-            os.replace(path, path.with_name(UNREADABLE_RESULT_FILE))
-        return None
-
-
-def _remove_write_leftovers(run_dir: Path) -> None:
+def _remove_write_leftovers(run_dir: RunDir) -> None:
+    """Delete what killed atomic writes of the run's files (spec, result, generations, training
+    log) left in ``run_dir``."""
     from scaling_repro.evaluate.run import GENERATIONS_FILE
-    from scaling_repro.train.metrics_log import LOG_FILE
 
-    for path in remove_write_leftovers(run_dir, [SPEC_FILE, RESULT_FILE, GENERATIONS_FILE, LOG_FILE]):
-        log.info("removed %s, left by a write that was killed", path)
+    run_dir.remove_write_leftovers(GENERATIONS_FILE, LOG_FILE)
 
 
-def load_model(spec: RunSpec):
-    """Return the base model (LoadedModel) and it wrapped by the method (MethodModel)."""
-    from scaling_repro.methods import apply_method
-    from scaling_repro.models.load import load_base_model
-
+def load_model(spec: RunSpec) -> tuple[LoadedModel, MethodModel]:
+    """Return the base model and it wrapped by the method."""
     base = load_base_model(spec.model, seed=spec.seed)
     return base, apply_method(base.model, spec.method, seed=spec.seed, tokenizer=base.tokenizer)
 
@@ -123,7 +87,6 @@ def prepare(spec: RunSpec, *, for_training: bool = False) -> PreparedRun:
     draws the initial weights in another order, and ``train.deepspeed`` must not change what a
     run computes (it is not part of the run id).
     """
-    from scaling_repro.data.tasks import load_task
     from scaling_repro.train.distributed import sharded_construction
 
     task = load_task(spec.task, zero_shot=spec.eval.zero_shot)
@@ -156,7 +119,7 @@ def token_cache_dir(spec: RunSpec) -> Path:
     return Path(spec.output_dir) / ".token_cache"
 
 
-def _encode(run: PreparedRun, examples: list, split: str):
+def _encode(run: PreparedRun, examples: list[Example], split: str):
     """The encoded examples as a read-only sequence over their memory-mapped cached copy."""
     from scaling_repro.data.token_cache import cached_encoding
 
@@ -171,7 +134,7 @@ def _encode(run: PreparedRun, examples: list, split: str):
     )
 
 
-def train_prepared(run: PreparedRun):
+def train_prepared(run: PreparedRun) -> TrainResult:
     """Train the prepared model on its task; return the trainer's TrainResult."""
     from scaling_repro.data.collate import collate_for_lm, pad_token_id
     from scaling_repro.train.loop import train_run
@@ -187,7 +150,7 @@ def train_prepared(run: PreparedRun):
     )
 
 
-def training_autocast_dtype(spec: RunSpec):
+def training_autocast_dtype(spec: RunSpec) -> torch.dtype | None:
     """Return the autocast dtype the run trains with (bfloat16 for bf16 mixed precision), or
     None for fp32; evaluation uses the same."""
     import torch
@@ -197,7 +160,7 @@ def training_autocast_dtype(spec: RunSpec):
     return torch.bfloat16 if mixed_precision(spec.train.precision) == "bf16" else None
 
 
-def evaluation_device():
+def evaluation_device() -> torch.device:
     """Return the device this process trains on: its GPU (``LOCAL_RANK``) when there is one."""
     import torch
 
@@ -206,7 +169,7 @@ def evaluation_device():
     return torch.device("cpu")
 
 
-def evaluate_prepared(run: PreparedRun):
+def evaluate_prepared(run: PreparedRun) -> EvalResult:
     """Evaluate the prepared model (its weights as they are now); return the EvalResult."""
     from scaling_repro.evaluate.run import evaluate_model, write_generations
 
@@ -226,8 +189,6 @@ def evaluate_prepared(run: PreparedRun):
 
 
 def _free_accelerator_memory() -> None:
-    import gc
-
     import torch
 
     gc.collect()
@@ -272,17 +233,10 @@ def environment() -> dict[str, Any]:
 
 
 def base_record(run: PreparedRun, status: str = "ok") -> RunRecord:
-    """Return a RunRecord with the run's identity and factors filled in."""
-    spec = run.spec
-    return RunRecord(
-        run_id=spec.run_id,
-        name=spec.name,
-        status=status,
-        spec=spec.model_dump(mode="json"),
-        held_out=spec.held_out,
-        task=spec.task.name,
-        method=spec.method.kind,
-        model=spec.model.name,
+    """Return a RunRecord with the run's identity, its factors and this environment filled in."""
+    return new_record(
+        run.spec,
+        status,
         model_params=run.base.model_params,
         model_params_counted=run.base.model_params_counted,
         pretrain_tokens=run.base.pretrain_tokens,
@@ -290,7 +244,6 @@ def base_record(run: PreparedRun, status: str = "ok") -> RunRecord:
         trainable_params=run.method.trainable_params,
         adapted_modules=list(run.method.adapted_modules),
         finetune_examples=len(run.task.train),
-        seed=spec.task.seed,
         **environment(),
     )
 
@@ -298,16 +251,13 @@ def base_record(run: PreparedRun, status: str = "ok") -> RunRecord:
 def run_spec(spec: RunSpec, sweep_source: Path | None = None) -> RunRecord:
     """Run one RunSpec end to end and return its RunRecord (also written to ``result.json``).
 
-    A run whose ``result.json`` exists returns that record without training. A run with
+    A run whose ``result.json`` holds a record returns it without training. A run with
     checkpoints resumes. A non-finite loss ends the run with status ``failed: ...``.
     """
-    from scaling_repro.train.loop import NonFiniteLossError
-
-    adopt_legacy_run_dir(spec)
-    result_path = spec.run_dir / RESULT_FILE
-    record = finished_record(spec.run_dir)
+    run_dir = RunDir.of(spec)
+    record = run_dir.finished_record()
     if record is not None:
-        log.info("run %s is done (%s): %s", spec.run_id, record.status, result_path)
+        log.info("run %s is done (%s): %s", spec.run_id, record.status, run_dir.result_file)
         if record.spec.get("eval") != spec.eval.model_dump(mode="json"):
             log.warning(
                 "run %s was evaluated with other eval settings; apply these with "
@@ -316,10 +266,12 @@ def run_spec(spec: RunSpec, sweep_source: Path | None = None) -> RunRecord:
                 spec.run_dir,
             )
         return record
+    from scaling_repro.train.loop import NonFiniteLossError
+
     started = time.perf_counter()
     if is_main_process():
-        _remove_write_leftovers(spec.run_dir)
-        write_spec(spec, sweep_source)
+        _remove_write_leftovers(run_dir)
+        run_dir.write_spec(spec, sweep_source)
     if spec.train.threads:
         import torch
 
@@ -337,20 +289,11 @@ def run_spec(spec: RunSpec, sweep_source: Path | None = None) -> RunRecord:
             }
         )
         if is_main_process():
-            record.write(spec.run_dir)
+            run_dir.write_result(record)
         return record
     eval_started = time.perf_counter()
     if spec.train.deepspeed:
-        # DeepSpeed (ZeRO-3) leaves the trained module partitioned: evaluate a fresh copy,
-        # loaded whole (outside sharded_construction, and with the engine's HfDeepSpeedConfig
-        # dropped: no zero.Init partitioning now that training is over).
-        from transformers.integrations.deepspeed import unset_hf_deepspeed_config
-
-        unset_hf_deepspeed_config()
-        run.model = run.method = run.base = None  # drop the engine's module before loading the copy
-        _free_accelerator_memory()
-        run.base, run.method = load_model(spec)
-        run.model = run.method.model.to(evaluation_device())
+        _reload_whole(run)
     if trained.best_checkpoint is not None:
         trained.load_best(run.model)
     evaluation = evaluate_prepared(run)
@@ -366,15 +309,25 @@ def run_spec(spec: RunSpec, sweep_source: Path | None = None) -> RunRecord:
         }
     )
     if is_main_process():
-        record.write(spec.run_dir)
+        path = run_dir.write_result(record)
         log.info(
-            "run %s done: test loss %s, best step %s -> %s",
-            spec.run_id,
-            _fmt(record.test_loss),
-            record.best_step,
-            result_path,
+            "run %s done: test loss %s, best step %s -> %s", spec.run_id, _fmt(record.test_loss), record.best_step, path
         )
     return record
+
+
+def _reload_whole(run: PreparedRun) -> None:
+    """Replace the run's model by a fresh one, loaded whole on this process's device, for the
+    best checkpoint to be loaded into: DeepSpeed (ZeRO-3) leaves the trained module partitioned.
+    It is loaded outside ``sharded_construction`` and with the engine's HfDeepSpeedConfig
+    dropped (no ``zero.Init`` partitioning now that training is over)."""
+    from transformers.integrations.deepspeed import unset_hf_deepspeed_config
+
+    unset_hf_deepspeed_config()
+    del run.model, run.method, run.base  # drop the engine's module before loading the copy
+    _free_accelerator_memory()
+    run.base, run.method = load_model(run.spec)
+    run.model = run.method.model.to(evaluation_device())
 
 
 def _fmt(value: float | None) -> str:
@@ -383,12 +336,6 @@ def _fmt(value: float | None) -> str:
 
 def with_eval_overrides(spec: RunSpec, overrides: list[str]) -> RunSpec:
     """Return ``spec`` with ``eval.*`` overrides applied (other sections would change the run)."""
-    from pydantic import ValidationError
-
-    from scaling_repro.config.errors import format_validation_error
-    from scaling_repro.config.recipe import EvalConfig
-    from scaling_repro.config.sweep import parse_override, set_path
-
     data = {"eval": spec.eval.model_dump(mode="json")}
     for text in overrides:
         path, value = parse_override(text)
@@ -405,36 +352,35 @@ def reevaluate(run_dir: str | Path, overrides: list[str] | tuple[str, ...] = ())
     """Re-run evaluation of a finished run's best checkpoint and rewrite its ``result.json``.
 
     ``overrides`` (``eval.key=value``) change the evaluation settings. Training fields of the
-    old record are kept; evaluation fields and the recorded spec's ``eval`` are replaced. An
-    unreadable old record is set aside and the run finished again (:func:`run_spec`), which
+    old record are kept; evaluation fields and the recorded spec's ``eval`` are replaced. A
+    damaged old record is set aside and the run finished again (:func:`run_spec`), which
     recovers its training fields from the checkpoints.
     """
     from scaling_repro.train.checkpoint import best_checkpoint, load_best_weights
 
-    run_dir = Path(run_dir)
-    spec = with_eval_overrides(read_spec(run_dir), list(overrides))
-    had_result = (run_dir / RESULT_FILE).is_file()
-    old = finished_record(run_dir)
-    if had_result and old is None:
-        if spec.run_dir.resolve() != run_dir.resolve():
+    directory = RunDir(Path(run_dir))
+    spec = with_eval_overrides(directory.read_spec(), list(overrides))
+    result = directory.read_result()
+    if result.kind == "damaged":
+        if spec.run_dir.resolve() != directory.path.resolve():
             raise UserError(
-                f"{run_dir} is not at {spec.run_dir}, where its spec places it: move it back and "
+                f"{directory.path} is not at {spec.run_dir}, where its spec places it: move it back and "
                 f"finish the run with `scaling-repro run RECIPE --run-id {spec.run_id}`"
             )
         return run_spec(spec)
     if is_main_process():
-        _remove_write_leftovers(run_dir)
+        _remove_write_leftovers(directory)
     run = prepare(spec)
-    best = best_checkpoint(run_dir)
+    best = best_checkpoint(directory.path)
     if best is None and spec.train.max_steps > 0:
-        raise UserError(f"{run_dir}: no best checkpoint to evaluate (did training run?)")
+        raise UserError(f"{directory.path}: no best checkpoint to evaluate (did training run?)")
     if best is not None:
         load_best_weights(run.model, best)
     run.model = run.model.to(evaluation_device())  # the trainer's device, not the CPU
     evaluation = evaluate_prepared(run)
-    record = old or base_record(run)
+    record = result.record or base_record(run)
     record = record.model_copy(update={**evaluation.record_fields(), "spec": spec.model_dump(mode="json")})
     if is_main_process():
-        write_spec(spec)
-        record.write(run_dir)
+        directory.write_spec(spec)
+        directory.write_result(record)
     return record

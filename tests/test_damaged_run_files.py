@@ -9,8 +9,7 @@ from test_pipeline import recipe, tokenizer_dir  # noqa: F401 (fixtures)
 
 from scaling_repro.cli import main
 from scaling_repro.config.sweep import load_runs
-from scaling_repro.pipeline import SPEC_FILE, UNREADABLE_RESULT_FILE
-from scaling_repro.results import RESULT_FILE, read_record
+from scaling_repro.results import DAMAGED_RESULT_FILE, RESULT_FILE, SPEC_FILE, read_record
 from scaling_repro.train.checkpoint import checkpoint_dir
 
 GARBLED = b'{"run_id": "0597f6e5b47e", "stat'
@@ -32,7 +31,7 @@ def test_run_finishes_again_a_run_whose_result_json_is_unreadable(recipe, caplog
         assert main(["run", str(recipe)]) == 0
     assert str(run_dir / RESULT_FILE) in warnings_text(caplog)
     assert read_record(run_dir).ok and read_record(run_dir).steps == 8
-    assert (run_dir / UNREADABLE_RESULT_FILE).read_bytes() == GARBLED  # kept, not lost
+    assert (run_dir / DAMAGED_RESULT_FILE).read_bytes() == GARBLED  # kept, not lost
 
 
 def test_evaluate_finishes_again_a_run_whose_result_json_is_unreadable(recipe, caplog):
@@ -42,7 +41,7 @@ def test_evaluate_finishes_again_a_run_whose_result_json_is_unreadable(recipe, c
         assert main(["evaluate", str(run_dir)]) == 0
     assert str(run_dir / RESULT_FILE) in warnings_text(caplog)
     assert read_record(run_dir).ok and read_record(run_dir).steps == 8
-    assert (run_dir / UNREADABLE_RESULT_FILE).read_bytes() == GARBLED
+    assert (run_dir / DAMAGED_RESULT_FILE).read_bytes() == GARBLED
 
 
 def test_evaluate_of_an_unreadable_spec_json_is_a_one_line_error(recipe, capsys):

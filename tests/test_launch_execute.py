@@ -12,9 +12,9 @@ from scaling_repro.config.sweep import load_runs
 from scaling_repro.fileio import atomic_write_text
 from scaling_repro.launch import execute
 from scaling_repro.launch.claims import claim_file, pid_alive, read_claim
-from scaling_repro.launch.execute import RunOutcome, SweepOptions, execute_run, failed_record, format_summary, run_state
+from scaling_repro.launch.execute import RunOutcome, SweepOptions, execute_run, format_summary
 from scaling_repro.launch.runners import InProcessRunner, RunInterrupted, RunTarget, SubprocessRunner
-from scaling_repro.results import read_record
+from scaling_repro.results import RunDir, failed_record, read_record
 
 
 def a_spec(tmp_path, **params):
@@ -43,7 +43,7 @@ def test_a_run_claimed_by_a_live_worker_is_busy(tmp_path):
     spec = a_spec(tmp_path)
     execute.try_claim(spec.run_dir)
     assert execute_run(spec, fake, SweepOptions()).kind == "busy"
-    assert run_state(spec.run_dir).kind == "pending"
+    assert RunDir(spec.run_dir).state().kind == "pending"
 
 
 def test_a_runner_that_returns_without_a_result_is_recorded_failed(tmp_path):
@@ -60,7 +60,7 @@ def test_an_interrupted_run_records_nothing_and_frees_its_claim(tmp_path):
         raise RunInterrupted("SIGTERM")
 
     assert execute_run(spec, interrupted, SweepOptions()).kind == "interrupted"
-    assert run_state(spec.run_dir).kind == "pending"
+    assert RunDir(spec.run_dir).state().kind == "pending"
     assert read_claim(spec.run_dir).state == "released"
 
 
@@ -118,7 +118,7 @@ def test_an_in_process_run_whose_claim_is_taken_over_stops_and_records_nothing(t
     thief.join()
     assert outcome.kind == "lost" and outcome.seconds < 5
     assert events(spec.run_dir.parent, "stopped") and not events(spec.run_dir.parent, "end")
-    assert run_state(spec.run_dir).kind == "pending"  # no result, and no failed record either
+    assert RunDir(spec.run_dir).state().kind == "pending"  # no result, and no failed record either
     assert read_claim(spec.run_dir).token == "thief"
 
 
@@ -137,7 +137,7 @@ def test_a_child_process_run_whose_claim_is_taken_over_is_killed_and_reported_lo
     thief.join()
     assert outcome.kind == "lost" and outcome.seconds < 30
     assert child_pids and not pid_alive(child_pids[0])
-    assert run_state(spec.run_dir).kind == "pending"
+    assert RunDir(spec.run_dir).state().kind == "pending"
     assert read_claim(spec.run_dir).token == "thief"
 
 

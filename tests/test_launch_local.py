@@ -12,9 +12,8 @@ from launch_fakes import EXAMPLES, events, subprocess_env, sweep_dir, write_reci
 from scaling_repro.cli import main
 from scaling_repro.config.sweep import load_runs
 from scaling_repro.launch.claims import claim_file
-from scaling_repro.launch.execute import FAILED_RESULT_FILE
 from scaling_repro.launch.order import estimate_cost
-from scaling_repro.results import RESULT_FILE, load_results, read_record
+from scaling_repro.results import FAILED_RESULT_FILE, RESULT_FILE, load_results, read_record
 
 pytestmark = pytest.mark.usefixtures("fake_runs")
 

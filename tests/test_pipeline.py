@@ -12,8 +12,8 @@ from scaling_repro.cli import main
 from scaling_repro.config.sweep import load_runs
 from scaling_repro.data.synthetic import pretraining_corpus
 from scaling_repro.models.tokenizer import train_tokenizer
-from scaling_repro.pipeline import SPEC_FILE, reevaluate, run_spec
-from scaling_repro.results import read_record
+from scaling_repro.pipeline import reevaluate, run_spec
+from scaling_repro.results import SPEC_FILE, read_record
 
 
 @pytest.fixture(scope="module")

@@ -90,7 +90,8 @@ def test_run_id_is_pinned():
 @pytest.mark.parametrize("setting", [{"packing": "off"}, {"compile": True}, {"tf32": False}])
 def test_execution_settings_keep_the_run_id(setting):
     tuned = spec(train=setting)
-    assert (tuned.run_id, tuned.legacy_run_id) == (spec().run_id, spec().legacy_run_id) == ("7071fc0ac674",) * 2
+    assert tuned.run_id == spec().run_id == "7071fc0ac674"
+    assert tuned.identity() == spec().identity()
 
 
 def test_run_id_ignores_name_output_dir_and_launch():
@@ -137,7 +138,7 @@ def test_runtime_settings_leave_the_run_id_unchanged():
         model={**base.model.model_dump(), "attn_implementation": "sdpa"},
     )
     assert tuned.run_id == base.run_id
-    assert tuned.legacy_run_id != tuned.run_id and base.legacy_run_id == base.run_id
+    assert tuned.identity() == base.identity()
 
 
 def test_what_the_run_computes_changes_the_run_id():
@@ -146,14 +147,20 @@ def test_what_the_run_computes_changes_the_run_id():
     assert spec(method={"kind": "lora", "rank": 8}).run_id != spec(method={"kind": "lora", "rank": 4}).run_id
 
 
-def test_a_run_directory_under_its_legacy_id_is_adopted_with_its_result(tmp_path):
-    from scaling_repro.results import RunRecord, adopt_legacy_run_dir, read_record
+def test_run_id_is_the_hash_of_the_canonical_json_of_the_identity():
+    import hashlib
 
-    tuned = spec(output_dir=str(tmp_path), train={"threads": 2})
-    legacy = tuned.run_dir.parent / tuned.legacy_run_id
-    RunRecord(
-        run_id=tuned.legacy_run_id, name=tuned.name, status="ok", spec={}, task="t", method="full", model="m"
-    ).write(legacy)
-    assert adopt_legacy_run_dir(tuned) == tuned.run_dir
-    assert not legacy.exists() and read_record(tuned.run_dir).run_id == tuned.run_id
-    assert adopt_legacy_run_dir(tuned) is None  # nothing left to move
+    from scaling_repro.config.recipe import canonical_json
+
+    for run in (spec(), spec(method={"kind": "lora", "rank": 8}), spec(task={"name": "synthetic_mt", "seed": 3})):
+        assert run.run_id == hashlib.sha256(canonical_json(run.identity()).encode()).hexdigest()[:12]
+
+
+def test_a_copy_with_other_settings_has_the_id_of_those_settings():
+    base = spec()
+    assert base.run_id == "7071fc0ac674"  # computed, and kept with the instance
+    changed = base.model_copy(update={"train": TrainConfig(max_steps=7)})
+    assert changed.run_id == spec(train={"max_steps": 7}).run_id != base.run_id
+    assert changed.run_dir.name == changed.run_id
+    train = base.train.model_copy(update={"max_steps": 7})
+    assert train.identity_json == TrainConfig(max_steps=7).identity_json != base.train.identity_json

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 from pathlib import Path
 
 from scaling_repro.commands.common import OVERRIDES_HELP, add_command
@@ -25,7 +26,9 @@ def register(subparsers) -> None:
         are missing and no estimate is given. Prints a table of running runs (host, pid, since
         when) and one of failures with their reasons. A damaged claim file (not a valid claim)
         is named in a warning: its run counts as running until --stale-after seconds after
-        the file last changed, then the next sweep worker takes it over.
+        the file last changed, then the next sweep worker takes it over. A run whose
+        result.json is damaged counts as pending and is listed: the next run of it keeps the
+        file as result.damaged.json and finishes the run again from its checkpoints.
         """,
         """
         scaling-repro status recipes/tiny/data_scaling.yaml
@@ -45,6 +48,18 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Reading a sweep builds a spec, a status and a record per run, none with reference cycles:
+    # the cyclic garbage collector would only traverse them again and again as they pile up.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _report(args)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _report(args: argparse.Namespace) -> int:
     from scaling_repro.config.sweep import load_runs
     from scaling_repro.launch import format_status, status_of_directory, status_of_specs
 

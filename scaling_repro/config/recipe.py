@@ -17,12 +17,61 @@ import hashlib
 import json
 import re
 import unicodedata
+from collections.abc import Mapping
+from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from scaling_repro.config.base import ConfigSection, int_like
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+
+class IdentitySection(ConfigSection):
+    """A section that is part of a run's identity (task, model, method, train).
+
+    ``identity_excluded`` fields never count: where data is read from or cached, how progress
+    is logged, how a run executes. ``identity_at_default`` fields count at their default value
+    whatever they are set to: they too change how a run executes, not what it computes (both
+    rules keep a run's id however it is tuned; which fields follow which is fixed by the ids of
+    existing runs). The canonical JSON of a section is computed once per instance: the runs of a
+    sweep share every section that no axis changes.
+    """
+
+    identity_excluded: ClassVar[tuple[str, ...]] = ()
+    identity_at_default: ClassVar[tuple[str, ...]] = ()
+
+    def identity(self) -> dict[str, Any]:
+        """Return this section's part of the run identity as plain JSON values."""
+        identity = self.model_dump(mode="json", exclude=set(self.identity_excluded))
+        fields = type(self).model_fields
+        identity.update({name: fields[name].default for name in self.identity_at_default})
+        return identity
+
+    @cached_property
+    def identity_json(self) -> str:
+        """Return :meth:`identity` as canonical JSON."""
+        return canonical_json(self.identity())
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        return _drop_cached(super().model_copy(update=update, deep=deep), update, ("identity_json",))
+
+
+def canonical_json(value: Any) -> str:
+    """Return ``value`` as canonical JSON (sorted keys, no spaces): what run ids hash."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def _drop_cached(copied: Any, update: Mapping[str, Any] | None, names: tuple[str, ...]) -> Any:
+    """Return ``copied`` without the cached properties ``names`` when ``update`` changed it:
+    ``model_copy`` copies the instance dict, where cached properties live."""
+    if update:
+        for name in names:
+            copied.__dict__.pop(name, None)
+    return copied
 
 
 class LocalFiles(ConfigSection):
@@ -40,8 +89,10 @@ class LocalFiles(ConfigSection):
 TASK_NAMES: tuple[str, ...] = ("wmt14_en_de", "wmt19_en_zh", "mlsum", "flores200", "local", "synthetic_mt")
 
 
-class TaskConfig(ConfigSection):
+class TaskConfig(IdentitySection):
     """Which data a run finetunes and is evaluated on."""
+
+    identity_excluded: ClassVar[tuple[str, ...]] = ("data_dir", "cache_dir")
 
     name: str = Field(description="task registry name, e.g. wmt14_en_de, mlsum, local, synthetic_mt")
     train_examples: int | None = Field(None, ge=1, description="finetuning data size Df; null = all")
@@ -65,8 +116,10 @@ class TaskConfig(ConfigSection):
         return name
 
 
-class ModelConfig(ConfigSection):
+class ModelConfig(IdentitySection):
     """The base LLM: a paper/tiny config name, a Hugging Face id, or a local directory."""
+
+    identity_at_default: ClassVar[tuple[str, ...]] = ("attn_implementation",)
 
     name: str = Field(description="config name (see `scaling-repro models`), HF id or local path")
     revision: str | None = Field(None, description="hub revision, e.g. Pythia's 'step143000'")
@@ -81,7 +134,7 @@ class ModelConfig(ConfigSection):
     _int_fields = field_validator("pretrain_tokens", mode="before")(int_like)
 
 
-class FullMethod(ConfigSection):
+class FullMethod(IdentitySection):
     """FMT: every parameter of the base model is trained."""
 
     kind: Literal["full"] = "full"
@@ -90,7 +143,7 @@ class FullMethod(ConfigSection):
     batch_size: int = Field(128, ge=1, description="global batch in examples")
 
 
-class PromptMethod(ConfigSection):
+class PromptMethod(IdentitySection):
     """Prompt tuning: a trained soft prompt of ``prompt_length`` vectors before the input."""
 
     kind: Literal["prompt"] = "prompt"
@@ -108,7 +161,7 @@ class PromptMethod(ConfigSection):
         return self
 
 
-class LoraMethod(ConfigSection):
+class LoraMethod(IdentitySection):
     """LoRA: W + BA on attention and feed-forward projections."""
 
     kind: Literal["lora"] = "lora"
@@ -140,8 +193,21 @@ def pet_size(method: FullMethod | PromptMethod | LoraMethod) -> int | None:
     return None if method.pet_size_field is None else getattr(method, method.pet_size_field)
 
 
-class TrainConfig(ConfigSection):
+# How a run is executed, not what it computes: never part of its identity.
+EXECUTION_ONLY = ("packing", "compile", "tf32")
+
+
+class TrainConfig(IdentitySection):
     """Optimizer, schedule, stopping and checkpointing of one finetuning run."""
+
+    identity_excluded: ClassVar[tuple[str, ...]] = ("log_every", "trackers", *EXECUTION_ONLY)
+    identity_at_default: ClassVar[tuple[str, ...]] = (
+        "micro_batch_size",
+        "gradient_checkpointing",
+        "deepspeed",
+        "checkpoint_every",
+        "threads",
+    )
 
     optimizer: Literal["adafactor", "adamw"] = "adafactor"
     weight_decay: float = Field(0.0, ge=0)
@@ -227,6 +293,8 @@ class SweepConfig(ConfigSection):
 def _one_line(text: str) -> str:
     """Reject control characters: these strings become lines of an sbatch script, where a
     newline would start a new #SBATCH directive or shell command."""
+    if text.isprintable():  # no character of the categories Other or Separator (but space)
+        return text
     bad = [c for c in text if unicodedata.category(c) in ("Cc", "Zl", "Zp")]
     if bad:
         raise ValueError(f"contains control character {bad[0]!r}; allowed: one line of printable text")
@@ -286,54 +354,33 @@ class RunSpec(ConfigSection):
         """The init/shuffle seed: ``train.seed``, or ``task.seed`` when that is null."""
         return self.task.seed if self.train.seed is None else self.train.seed
 
-    def identity(self, runtime_settings: bool = False) -> dict[str, Any]:
-        """The part of the spec that determines the trained model, as plain JSON values.
+    def identity(self) -> dict[str, Any]:
+        """Return the part of the spec that determines the trained model, as plain JSON values:
+        its task, model, method and train sections, each less what does not count
+        (:class:`IdentitySection`)."""
+        return {name: getattr(self, name).identity() for name in IDENTITY_SECTIONS}
 
-        Where data is read from or cached and how progress is logged are left out, so that a
-        local copy of a hub dataset or a tracker does not make a new run. How the run is
-        executed (:data:`RUNTIME_SETTINGS`) counts at its default value, so tuning it for a GPU
-        keeps the run's identity (and ids of runs at the defaults are what they always were);
-        ``runtime_settings=True`` counts it as set, the identity before this rule.
-        """
-        identity = self.model_dump(
-            mode="json",
-            include={"task", "model", "method", "train"},
-            exclude={"task": {"data_dir", "cache_dir"}, "train": {"log_every", "trackers", *EXECUTION_ONLY}},
-        )
-        if not runtime_settings:
-            for section, names in RUNTIME_SETTINGS.items():
-                fields = type(getattr(self, section)).model_fields
-                identity[section].update({name: fields[name].default for name in names})
-        return identity
-
-    @property
+    @cached_property
     def run_id(self) -> str:
-        """12 hex digits of the SHA-256 of the canonical JSON of :meth:`identity`."""
-        return _hash_id(self.identity())
+        """12 hex digits of the SHA-256 of the canonical JSON of :meth:`identity`, computed once."""
+        # The sections' canonical JSON in sorted key order is the canonical JSON of identity().
+        text = "{" + ",".join(f'"{name}":{getattr(self, name).identity_json}' for name in IDENTITY_SECTIONS) + "}"
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
 
-    @property
-    def legacy_run_id(self) -> str:
-        """The run id when runtime settings still counted (see :meth:`identity`); equal to
-        :attr:`run_id` when they are at their defaults."""
-        return _hash_id(self.identity(runtime_settings=True))
-
-    @property
+    @cached_property
     def run_dir(self) -> Path:
         """``output_dir/<name>/<run_id>/``."""
-        return Path(self.output_dir) / self.name / self.run_id
+        return Path(self.output_dir, self.name, self.run_id)
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        return _drop_cached(super().model_copy(update=update, deep=deep), update, ("run_id", "run_dir"))
 
 
-def _hash_id(identity: dict[str, Any]) -> str:
-    canonical = json.dumps(identity, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:12]
-
-
-# How a run is executed, not what it computes: left out of its identity (at their defaults).
-EXECUTION_ONLY = ("packing", "compile", "tf32")
-"""Train settings added after run ids were fixed: never part of an identity, old or new."""
+IDENTITY_SECTIONS = ("method", "model", "task", "train")  # sorted, as in canonical JSON
+# The settings that count at their default value, by section.
 RUNTIME_SETTINGS: dict[str, tuple[str, ...]] = {
-    "model": ("attn_implementation",),
-    "train": ("micro_batch_size", "gradient_checkpointing", "deepspeed", "checkpoint_every", "threads"),
+    "model": ModelConfig.identity_at_default,
+    "train": TrainConfig.identity_at_default,
 }
 
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import copy
 import itertools
-from dataclasses import dataclass
+import pickle
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from scaling_repro.config.yaml_load import YamlLimitError, describe_yaml_error, 
 from scaling_repro.errors import RecipeError
 
 MAX_EXTENDS_DEPTH = 16
+SECTIONS = ("task", "model", "method", "train", "eval", "launch")  # RunSpec fields that are sections
 MAX_EXTENDS_PER_FILE = 64
 MAX_YAML_BYTES = 4 * 1024 * 1024
 
@@ -143,7 +145,7 @@ def set_path(data: dict[str, Any], path: str, value: Any) -> None:
             where = ".".join(parts[: i + 1])
             raise RecipeError(f"{path}: {where} is {child!r}, not a section with fields")
         node = child
-    node[parts[-1]] = copy.deepcopy(value)
+    node[parts[-1]] = _copied(value)
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
@@ -220,6 +222,57 @@ def _combinations(sweep: SweepConfig) -> list[dict[str, Any]]:
     return combos
 
 
+@dataclass
+class _Sections:
+    """Every distinct value of each section of a sweep's runs, validated once: runs with equal
+    values share the instance (frozen), and with it the JSON their run ids hash."""
+
+    fixed: dict[str, bytes | None]  # the image (_image) of each section that no axis sets
+    validated: dict[tuple[str, bytes], Any] = field(default_factory=dict)
+
+    def fill(self, run_data: dict[str, Any]) -> dict[str, tuple[str, bytes]]:
+        """Put the validated instance of each section seen before into ``run_data``; return
+        the keys of the others, to :meth:`remember` once the run has validated."""
+        unknown = {}
+        for name in SECTIONS:
+            image = self.fixed[name] if name in self.fixed else _image(run_data, name)
+            if image is None:
+                continue
+            if (name, image) in self.validated:
+                run_data[name] = self.validated[name, image]
+            else:
+                unknown[name] = (name, image)
+        return unknown
+
+    def remember(self, spec: RunSpec, unknown: dict[str, tuple[str, bytes]]) -> None:
+        """Keep the sections of ``spec`` that :meth:`fill` did not know."""
+        self.validated.update({key: getattr(spec, name) for name, key in unknown.items()})
+
+
+def _image(run_data: dict[str, Any], name: str) -> bytes | None:
+    """Return what identifies the value of section ``name`` in ``run_data``: its pickle (equal
+    pickles, equal values of equal types), empty when the section is left out (its default), or
+    None when it cannot be pickled (such a section is validated in every run)."""
+    if name not in run_data:
+        return b""
+    try:
+        return pickle.dumps(run_data[name])
+    except (pickle.PicklingError, TypeError, AttributeError):
+        return None
+
+
+def _copied(value: Any) -> Any:
+    """Return a deep copy of a value read from YAML: its mappings and lists copied, its strings
+    and numbers (immutable) shared, which is far quicker than ``copy.deepcopy``."""
+    if isinstance(value, dict):
+        return {key: _copied(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_copied(item) for item in value]
+    if isinstance(value, (str, int, float, bool, type(None))):
+        return value
+    return copy.deepcopy(value)
+
+
 def _is_held_out(combo: dict[str, Any], holdout: dict[str, list[Any]]) -> bool:
     return any(path in combo and combo[path] in values for path, values in holdout.items())
 
@@ -244,18 +297,23 @@ def expand(data: dict[str, Any], source: str | Path = "<recipe>") -> Sweep:
                 f"{source}: sweep axis {path!r}: must start with one of "
                 f"{', '.join(k for k in RECIPE_KEYS if k != 'sweep')}"
             )
+    touched = {path.split(".")[0] for path in [*sweep.grid, *(p for g in sweep.zip for p in g)]}
+    sections = _Sections({name: _image(data, name) for name in SECTIONS if name not in touched})
     runs = []
     for index, combo in enumerate(_combinations(sweep)):
-        run_data = copy.deepcopy(data)
+        run_data = {key: _copied(value) if key in touched else value for key, value in data.items()}
         for path, value in combo.items():
             set_path(run_data, path, value)
         run_data.update(index=index, held_out=_is_held_out(combo, sweep.holdout))
+        new_sections = sections.fill(run_data)
         try:
-            runs.append(RunSpec.model_validate(run_data))
+            spec = RunSpec.model_validate(run_data)
         except ValidationError as err:
             where = ", ".join(f"{p}={v!r}" for p, v in combo.items())
             context = f" (sweep run {index}: {where})" if combo else ""
             raise RecipeError(format_validation_error(err, source) + context) from None
+        sections.remember(spec, new_sections)
+        runs.append(spec)
     seen: dict[str, int] = {}
     for run in runs:
         if run.run_id in seen:

@@ -9,16 +9,7 @@ process, or one subprocess per GPU), :mod:`.torchrun` (one torchrun job per run)
 
 from scaling_repro.launch import slurm
 from scaling_repro.launch.claims import Claim, ClaimInfo, read_claim, try_claim
-from scaling_repro.launch.execute import (
-    RunOutcome,
-    RunState,
-    SweepOptions,
-    execute_run,
-    failed_record,
-    format_summary,
-    plan_run,
-    run_state,
-)
+from scaling_repro.launch.execute import RunOutcome, SweepOptions, execute_run, format_summary, plan_run
 from scaling_repro.launch.local import run_local, run_specs
 from scaling_repro.launch.order import estimate_cost, order_runs
 from scaling_repro.launch.plan import format_local_plan, plan_sweep
@@ -31,6 +22,7 @@ from scaling_repro.launch.runners import (
 )
 from scaling_repro.launch.status import SweepStatus, format_status, status_of_directory, status_of_specs
 from scaling_repro.launch.torchrun import run_torchrun, torchrun_command
+from scaling_repro.results import RunState, failed_record
 
 __all__ = [
     "Claim",
@@ -56,7 +48,6 @@ __all__ = [
     "read_claim",
     "run_local",
     "run_specs",
-    "run_state",
     "run_torchrun",
     "slurm",
     "status_of_directory",

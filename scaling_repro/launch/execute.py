@@ -3,6 +3,9 @@
 Rules (the same for local, torchrun and Slurm workers):
 
 - A run whose ``result.json`` says ``ok`` is done and skipped.
+- A run whose ``result.json`` is damaged is not done: the file is set aside as
+  ``result.damaged.json`` and the run finished again from its checkpoints
+  (:mod:`scaling_repro.results.rundir`).
 - A run whose ``result.json`` says ``failed: ...`` is skipped too, unless the sweep retries
   failures (``--rerun-failed``): then failures recorded before the sweep started are retried
   (their result.json is kept as ``result.failed.json``), but not one that failed again during
@@ -22,16 +25,10 @@ Rules (the same for local, torchrun and Slurm workers):
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import time
 import traceback
 from dataclasses import dataclass
-from datetime import datetime
-from pathlib import Path
 from typing import Literal
-
-from pydantic import ValidationError
 
 from scaling_repro.config.recipe import RunSpec
 from scaling_repro.launch.claims import (
@@ -44,12 +41,9 @@ from scaling_repro.launch.claims import (
     try_claim,
 )
 from scaling_repro.launch.runners import ClaimLost, RunCrashed, RunInterrupted, Runner
-from scaling_repro.results import RESULT_FILE, RunRecord, adopt_legacy_run_dir, read_record
+from scaling_repro.results import RESULT_FILE, RunDir, RunState, failed_record
 
 log = logging.getLogger(__name__)
-
-FAILED_RESULT_FILE = "result.failed.json"  # the previous failure of a retried run
-TRACEBACK_FILE = "traceback.txt"
 
 
 @dataclass(frozen=True)
@@ -63,43 +57,6 @@ class SweepOptions:
     @property
     def heartbeat_seconds(self) -> float:
         return max(0.05, min(30.0, self.stale_after / 4))
-
-
-@dataclass(frozen=True)
-class RunState:
-    """What a run directory says about its run, without looking at claims."""
-
-    kind: Literal["done", "failed", "pending"]
-    record: RunRecord | None = None
-    reason: str = ""  # the failure, for kind == "failed"
-    recorded_at: float = 0.0  # unix time the result was written
-
-
-def run_state(run_dir: str | Path) -> RunState:
-    """Return done / failed / pending from ``run_dir/result.json``; an unreadable result
-    counts as failed (so it is reported and retried with --rerun-failed, never trusted)."""
-    path = Path(run_dir) / RESULT_FILE
-    try:
-        record = read_record(path)
-    except FileNotFoundError:
-        return RunState("pending")
-    except (OSError, ValueError, ValidationError) as err:
-        reason = f"unreadable {RESULT_FILE}: {str(err).splitlines()[0]}"
-        return RunState("failed", reason=reason, recorded_at=_mtime(path))
-    if record.ok:
-        return RunState("done", record)
-    try:
-        recorded_at = datetime.fromisoformat(record.created_at).timestamp()
-    except ValueError:
-        recorded_at = _mtime(path)
-    return RunState("failed", record, reason=record.status.removeprefix("failed:").strip(), recorded_at=recorded_at)
-
-
-def _mtime(path: Path) -> float:
-    try:
-        return path.stat().st_mtime
-    except OSError:
-        return 0.0
 
 
 OutcomeKind = Literal["ok", "failed", "skipped", "skipped_failed", "busy", "interrupted", "lost"]
@@ -122,27 +79,6 @@ class RunOutcome:
         return self.kind in ("ok", "failed", "interrupted", "lost")
 
 
-def failed_record(spec: RunSpec, reason: str, wall_seconds: float = 0.0) -> RunRecord:
-    """Return the RunRecord of a run that failed before it could record anything itself."""
-    method = spec.method
-    pet_params = {"prompt": getattr(method, "prompt_length", None), "lora": getattr(method, "rank", None)}
-    return RunRecord(
-        run_id=spec.run_id,
-        name=spec.name,
-        status=f"failed: {' '.join(reason.split())}",
-        spec=spec.model_dump(mode="json"),
-        held_out=spec.held_out,
-        task=spec.task.name,
-        method=method.kind,
-        model=spec.model.name,
-        pet_params=pet_params.get(method.kind),
-        finetune_examples=spec.task.train_examples,
-        seed=spec.seed,
-        wall_seconds=wall_seconds,
-        hardware={"host": socket.gethostname(), "pid": os.getpid()},
-    )
-
-
 def _skip(spec: RunSpec, state: RunState, options: SweepOptions) -> RunOutcome | None:
     if state.kind == "done":
         return RunOutcome(spec.run_id, spec.index, "skipped", "done")
@@ -156,8 +92,7 @@ def _skip(spec: RunSpec, state: RunState, options: SweepOptions) -> RunOutcome |
 def plan_run(spec: RunSpec, options: SweepOptions) -> RunOutcome | None:
     """Return what a worker would do with ``spec`` without running it (skipped, busy), or None
     when it would run it now. Used to plan Slurm submissions and dry runs."""
-    adopt_legacy_run_dir(spec)
-    skipped = _skip(spec, run_state(spec.run_dir), options)
+    skipped = _skip(spec, RunDir.of(spec).state(), options)
     if skipped is not None:
         return skipped
     claim = read_claim(spec.run_dir)
@@ -181,8 +116,8 @@ def execute_run(spec: RunSpec, runner: Runner, options: SweepOptions, owner: str
     a claim left by the same job's previous attempt is taken over at once. Never raises for a
     failing run (it is recorded as failed); KeyboardInterrupt propagates after the claim is released.
     """
-    adopt_legacy_run_dir(spec)
-    skipped = _skip(spec, run_state(spec.run_dir), options)
+    run_dir = RunDir.of(spec)
+    skipped = _skip(spec, run_dir.state(), options)
     if skipped is not None:
         return skipped
     claim = try_claim(spec.run_dir, options.stale_after, owner, job=job)
@@ -190,13 +125,15 @@ def execute_run(spec: RunSpec, runner: Runner, options: SweepOptions, owner: str
         return _busy(spec)
     finished = False
     try:
-        state = run_state(spec.run_dir)  # again: another worker may have finished it meanwhile
+        state = run_dir.state()  # again: another worker may have finished it meanwhile
         skipped = _skip(spec, state, options)
         if skipped is not None:
             finished = state.kind == "done"
             return skipped
         if state.kind == "failed":
-            os.replace(spec.run_dir / RESULT_FILE, spec.run_dir / FAILED_RESULT_FILE)
+            run_dir.set_aside_failed()
+        elif state.damaged:
+            run_dir.set_aside_damaged(state.damaged)
         outcome = _run_claimed(spec, runner, claim, options)
         finished = outcome.kind == "ok"
         return outcome
@@ -205,6 +142,7 @@ def execute_run(spec: RunSpec, runner: Runner, options: SweepOptions, owner: str
 
 
 def _run_claimed(spec: RunSpec, runner: Runner, claim: Claim, options: SweepOptions) -> RunOutcome:
+    run_dir = RunDir.of(spec)
     log.info("run %d (%s): starting in %s", spec.index, spec.run_id, spec.run_dir)
     start = time.time()
     error = ""
@@ -222,16 +160,18 @@ def _run_claimed(spec: RunSpec, runner: Runner, claim: Claim, options: SweepOpti
         error = f"{type(err).__name__}: {err}"
         if not _still_held(claim):
             return _lost(spec, f"its claim was taken over by another worker; the run then raised {error}", start)
-        (spec.run_dir / TRACEBACK_FILE).write_text(traceback.format_exc(), encoding="utf-8")
-        error += f" (traceback: {spec.run_dir / TRACEBACK_FILE})"
+        error += f" (traceback: {run_dir.write_traceback(traceback.format_exc())})"
     seconds = time.time() - start
     if not _still_held(claim):  # the run directory is the new holder's: write nothing there
         return _lost(spec, f"its claim was taken over by another worker; the run ended with: {error or 'ok'}", start)
-    state = run_state(spec.run_dir)
+    state = run_dir.state()
     if state.kind == "pending":
         reason = error or f"the runner returned without writing {RESULT_FILE}"
-        failed_record(spec, reason, seconds).write(spec.run_dir)
-        state = run_state(spec.run_dir)
+        if state.damaged:
+            kept = run_dir.set_aside_damaged(state.damaged)
+            reason = error or f"the runner wrote a damaged {RESULT_FILE} ({state.damaged}), kept as {kept.name}"
+        run_dir.write_result(failed_record(spec, reason, seconds))
+        state = run_dir.state()
     elif error and state.kind == "done":
         log.warning("run %d (%s): runner raised after writing an ok result: %s", spec.index, spec.run_id, error)
     if state.kind == "done":

@@ -21,6 +21,7 @@ Only the ranking matters; ties keep recipe order.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from typing import Literal
@@ -36,6 +37,7 @@ _LADDER = ("xxs", "xs", "s", "m", "l", "xl", "xxl")
 UNKNOWN_MODEL_PARAMS = 1e9
 
 
+@functools.cache  # a sweep has few model names and status estimates every run
 def model_params_from_name(name: str) -> float:
     """Return the parameter count suggested by a model name (see the module docstring)."""
     last = name.rstrip("/").split("/")[-1].lower()

@@ -2,7 +2,8 @@
 
 From a recipe every run is known, so never-started runs count as pending and the remaining
 GPU-hours can be estimated. From a directory only what is on disk is known: run directories
-(named by their 12-hex run id) with a result, a claim or resumable state.
+(named by their 12-hex run id) with a result, a claim or resumable state. A run whose
+``result.json`` is damaged is pending (:mod:`scaling_repro.results.rundir`); the report names it.
 
 The estimate scales finished runs' GPU-hours (``wall_seconds`` x GPUs x nodes, a CPU-only run
 counting as one device) by the estimated cost of each remaining run
@@ -15,9 +16,10 @@ from __future__ import annotations
 
 import logging
 import os
-import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -33,15 +35,14 @@ from scaling_repro.launch.claims import (
     is_stale,
     read_claim,
 )
-from scaling_repro.launch.execute import run_state
 from scaling_repro.launch.order import estimate_cost
-from scaling_repro.results import RunRecord, adopt_legacy_run_dir
+from scaling_repro.results import DAMAGED_RESULT_FILE, RESULT_FILE, RunDir, RunRecord, find_run_dirs
 
 log = logging.getLogger(__name__)
 
-RUN_DIR_NAME = re.compile(r"^[0-9a-f]{12}$")
 State = Literal["done", "running", "failed", "pending"]
 STATES: tuple[State, ...] = ("done", "running", "failed", "pending")
+DAMAGED = f"damaged {RESULT_FILE}"  # how the detail of a pending run with a damaged result starts
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,7 @@ class RunStatus:
     record: RunRecord | None = None
     claim: ClaimInfo | None = None
 
-    @property
+    @cached_property
     def gpu_hours(self) -> float:
         """Device-hours this run used, from its record (0 without one)."""
         if self.record is None:
@@ -73,11 +74,11 @@ def run_status(run_dir: Path, stale_after: float, spec: RunSpec | None = None) -
     """Return the state of one run directory (a live claim wins over a failed result); a
     damaged claim file of an unfinished run is named in a logged warning."""
     run_id = spec.run_id if spec is not None else run_dir.name
-    result = run_state(run_dir)
+    result = RunDir(run_dir).state()
     index = spec.index if spec is not None else (result.record.spec.get("index") if result.record else None)
+    if result.kind == "done":  # a claim left behind changes nothing: not read
+        return RunStatus(run_id, index, "done", "", spec, result.record)
     claim = read_claim(run_dir)
-    if result.kind == "done":
-        return RunStatus(run_id, index, "done", "", spec, result.record, claim)
     held = claim is not None and claim.state == "held"
     if held and claim.damaged:
         log.warning("%s", damaged_claim_warning(run_dir, claim, stale_after))
@@ -93,6 +94,8 @@ def run_status(run_dir: Path, stale_after: float, spec: RunSpec | None = None) -
         detail = f"stale damaged claim file {claim_file(run_dir, claim.generation)} (taken over by the next worker)"
     elif held:
         detail = f"stale claim of {claim.host} (taken over by the next worker)"
+    elif result.damaged:
+        detail = f"{DAMAGED}: {result.damaged}"
     elif run_dir.is_dir() and any(p.name != CLAIMS_DIR for p in run_dir.iterdir()):
         detail = "interrupted: has state, resumes"
     return RunStatus(run_id, index, "pending", detail, spec, None, claim)
@@ -107,7 +110,9 @@ class SweepStatus:
     runs: tuple[RunStatus, ...]
 
     def counts(self) -> dict[State, int]:
-        return {state: sum(r.state == state for r in self.runs) for state in STATES}
+        """Return how many runs are in each state."""
+        counted = Counter(r.state for r in self.runs)
+        return {state: counted[state] for state in STATES}
 
     def used_gpu_hours(self) -> float:
         """Device-hours of the finished (ok) runs."""
@@ -125,26 +130,28 @@ class SweepStatus:
 
 
 def status_of_specs(specs: Sequence[RunSpec], source: str, stale_after: float) -> SweepStatus:
-    """Return the status of every run of a recipe."""
+    """Return the status of every run of a recipe. Each sweep directory is listed once: a run
+    without a directory is pending, with nothing more to read."""
+    listed: dict[tuple[str, str], set[str]] = {}
+    runs = []
     for spec in specs:
-        adopt_legacy_run_dir(spec)
-    runs = tuple(run_status(spec.run_dir, stale_after, spec) for spec in specs)
-    return SweepStatus(source, True, runs)
+        sweep_dir = (spec.output_dir, spec.name)  # the parent of its run_dir
+        if sweep_dir not in listed:
+            listed[sweep_dir] = _subdirectories(Path(*sweep_dir))
+        if spec.run_id in listed[sweep_dir]:
+            runs.append(run_status(spec.run_dir, stale_after, spec))
+        else:
+            runs.append(RunStatus(spec.run_id, spec.index, "pending", spec=spec))
+    return SweepStatus(source, True, tuple(runs))
 
 
-def find_run_dirs(root: Path, max_depth: int = 3) -> list[Path]:
-    """Return the run directories (12-hex names) at most ``max_depth`` levels below ``root``."""
-    if RUN_DIR_NAME.match(root.name):
-        return [root]
-    found = []
-    base_depth = len(root.parts)
-    for directory, subdirs, _ in os.walk(root):
-        here = Path(directory)
-        runs = sorted(d for d in subdirs if RUN_DIR_NAME.match(d))
-        found += [here / d for d in runs]
-        depth = len(here.parts) - base_depth
-        subdirs[:] = [] if depth + 1 >= max_depth else sorted(d for d in subdirs if d not in runs)
-    return sorted(found)
+def _subdirectories(directory: Path) -> set[str]:
+    """Return the names of the directories in ``directory`` (none when it does not exist)."""
+    try:
+        with os.scandir(directory) as entries:
+            return {entry.name for entry in entries if entry.is_dir()}
+    except (FileNotFoundError, NotADirectoryError):
+        return set()
 
 
 def status_of_directory(root: Path, stale_after: float) -> SweepStatus:
@@ -176,11 +183,15 @@ def format_status(status: SweepStatus) -> str:
     counts = status.counts()
     where = "from the recipe" if status.from_recipe else "on disk"
     interrupted = sum(r.state == "pending" and r.detail.startswith("interrupted") for r in status.runs)
+    damaged = [r for r in status.runs if r.state == "pending" and r.detail.startswith(DAMAGED)]
+    notes = []
+    if interrupted:
+        notes.append(f"{interrupted} interrupted, will resume")
+    if damaged:
+        notes.append(f"{len(damaged)} with a damaged {RESULT_FILE}, finished again when run")
     lines = [
         f"{status.source}: {len(status.runs)} run(s) {where}",
-        "  "
-        + "  ".join(f"{state} {counts[state]}" for state in STATES)
-        + (f" ({interrupted} interrupted, will resume)" if interrupted else ""),
+        "  " + "  ".join(f"{state} {counts[state]}" for state in STATES) + (f" ({'; '.join(notes)})" if notes else ""),
     ]
     used = f"  GPU-hours: {status.used_gpu_hours():.2f} used by {counts['done']} finished run(s)"
     remaining = status.remaining_gpu_hours()
@@ -199,4 +210,8 @@ def format_status(status: SweepStatus) -> str:
     if failed:
         lines.append("failures (retry with `scaling-repro sweep RECIPE --rerun-failed`):")
         lines += _table(["index", "run_id", "reason"], [[str(r.index), r.run_id, _short(r.detail)] for r in failed])
+    if damaged:
+        lines.append(f"damaged {RESULT_FILE} (kept as {DAMAGED_RESULT_FILE} when the run starts again):")
+        rows = [[str(r.index), r.run_id, _short(r.detail.removeprefix(f"{DAMAGED}: "))] for r in damaged]
+        lines += _table(["index", "run_id", "problem"], rows)
     return "\n".join(lines)

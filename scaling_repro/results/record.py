@@ -1,8 +1,9 @@
-"""RunRecord: the one result of a run (``result.json``), written atomically; loading a results tree.
+"""RunRecord: the one result of a run (``result.json``), written atomically; reading one; loading a
+results tree.
 
-A run directory with ``result.json`` is done; everything else in it (checkpoints, logs) is
-resumable state, never a result. This module imports no torch: the fitting and figure stages
-read results through it.
+A run directory with a valid ``result.json`` is done (:mod:`scaling_repro.results.rundir` owns
+the rest of the directory). This module imports no torch: the fitting and figure stages read
+results through it.
 """
 
 from __future__ import annotations
@@ -10,16 +11,15 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import Collection, Iterator
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
+from scaling_repro.errors import one_line
 from scaling_repro.fileio import atomic_write_text
-
-if TYPE_CHECKING:
-    from scaling_repro.config.recipe import RunSpec
 
 log = logging.getLogger(__name__)
 
@@ -102,37 +102,38 @@ class RunRecord(BaseModel):
 
 
 def read_record(path: str | Path) -> RunRecord:
-    """Return the RunRecord in ``path`` (a result.json or its run directory)."""
+    """Return the RunRecord in ``path`` (a result.json or its run directory); raises OSError or
+    ValueError when it cannot be read."""
     path = Path(path)
     if path.is_dir():
         path = path / RESULT_FILE
-    return RunRecord.model_validate_json(path.read_text(encoding="utf-8"))
+    return RunRecord.model_validate_json(path.read_bytes())
 
 
-def adopt_legacy_run_dir(spec: RunSpec) -> Path | None:
-    """Move a run directory made under ``spec.legacy_run_id`` (before runtime settings left
-    the run identity) to ``spec.run_dir`` and give its ``result.json`` the current id; return
-    the new directory, or None when there was nothing to move (or another process moved it)."""
-    new = spec.run_dir
-    old = new.parent / spec.legacy_run_id
-    if spec.legacy_run_id == spec.run_id or new.exists() or not old.is_dir():
-        return None
+@dataclass(frozen=True)
+class ResultFile:
+    """What one ``result.json`` holds: a valid record, nothing (the file is missing), or damage."""
+
+    path: Path
+    kind: Literal["recorded", "missing", "damaged"]
+    record: RunRecord | None = None  # for kind == "recorded"
+    problem: str = ""  # for kind == "damaged": what is wrong, in one line
+
+
+def read_result(path: str | Path) -> ResultFile:
+    """Return what the ``result.json`` at ``path`` holds: its RunRecord, ``missing``, or
+    ``damaged`` with the problem (not JSON, not a RunRecord, or a file that cannot be read)."""
+    path = path if isinstance(path, Path) else Path(path)
     try:
-        old.rename(new)
-    except OSError:  # another worker moved it first, or it appeared meanwhile
-        return None
-    log.warning(
-        "run directory %s moved to %s: run ids no longer count runtime settings "
-        "(micro-batch, checkpointing cadence, threads, attention kernel, DeepSpeed config)",
-        old,
-        new,
-    )
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return ResultFile(path, "missing")
+    except OSError as err:  # there but unreadable (permissions, I/O, a directory)
+        return ResultFile(path, "damaged", problem=one_line(err))
     try:
-        record = read_record(new)
-    except (OSError, ValueError):
-        return new
-    record.model_copy(update={"run_id": spec.run_id}).write(new)
-    return new
+        return ResultFile(path, "recorded", RunRecord.model_validate_json(data))
+    except ValueError as err:
+        return ResultFile(path, "damaged", problem=one_line(err))
 
 
 def iter_result_files(root: str | Path, run_dirs: Collection[str | Path] | None = None) -> Iterator[Path]:
@@ -157,13 +158,13 @@ def load_results(
         raise FileNotFoundError(f"results directory {root} does not exist")
     records = []
     for path in iter_result_files(root, run_dirs):
-        try:
-            record = read_record(path)
-        except (OSError, ValueError, ValidationError) as err:
-            reason = str(err).splitlines()[0]
-            warnings.warn(f"skipping unreadable {path}: {reason}", stacklevel=2)
-            log.warning("skipping unreadable %s: %s", path, reason)
+        result = read_result(path)
+        if result.kind == "missing":  # removed since it was listed
             continue
-        if record.ok or include_failed:
-            records.append(record)
+        if result.record is None:
+            warnings.warn(f"skipping unreadable {path}: {result.problem}", stacklevel=2)
+            log.warning("skipping unreadable %s: %s", path, result.problem)
+            continue
+        if result.record.ok or include_failed:
+            records.append(result.record)
     return records
