@@ -30,7 +30,7 @@ from pydantic import ValidationError
 
 from scaling_repro.config.errors import format_validation_error
 from scaling_repro.config.recipe import EvalConfig, RunSpec
-from scaling_repro.config.sweep import parse_override, set_path
+from scaling_repro.config.recipe_file import parse_override, set_path
 from scaling_repro.data.tasks import load_task
 from scaling_repro.data.types import Example, TaskData
 from scaling_repro.errors import UserError

@@ -1,13 +1,13 @@
 """Session fixtures of the figure/table/advise tests: synthetic results from the paper's Table 4.
 
-Import the fixtures into a test module (``from figures_fixtures import paper, paper_study``);
+Import the fixtures into a test module (``from figures_fixtures import paper, paper_fitted``);
 each results directory is generated once per session (writing ~1,400 records takes < 1 s, the
-Study caches its fits across tests).
+FittedResults caches its fits across tests).
 """
 
 import pytest
 
-from scaling_repro.analysis.study import Study
+from scaling_repro.analysis.fitted_results import FittedResults
 from scaling_repro.analysis.synthetic import write_synthetic_results
 
 NOISE = 2e-4  # nats per run: paper-like shapes, small enough to check parameters tightly
@@ -20,9 +20,9 @@ def paper(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def paper_study(paper):
-    """The Study of ``paper`` (fits cached for the session)."""
-    return Study.from_dir(paper.root)
+def paper_fitted(paper):
+    """The FittedResults of ``paper`` (fits cached for the session)."""
+    return FittedResults.from_dir(paper.root)
 
 
 @pytest.fixture(scope="session")

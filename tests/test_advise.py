@@ -13,7 +13,7 @@ from scaling_repro.errors import UserError
 from scaling_repro.fit.critical import critical_data_size
 from scaling_repro.fit.laws import predict
 
-pytest_plugins = ["figures_fixtures"]  # session fixtures: paper, paper_study, tiny_like
+pytest_plugins = ["figures_fixtures"]  # session fixtures: paper, paper_fitted, tiny_like
 
 
 def true_best(paper, task, x, df):
@@ -22,7 +22,7 @@ def true_best(paper, task, x, df):
 
 
 @pytest.mark.parametrize("task, model_size", [("wmt19_en_zh", 1e9), ("wmt19_en_zh", 4e9), ("wmt14_en_de", 2e9)])
-def test_advice_follows_the_generating_laws_across_each_critical_point(paper, paper_study, task, model_size):
+def test_advice_follows_the_generating_laws_across_each_critical_point(paper, paper_fitted, task, model_size):
     truth = {m: ("multiplicative", paper.truth[(task, m)]["model_size"]) for m in published.METHODS}
     switches = []
     for a, b in [("full", "prompt"), ("full", "lora"), ("prompt", "lora")]:
@@ -32,12 +32,12 @@ def test_advice_follows_the_generating_laws_across_each_critical_point(paper, pa
             switches.append((df_c, below, above))
     assert switches
     for df_c, below, above in switches:
-        assert advise(task, model_size, df_c / 2, study=paper_study, bootstrap=0).best == below
-        assert advise(task, model_size, df_c * 2, study=paper_study, bootstrap=0).best == above
+        assert advise(task, model_size, df_c / 2, fitted=paper_fitted, bootstrap=0).best == below
+        assert advise(task, model_size, df_c * 2, fitted=paper_fitted, bootstrap=0).best == above
 
 
-def test_regimes_and_crossings_match_the_generating_laws(paper, paper_study):
-    advice = advise("wmt19_en_zh", 1e9, 3e4, study=paper_study, bootstrap=0)
+def test_regimes_and_crossings_match_the_generating_laws(paper, paper_fitted):
+    advice = advise("wmt19_en_zh", 1e9, 3e4, fitted=paper_fitted, bootstrap=0)
     assert [r.method for r in advice.regimes] == ["prompt", "lora", "full"]
     truth = {m: ("multiplicative", paper.truth[("wmt19_en_zh", m)]["model_size"]) for m in published.METHODS}
     for crossing in advice.crossings:
@@ -46,8 +46,8 @@ def test_regimes_and_crossings_match_the_generating_laws(paper, paper_study):
     assert advice.regimes[0].high == pytest.approx(advice.regimes[1].low)
 
 
-def test_bootstrap_intervals_bracket_the_predictions(paper_study):
-    advice = advise("mlsum", 2e9, 2e4, study=paper_study, bootstrap=12, seed=3)
+def test_bootstrap_intervals_bracket_the_predictions(paper_fitted):
+    advice = advise("mlsum", 2e9, 2e4, fitted=paper_fitted, bootstrap=12, seed=3)
     assert advice.level == 0.9
     for prediction in advice.predictions:
         assert prediction.low <= prediction.loss <= prediction.high
@@ -69,8 +69,8 @@ def test_from_paper_uses_table4_without_any_runs():
         advise("synthetic_mt", 1e9, 1e6, from_paper=True)
 
 
-def test_advice_warns_when_it_extrapolates(paper_study):
-    advice = advise("wmt14_en_de", 64e9, 1e4, study=paper_study, bootstrap=0)
+def test_advice_warns_when_it_extrapolates(paper_fitted):
+    advice = advise("wmt14_en_de", 64e9, 1e4, fitted=paper_fitted, bootstrap=0)
     assert any("model size 64B is outside the fitted range [1B, 16B]" in w for w in advice.warnings)
     assert "Notes:" in format_advice(advice)
 

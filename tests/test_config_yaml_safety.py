@@ -7,9 +7,10 @@ import time
 import pytest
 
 from scaling_repro.cli import main
-from scaling_repro.config import sweep
+from scaling_repro.config import recipe_file
 from scaling_repro.config.errors import short_repr
-from scaling_repro.config.sweep import load_recipe_dict, load_runs
+from scaling_repro.config.recipe_file import load_recipe_dict
+from scaling_repro.config.sweep import load_runs
 from scaling_repro.errors import RecipeError
 
 GOOD = "name: t\ntask: {name: synthetic_mt}\nmodel: {name: tiny-s}\nmethod: {kind: full}\n"
@@ -58,8 +59,8 @@ def test_extends_diamond_of_17_files_reads_each_file_once(tmp_path, monkeypatch)
         (tmp_path / f"l{level}.yaml").write_text(f"extends: [{parent}, {parent}, {parent}]\n")
     (tmp_path / "l16.yaml").write_text(GOOD)
     reads = []
-    real = sweep.read_yaml
-    monkeypatch.setattr(sweep, "read_yaml", lambda path: reads.append(path.name) or real(path))
+    real = recipe_file.read_yaml
+    monkeypatch.setattr(recipe_file, "read_yaml", lambda path: reads.append(path.name) or real(path))
     start = time.perf_counter()
     runs = load_runs(tmp_path / "l0.yaml")
     assert time.perf_counter() - start < 1.0

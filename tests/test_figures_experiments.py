@@ -5,11 +5,11 @@ import pytest
 
 from scaling_repro.analysis import published
 from scaling_repro.analysis.experiments import Missing, find_experiment, is_baseline
-from scaling_repro.analysis.study import Study
+from scaling_repro.analysis.fitted_results import FittedResults
 from scaling_repro.errors import UserError
 from scaling_repro.results import RunRecord
 
-pytest_plugins = ["figures_fixtures"]  # session fixtures: paper, paper_study, tiny_like
+pytest_plugins = ["figures_fixtures"]  # session fixtures: paper, paper_fitted, tiny_like
 
 
 def record(run_id, model_params, pretrain_tokens, df, pet=None, name="r", held_out=False, method="lora", steps=100):
@@ -39,30 +39,32 @@ def record(run_id, model_params, pretrain_tokens, df, pet=None, name="r", held_o
         ("pet_size", "pet_params", published.PET_SIZES["lora"]),
     ],
 )
-def test_each_factor_of_the_paper_grid_is_found_with_its_values(paper_study, factor, field, grid):
-    exp = paper_study.experiment("wmt19_en_zh", "lora", factor)
+def test_each_factor_of_the_paper_grid_is_found_with_its_values(paper_fitted, factor, field, grid):
+    exp = paper_fitted.experiment("wmt19_en_zh", "lora", factor)
     assert exp.x_values == [float(v) for v in grid]
     assert exp.df_values == [float(v) for v in published.FINETUNE_EXAMPLES[("wmt19_en_zh", "lora")]]
     assert field not in exp.fixed
 
 
-def test_one_run_set_serves_all_three_experiments(paper_study):
+def test_one_run_set_serves_all_three_experiments(paper_fitted):
     shared = {
-        r.run_id for r in paper_study.experiment("wmt14_en_de", "prompt", "model_size").records if r.model_params == 1e9
+        r.run_id
+        for r in paper_fitted.experiment("wmt14_en_de", "prompt", "model_size").records
+        if r.model_params == 1e9
     }
     for factor in ("pretrain_data", "pet_size"):
-        ids = {r.run_id for r in paper_study.experiment("wmt14_en_de", "prompt", factor).records}
+        ids = {r.run_id for r in paper_fitted.experiment("wmt14_en_de", "prompt", factor).records}
         assert shared & ids, factor
 
 
-def test_held_out_marks_count_only_in_experiments_that_their_recipe_varies(paper_study):
+def test_held_out_marks_count_only_in_experiments_that_their_recipe_varies(paper_fitted):
     # paper-pretrain-data marks its largest checkpoint (the 1B model's final one) held out;
     # in the model-size experiment 1B is the smallest model and stays a fitting point.
-    points = paper_study.points("wmt14_en_de", "full", "model_size")
+    points = paper_fitted.points("wmt14_en_de", "full", "model_size")
     largest_df = points.data_size.max()
     expected = (points.x == points.x.max()) | (points.data_size == largest_df)
     np.testing.assert_array_equal(points.held_out, expected)
-    pretrain = paper_study.points("wmt14_en_de", "full", "pretrain_data")
+    pretrain = paper_fitted.points("wmt14_en_de", "full", "pretrain_data")
     assert pretrain.held_out[pretrain.x == pretrain.x.max()].all()
 
 
@@ -112,4 +114,4 @@ def test_auto_holdout_uses_marks_else_the_largest_settings_while_enough_points_r
 
 def test_a_bad_holdout_rule_is_rejected_when_the_study_is_made(paper):
     with pytest.raises(UserError, match="holdout: got 'biggest'"):
-        Study(paper.records, holdout="biggest")
+        FittedResults(paper.records, holdout="biggest")

@@ -8,26 +8,26 @@ import numpy as np
 import pytest
 from figures_fixtures import NOISE
 
-from scaling_repro.analysis.study import Study
+from scaling_repro.analysis.fitted_results import FittedResults
 from scaling_repro.cli import main
 from scaling_repro.figures.loss import joint_panels, single_fit_series
 from scaling_repro.figures.quality import choose_metric
 from scaling_repro.figures.registry import FigureOptions, render_figure
 from scaling_repro.results import RunRecord
 
-pytest_plugins = ["figures_fixtures"]  # session fixtures: paper, paper_study, tiny_like
+pytest_plugins = ["figures_fixtures"]  # session fixtures: paper, paper_fitted, tiny_like
 
 
 @pytest.mark.parametrize("factor", ["model_size", "pretrain_data", "pet_size"])
-def test_joint_fit_curves_run_through_the_points_and_mark_the_held_out_ones(paper_study, factor):
+def test_joint_fit_curves_run_through_the_points_and_mark_the_held_out_ones(paper_fitted, factor):
     notes = []
-    panels = joint_panels(paper_study, "wmt19_en_zh", factor, notes)
+    panels = joint_panels(paper_fitted, "wmt19_en_zh", factor, notes)
     assert [p.title for p in panels] == (["Prompt", "LoRA"] if factor == "pet_size" else ["FMT", "Prompt", "LoRA"])
     assert not notes
     for panel, method in zip(panels, [m for m in ("full", "prompt", "lora") if factor != "pet_size" or m != "full"]):
-        fit = paper_study.fit("wmt19_en_zh", method, factor)
+        fit = paper_fitted.fit("wmt19_en_zh", method, factor)
         assert "$\\Delta_e/\\Delta_h$" in panel.box and f"{fit.params['beta']:.3g}" in panel.box
-        points = paper_study.points("wmt19_en_zh", method, factor)
+        points = paper_fitted.points("wmt19_en_zh", method, factor)
         held = {(x, d): h for x, d, h in zip(points.x, points.data_size, points.held_out)}
         assert len(panel.series) == len(set(points.x))
         for x, series in zip(sorted(set(points.x)), panel.series):  # one series per factor value, ascending
@@ -50,8 +50,8 @@ def test_a_log_axis_spanning_less_than_two_decades_is_ticked_at_the_data_values(
     assert not any(t.get_text() for t in ax.get_xticklabels(minor=True))
 
 
-def test_figure1_fits_each_model_size_separately(paper, paper_study):
-    series = single_fit_series(paper_study, "wmt14_en_de", "lora", notes := [])
+def test_figure1_fits_each_model_size_separately(paper, paper_fitted):
+    series = single_fit_series(paper_fitted, "wmt14_en_de", "lora", notes := [])
     assert [s.label.split(":")[0] for s in series] == ["1B", "2B", "4B", "8B", "16B"]
     assert not notes
     true_beta = paper.truth[("wmt14_en_de", "lora")]["model_size"]["beta"]
@@ -61,29 +61,29 @@ def test_figure1_fits_each_model_size_separately(paper, paper_study):
 
 
 def test_a_figure_without_its_runs_names_them_and_others_still_draw(tiny_like, tmp_path):
-    study = Study(tiny_like.records)
+    fitted = FittedResults(tiny_like.records)
     options = FigureOptions(dpi=20, formats=("png",))
-    missing = render_figure(study, 3, tmp_path, options=options)
+    missing = render_figure(fitted, 3, tmp_path, options=options)
     assert not missing.drawn
     assert any(
         "synthetic_mt / LoRA: no pretraining data size experiment" in n and "pretrain_tokens" in n
         for n in missing.notes
     )
-    drawn = render_figure(study, 2, tmp_path, options=options)
+    drawn = render_figure(fitted, 2, tmp_path, options=options)
     assert [p.name for p in drawn.files] == ["figure02_synthetic_mt.png"] and not drawn.notes
 
 
 def test_the_line_per_figure_written_is_debug_so_only_v_shows_it(tiny_like, tmp_path, caplog):
     with caplog.at_level(logging.DEBUG, logger="scaling_repro"):
-        render_figure(Study(tiny_like.records), 2, tmp_path, options=FigureOptions(dpi=20, formats=("png",)))
+        render_figure(FittedResults(tiny_like.records), 2, tmp_path, options=FigureOptions(dpi=20, formats=("png",)))
     wrote = [r.levelno for r in caplog.records if r.getMessage().startswith("figure 2: wrote")]
     assert wrote == [logging.DEBUG]
 
 
 def test_any_task_name_and_metric_set_works(tiny_like):
-    study = Study(tiny_like.records)
-    assert study.tasks == ["synthetic_mt"]
-    assert study.metrics("synthetic_mt") == ["bleu", "chrf"]
+    fitted = FittedResults(tiny_like.records)
+    assert fitted.tasks == ["synthetic_mt"]
+    assert fitted.metrics("synthetic_mt") == ["bleu", "chrf"]
     assert choose_metric({"chrf", "bleu", "other"}, None, "test metric", "t") == "bleu"
     assert choose_metric({"chrf", "bleu"}, "chrf", "test metric", "t") == "chrf"
 
@@ -99,7 +99,7 @@ def test_figure_command_writes_png_and_pdf_and_reports_missing_runs(tiny_like, t
 
 def test_figures_tables_report_and_advise_import_no_torch():
     code = (
-        "import sys; import scaling_repro.report.results, scaling_repro.analysis.advice, scaling_repro.analysis.synthetic, "
+        "import sys; import scaling_repro.report.results_report, scaling_repro.analysis.advice, scaling_repro.analysis.synthetic, "
         "scaling_repro.commands.figure, scaling_repro.commands.table, scaling_repro.commands.report, "
         "scaling_repro.commands.advise; print('torch' in sys.modules)"
     )
@@ -131,13 +131,13 @@ def test_figure1_draws_data_scaling_of_a_single_model(tmp_path):
         for df in (100, 300, 1000, 3000)
         for s in range(3)
     ]
-    study = Study(records)
+    fitted = FittedResults(records)
     notes = []
-    series = single_fit_series(study, "synthetic_mt", "lora", notes)
+    series = single_fit_series(fitted, "synthetic_mt", "lora", notes)
     assert [s.label.split(":")[0] for s in series] == ["3.2M"] and not notes
     assert list(series[0].held_out) == [False, False, False, True]
     assert series[0].curve is not None
     options = FigureOptions(dpi=20, formats=("png",))
-    assert render_figure(study, 1, tmp_path, options=options).drawn
-    figure2 = render_figure(study, 2, tmp_path, options=options)
+    assert render_figure(fitted, 1, tmp_path, options=options).drawn
+    figure2 = render_figure(fitted, 2, tmp_path, options=options)
     assert not figure2.drawn and any("model_params [3.2e+06]" in n for n in figure2.notes)

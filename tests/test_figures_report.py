@@ -10,7 +10,7 @@ from scaling_repro.analysis.synthetic import write_synthetic_results
 from scaling_repro.cli import main
 from scaling_repro.figures.registry import FIGURES
 from scaling_repro.fit.record import load_fits
-from scaling_repro.report.results import build_report
+from scaling_repro.report.results_report import build_report
 
 
 @pytest.fixture(scope="module")

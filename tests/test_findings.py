@@ -11,7 +11,7 @@ from scaling_repro.analysis.findings import check_findings, findings_markdown
 from scaling_repro.analysis.paired import decide
 from scaling_repro.analysis.reproduction import MethodFits, StudyAnalysis
 from scaling_repro.config.recipe import METHODS
-from scaling_repro.config.study_plan import Analysis
+from scaling_repro.config.study_plan import AnalysisSettings
 from scaling_repro.fit.record import Bootstrap, JointFit, LawFit
 
 MODELS = {"paper-1b": 1e9, "paper-2b": 2e9, "paper-4b": 4e9, "paper-8b": 8e9, "paper-16b": 16e9}
@@ -126,7 +126,7 @@ def analysis(columns=None, sd=0.005, mad=0.01, drop=(), flat=(), zero_shot=None)
             "chrf", zero_shot or {"full": (40.0, 41.0), "prompt": (40.5, 45.0), "lora": (40.5, 46.0)}
         ),
     )
-    return StudyAnalysis(fingerprint="", settings=Analysis(), methods=methods, checks=checks)
+    return StudyAnalysis(fingerprint="", settings=AnalysisSettings(), methods=methods, checks=checks)
 
 
 def verdicts(a):

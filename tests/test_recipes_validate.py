@@ -11,7 +11,8 @@ import pytest
 
 from scaling_repro.cli import main
 from scaling_repro.commands.validate import is_pretrain_recipe
-from scaling_repro.config.sweep import load_recipe_dict, load_runs, read_yaml
+from scaling_repro.config.recipe_file import load_recipe_dict, read_yaml
+from scaling_repro.config.sweep import load_runs
 from scaling_repro.launch.cost import gpu_hours, pretrain_gpu_hours
 
 REPO = Path(__file__).resolve().parents[1]

@@ -3,7 +3,7 @@ the fits, checks and findings must say what the paper says."""
 
 import pytest
 
-from scaling_repro.analysis import Study
+from scaling_repro.analysis import FittedResults
 from scaling_repro.analysis.checks import check_convergence, check_curves, measure_noise
 from scaling_repro.analysis.findings import check_findings
 from scaling_repro.analysis.reproduction import (
@@ -13,7 +13,7 @@ from scaling_repro.analysis.reproduction import (
     results_fingerprint,
 )
 from scaling_repro.analysis.synthetic import write_synthetic_results
-from scaling_repro.config.study_plan import Analysis
+from scaling_repro.config.study_plan import AnalysisSettings
 from scaling_repro.errors import UserError
 from scaling_repro.results import RunRecord
 
@@ -37,8 +37,8 @@ def paper_results(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def paper_analysis(paper_results):
-    study = Study(paper_results.records, holdout=HOLDOUT)
-    return analyse(study, Analysis(bootstrap=30), fingerprint="x")
+    fitted = FittedResults(paper_results.records, holdout=HOLDOUT)
+    return analyse(fitted, AnalysisSettings(bootstrap=30), fingerprint="x")
 
 
 def test_seed_noise_is_measured_from_repeated_settings(paper_results):
@@ -99,7 +99,7 @@ def contradicting_analysis(tmp_path_factory):
         metrics={"wmt14_en_de": ("chrf",)},
         laws=_contradicting_laws(),
     )
-    return analyse(Study(results.records, holdout=HOLDOUT), Analysis(bootstrap=20), fingerprint="y")
+    return analyse(FittedResults(results.records, holdout=HOLDOUT), AnalysisSettings(bootstrap=20), fingerprint="y")
 
 
 def test_results_from_laws_that_contradict_findings_2_to_6_do_not_reproduce_them(contradicting_analysis):
@@ -123,7 +123,7 @@ def test_a_curve_that_rises_beyond_the_noise_is_not_decreasing(paper_results):
 def test_the_analysis_round_trips_and_is_keyed_by_the_results(paper_analysis, paper_results, tmp_path):
     path = paper_analysis.save(tmp_path / "analysis.json")
     assert load_analysis(path) == paper_analysis
-    settings = Analysis()
+    settings = AnalysisSettings()
     before = results_fingerprint(paper_results.root, settings)
     assert results_fingerprint(paper_results.root, settings.model_copy(update={"bootstrap": 7})) != before
     record_file = next(paper_results.root.rglob("result.json"))
@@ -133,11 +133,11 @@ def test_the_analysis_round_trips_and_is_keyed_by_the_results(paper_analysis, pa
 
 def test_results_without_finetuning_runs_are_an_error_naming_the_finetune_list():
     with pytest.raises(UserError, match="no finetuning run finished.*finetune"):
-        analyse(Study([], holdout=HOLDOUT), Analysis(bootstrap=0))
+        analyse(FittedResults([], holdout=HOLDOUT), AnalysisSettings(bootstrap=0))
 
 
 def test_summary_names_the_held_out_rule_and_tells_tie_points_from_eq3(paper_analysis):
-    from scaling_repro.report.study import summary_markdown
+    from scaling_repro.report.study_report import summary_markdown
 
     text = summary_markdown(paper_analysis, check_findings(paper_analysis))
     assert "| model size | multiplicative | largest |" in text.replace("LLM model size", "model size")
@@ -145,7 +145,7 @@ def test_summary_names_the_held_out_rule_and_tells_tie_points_from_eq3(paper_ana
 
 
 def test_summary_shows_a_coefficient_at_its_bound_as_at_bound(paper_analysis):
-    from scaling_repro.report.study import _interval
+    from scaling_repro.report.study_report import _interval
 
     fit = paper_analysis.methods["prompt"].multiplicative.fits["model_size"]
     bootstrap = fit.bootstrap.model_copy(update={"intervals": {**fit.bootstrap.intervals, "E": (0.0, 0.0)}})
@@ -154,7 +154,7 @@ def test_summary_shows_a_coefficient_at_its_bound_as_at_bound(paper_analysis):
 
 
 def test_convergence_counts_runs_whose_best_checkpoint_precedes_the_last_step(paper_results, paper_analysis):
-    from scaling_repro.report.study import summary_markdown
+    from scaling_repro.report.study_report import summary_markdown
 
     runs = [r for r in paper_results.records if r.method == "full"]
     late = runs[0].model_copy(update={"best_step": runs[0].steps})

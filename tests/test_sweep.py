@@ -4,7 +4,8 @@ import textwrap
 
 import pytest
 
-from scaling_repro.config.sweep import apply_overrides, deep_merge, load_runs, select_run
+from scaling_repro.config.recipe_file import apply_overrides, deep_merge
+from scaling_repro.config.sweep import load_runs, select_run
 from scaling_repro.errors import RecipeError
 
 

@@ -6,7 +6,7 @@ import pytest
 from scipy.stats import pearsonr
 
 from scaling_repro.analysis import published
-from scaling_repro.analysis.study import Study
+from scaling_repro.analysis.fitted_results import FittedResults
 from scaling_repro.analysis.synthetic import write_synthetic_results
 from scaling_repro.errors import UserError
 from scaling_repro.figures.tables import make_table
@@ -21,11 +21,11 @@ FACTOR_OF_ROW = {
     "alpha_t": "pet_size",
 }
 
-pytest_plugins = ["figures_fixtures"]  # session fixtures: paper, paper_study, tiny_like
+pytest_plugins = ["figures_fixtures"]  # session fixtures: paper, paper_fitted, tiny_like
 
 
-def test_table4_recovers_the_generating_parameters(paper, paper_study):
-    frame = make_table(paper_study, 4).frame
+def test_table4_recovers_the_generating_parameters(paper, paper_fitted):
+    frame = make_table(paper_fitted, 4).frame
     assert len(frame) == 3 * (2 * 8 + 6)  # 3 tasks; FMT has 6 rows, Prompt and LoRA 8
     for row in frame.itertuples():
         truth = paper.truth[(row.task, row.method)][FACTOR_OF_ROW.get(row.parameter, "model_size")]
@@ -37,8 +37,8 @@ def test_table4_recovers_the_generating_parameters(paper, paper_study):
             assert row.value == pytest.approx(truth[name], abs=tolerance), row
 
 
-def test_table4_states_units_and_puts_published_values_beside_ours(paper_study):
-    table = make_table(paper_study, 4, task="wmt14_en_de", compare_paper=True)
+def test_table4_states_units_and_puts_published_values_beside_ours(paper_fitted):
+    table = make_table(paper_fitted, 4, task="wmt14_en_de", compare_paper=True)
     alpha_m = table.frame.query("method == 'full' and parameter == 'alpha_m'").iloc[0]
     assert alpha_m.paper == published.table4("wmt14_en_de", "full")["model_size"]["alpha"]
     assert (alpha_m.x_unit, alpha_m.df_unit) == ("parameters", "examples")
@@ -48,7 +48,7 @@ def test_table4_states_units_and_puts_published_values_beside_ours(paper_study):
 
 
 def test_published_values_appear_only_where_the_setting_is_the_papers(tiny_like):
-    table = make_table(Study(tiny_like.records), 4, compare_paper=True)
+    table = make_table(FittedResults(tiny_like.records), 4, compare_paper=True)
     assert set(table.frame.task) == {"synthetic_mt"}
     assert table.frame.paper.isna().all()
 
@@ -57,7 +57,7 @@ def test_table5_is_the_closed_form_of_the_generating_parameters_on_noiseless_run
     truth = write_synthetic_results(
         tmp_path, tasks=("wmt14_en_de",), factors=("model_size", "pretrain_data"), runs=1, noise=0.0, baselines=False
     )
-    frame = make_table(Study(truth.records), 5).frame
+    frame = make_table(FittedResults(truth.records), 5).frame
     assert len(frame) == 6
     for row in frame.itertuples():
         pair = {"FMT": "full", "Prompt": "prompt", "LoRA": "lora"}
@@ -67,11 +67,11 @@ def test_table5_is_the_closed_form_of_the_generating_parameters_on_noiseless_run
         assert row.gamma == pytest.approx(gamma, rel=1e-6, abs=1e-9)  # En-De pretraining FMT vs Prompt: 0
 
 
-def test_table5_with_noise_matches_the_closed_form_within_what_the_data_determine(paper, paper_study):
+def test_table5_with_noise_matches_the_closed_form_within_what_the_data_determine(paper, paper_fitted):
     # H = (A1/A2)^(1/(beta1-beta2)) and gamma = (alpha2-alpha1)/(beta1-beta2): errors in A and
     # alpha are amplified by 1/|beta1 - beta2| (0.005 for MLSum Prompt vs LoRA), so compare
     # log H and gamma scaled by |beta1 - beta2|, i.e. the implied log A1/A2 and alpha2 - alpha1.
-    table = make_table(paper_study, 5, compare_paper=True)
+    table = make_table(paper_fitted, 5, compare_paper=True)
     assert len(table.frame) == 3 * 2 * 3
     for row in table.frame.itertuples():
         pair = {"FMT": "full", "Prompt": "prompt", "LoRA": "lora"}
@@ -84,22 +84,22 @@ def test_table5_with_noise_matches_the_closed_form_within_what_the_data_determin
     assert fmt_vs_prompt.paper_H.iloc[0] == published.TABLE5_MODEL_SIZE["wmt14_en_de"][("full", "prompt")][0]
 
 
-def test_table6_multiplicative_law_extrapolates_multiplicative_data_better_than_additive(paper_study):
-    frame = make_table(paper_study, 6).frame
+def test_table6_multiplicative_law_extrapolates_multiplicative_data_better_than_additive(paper_fitted):
+    frame = make_table(paper_fitted, 6).frame
     assert set(frame.task) == {"wmt14_en_de", "wmt19_en_zh", "mlsum"}
     avg = frame[frame.method == "avg"].pivot_table(index=["task", "factor"], columns="law", values="mad_held_out")
     assert (avg["multiplicative"] < 0.003).all()  # ~ the noise (2e-4) plus the fit's extrapolation error
     assert avg["additive"].mean() > 2 * avg["multiplicative"].mean()
 
 
-def test_table2_is_table6_for_en_de_only(paper_study):
-    table2, table6 = make_table(paper_study, 2), make_table(paper_study, 6)
+def test_table2_is_table6_for_en_de_only(paper_fitted):
+    table2, table6 = make_table(paper_fitted, 2), make_table(paper_fitted, 6)
     assert set(table2.frame.task) == {"wmt14_en_de"}
     pd.testing.assert_frame_equal(table2.frame, table6.frame[table6.frame.task == "wmt14_en_de"].reset_index(drop=True))
 
 
-def test_table7_is_pearson_r_between_ppl_and_the_metric_per_experiment(paper, paper_study):
-    frame = make_table(paper_study, 7, compare_paper=True).frame
+def test_table7_is_pearson_r_between_ppl_and_the_metric_per_experiment(paper, paper_fitted):
+    frame = make_table(paper_fitted, 7, compare_paper=True).frame
     row = frame.query("task == 'mlsum' and factor == 'model_size' and method == 'lora'").iloc[0]
     runs = [
         r
@@ -118,29 +118,29 @@ def test_table7_is_pearson_r_between_ppl_and_the_metric_per_experiment(paper, pa
     assert (frame.r < -0.5).all() and (frame.p < 0.01).all()
 
 
-def test_written_table_has_markdown_and_a_csv_that_round_trips(paper_study, tmp_path):
-    table = make_table(paper_study, 7)
+def test_written_table_has_markdown_and_a_csv_that_round_trips(paper_fitted, tmp_path):
+    table = make_table(paper_fitted, 7)
     md, csv = table.write(tmp_path)
     assert md.read_text().startswith("## Table 7")
     pd.testing.assert_frame_equal(pd.read_csv(csv), table.frame, check_dtype=False)
 
 
-def test_table_number_and_task_are_checked(paper_study):
+def test_table_number_and_task_are_checked(paper_fitted):
     with pytest.raises(UserError, match="2, 4, 5, 6, 7"):
-        make_table(paper_study, 3)
+        make_table(paper_fitted, 3)
     with pytest.raises(UserError, match="no runs of task 'nope'"):
-        make_table(paper_study, 4, task="nope")
+        make_table(paper_fitted, 4, task="nope")
 
 
 def test_table_without_the_needed_runs_says_what_is_missing(tiny_like):
-    table = make_table(Study(tiny_like.records), 5)  # model-size runs only: no pretraining-data rows
+    table = make_table(FittedResults(tiny_like.records), 5)  # model-size runs only: no pretraining-data rows
     assert set(table.frame.factor) == {"model_size"}
-    table6 = make_table(Study(tiny_like.records), 6)
+    table6 = make_table(FittedResults(tiny_like.records), 6)
     assert any("pretrain_tokens" in note for note in table6.notes)
 
 
-def test_table2_names_the_held_out_rule_beside_every_mad(paper_study):
-    table = make_table(paper_study, 2)
+def test_table2_names_the_held_out_rule_beside_every_mad(paper_fitted):
+    table = make_table(paper_fitted, 2)
     assert set(table.frame.holdout) == {"largest"}
     lines = [line for line in table.to_markdown().splitlines() if line.startswith("| wmt14_en_de")]
     assert lines and all(line.split(" | ")[2] == "largest" for line in lines)
@@ -156,7 +156,7 @@ def test_the_table_command_holds_out_what_the_reproduction_holds_out(paper, caps
 
 
 def test_table5_from_paper_is_eq3_on_table4_and_flags_near_equal_betas():
-    from scaling_repro.figures.tables import table_5_from_paper
+    from scaling_repro.figures.paper_tables import table_5_from_paper
 
     frame = table_5_from_paper().frame.set_index(["task", "factor", "pair"])
     row = frame.loc[("wmt19_en_zh", "model_size", "FMT vs Prompt")]

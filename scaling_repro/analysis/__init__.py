@@ -1,8 +1,8 @@
 """From results to conclusions: experiments, the study's fits, findings, advice, the paper's numbers.
 
-    from scaling_repro.analysis import Study, advise
-    study = Study.from_dir("runs")                   # experiments found and joint fits, cached
-    advise("wmt14_en_de", 1e9, 50_000, study=study)  # Advice(best, predictions, crossings, regimes)
+    from scaling_repro.analysis import FittedResults, advise
+    fitted = FittedResults.from_dir("runs")                   # experiments found and joint fits, cached
+    advise("wmt14_en_de", 1e9, 50_000, fitted=fitted)  # Advice(best, predictions, crossings, regimes)
 
 Imports no torch and draws nothing: it reads RunRecords and fits laws (:mod:`scaling_repro.fit`).
 Names load lazily, so importing one module does not import them all.
@@ -11,7 +11,7 @@ Names load lazily, so importing one module does not import them all.
 from importlib import import_module
 
 _EXPORTS = {
-    "Study": "scaling_repro.analysis.study",
+    "FittedResults": "scaling_repro.analysis.fitted_results",
     "Missing": "scaling_repro.analysis.experiments",
     "find_experiment": "scaling_repro.analysis.experiments",
     "Advice": "scaling_repro.analysis.advice",

@@ -1,7 +1,7 @@
 """``advise``: which finetuning method the fitted scaling laws predict is best for a model and data size.
 
 For each method (FMT, Prompt, LoRA) the model-size law ``L(X, Df) = A X^-alpha Df^-beta + E``
-comes from a results directory (the joint procedure of :class:`~scaling_repro.analysis.study.Study`,
+comes from a results directory (the joint procedure of :class:`~scaling_repro.analysis.fitted_results.FittedResults`,
 with bootstrap intervals from resampling the whole procedure) or from the paper's Table 4
 (``from_paper``: point estimates only; X in raw parameters, Df in examples). The advice gives:
 
@@ -22,8 +22,8 @@ import numpy as np
 
 from scaling_repro.analysis import published as paper
 from scaling_repro.analysis.experiments import METHOD_NAMES, PAIRS, Missing, pair_name
+from scaling_repro.analysis.fitted_results import FittedResults
 from scaling_repro.analysis.numbers import human, sci
-from scaling_repro.analysis.study import Study
 from scaling_repro.config.recipe import METHODS
 from scaling_repro.errors import UserError
 from scaling_repro.fit.critical import critical_data_size
@@ -105,23 +105,23 @@ def _paper_laws(task: str) -> dict[str, _MethodLaw]:
     }
 
 
-def _study_laws(
-    study: Study, task: str, bootstrap: int, level: float, seed: int, warnings: list[str]
+def _fitted_laws(
+    fitted: FittedResults, task: str, bootstrap: int, level: float, seed: int, warnings: list[str]
 ) -> dict[str, _MethodLaw]:
     laws = {}
-    for method in study.methods(study.check_task(task)[0]):
+    for method in fitted.methods(fitted.check_task(task)[0]):
         try:
-            fit = study.fit(task, method, "model_size")
+            fit = fitted.fit(task, method, "model_size")
         except Missing as err:
             warnings.append(f"{METHOD_NAMES[method]} left out: {err}")
             continue
         samples = None
         if bootstrap:  # resample the whole procedure; refit only the factors beta, E and the advice need
-            joint = study.joint(task, method)
+            joint = fitted.joint(task, method)
             needed = {f: joint.fits[f] for f in {*joint.shared_over, "model_size"}}
             joint = bootstrap_joint(
                 joint.model_copy(update={"fits": needed}),
-                study.factors(task, method),
+                fitted.factors(task, method),
                 bootstrap,
                 level=level,
                 seed=seed,
@@ -172,7 +172,7 @@ def advise(
     task: str,
     model_size: float,
     budget_examples: float,
-    study: Study | None = None,
+    fitted: FittedResults | None = None,
     from_paper: bool = False,
     bootstrap: int = 200,
     level: float = 0.9,
@@ -180,7 +180,7 @@ def advise(
 ) -> Advice:
     """Return the method the model-size laws predict is best at (``model_size``, ``budget_examples``).
 
-    Laws come from ``study`` (a results directory) or, with ``from_paper``, from Table 4.
+    Laws come from ``fitted`` (a results directory) or, with ``from_paper``, from Table 4.
     ``bootstrap`` replicates of the joint procedure give ``level`` intervals (0: none).
     """
     if model_size <= 0 or budget_examples <= 0:
@@ -188,11 +188,11 @@ def advise(
     warnings: list[str] = []
     if from_paper:
         laws, source = _paper_laws(task), "the paper's Table 4 (X: parameters, Df: examples)"
-    elif study is None:
+    elif fitted is None:
         raise UserError("advise needs --results DIR (fitted laws from your runs) or --from-paper (Table 4)")
     else:
-        laws = _study_laws(study, task, bootstrap, level, seed, warnings)
-        source = f"fits to {study.source or 'the results'}"
+        laws = _fitted_laws(fitted, task, bootstrap, level, seed, warnings)
+        source = f"fits to {fitted.source or 'the results'}"
     x, df = float(model_size), float(budget_examples)
     predictions = []
     for method, law in laws.items():

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict
 
 from scaling_repro.analysis.experiments import df_of
 from scaling_repro.config.recipe import METHODS
-from scaling_repro.config.study_plan import Analysis
+from scaling_repro.config.study_plan import AnalysisSettings
 from scaling_repro.errors import UserError
 from scaling_repro.fit.critical import critical_data_size, critical_power_law
 from scaling_repro.fit.record import JointFit
@@ -342,7 +342,10 @@ def check_convergence(records: list[RunRecord], method: str) -> Convergence:
 
 
 def run_checks(
-    records: list[RunRecord], size_records: dict[str, list[RunRecord]], fits: dict[str, JointFit], settings: Analysis
+    records: list[RunRecord],
+    size_records: dict[str, list[RunRecord]],
+    fits: dict[str, JointFit],
+    settings: AnalysisSettings,
 ) -> StudyChecks:
     """Return every check of the study (see the module docstring)."""
     noise = {m: measure_noise(records, m) for m in size_records}

@@ -1,6 +1,6 @@
 """The study's fits: the paper's procedure applied to the finetuning results of a reproduction.
 
-Experiments and their joint fits come from :class:`scaling_repro.analysis.Study`, the same
+Experiments and their joint fits come from :class:`scaling_repro.analysis.FittedResults`, the same
 object that draws the report's figures and tables, so every number in the report is one fit.
 Experiments are found by their factors, not recipe names, so one run serves every experiment
 it belongs to (the paper's 1B runs are points of all three), and runs with another seed are
@@ -25,8 +25,8 @@ from pydantic import BaseModel, ConfigDict
 
 from scaling_repro.analysis.checks import StudyChecks, run_checks
 from scaling_repro.analysis.experiments import METHOD_NAMES
-from scaling_repro.analysis.study import DEFAULT_HOLDOUT
-from scaling_repro.config.study_plan import Analysis
+from scaling_repro.analysis.fitted_results import DEFAULT_HOLDOUT, FittedResults
+from scaling_repro.config.study_plan import AnalysisSettings
 from scaling_repro.errors import UserError
 from scaling_repro.fileio import atomic_write_text
 from scaling_repro.fit import LawFit
@@ -61,7 +61,7 @@ class StudyAnalysis(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     fingerprint: str
-    settings: Analysis
+    settings: AnalysisSettings
     methods: dict[str, MethodFits]
     checks: StudyChecks
 
@@ -72,7 +72,7 @@ class StudyAnalysis(BaseModel):
 
 
 def results_fingerprint(
-    runs_dir: str | Path, settings: Analysis, run_dirs: Collection[str | Path] | None = None
+    runs_dir: str | Path, settings: AnalysisSettings, run_dirs: Collection[str | Path] | None = None
 ) -> str:
     """Return a hash of every result file's path, size and mtime (with ``run_dirs``, of these
     runs only), and of the settings: equal fingerprints mean the analysis would see the same
@@ -84,14 +84,14 @@ def results_fingerprint(
     return digest.hexdigest()[:16]
 
 
-def fit_method(study, task: str, method: str, settings: Analysis) -> MethodFits:
-    """Return the multiplicative (with bootstrap) and additive joint fits of ``study`` and the
+def fit_method(fitted: FittedResults, task: str, method: str, settings: AnalysisSettings) -> MethodFits:
+    """Return the multiplicative (with bootstrap) and additive joint fits of ``fitted`` and the
     per-model single-variable fits of one method."""
     from scaling_repro.analysis.experiments import Missing
 
     try:
-        multiplicative = study.joint(task, method, "multiplicative")
-        additive = study.joint(task, method, "additive")
+        multiplicative = fitted.joint(task, method, "multiplicative")
+        additive = fitted.joint(task, method, "additive")
     except Missing as err:
         raise UserError(f"{METHOD_NAMES[method]}: nothing to fit: {err}") from None
     if settings.bootstrap:
@@ -99,14 +99,14 @@ def fit_method(study, task: str, method: str, settings: Analysis) -> MethodFits:
         # index (analysis.paired) samples the difference of two independent estimates
         multiplicative = bootstrap_joint(
             multiplicative,
-            study.factors(task, method),
+            fitted.factors(task, method),
             settings.bootstrap,
             "points",
             settings.level,
             seed=METHOD_SEEDS[method],
         )
     single = {}
-    size_runs = list(study.experiment(task, method, "model_size").records)
+    size_runs = list(fitted.experiment(task, method, "model_size").records)
     for model in sorted(
         {r.model for r in size_runs}, key=lambda m: min(r.model_params or 0 for r in size_runs if r.model == m)
     ):
@@ -126,12 +126,12 @@ def fit_method(study, task: str, method: str, settings: Analysis) -> MethodFits:
     return MethodFits(method=method, multiplicative=multiplicative, additive=additive, single=single)
 
 
-def analyse(study, settings: Analysis, fingerprint: str = "") -> StudyAnalysis:
+def analyse(fitted: FittedResults, settings: AnalysisSettings, fingerprint: str = "") -> StudyAnalysis:
     """Return the fits of every method of the study's task and the checks (noise,
     monotonicity, largest model best, best method, critical data sizes, zero-shot)."""
     from scaling_repro.analysis.experiments import Missing, is_baseline
 
-    tasks = study.tasks
+    tasks = fitted.tasks
     if len(tasks) != 1:
         if not tasks:
             raise UserError(
@@ -141,14 +141,14 @@ def analyse(study, settings: Analysis, fingerprint: str = "") -> StudyAnalysis:
         raise UserError(f"a reproduction analyses one task; the results hold {tasks}")
     task = tasks[0]
     methods, size_records = {}, {}
-    for method in study.methods(task):
+    for method in fitted.methods(task):
         try:
-            size_records[method] = list(study.experiment(task, method, "model_size").records)
+            size_records[method] = list(fitted.experiment(task, method, "model_size").records)
         except Missing as err:
             raise UserError(f"{METHOD_NAMES[method]}: no model-size experiment: {err}") from None
         log.info("fitting %s", METHOD_NAMES[method])
-        methods[method] = fit_method(study, task, method, settings)
-    finetuned = [r for r in study.records if not is_baseline(r)]  # un-finetuned runs are no seeds of Df points
+        methods[method] = fit_method(fitted, task, method, settings)
+    finetuned = [r for r in fitted.records if not is_baseline(r)]  # un-finetuned runs are no seeds of Df points
     checks = run_checks(finetuned, size_records, {m: f.multiplicative for m, f in methods.items()}, settings)
     return StudyAnalysis(fingerprint=fingerprint, settings=settings, methods=methods, checks=checks)
 

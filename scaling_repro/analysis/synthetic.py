@@ -16,7 +16,7 @@ of Table 1b). Table 4's three laws of one column disagree where the experiments 
 (1B, final checkpoint, default PET size: e.g. En-De LoRA 1.21 vs 1.40 for the coefficient of
 Df^-beta), which no set of runs could produce, so the pretraining-data and PET laws are
 re-anchored: ``A_p`` and ``A_t`` are rescaled to agree with the model-size law there; alpha,
-beta and E are Table 4's. :attr:`SyntheticStudy.truth` holds the parameters actually used.
+beta and E are Table 4's. :attr:`SyntheticResults.truth` holds the parameters actually used.
 
 Generation metrics are a linear function of the loss plus noise (BLEURT for translation,
 RougeL for MLSum, or any metric names given); zero-shot scores (translation tasks) and
@@ -54,7 +54,7 @@ BASELINE_NAME = "paper-baseline"
 
 
 @dataclass(frozen=True)
-class SyntheticStudy:
+class SyntheticResults:
     """What :func:`write_synthetic_results` wrote and the parameters it generated from."""
 
     root: Path
@@ -122,7 +122,7 @@ def write_synthetic_results(
     rename: Mapping[str, str] | None = None,
     metrics: Mapping[str, Sequence[str]] | None = None,
     laws: Mapping[tuple[str, str], Mapping[str, Mapping[str, float]]] | None = None,
-) -> SyntheticStudy:
+) -> SyntheticResults:
     """Write synthetic RunRecords under ``out_dir`` and return them with the generating laws.
 
     ``tasks`` are paper tasks whose laws generate the data; ``rename`` gives them other task
@@ -242,4 +242,4 @@ def write_synthetic_results(
                         steps=0,
                     )
                 )
-    return SyntheticStudy(root=root, records=records, truth=truth, base_truth=base_truth)
+    return SyntheticResults(root=root, records=records, truth=truth, base_truth=base_truth)

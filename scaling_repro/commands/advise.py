@@ -6,7 +6,7 @@ import argparse
 import json
 
 from scaling_repro.commands.common import add_command
-from scaling_repro.commands.figure import add_study_args, study_from_args
+from scaling_repro.commands.figure import add_results_args, fitted_from_args
 
 
 def register(subparsers) -> None:
@@ -29,7 +29,7 @@ def register(subparsers) -> None:
         scaling-repro advise --results runs --task synthetic_mt --model-size 3.2M --budget-examples 2000
         """,
     )
-    add_study_args(parser, results_required=False)
+    add_results_args(parser, results_required=False)
     parser.add_argument("--model-size", required=True, metavar="X", help="model parameters, e.g. 1B or 1e9")
     parser.add_argument("--budget-examples", required=True, metavar="N", help="finetuning examples, e.g. 50K")
     parser.add_argument("--from-paper", action="store_true", help="use the paper's Table 4 laws instead of results")
@@ -57,12 +57,12 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("give exactly one of --results DIR (laws fitted to your runs) or --from-paper (Table 4)")
     if args.bootstrap < 0 or args.bootstrap == 1:
         raise UserError(f"--bootstrap: got {args.bootstrap}; use 0 (no intervals) or >= 2 replicates")
-    study = None if args.from_paper else study_from_args(args)
+    fitted = None if args.from_paper else fitted_from_args(args)
     advice = advise(
         args.task,
         parse_quantity(args.model_size, "--model-size"),
         parse_quantity(args.budget_examples, "--budget-examples"),
-        study=study,
+        fitted=fitted,
         from_paper=args.from_paper,
         bootstrap=args.bootstrap,
         level=args.level,

@@ -48,7 +48,8 @@ def _task_config(task: str, overrides: list[str]):
     from pydantic import ValidationError
 
     from scaling_repro.config.recipe import TaskConfig
-    from scaling_repro.config.sweep import load_runs, parse_override, set_path
+    from scaling_repro.config.recipe_file import parse_override, set_path
+    from scaling_repro.config.sweep import load_runs
     from scaling_repro.errors import UserError
 
     if task.endswith((".yaml", ".yml")) or Path(task).is_file():

@@ -8,7 +8,7 @@ import textwrap
 
 from scaling_repro.commands.common import add_command
 
-STUDY_HELP = """
+RESULTS_HELP = """
 Runs are grouped into experiments by what they vary (model_params, pretrain_tokens or
 pet_params, each against the finetuning data size; see scaling_repro.analysis.experiments).
 Held-out points: the largest x and the largest Df of each experiment (the paper's rule, the same as
@@ -16,9 +16,9 @@ Held-out points: the largest x and the largest Df of each experiment (the paper'
 """
 
 
-def add_study_args(parser: argparse.ArgumentParser, results_required: bool = True) -> None:
+def add_results_args(parser: argparse.ArgumentParser, results_required: bool = True) -> None:
     """Add the options that select and group the runs of a results directory."""
-    from scaling_repro.analysis.study import DEFAULT_HOLDOUT
+    from scaling_repro.analysis.fitted_results import DEFAULT_HOLDOUT
 
     parser.add_argument(
         "--results", required=results_required, metavar="DIR", help="results directory (every result.json under it)"
@@ -53,11 +53,11 @@ def experiment_pairs(items: list[str]) -> dict[str, list[str]]:
     return out
 
 
-def study_from_args(args: argparse.Namespace):
-    """Return the Study that the options of :func:`add_study_args` describe."""
-    from scaling_repro.analysis.study import Study
+def fitted_from_args(args: argparse.Namespace):
+    """Return the FittedResults that the options of :func:`add_results_args` describe."""
+    from scaling_repro.analysis.fitted_results import FittedResults
 
-    return Study.from_dir(args.results, holdout=args.holdout, experiments=experiment_pairs(args.experiment))
+    return FittedResults.from_dir(args.results, holdout=args.holdout, experiments=experiment_pairs(args.experiment))
 
 
 def formats(text: str) -> tuple[str, ...]:
@@ -85,14 +85,14 @@ def register(subparsers) -> None:
         One PNG and PDF per task (figure 10: one for all tasks). When runs are missing, the
         figure draws what it can and says which runs are missing.
         """)
-        + STUDY_HELP,
+        + RESULTS_HELP,
         """
         scaling-repro figure 2 --results runs --out figures
         scaling-repro figure 7 --results runs --task synthetic_mt --metric chrf --format png
         """,
     )
     parser.add_argument("number", type=int, metavar="N", help="figure number, 1-14")
-    add_study_args(parser)
+    add_results_args(parser)
     parser.add_argument("--out", default="figures", metavar="DIR", help="output directory (default ./figures)")
     parser.add_argument(
         "--metric",
@@ -107,9 +107,9 @@ def run(args: argparse.Namespace) -> int:
     from scaling_repro.figures.registry import FigureOptions, figure_spec, render_figure
 
     figure_spec(args.number)
-    study = study_from_args(args)
+    fitted = fitted_from_args(args)
     options = FigureOptions(metric=args.metric, dpi=args.dpi, formats=formats(args.format))
-    result = render_figure(study, args.number, args.out, study.check_task(args.task), options)
+    result = render_figure(fitted, args.number, args.out, fitted.check_task(args.task), options)
     for path in result.files:
         print(f"wrote {path}")
     for note in result.notes:

@@ -7,8 +7,8 @@ import textwrap
 
 from scaling_repro.commands.common import add_command
 from scaling_repro.commands.figure import (
-    STUDY_HELP,
-    add_study_args,
+    RESULTS_HELP,
+    add_results_args,
     experiment_pairs,
     formats,
 )
@@ -25,13 +25,13 @@ def register(subparsers) -> None:
         fit) and OUT/index.md: the experiments found, the figures embedded, the tables, and what
         could not be drawn with the runs missing for it.
         """)
-        + STUDY_HELP,
+        + RESULTS_HELP,
         """
         scaling-repro report --results runs --out report
         scaling-repro report --results runs --out report --task synthetic_mt --format png --dpi 150
         """,
     )
-    add_study_args(parser)
+    add_results_args(parser)
     parser.add_argument("--out", required=True, metavar="DIR", help="report directory")
     parser.add_argument(
         "--no-compare-paper",
@@ -46,7 +46,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from scaling_repro.report.results import build_report
+    from scaling_repro.report.results_report import build_report
 
     report = build_report(
         args.results,

@@ -7,7 +7,7 @@ import sys
 import textwrap
 
 from scaling_repro.commands.common import add_command
-from scaling_repro.commands.figure import STUDY_HELP, add_study_args, study_from_args
+from scaling_repro.commands.figure import RESULTS_HELP, add_results_args, fitted_from_args
 
 
 def register(subparsers) -> None:
@@ -27,7 +27,7 @@ def register(subparsers) -> None:
         Table 5 from the published Table 4 (no results needed) beside the published Table 5,
         flagging pairs whose betas are too close for the rounded Table 4 to give H.
         """)
-        + STUDY_HELP,
+        + RESULTS_HELP,
         """
         scaling-repro table 4 --results runs --compare-paper
         scaling-repro table 7 --results runs --task wmt14_en_de --csv
@@ -35,7 +35,7 @@ def register(subparsers) -> None:
         """,
     )
     parser.add_argument("number", type=int, metavar="N", help="table number: 2, 4, 5, 6 or 7")
-    add_study_args(parser, results_required=False)
+    add_results_args(parser, results_required=False)
     parser.add_argument(
         "--from-paper",
         action="store_true",
@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         if not args.results:
             raise UserError("table: --results DIR is required (or, for table 5, --from-paper)")
-        table = make_table(study_from_args(args), args.number, args.task, args.compare_paper, args.metric)
+        table = make_table(fitted_from_args(args), args.number, args.task, args.compare_paper, args.metric)
     print(table.to_csv() if args.csv else table.to_markdown(), end="")
     if args.out and not table.empty:
         for path in table.write(args.out):
@@ -74,7 +74,7 @@ def _from_paper(args: argparse.Namespace):
     """Return table 5 computed from the paper's Table 4 (``--from-paper``)."""
     from scaling_repro.analysis import published
     from scaling_repro.errors import UserError
-    from scaling_repro.figures.tables import table_5_from_paper
+    from scaling_repro.figures.paper_tables import table_5_from_paper
 
     if args.number != 5:
         raise UserError(f"--from-paper computes table 5 only (from the paper's Table 4); got table {args.number}")

@@ -83,7 +83,8 @@ def _short(value: Any) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from scaling_repro.config.sweep import load_recipe_dict, load_runs
+    from scaling_repro.config.recipe_file import load_recipe_dict
+    from scaling_repro.config.sweep import load_runs
     from scaling_repro.launch.cost import CostAssumptions, gpu_hours
 
     if not 0 < args.mfu <= 1 or args.peak_tflops <= 0:

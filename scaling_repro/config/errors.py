@@ -5,6 +5,7 @@ from __future__ import annotations
 import reprlib
 import types
 import typing
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -80,7 +81,7 @@ def _walk(root: type[BaseModel], loc: tuple[Any, ...]) -> tuple[list[str], type[
     return parts, parent
 
 
-def _describe(error: dict[str, Any], root: type[BaseModel]) -> str:
+def _describe(error: Mapping[str, Any], root: type[BaseModel]) -> str:
     parts, parent = _walk(root, tuple(error["loc"]))
     path = ".".join(parts) or "(recipe)"
     got = error.get("input", _MISSING)

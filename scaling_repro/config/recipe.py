@@ -2,8 +2,9 @@
 
 A recipe YAML has the sections ``task``, ``model``, ``method``, ``train``, ``eval``, ``sweep``,
 ``launch`` plus ``name``, ``description`` and ``output_dir``. Every model here forbids unknown
-keys, so a typo is an error, not a silently ignored setting. Loading, ``extends:``, command-line
-overrides and sweep expansion live in :mod:`scaling_repro.config.sweep`.
+keys, so a typo is an error, not a silently ignored setting. Reading a recipe file (``extends:``,
+command-line overrides) is :mod:`scaling_repro.config.recipe_file`; sweep expansion is
+:mod:`scaling_repro.config.sweep`.
 
 Paper defaults (Zhang et al. 2024, Sec. 2 and Appendix): Adafactor with a cosine schedule,
 LR 1e-3 (FMT) / 3e-1 (Prompt) / 1e-2 (LoRA), global batch 128 (FMT) / 16 (PET), prompt length

@@ -44,7 +44,7 @@ class BaseModelPlan(ConfigSection):
         return [f"tokens-{t}" for t in sorted(set(self.checkpoint_tokens) | {self.token_budget})]
 
 
-class Analysis(ConfigSection):
+class AnalysisSettings(ConfigSection):
     """How the finetuning results are fitted and judged (experiments are found from the runs'
     factors: see :mod:`scaling_repro.analysis.reproduction`)."""
 
@@ -70,7 +70,7 @@ class StudyPlan(ConfigSection):
     pretrain_recipe: Path = Field(description="the pretraining recipe (corpus, tokenizer, optimizer)")
     models: list[BaseModelPlan] = Field(min_length=1)
     finetune: list[Path] = Field(min_length=1, description="finetuning recipes, run together")
-    analysis: Analysis
+    analysis: AnalysisSettings
     targets: Targets = Field(default_factory=Targets)
 
     def model(self, name: str) -> BaseModelPlan:
@@ -95,7 +95,7 @@ def plan_path(study: str, quick: bool = False, recipes_dir: Path = RECIPES_DIR) 
 
 def load_plan(path: str | Path) -> StudyPlan:
     """Return the validated plan in ``path`` with its paths made absolute, or raise RecipeError."""
-    from scaling_repro.config.sweep import load_recipe_dict
+    from scaling_repro.config.recipe_file import load_recipe_dict
 
     path = Path(path).resolve()
     data = load_recipe_dict(path)

@@ -1,10 +1,10 @@
-"""Drawing: the paper's figures (1-14) and tables (2, 4, 5, 6, 7) from a :class:`~scaling_repro.analysis.Study`.
+"""Drawing: the paper's figures (1-14) and tables (2, 4, 5, 6, 7) from a :class:`~scaling_repro.analysis.FittedResults`.
 
-    from scaling_repro.analysis import Study
+    from scaling_repro.analysis import FittedResults
     from scaling_repro.figures import render_figure, make_table
-    study = Study.from_dir("runs")                   # experiments found and joint fits, cached
-    render_figure(study, 2, "out")                   # FigureResult(files, notes)
-    make_table(study, 4, compare_paper=True).to_markdown()
+    fitted = FittedResults.from_dir("runs")                   # experiments found and joint fits, cached
+    render_figure(fitted, 2, "out")                   # FigureResult(files, notes)
+    make_table(fitted, 4, compare_paper=True).to_markdown()
 
 Imports no torch; matplotlib is imported only by the modules that draw (names load lazily).
 """

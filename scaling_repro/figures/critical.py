@@ -15,8 +15,8 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from scaling_repro.analysis.experiments import METHOD_NAMES, PAIRS, Missing, pair_name
+from scaling_repro.analysis.fitted_results import FittedResults
 from scaling_repro.analysis.numbers import human
-from scaling_repro.analysis.study import Study
 from scaling_repro.figures.series import X_AXIS
 from scaling_repro.figures.style import PAIR_COLORS, PANEL_SIZE, STYLE
 from scaling_repro.fit.critical import critical_data_size
@@ -69,7 +69,7 @@ def branches(xs: np.ndarray, roots: list[list[float]], max_jump: float = 1.0) ->
     return [(np.array([p[0] for p in c]), np.array([p[1] for p in c])) for c in curves]
 
 
-def critical_curves(study: Study, task: str, factor: str, notes: list[str], n: int = 24) -> dict:
+def critical_curves(fitted: FittedResults, task: str, factor: str, notes: list[str], n: int = 24) -> dict:
     """Return {pair: [curves of (x, critical Df)]} for every method pair with both fits, and the Df range run.
 
     The x grid spans the x values of the two methods' experiments. Pairs whose laws do not cross
@@ -78,12 +78,12 @@ def critical_curves(study: Study, task: str, factor: str, notes: list[str], n: i
     curves, data_sizes = {}, []
     log_lo, log_hi = np.log(DF_BOUNDS)
     log_grid = np.linspace(log_lo, log_hi, 300)
-    methods = study.methods(task)
+    methods = fitted.methods(task)
     for pair in PAIRS:
         if not set(pair) <= set(methods):
             continue  # a method without any runs: said once by figure_5
         try:
-            fits = [study.fit(task, m, factor) for m in pair]
+            fits = [fitted.fit(task, m, factor) for m in pair]
         except Missing as err:
             notes.append(f"{task}: {pair_name(pair)} vs {X_AXIS[factor]}: {err}")
             continue
@@ -101,16 +101,16 @@ def critical_curves(study: Study, task: str, factor: str, notes: list[str], n: i
     return {"curves": curves, "data_range": (min(data_sizes), max(data_sizes)) if data_sizes else None}
 
 
-def figure_5(study: Study, task: str, options) -> tuple[Figure, list[str]]:
+def figure_5(fitted: FittedResults, task: str, options) -> tuple[Figure, list[str]]:
     """Fig. 5: critical data sizes between method pairs vs model size and vs pretraining data."""
     notes: list[str] = []
-    methods = study.methods(task)
+    methods = fitted.methods(task)
     if len(methods) < 2:
         raise Missing(f"{task}: Fig. 5 compares methods, but the runs have only {[METHOD_NAMES[m] for m in methods]}")
     absent = [METHOD_NAMES[m] for m in PAIRS[0] + PAIRS[1][1:] if m not in methods]
     if absent:
         notes.append(f"{task}: no finetuned runs of {', '.join(absent)}, so its pairs are left out")
-    panels = {factor: critical_curves(study, task, factor, notes) for factor in CRITICAL_FACTORS}
+    panels = {factor: critical_curves(fitted, task, factor, notes) for factor in CRITICAL_FACTORS}
     panels = {f: p for f, p in panels.items() if p["curves"]}
     if not panels:
         raise Missing("; ".join(notes) or f"{task}: Fig. 5 needs fits of at least two methods")

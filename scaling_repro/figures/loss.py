@@ -5,7 +5,7 @@
 - Fig. 3: pretraining data x finetuning data (the model of the pretraining-data runs, e.g. 1B).
 - Fig. 4: PET parameter size x finetuning data (Prompt and LoRA).
 
-Curves of Figs. 2-4 are the joint procedure's fits (:meth:`Study.fit`); every curve runs through
+Curves of Figs. 2-4 are the joint procedure's fits (:meth:`FittedResults.fit`); every curve runs through
 the points of its factor value, held-out points are triangles, and each panel's box gives the
 fitted parameters with the mean absolute deviation on fitting / held-out points.
 """
@@ -20,8 +20,8 @@ from scaling_repro.analysis.experiments import (
     METHOD_NAMES,
     Missing,
 )
+from scaling_repro.analysis.fitted_results import FittedResults
 from scaling_repro.analysis.numbers import human
-from scaling_repro.analysis.study import Study
 from scaling_repro.config.recipe import PET_METHODS
 from scaling_repro.errors import UserError
 from scaling_repro.figures.series import (
@@ -40,16 +40,16 @@ from scaling_repro.fit import fit_law
 JOINT_FIGURES = {2: "model_size", 3: "pretrain_data", 4: "pet_size"}
 
 
-def methods_for(study: Study, task: str, factor: str) -> list[str]:
+def methods_for(fitted: FittedResults, task: str, factor: str) -> list[str]:
     """Return the task's methods that can have a ``factor`` experiment (PET size: Prompt, LoRA)."""
-    return [m for m in study.methods(task) if factor != "pet_size" or m in PET_METHODS]
+    return [m for m in fitted.methods(task) if factor != "pet_size" or m in PET_METHODS]
 
 
-def fixed_text(study: Study, task: str, factor: str, methods: list[str]) -> str:
+def fixed_text(fitted: FittedResults, task: str, factor: str, methods: list[str]) -> str:
     """Return what the experiment holds fixed, for the title, e.g. 'model 1B' (Figs. 3, 4)."""
     for method in methods:
         try:
-            exp = study.experiment(task, method, factor)
+            exp = fitted.experiment(task, method, factor)
         except Missing:
             continue
         if "model_params" in exp.fixed:
@@ -57,10 +57,10 @@ def fixed_text(study: Study, task: str, factor: str, methods: list[str]) -> str:
     return ""
 
 
-def single_fit_series(study: Study, task: str, method: str, notes: list[str]) -> list[Series]:
+def single_fit_series(fitted: FittedResults, task: str, method: str, notes: list[str]) -> list[Series]:
     """Return Fig. 1's series of one method: per model size, its points and single-variable fit."""
-    exp = study.data_scaling(task, method)
-    points = exp.points(study.holdout)
+    exp = fitted.data_scaling(task, method)
+    points = exp.points(fitted.holdout)
     assert points.x is not None  # a model-size experiment's points have x
     xs = sorted(set(points.x))
     colors = colors_for(xs)
@@ -70,8 +70,8 @@ def single_fit_series(study: Study, task: str, method: str, notes: list[str]) ->
         df, loss, mask = points.data_size[rows], points.loss[rows], points.held_out[rows]
         # the paper's Fig. 1: the largest Df of each size (also of the held-out 16B); within one
         # size, x is fixed, so that is what the 'largest' rule means here
-        if study.holdout == "largest" or (
-            study.holdout == "auto" and len(df) >= 5 and ((~mask).sum() < 4 or not mask.any())
+        if fitted.holdout == "largest" or (
+            fitted.holdout == "auto" and len(df) >= 5 and ((~mask).sum() < 4 or not mask.any())
         ):
             mask = df == df.max()
         label, curve = value_label("model_size", x), None
@@ -87,13 +87,13 @@ def single_fit_series(study: Study, task: str, method: str, notes: list[str]) ->
     return out
 
 
-def figure_1(study: Study, task: str, options) -> tuple[Figure, list[str]]:
+def figure_1(fitted: FittedResults, task: str, options) -> tuple[Figure, list[str]]:
     """Fig. 1: single-variable finetuning-data fits per model size, one panel per method."""
     notes: list[str] = []
     panels = []
-    for method in study.methods(task):
+    for method in fitted.methods(task):
         try:
-            series = single_fit_series(study, task, method, notes)
+            series = single_fit_series(fitted, task, method, notes)
         except Missing as err:
             notes.append(str(err))
             continue
@@ -103,18 +103,18 @@ def figure_1(study: Study, task: str, options) -> tuple[Figure, list[str]]:
     return draw_figure(panels, f"{task}: finetuning data scaling per model size", "model size"), notes
 
 
-def joint_panels(study: Study, task: str, factor: str, notes: list[str]) -> list[Panel]:
+def joint_panels(fitted: FittedResults, task: str, factor: str, notes: list[str]) -> list[Panel]:
     """Return one panel per method: the factor experiment's points with the joint law's curves."""
     panels = []
-    for method in methods_for(study, task, factor):
+    for method in methods_for(fitted, task, factor):
         try:
-            exp = study.experiment(task, method, factor)
-            points = exp.points(study.holdout)
+            exp = fitted.experiment(task, method, factor)
+            points = exp.points(fitted.holdout)
         except (Missing, UserError) as err:
             notes.append(str(err))
             continue
         try:
-            fit = study.fit(task, method, factor)
+            fit = fitted.fit(task, method, factor)
         except Missing as err:
             notes.append(f"{err} (points drawn without a fitted curve)")
             fit = None
@@ -131,13 +131,13 @@ def joint_figure(number: int):
     """Return the draw function of Fig. 2, 3 or 4."""
     factor = JOINT_FIGURES[number]
 
-    def draw(study: Study, task: str, options) -> tuple[Figure, list[str]]:
+    def draw(fitted: FittedResults, task: str, options) -> tuple[Figure, list[str]]:
         notes: list[str] = []
-        methods = methods_for(study, task, factor)
-        panels = joint_panels(study, task, factor, notes)
+        methods = methods_for(fitted, task, factor)
+        panels = joint_panels(fitted, task, factor, notes)
         if not panels:
             raise Missing("; ".join(notes) or f"{task}: no runs of {', '.join(METHOD_NAMES[m] for m in PET_METHODS)}")
-        title = f"{task}: {FACTOR_NAMES[factor]} x finetuning data{fixed_text(study, task, factor, methods)}"
+        title = f"{task}: {FACTOR_NAMES[factor]} x finetuning data{fixed_text(fitted, task, factor, methods)}"
         return draw_figure(panels, title), notes
 
     draw.__doc__ = f"Fig. {number}: {FACTOR_NAMES[factor]} x finetuning data, multiplicative joint fits."

@@ -16,19 +16,19 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from scaling_repro.analysis.experiments import Missing
+from scaling_repro.analysis.fitted_results import FittedResults
 from scaling_repro.analysis.numbers import sci
-from scaling_repro.analysis.study import Study
 from scaling_repro.errors import UserError
 from scaling_repro.figures.series import X_AXIS
 from scaling_repro.figures.style import Panel, Series, colors_for, draw_figure
 from scaling_repro.fit import LawFit, fit_law
 
 
-def base_points(study: Study, task: str) -> tuple[np.ndarray, np.ndarray]:
+def base_points(fitted: FittedResults, task: str) -> tuple[np.ndarray, np.ndarray]:
     """Return (model parameters, mean Baseline test loss) at each model's final checkpoint."""
     runs = [
         (r.model_params, r.pretrain_tokens, r.test_loss)
-        for r in study.baselines(task)
+        for r in fitted.baselines(task)
         if r.test_loss is not None and r.model_params
     ]
     final: dict[int, int] = {}
@@ -49,12 +49,12 @@ def base_fit(sizes: np.ndarray, loss: np.ndarray) -> LawFit:
     return fit_law(None, sizes, loss, "single", held_out=held, df_unit="parameters")
 
 
-def figure_10(study: Study, tasks: Sequence[str], options) -> tuple[Figure, list[str]]:
+def figure_10(fitted: FittedResults, tasks: Sequence[str], options) -> tuple[Figure, list[str]]:
     """Fig. 10: base-model loss vs model size with the fitted single-variable law, per task."""
     notes: list[str] = []
     panels = []
     for task in tasks:
-        sizes, loss = base_points(study, task)
+        sizes, loss = base_points(fitted, task)
         if len(sizes) < 2:
             notes.append(
                 f"{task}: Fig. 10 needs un-finetuned Baseline runs (train.max_steps=0) with a test loss "

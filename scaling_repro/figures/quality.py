@@ -27,7 +27,7 @@ from scaling_repro.analysis.experiments import (
     Missing,
     is_baseline,
 )
-from scaling_repro.analysis.study import METRIC_PREFERENCE, Study
+from scaling_repro.analysis.fitted_results import METRIC_PREFERENCE, FittedResults
 from scaling_repro.figures.loss import fixed_text, methods_for
 from scaling_repro.figures.series import (
     DF_AXIS,
@@ -62,12 +62,12 @@ def choose_metric(available: set[str], requested: str | None, what: str, task: s
     return min(available, key=lambda m: (METRIC_PREFERENCE.index(m) if m in METRIC_PREFERENCE else 99, m))
 
 
-def _finetuned(study: Study, task: str) -> list[RunRecord]:
-    return [r for r in study.records if r.task == task and not is_baseline(r)]
+def _finetuned(fitted: FittedResults, task: str) -> list[RunRecord]:
+    return [r for r in fitted.records if r.task == task and not is_baseline(r)]
 
 
 def value_panels(
-    study: Study,
+    fitted: FittedResults,
     task: str,
     factor: str,
     value: Callable[[RunRecord], float | None],
@@ -84,15 +84,15 @@ def value_panels(
     name) adds Pearson's r between PPL and the values to the panel.
     """
     panels = []
-    for method in methods or methods_for(study, task, factor):
+    for method in methods or methods_for(fitted, task, factor):
         try:
-            exp = study.experiment(task, method, factor)
+            exp = fitted.experiment(task, method, factor)
             values = mean_by_point(exp, value)
             require_values(values, what, exp)
         except Missing as err:
             notes.append(str(err))
             continue
-        held = held_by_point(exp.points(study.holdout))
+        held = held_by_point(exp.points(fitted.holdout))
         series = experiment_series(
             exp, values, held, connect=True, baseline=partial(baseline, exp) if baseline else None
         )
@@ -117,18 +117,18 @@ def value_panels(
     return panels
 
 
-def figure_6(study: Study, task: str, options) -> tuple[Figure, list[str]]:
+def figure_6(fitted: FittedResults, task: str, options) -> tuple[Figure, list[str]]:
     """Fig. 6: zero-shot score vs finetuning data per model size, one panel per method."""
     notes: list[str] = []
     metric = choose_metric(
-        {m for r in _finetuned(study, task) for m in r.zero_shot}, options.metric, "zero-shot (eval.zero_shot)", task
+        {m for r in _finetuned(fitted, task) for m in r.zero_shot}, options.metric, "zero-shot (eval.zero_shot)", task
     )
 
     def zero_shot(r: RunRecord) -> float | None:
         return (r.zero_shot.get(metric) or {}).get("mean")
 
     label = f"zero-shot {metric_name(metric)} (mean)"
-    panels = value_panels(study, task, "model_size", zero_shot, f"zero-shot {metric}", label, notes)
+    panels = value_panels(fitted, task, "model_size", zero_shot, f"zero-shot {metric}", label, notes)
     if not panels:
         raise Missing("; ".join(notes))
     return draw_figure(panels, f"{task}: zero-shot quality after finetuning", "model size"), notes
@@ -138,22 +138,22 @@ def metric_figure(number: int):
     """Return the draw function of Fig. 7, 8 or 9 (the generation-quality twins of Figs. 2-4)."""
     factor = METRIC_FIGURES[number]
 
-    def draw(study: Study, task: str, options) -> tuple[Figure, list[str]]:
+    def draw(fitted: FittedResults, task: str, options) -> tuple[Figure, list[str]]:
         notes: list[str] = []
         metric = choose_metric(
-            {m for r in _finetuned(study, task) for m in r.metrics}, options.metric, "test metric", task
+            {m for r in _finetuned(fitted, task) for m in r.metrics}, options.metric, "test metric", task
         )
 
         def score(r: RunRecord) -> float | None:
             return (r.metrics.get(metric) or {}).get("all")
 
         panels = value_panels(
-            study, task, factor, score, f"test {metric}", f"test {metric_name(metric)}", notes, correlate=metric
+            fitted, task, factor, score, f"test {metric}", f"test {metric_name(metric)}", notes, correlate=metric
         )
         if not panels:
             raise Missing("; ".join(notes))
-        methods = methods_for(study, task, factor)
-        fixed = fixed_text(study, task, factor, methods)
+        methods = methods_for(fitted, task, factor)
+        fixed = fixed_text(fitted, task, factor, methods)
         title = f"{task}: {metric_name(metric)} for {FACTOR_NAMES[factor]} x finetuning data{fixed}"
         return draw_figure(panels, title), notes
 
@@ -161,10 +161,10 @@ def metric_figure(number: int):
     return draw
 
 
-def _baseline_levels(study: Study, task: str, shots: int, metric: str) -> dict[tuple, float]:
+def _baseline_levels(fitted: FittedResults, task: str, shots: int, metric: str) -> dict[tuple, float]:
     """Return (model_params, pretrain_tokens) -> mean k-shot score of the Baseline runs."""
     levels: dict[tuple, list[float]] = defaultdict(list)
-    for r in study.baselines(task):
+    for r in fitted.baselines(task):
         score = ((r.few_shot.get(str(shots)) or {}).get(metric) or {}).get("all")
         if score is not None:
             levels[(r.model_params, r.pretrain_tokens)].append(score)
@@ -175,11 +175,11 @@ def shot_figure(number: int):
     """Return the draw function of Figs. 11-14 (k-shot after finetuning, with Baseline)."""
     shots, factor = SHOT_FIGURES[number]
 
-    def draw(study: Study, task: str, options) -> tuple[Figure, list[str]]:
+    def draw(fitted: FittedResults, task: str, options) -> tuple[Figure, list[str]]:
         notes: list[str] = []
-        available = {m for r in _finetuned(study, task) for m in r.few_shot.get(str(shots), {})}
+        available = {m for r in _finetuned(fitted, task) for m in r.few_shot.get(str(shots), {})}
         metric = choose_metric(available, options.metric, f"{SHOT_WORDS[shots]} (eval.few_shot: [{shots}])", task)
-        levels = _baseline_levels(study, task, shots, metric)
+        levels = _baseline_levels(fitted, task, shots, metric)
         missing_base: set[str] = set()
 
         def baseline(exp, x: float) -> float | None:
@@ -193,7 +193,7 @@ def shot_figure(number: int):
             return ((r.few_shot.get(str(shots)) or {}).get(metric) or {}).get("all")
 
         panels = value_panels(
-            study,
+            fitted,
             task,
             factor,
             score,
@@ -209,10 +209,10 @@ def shot_figure(number: int):
                 f"{task}: no un-finetuned Baseline run (train.max_steps=0, eval.few_shot: [{shots}]) of "
                 + ", ".join(sorted(missing_base))
             )
-        methods = methods_for(study, task, factor)
+        methods = methods_for(fitted, task, factor)
         title = (
             f"{task}: {SHOT_WORDS[shots]} {metric_name(metric)} after finetuning, "
-            f"{FACTOR_NAMES[factor]} x finetuning data{fixed_text(study, task, factor, methods)}"
+            f"{FACTOR_NAMES[factor]} x finetuning data{fixed_text(fitted, task, factor, methods)}"
         )
         return draw_figure(panels, title, legend_title(factor, "full")), notes
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from scaling_repro.analysis.experiments import Missing
-from scaling_repro.analysis.study import Study
+from scaling_repro.analysis.fitted_results import FittedResults
 from scaling_repro.errors import UserError
 from scaling_repro.figures import critical, loss, pretraining, quality
 from scaling_repro.figures.style import save_figure
@@ -38,7 +38,7 @@ class FigureSpec:
 
     number: int
     title: str
-    draw: Callable  # (study, task, options) -> (Figure, notes); (study, tasks, options) when not per_task
+    draw: Callable  # (fitted, task, options) -> (Figure, notes); (fitted, tasks, options) when not per_task
     per_task: bool = True
 
 
@@ -97,7 +97,7 @@ def figure_spec(number: int) -> FigureSpec:
 
 
 def render_figure(
-    study: Study,
+    fitted: FittedResults,
     number: int,
     out_dir: str | Path,
     tasks: Sequence[str] | None = None,
@@ -106,12 +106,12 @@ def render_figure(
     """Draw figure ``number`` for ``tasks`` (default: every task) into ``out_dir``; return the result."""
     spec = figure_spec(number)
     out = Path(out_dir)
-    tasks = list(tasks) if tasks else study.tasks
+    tasks = list(tasks) if tasks else fitted.tasks
     result = FigureResult(number, spec.title)
     jobs = [(f"figure{number:02d}_{t}", t) for t in tasks] if spec.per_task else [(f"figure{number:02d}", tasks)]
     for stem, target in jobs:
         try:
-            figure, notes = spec.draw(study, target, options)
+            figure, notes = spec.draw(fitted, target, options)
         except Missing as err:
             if str(err) not in result.notes:
                 result.notes.append(str(err))

@@ -23,8 +23,8 @@ from scipy.stats import pearsonr
 
 from scaling_repro.analysis import published
 from scaling_repro.analysis.experiments import FACTOR_FIELDS, FACTOR_NAMES, METHOD_NAMES, PAIRS, Missing, pair_name
+from scaling_repro.analysis.fitted_results import FittedResults
 from scaling_repro.analysis.numbers import sci
-from scaling_repro.analysis.study import Study
 from scaling_repro.config.recipe import METHODS
 from scaling_repro.errors import UserError
 from scaling_repro.figures.quality import choose_metric, metric_name
@@ -55,14 +55,16 @@ def _caption(text: str, compare_paper: bool) -> str:
     return text + " " + UNITS + (PAPER_NOTE if compare_paper else "")
 
 
-def table_4(study: Study, tasks: Sequence[str], compare_paper: bool = False, metric: str | None = None) -> Table:
+def table_4(
+    fitted: FittedResults, tasks: Sequence[str], compare_paper: bool = False, metric: str | None = None
+) -> Table:
     """Table 4: the multiplicative joint law's parameters per task and method."""
     rows, sections, notes = [], [], []
     for task in tasks:
         joints = {}
-        for method in study.methods(task):
+        for method in fitted.methods(task):
             try:
-                joints[method] = study.joint(task, method)
+                joints[method] = fitted.joint(task, method)
             except Missing as err:
                 notes.append(str(err))
         if not joints:
@@ -106,30 +108,30 @@ def table_4(study: Study, tasks: Sequence[str], compare_paper: bool = False, met
     return Table(4, "fitted scaling-law parameters", tidy_frame(rows), sections, caption, notes)
 
 
-def _reason(study: Study, task: str, method: str, factor: str, law: str, err: Missing) -> str:
+def _reason(fitted: FittedResults, task: str, method: str, factor: str, law: str, err: Missing) -> str:
     """Return why a fit is missing: the experiment's absence (any law) or this law's failure."""
     try:
-        study.experiment(task, method, factor)
+        fitted.experiment(task, method, factor)
     except Missing as missing:
         return str(missing)
     return f"{law} law: {err}"
 
 
 def _mad_cells(
-    study: Study, task: str, factor: str, law: str, compare_paper: bool, rows: list, notes: list, rules: dict
+    fitted: FittedResults, task: str, factor: str, law: str, compare_paper: bool, rows: list, notes: list, rules: dict
 ) -> list[str]:
     cells, values = [], []
     for method in METHODS:
         paper = published.MAD_HELD_OUT[law].get((task, factor, method)) if compare_paper else None
         try:
-            fit = study.fit(task, method, factor, law)
+            fit = fitted.fit(task, method, factor, law)
         except Missing as err:
-            if method in study.methods(task) and not (factor == "pet_size" and method == "full"):
-                notes.append(_reason(study, task, method, factor, law, err))
+            if method in fitted.methods(task) and not (factor == "pet_size" and method == "full"):
+                notes.append(_reason(fitted, task, method, factor, law, err))
             cells.append("-")
             continue
         value = fit.mad_held_out
-        rule = fit.labels.get("holdout", study.holdout)
+        rule = fit.labels.get("holdout", fitted.holdout)
         rules[rule] = None
         cells.append(with_paper("-" if value is None else f"{value:.4f}", None if paper is None else f"{paper:.2g}"))
         if value is not None:
@@ -170,7 +172,9 @@ def _mad_cells(
 def table_mad(number: int) -> Callable[..., Table]:
     """Return the builder of Table 2 (one task) or Table 6 (all tasks): held-out MAD per law."""
 
-    def build(study: Study, tasks: Sequence[str], compare_paper: bool = False, metric: str | None = None) -> Table:
+    def build(
+        fitted: FittedResults, tasks: Sequence[str], compare_paper: bool = False, metric: str | None = None
+    ) -> Table:
         rows: list[dict] = []
         body: list[list[str]] = []
         notes: list[str] = []
@@ -178,7 +182,7 @@ def table_mad(number: int) -> Callable[..., Table]:
             for factor in FACTOR_FIELDS:
                 rules: dict[str, None] = {}
                 cells = [
-                    c for law in LAWS for c in _mad_cells(study, task, factor, law, compare_paper, rows, notes, rules)
+                    c for law in LAWS for c in _mad_cells(fitted, task, factor, law, compare_paper, rows, notes, rules)
                 ]
                 if any(c.split(" ")[0] != "-" for c in cells):
                     body.append([task, FACTOR_NAMES[factor], ", ".join(rules)] + cells)
@@ -203,23 +207,25 @@ def table_mad(number: int) -> Callable[..., Table]:
     return build
 
 
-def table_5(study: Study, tasks: Sequence[str], compare_paper: bool = False, metric: str | None = None) -> Table:
+def table_5(
+    fitted: FittedResults, tasks: Sequence[str], compare_paper: bool = False, metric: str | None = None
+) -> Table:
     """Table 5: H and gamma of Df_c = H * X^gamma (Eq. 3) for every method pair."""
     rows, body, notes = [], [], []
     for task in tasks:
-        if len(study.methods(task)) < 2:
+        if len(fitted.methods(task)) < 2:
             notes.append(
                 f"{task}: Table 5 compares methods, but the runs have only "
-                f"{[METHOD_NAMES[m] for m in study.methods(task)]}"
+                f"{[METHOD_NAMES[m] for m in fitted.methods(task)]}"
             )
         for factor in ("model_size", "pretrain_data"):
             h_cells, g_cells = [], []
             for pair in PAIRS:
                 paper = published.CRITICAL_POWER_LAW[factor].get(task, {}).get(pair) if compare_paper else None
                 try:
-                    h, gamma = critical_power_law(*(study.fit(task, m, factor) for m in pair))
+                    h, gamma = critical_power_law(*(fitted.fit(task, m, factor) for m in pair))
                 except (Missing, UserError) as err:
-                    if all(m in study.methods(task) for m in pair):
+                    if all(m in fitted.methods(task) for m in pair):
                         notes.append(f"{task} {pair_name(pair)} ({FACTOR_NAMES[factor]}): {err}")
                     h_cells.append("-")
                     g_cells.append("-")
@@ -258,65 +264,14 @@ def table_5(study: Study, tasks: Sequence[str], compare_paper: bool = False, met
     )
 
 
-NEAR_EQUAL_BETA = 0.01  # |beta1 - beta2| at or below this: Table 4's 2-digit betas cannot give H
-
-
-def table_5_from_paper(tasks: Sequence[str] = published.TASKS) -> Table:
-    """Table 5 computed from the published Table 4 (Eq. 3 on its rounded parameters), with the
-    published Table 5 beside it; pairs whose betas differ by <= NEAR_EQUAL_BETA are flagged."""
-    rows, body = [], []
-    for task in tasks:
-        for factor in ("model_size", "pretrain_data"):
-            h_cells, g_cells = [], []
-            for pair in PAIRS:
-                laws = [published.table4(task, m)[factor] for m in pair]
-                paper = published.CRITICAL_POWER_LAW[factor][task][pair]
-                h, gamma = critical_power_law(*(("multiplicative", p) for p in laws))
-                d_beta = laws[0]["beta"] - laws[1]["beta"]
-                flag = abs(d_beta) <= NEAR_EQUAL_BETA + 1e-12
-                mark = " †" if flag else ""
-                h_cells.append(with_paper(sci(h) + mark, sci(paper[0])))
-                g_cells.append(with_paper(f"{gamma:.3g}{mark}", f"{paper[1]:.2g}"))
-                rows.append(
-                    {
-                        "task": task,
-                        "factor": factor,
-                        "pair": pair_name(pair),
-                        "H": h,
-                        "gamma": gamma,
-                        "beta_difference": d_beta,
-                        "recoverable": not flag,
-                        "paper_H": paper[0],
-                        "paper_gamma": paper[1],
-                        "x_unit": "parameters" if factor == "model_size" else "tokens",
-                        "df_unit": "examples",
-                    }
-                )
-            body += [[task, FACTOR_NAMES[factor], "H"] + h_cells, [task, FACTOR_NAMES[factor], "gamma"] + g_cells]
-    header = ["task", "scaling factor", "coefficient"] + [pair_name(p) for p in PAIRS]
-    caption = (
-        "Table 5 computed from the published Table 4: Df_c = H * X^gamma where the gap between the methods "
-        "is E_A - E_B, H = (A_A/A_B)^(1/(beta_A-beta_B)), gamma = (alpha_B-alpha_A)/(beta_A-beta_B). "
-        + UNITS
-        + " Values in parentheses: the published Table 5. †: |beta_A - beta_B| <= "
-        f"{NEAR_EQUAL_BETA:g}: H = (A_A/A_B)^(1/(beta_A-beta_B)) is not recoverable from Table 4's "
-        "two-digit betas (a rounding step of beta moves it by orders of magnitude)."
-    )
-    return Table(
-        5,
-        "critical-point coefficients H and gamma from Table 4",
-        tidy_frame(rows),
-        [("", markdown_table(header, body))],
-        caption,
-    )
-
-
-def table_7(study: Study, tasks: Sequence[str], compare_paper: bool = False, metric: str | None = None) -> Table:
+def table_7(
+    fitted: FittedResults, tasks: Sequence[str], compare_paper: bool = False, metric: str | None = None
+) -> Table:
     """Table 7: Pearson r between test PPL and the generation metric over each experiment's points."""
     rows, sections, notes = [], [], []
     for task in tasks:
         try:
-            name = choose_metric(set(study.metrics(task)), metric, "test metric", task)
+            name = choose_metric(set(fitted.metrics(task)), metric, "test metric", task)
         except Missing as err:
             notes.append(str(err))
             continue
@@ -328,9 +283,9 @@ def table_7(study: Study, tasks: Sequence[str], compare_paper: bool = False, met
                 if not compare_paper or published.PEARSON_METRIC.get(task) != name:
                     paper = None
                 try:
-                    exp = study.experiment(task, method, factor)
+                    exp = fitted.experiment(task, method, factor)
                 except Missing as err:
-                    if method in study.methods(task) and not (factor == "pet_size" and method == "full"):
+                    if method in fitted.methods(task) and not (factor == "pet_size" and method == "full"):
                         notes.append(str(err))
                     cells.append("-")
                     continue
@@ -379,7 +334,7 @@ TABLES: dict[int, Callable[..., Table]] = {2: table_mad(2), 4: table_4, 5: table
 
 
 def make_table(
-    study: Study,
+    fitted: FittedResults,
     number: int,
     task: str | None = None,
     compare_paper: bool = False,
@@ -388,7 +343,7 @@ def make_table(
     """Return table ``number`` (2, 4, 5, 6 or 7) for ``task`` (default: all tasks; Table 2: En-De or the first)."""
     if number not in TABLES:
         raise UserError(f"table: got {number!r}; the paper's tables computed from results are {sorted(TABLES)}")
-    tasks = study.check_task(task)
+    tasks = fitted.check_task(task)
     if number == 2 and task is None and tasks:
         tasks = ["wmt14_en_de"] if "wmt14_en_de" in tasks else tasks[:1]
-    return TABLES[number](study, tasks, compare_paper, metric)
+    return TABLES[number](fitted, tasks, compare_paper, metric)

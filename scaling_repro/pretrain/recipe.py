@@ -125,7 +125,7 @@ def load_pretrain_recipe(path: str | Path, overrides: list[str] | tuple[str, ...
     overrides as for finetuning recipes), or raise RecipeError naming the field."""
     from pydantic import ValidationError
 
-    from scaling_repro.config.sweep import load_recipe_dict, parse_override, set_path
+    from scaling_repro.config.recipe_file import load_recipe_dict, parse_override, set_path
 
     data = load_recipe_dict(path)
     for text in overrides:

@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
-class StudyResult:
+class StudyOutcome:
     """What a reproduction did and found."""
 
     out_dir: Path
@@ -54,14 +54,14 @@ class StudyResult:
         return sum(stage.seconds for stage in self.stages)
 
 
-def plan_study(out_dir: Path, run_dirs: Collection[Path]):
-    """Return the :class:`~scaling_repro.analysis.Study` of the plan's runs (``run_dirs``) only,
+def plan_results(out_dir: Path, run_dirs: Collection[Path]):
+    """Return the :class:`~scaling_repro.analysis.FittedResults` of the plan's runs (``run_dirs``) only,
     read from ``out_dir/runs``."""
-    from scaling_repro.analysis import Study
+    from scaling_repro.analysis import FittedResults
     from scaling_repro.analysis.reproduction import HOLDOUT
     from scaling_repro.results import load_results
 
-    return Study(load_results(out_dir / RUNS_DIR, run_dirs=run_dirs), holdout=HOLDOUT, source=RUNS_DIR)
+    return FittedResults(load_results(out_dir / RUNS_DIR, run_dirs=run_dirs), holdout=HOLDOUT, source=RUNS_DIR)
 
 
 def stale_results(out_dir: Path, run_dirs: Collection[Path]) -> int:
@@ -76,7 +76,7 @@ def stale_results(out_dir: Path, run_dirs: Collection[Path]) -> int:
 
 def fit_stage(plan: StudyPlan, out_dir: Path, run_dirs: Collection[Path]):
     """Fit the results of the plan's runs (``run_dirs``), or reuse ``report/analysis.json``
-    when they have not changed; return (analysis, the figures Study or None when reused,
+    when they have not changed; return (analysis, the figures FittedResults or None when reused,
     StageResult). Other results under ``out_dir/runs`` are left out, with a warning."""
     from scaling_repro.analysis.reproduction import (
         analyse,
@@ -105,22 +105,22 @@ def fit_stage(plan: StudyPlan, out_dir: Path, run_dirs: Collection[Path]):
                 "fit", time.perf_counter() - started, f"results unchanged: reused report/analysis.json{left_out}", False
             ),
         )
-    study = plan_study(out_dir, run_dirs)
-    analysis = analyse(study, plan.analysis, fingerprint)
+    fitted = plan_results(out_dir, run_dirs)
+    analysis = analyse(fitted, plan.analysis, fingerprint)
     n_fits = sum(len(m.multiplicative.fits) + len(m.additive.fits) + len(m.single) for m in analysis.methods.values())
     summary = (
-        f"{len(study.records)} runs -> {n_fits} law fits ({len(analysis.methods)} methods), "
+        f"{len(fitted.records)} runs -> {n_fits} law fits ({len(analysis.methods)} methods), "
         f"{plan.analysis.bootstrap} bootstrap resamples{left_out}"
     )
-    return analysis, study, StageResult("fit", time.perf_counter() - started, summary)
+    return analysis, fitted, StageResult("fit", time.perf_counter() - started, summary)
 
 
-def report_stage(analysis, study, header: list[str], out_dir: Path, run_dirs: Collection[Path]):
+def report_stage(analysis, fitted, header: list[str], out_dir: Path, run_dirs: Collection[Path]):
     """Check the findings, write findings.md / summary.md / analysis.json into ``out_dir/report``
     and (when the fits are new or the figures missing) the figures and tables of the plan's runs
     (``run_dirs``); return (findings, files, StageResult)."""
     from scaling_repro.analysis.findings import VERDICTS, check_findings
-    from scaling_repro.report.study import write_figures, write_report
+    from scaling_repro.report.study_report import write_figures, write_report
 
     started = time.perf_counter()
     findings = check_findings(analysis)
@@ -129,13 +129,13 @@ def report_stage(analysis, study, header: list[str], out_dir: Path, run_dirs: Co
     drawn = "figures unchanged"
     figures_dir = report_dir / "figures"
     missing = not (report_dir / "index.md").is_file() or not figures_dir.is_dir() or not any(figures_dir.iterdir())
-    if study is not None or missing:
-        figures = write_figures(study or plan_study(out_dir, run_dirs), out_dir / RUNS_DIR, report_dir)
+    if fitted is not None or missing:
+        figures = write_figures(fitted or plan_results(out_dir, run_dirs), out_dir / RUNS_DIR, report_dir)
         files += figures
         drawn = f"{sum(p.suffix == '.png' for p in figures)} figures"
     counts = {v: sum(f.verdict == v for f in findings) for v in VERDICTS}
     summary = ", ".join(f"{n} {v}" for v, n in counts.items()) + f"; {drawn}; {REPORT_DIR}/findings.md"
-    return findings, files, StageResult("report", time.perf_counter() - started, summary, study is not None)
+    return findings, files, StageResult("report", time.perf_counter() - started, summary, fitted is not None)
 
 
 def reproduce(
@@ -145,7 +145,7 @@ def reproduce(
     progress: bool = True,
     on_stage: Callable[[StageResult], None] | None = None,
     verbose: bool = False,
-) -> StudyResult:
+) -> StudyOutcome:
     """Run (or continue) the study of ``plan`` in ``out_dir`` (created if needed) with ``jobs``
     processes; return what it did. ``on_stage`` is called with each finished stage (for
     printing); ``verbose`` shows every stage's INFO lines on the terminal."""
@@ -153,7 +153,7 @@ def reproduce(
 
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
-    result = StudyResult(out_dir)
+    result = StudyOutcome(out_dir)
 
     def done(stage: StageResult) -> None:
         result.stages.append(stage)
@@ -171,7 +171,7 @@ def reproduce(
         with details_off_terminal():
             done(finetune_runs(specs, out_dir, jobs, progress))
         run_dirs = [out_dir / spec.run_dir for spec, _ in specs]
-        analysis, study, stage = fit_stage(plan, out_dir, run_dirs)  # its "fitting ..." lines show progress
+        analysis, fitted, stage = fit_stage(plan, out_dir, run_dirs)  # its "fitting ..." lines show progress
         done(stage)
         plan_line = (
             f"Plan: {plan.name} ({len(specs)} finetuning runs, {len(plan.models)} base models); output: {out_dir}"
@@ -179,7 +179,7 @@ def reproduce(
         header = [plan_line, "", "Stages (this invocation):", ""]
         header += [f"- {s.name}: {s.seconds:.1f} s - {s.summary}" for s in result.stages]
         with details_off_terminal():
-            findings, files, stage = report_stage(analysis, study, header, out_dir, run_dirs)
+            findings, files, stage = report_stage(analysis, fitted, header, out_dir, run_dirs)
         done(stage)
     result.peak_memory_bytes = memory.peak_bytes
     result.findings, result.report_files = findings, files

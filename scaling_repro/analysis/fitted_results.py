@@ -1,6 +1,6 @@
 """A results directory as the figures and tables see it: experiments and fitted laws, computed once.
 
-:class:`Study` wraps the RunRecords of a results directory. It finds each task x method x factor
+:class:`FittedResults` wraps the RunRecords of a results directory. It finds each task x method x factor
 experiment (:mod:`scaling_repro.analysis.experiments`) and fits the paper's joint procedure on it
 (:func:`scaling_repro.fit.joint.fit_joint`: beta and E shared over model size and pretraining
 data, then every factor refit), caching both, so a report that draws fourteen figures and four
@@ -38,7 +38,7 @@ DEFAULT_HOLDOUT = "largest"
 METRIC_PREFERENCE = ("bleurt", "rougeL", "bleu", "chrf")
 
 
-class Study:
+class FittedResults:
     """The runs of a results directory with cached experiments and fits (see module docstring)."""
 
     def __init__(
@@ -58,8 +58,8 @@ class Study:
         self._joints: dict[tuple[str, str, str], JointFit | Missing] = {}
 
     @classmethod
-    def from_dir(cls, results_dir: str | Path, **kwargs) -> Study:
-        """Return the Study of every successful ``result.json`` under ``results_dir``."""
+    def from_dir(cls, results_dir: str | Path, **kwargs) -> FittedResults:
+        """Return the FittedResults of every successful ``result.json`` under ``results_dir``."""
         path = Path(results_dir)
         if not path.is_dir():
             raise UserError(
@@ -110,7 +110,7 @@ class Study:
             return find_experiment(self.records, task, method, "model_size", self.names.get("model_size"), min_values=1)
 
     def points(self, task: str, method: str, factor: str) -> FitPoints:
-        """Return the FitPoints of an experiment under this study's holdout rule."""
+        """Return the FitPoints of an experiment under these results' holdout rule."""
         return self.experiment(task, method, factor).points(self.holdout)
 
     def factors(self, task: str, method: str) -> dict[str, FitPoints]:

@@ -202,12 +202,12 @@ def summary_markdown(analysis: StudyAnalysis, findings: list[Finding], header: S
 FIGURE_FORMATS = ("png",)  # `scaling-repro report` draws PDFs too
 
 
-def write_figures(study, runs_dir: Path, out_dir: Path) -> list[Path]:
+def write_figures(fitted, runs_dir: Path, out_dir: Path) -> list[Path]:
     """Draw the paper's figures and tables (figures stage: index.md, figures/, tables/, fits.json)
-    from ``study`` (a :class:`scaling_repro.analysis.Study`, or None to read ``runs_dir``)."""
+    from ``fitted`` (a :class:`scaling_repro.analysis.FittedResults`, or None to read ``runs_dir``)."""
     from scaling_repro.report import build_report
 
-    report = build_report(runs_dir, out_dir, study=study, formats=FIGURE_FORMATS)
+    report = build_report(runs_dir, out_dir, fitted=fitted, formats=FIGURE_FORMATS)
     files = [p for figure in report.figures for p in figure.files]
     return [report.index, *files, *([report.fits] if report.fits else [])]
 

@@ -26,8 +26,8 @@ from scaling_repro.analysis.experiments import (
     METHOD_NAMES,
     Missing,
 )
+from scaling_repro.analysis.fitted_results import DEFAULT_HOLDOUT, FittedResults
 from scaling_repro.analysis.numbers import human
-from scaling_repro.analysis.study import DEFAULT_HOLDOUT, Study
 from scaling_repro.figures.registry import (
     FIGURES,
     FigureOptions,
@@ -60,13 +60,13 @@ class Report:
         return out
 
 
-def _experiments_section(study: Study) -> str:
+def _experiments_section(fitted: FittedResults) -> str:
     rows = []
-    for task in study.tasks:
-        for method in study.methods(task):
+    for task in fitted.tasks:
+        for method in fitted.methods(task):
             for factor in FACTOR_FIELDS:
                 try:
-                    exp = study.experiment(task, method, factor)
+                    exp = fitted.experiment(task, method, factor)
                 except Missing:
                     continue
                 fixed = ", ".join(f"{k}={human(v) if isinstance(v, (int, float)) else v}" for k, v in exp.fixed.items())
@@ -80,13 +80,13 @@ def _experiments_section(study: Study) -> str:
                         xs,
                         f"{human(exp.df_values[0])}-{human(exp.df_values[-1])} ({len(exp.df_values)})",
                         fixed,
-                        exp.holdout_rule(study.holdout),
+                        exp.holdout_rule(fitted.holdout),
                     ]
                 )
     if not rows:
         return "No scaling experiment found (every figure needs runs that vary one factor and the finetuning data)."
     header = ["task", "method", "factor", "runs", "x values", "Df range (values)", "fixed", "held out"]
-    baselines = {t: len(study.baselines(t)) for t in study.tasks}
+    baselines = {t: len(fitted.baselines(t)) for t in fitted.tasks}
     extra = ", ".join(f"{t}: {n}" for t, n in baselines.items())
     return markdown_table(header, rows) + f"\n\nUn-finetuned Baseline runs (train.max_steps=0): {extra}."
 
@@ -123,46 +123,46 @@ def build_report(
     tables: Sequence[int] | None = None,
     dpi: int = 200,
     formats: Sequence[str] = ("png", "pdf"),
-    study: Study | None = None,
+    fitted: FittedResults | None = None,
 ) -> Report:
     """Draw every figure and table the results support into ``out_dir`` and return the Report.
 
     ``task`` restricts to one task; ``figures`` / ``tables`` to some numbers (default all);
     ``compare_paper`` puts the published values beside ours in the tables; ``metric`` picks the
     generation metric (default BLEURT, RougeL, BLEU, chrF, whichever the runs have).
-    ``study`` reuses an already loaded :class:`Study` instead of reading ``results_dir``.
+    ``fitted`` reuses an already loaded :class:`FittedResults` instead of reading ``results_dir``.
     """
-    study = study or Study.from_dir(results_dir, holdout=holdout, experiments=experiments)
+    fitted = fitted or FittedResults.from_dir(results_dir, holdout=holdout, experiments=experiments)
     out = Path(out_dir)
-    tasks = study.check_task(task)
+    tasks = fitted.check_task(task)
     options = FigureOptions(metric=metric, dpi=dpi, formats=tuple(formats))
     numbers = list(figures) if figures is not None else list(FIGURES)
     drawn = [
-        render_figure(study, n, out / "figures", tasks, options) for n in tqdm(numbers, desc="figures", disable=None)
+        render_figure(fitted, n, out / "figures", tasks, options) for n in tqdm(numbers, desc="figures", disable=None)
     ]
     made, table_files = [], {}
     for number in tables if tables is not None else list(TABLES):
-        table = make_table(study, number, task, compare_paper, metric)
+        table = make_table(fitted, number, task, compare_paper, metric)
         made.append(table)
         table_files[number] = table.write(out / "tables") if not table.empty else []
     joints = []
     for t in tasks:
-        for method in study.methods(t):
+        for method in fitted.methods(t):
             for law in ("multiplicative", "additive"):
                 try:
-                    joints.append(study.joint(t, method, law))
+                    joints.append(fitted.joint(t, method, law))
                 except Missing:
                     pass
     fits_path = save_fits(out / "fits.json", joint=joints) if joints else None
 
     sections = [
-        f"# Scaling report: {study.source or 'results'}",
-        f"{len(study.records)} successful runs; tasks: {', '.join(tasks) or 'none'}. Laws fitted with the paper's "
+        f"# Scaling report: {fitted.source or 'results'}",
+        f"{len(fitted.records)} successful runs; tasks: {', '.join(tasks) or 'none'}. Laws fitted with the paper's "
         "joint procedure (Huber delta 1e-3 on L_hat - L; beta and E shared over model size and pretraining data). "
         "Units: x in parameters / tokens / prompt tokens or LoRA rank, Df in examples, loss in nats per token."
         + (f" All fits: [fits.json]({fits_path.name})." if fits_path else ""),
         "## Experiments found",
-        _experiments_section(study),
+        _experiments_section(fitted),
         "## Figures",
         *(_figure_section(r, out) for r in drawn),
         "## Tables",
