@@ -1,4 +1,5 @@
-"""Shared test set-up: one torch thread (2-core CI), offline hubs, deterministic algorithms."""
+"""Shared test set-up: one torch thread (2-core CI), offline hubs, deterministic algorithms;
+fixtures that tests of several packages use."""
 
 import os
 
@@ -11,6 +12,10 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
+# Session fixtures of synthetic results from the paper's Table 4 (paper, paper_fitted,
+# tiny_like), for the analysis, figure and table tests; each is built once, when first used.
+pytest_plugins = ["tests.helpers.figures_fixtures"]
+
 
 @pytest.fixture
 def fake_runs(monkeypatch):
@@ -18,7 +23,7 @@ def fake_runs(monkeypatch):
     process and in forked ``--jobs`` children. Child interpreters get the fakes through
     ``launch_fakes.subprocess_env()`` (``PYTHONPATH``), never through the environment of the
     forkserver, which lives on for later tests that train for real."""
-    import launch_fakes
+    from tests.helpers import launch_fakes
 
     monkeypatch.setattr("scaling_repro.pipeline.run_spec", launch_fakes.run_spec)
     monkeypatch.setattr("scaling_repro.launch.local._run_forked", launch_fakes.run_forked)

@@ -1,0 +1,114 @@
+"""Crash safety: an interrupted run, rerun on its directory, ends as an uninterrupted one."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from scaling_repro.train.checkpoint import checkpoint_dir
+from scaling_repro.train.loop import train
+from scaling_repro.train.metrics_log import read_log
+from tests.helpers.paths import pythonpath
+from tests.helpers.train_helpers import collate, copy_task, tiny_llama, train_config, wrap
+
+TRAIN, DEV = copy_task(48, seed=0), copy_task(8, seed=1)
+# LoRA dropout draws from the torch RNG, so equality also needs the RNG state restored; a
+# checkpoint (3) inside a logging interval (2) needs the interval's partial loss restored.
+CONFIG = dict(max_steps=8, eval_every=4, checkpoint_every=3, log_every=2)
+
+
+class Crash(Exception):
+    pass
+
+
+def run(run_dir: Path, crash_at: int | None = None, kind: str = "lora"):
+    def hook(info):
+        if info.step == crash_at:
+            raise Crash(info.step)
+
+    model = wrap(tiny_llama(), kind, dropout=0.1)
+    return train(
+        model,
+        TRAIN,
+        DEV,
+        collate,
+        run_dir,
+        config=train_config(**CONFIG),
+        lr=3e-2,
+        batch_size=6,
+        seed=0,
+        on_step=hook if crash_at else None,
+    )
+
+
+def curves(run_dir: Path) -> tuple[list[float], list[float]]:
+    return ([r["train_loss"] for r in read_log(run_dir, "train")], [r["dev_loss"] for r in read_log(run_dir, "eval")])
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("uninterrupted")
+    return run(run_dir), curves(run_dir)
+
+
+@pytest.mark.parametrize("crash_at", [4, 5])  # 4: after a dev eval saved a best, before a checkpoint
+def test_rerun_after_a_crash_gives_the_uninterrupted_result(tmp_path, uninterrupted, crash_at):
+    with pytest.raises(Crash):
+        run(tmp_path, crash_at=crash_at)
+    result = run(tmp_path)
+    expected_result, expected_curves = uninterrupted
+    assert result.resumed_from_step == 3
+    train_curve, dev_curve = curves(tmp_path)
+    assert train_curve == pytest.approx(expected_curves[0], abs=1e-6)
+    assert dev_curve == pytest.approx(expected_curves[1], abs=1e-6)
+    assert (result.best_step, result.steps, result.tokens_seen) == (
+        expected_result.best_step,
+        expected_result.steps,
+        expected_result.tokens_seen,
+    )
+    assert result.best_dev_loss == pytest.approx(expected_result.best_dev_loss, abs=1e-6)
+    assert len(list(checkpoint_dir(tmp_path).glob("best-*"))) == 1
+
+
+def test_full_model_resume_restores_tied_weights_and_optimizer(tmp_path):
+    run(tmp_path / "whole", kind="full")
+    with pytest.raises(Crash):
+        run(tmp_path / "crashed", crash_at=5, kind="full")
+    assert run(tmp_path / "crashed", kind="full").resumed_from_step == 3
+    assert curves(tmp_path / "crashed")[0] == pytest.approx(curves(tmp_path / "whole")[0], abs=1e-6)
+
+
+KILLER = textwrap.dedent(
+    """
+    import os, signal
+    import scaling_repro.train.checkpoint as checkpoint
+    import tests.train.test_resume as t
+
+    original = checkpoint.atomic_write_json
+    def kill_mid_checkpoint(path, data):
+        # The step-6 checkpoint's Accelerate state is on disk, its trainer state is not.
+        if ".tmp-step-00000006" in str(path):
+            os.kill(os.getpid(), signal.SIGKILL)
+        return original(path, data)
+    checkpoint.atomic_write_json = kill_mid_checkpoint
+    t.run(__import__("pathlib").Path({run_dir!r}))
+    """
+)
+
+
+def test_rerun_after_sigkill_while_writing_a_checkpoint(tmp_path, uninterrupted):
+    env = {**os.environ, "PYTHONPATH": pythonpath()}
+    script = KILLER.format(run_dir=str(tmp_path))
+    proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == -9, proc.stderr[-2000:]
+    assert list(checkpoint_dir(tmp_path).glob(".tmp-step-00000006"))  # killed mid-write
+    result = run(tmp_path)
+    assert result.resumed_from_step == 3
+    assert curves(tmp_path)[0] == pytest.approx(uninterrupted[1][0], abs=1e-6)
+    assert curves(tmp_path)[1] == pytest.approx(uninterrupted[1][1], abs=1e-6)
+    assert not list(checkpoint_dir(tmp_path).glob(".tmp-*"))
