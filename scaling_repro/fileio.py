@@ -11,13 +11,14 @@ what each member writes.
 from __future__ import annotations
 
 import contextlib
+import errno
 import glob
 import json
 import os
 import stat
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 _TMP_SUFFIX = ".tmp"
 
@@ -115,3 +116,42 @@ def remove_write_leftovers(directory: str | Path, names: list[str]) -> list[Path
 def atomic_write_json(path: str | Path, data: Any) -> None:
     """Write ``data`` as indented JSON atomically (see :func:`atomic_write_text`)."""
     atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+
+
+class NotAPlainFile(OSError):
+    """A path a run appends to that is a symbolic link, a FIFO, a device or a folder: planted
+    in a shared results tree, appending through it would write outside the run's folder, hang
+    or flood. ``str()`` is one line naming the path and what it is."""
+
+    def __str__(self) -> str:
+        return f"{self.filename} {self.strerror}"
+
+
+_NOT_PLAIN = {
+    errno.ELOOP: "is a symbolic link; refusing to write through it (remove the link)",
+    errno.EMLINK: "is a symbolic link; refusing to write through it (remove the link)",  # FreeBSD's ELOOP
+    errno.ENXIO: "is a FIFO or socket, not a file (remove it)",  # a FIFO no process reads
+    errno.EISDIR: "is a folder, not a file (remove it)",
+}
+
+
+def open_append_text(path: str | Path, encoding: str = "utf-8") -> TextIO:
+    """Open ``path`` for appending text, created with mode 0666 less the umask when missing,
+    never through a symbolic link (``O_NOFOLLOW``) and never blocking on a FIFO (opened
+    non-blocking, then checked to be a regular file); raise :class:`NotAPlainFile` naming the
+    path where it is anything but a regular file."""
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+    try:
+        fd = os.open(path, flags, 0o666)
+    except OSError as err:
+        if err.errno in _NOT_PLAIN and (err.errno not in (errno.ELOOP, errno.EMLINK) or os.path.islink(path)):
+            raise NotAPlainFile(err.errno, _NOT_PLAIN[err.errno], str(path)) from None
+        raise
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise NotAPlainFile(errno.EINVAL, "is not a regular file (remove it)", str(path))
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "a", encoding=encoding)
+    except BaseException:
+        os.close(fd)
+        raise

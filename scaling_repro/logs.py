@@ -9,10 +9,14 @@ tqdm is imported when the first line is written, which keeps every command's sta
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
+import os
+import stat
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TextIO
 
 from scaling_repro.ranks import current_process
 
@@ -76,14 +80,43 @@ def configure_logging(verbose: bool = False) -> None:
         logging.getLogger(name).setLevel(library_level)
 
 
+def _open_log_file(path: Path) -> TextIO | None:
+    """Open ``path`` for appending as :func:`scaling_repro.fileio.open_append_text` does (this
+    leaf cannot import it): never through a symbolic link, never blocking on a FIFO. Return
+    None with a one-line warning naming the path where it is anything but a regular file."""
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+    try:
+        fd = os.open(path, flags, 0o666)
+    except OSError as err:
+        if os.path.islink(path):
+            reason = "it is a symbolic link (remove it)"
+        elif err.errno == errno.ENXIO:
+            reason = "it is a FIFO or socket (remove it)"
+        else:
+            reason = err.strerror or str(err)
+        logging.getLogger(PACKAGE_LOGGER).warning("not logging to %s: %s", path, reason)
+        return None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        logging.getLogger(PACKAGE_LOGGER).warning("not logging to %s: it is not a regular file (remove it)", path)
+        return None
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, "a", encoding="utf-8")
+
+
 @contextlib.contextmanager
 def log_to_file(path: str | Path) -> Iterator[Path]:
     """While inside, append every line this package logs to ``path`` too (created with its
     directory), dated; yield the path. The file gets the lines the terminal leaves out under
-    :func:`terminal_shows_warnings_only`."""
+    :func:`terminal_shows_warnings_only`. A symbolic link, FIFO or folder planted at ``path``
+    is never written through: lines then reach the terminal only, after a warning naming it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(path, encoding="utf-8")
+    stream = _open_log_file(path)
+    if stream is None:
+        yield path
+        return
+    handler = logging.StreamHandler(stream)
     handler.setFormatter(logging.Formatter(FORMAT, "%Y-%m-%d %H:%M:%S"))
     logger = logging.getLogger(PACKAGE_LOGGER)
     logger.addHandler(handler)
@@ -92,6 +125,7 @@ def log_to_file(path: str | Path) -> Iterator[Path]:
     finally:
         logger.removeHandler(handler)
         handler.close()
+        stream.close()
 
 
 @contextlib.contextmanager

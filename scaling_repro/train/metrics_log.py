@@ -1,6 +1,9 @@
 """The run's JSONL training log: one line per logging interval (``event: train``) and per dev
 evaluation (``event: eval``). A resumed run first drops the lines written after the
-checkpoint it resumes from, so the log of an interrupted run equals an uninterrupted one's."""
+checkpoint it resumes from, so the log of an interrupted run equals an uninterrupted one's.
+
+The log is never written through a symbolic link, FIFO or other non-file planted at its path
+in a shared results tree: the run stops with a one-line error naming it."""
 
 from __future__ import annotations
 
@@ -9,7 +12,8 @@ import math
 from pathlib import Path
 from typing import Any
 
-from scaling_repro.fileio import atomic_write_text
+from scaling_repro.errors import UserError
+from scaling_repro.fileio import NotAPlainFile, atomic_write_text, open_append_text
 
 LOG_FILE = "train_log.jsonl"
 
@@ -23,7 +27,13 @@ class JsonlLog:
 
     def truncate_after(self, step: int) -> None:
         """Drop lines with ``step`` greater than ``step`` (and any torn or garbled line)."""
-        if not self.enabled or not self.path.is_file():
+        if not self.enabled:
+            return
+        if self.path.is_symlink():
+            raise UserError(
+                f"training log {self.path} is a symbolic link; refusing to write through it (remove the link)"
+            )
+        if not self.path.is_file():
             return
         kept = []
         for line in self.path.read_text(encoding="utf-8", errors="replace").splitlines():
@@ -40,7 +50,11 @@ class JsonlLog:
             return
         clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in record.items()}
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a", encoding="utf-8") as handle:
+        try:
+            handle = open_append_text(self.path)
+        except NotAPlainFile as err:
+            raise UserError(f"training log {err}") from None
+        with handle:
             handle.write(json.dumps(clean, sort_keys=True) + "\n")
 
 
