@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import textwrap
+import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -93,8 +95,33 @@ def _splits(data, split: str):
     return {split: named[split]}
 
 
+_SHOWN_CONTROLS = {"\t", "\n"}
+_HIDDEN_CATEGORIES = {"Cc", "Cf", "Zl", "Zp"}
+
+
+def _escaped(text: str) -> str:
+    """Return ``text`` with control and format characters (Unicode categories Cc, Cf, Zl, Zp:
+    bidirectional overrides such as U+202E that make a terminal show text reordered, zero-width
+    characters, escape sequences) written as Python escapes (``\\u202e``); tab and newline stay."""
+    if text.isprintable():  # the common case: nothing to escape
+        return text
+    return "".join(
+        char
+        if char in _SHOWN_CONTROLS or unicodedata.category(char) not in _HIDDEN_CATEGORIES
+        else char.encode("unicode_escape").decode("ascii")
+        for char in text
+    )
+
+
+def _print(line: str) -> None:
+    """Print ``line`` with control and format characters escaped, and characters the terminal's
+    encoding lacks (an ASCII locale) as backslash escapes instead of a UnicodeEncodeError."""
+    encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
+    print(_escaped(line).encode(encoding, "backslashreplace").decode(encoding))
+
+
 def _short(text: str, width: int) -> str:
-    flat = text.replace("\n", "\\n")
+    flat = _escaped(text.replace("\n", "\\n"))
     return flat if len(flat) <= width else flat[: width - 3] + "..."
 
 
@@ -104,22 +131,24 @@ def run_show(args: argparse.Namespace) -> int:
     cfg = _task_config(args.task, args.overrides)
     data = load_task(cfg, zero_shot=args.zero_shot)
     info = data.info
-    print(
+    _print(
         f"task {info.name}: {info.source_lang} -> {info.target_lang}, metrics {', '.join(info.metrics)}, "
         f"template {info.template!r}, max tokens {info.max_source_tokens} source / {info.max_target_tokens} target"
     )
     sizes = [f"train {len(data.train)}" + (f" (seed {cfg.seed})" if cfg.train_examples else ""), f"dev {len(data.dev)}"]
     sizes += [f"{name} {len(ex)}" for name, ex in data.test.items()]
     sizes += [f"zero-shot {name} {len(ex)}" for name, ex in data.zero_shot.items()]
-    print("splits: " + ", ".join(sizes))
+    _print("splits: " + ", ".join(sizes))
     if args.tokenizer:
         _print_token_counts(args.tokenizer, data)
     for name, examples in _splits(data, args.split).items():
-        print(f"\n{name}: first {min(args.n, len(examples))} of {len(examples)}")
+        _print(f"\n{name}: first {min(args.n, len(examples))} of {len(examples)}")
         for i, example in enumerate(examples[: args.n], start=1):
             lang = f" [{example.lang}]" if example.lang else ""
-            print(f"[{i}]{lang} source: {_short(example.source, args.width)}")
-            print(textwrap.indent(f"target: {_short(example.target, args.width)}", " " * (len(str(i)) + 2 + len(lang))))
+            _print(f"[{i}]{lang} source: {_short(example.source, args.width)}")
+            _print(
+                textwrap.indent(f"target: {_short(example.target, args.width)}", " " * (len(str(i)) + 2 + len(lang)))
+            )
     return 0
 
 
@@ -133,7 +162,7 @@ def _print_token_counts(tokenizer_name: str, data) -> None:
         if not examples:
             continue
         counts = token_counts(encode_examples(tokenizer, examples, data.info, split=name, log_counts=False))
-        print(
+        _print(
             f"tokens {name}: {counts['total_tokens']} ({counts['prompt_tokens']} prompt + "
             f"{counts['target_tokens']} target), {counts['total_tokens'] / counts['examples']:.1f} per example"
         )
