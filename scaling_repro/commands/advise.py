@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from scaling_repro.commands.common import add_command
+from scaling_repro.commands.common import add_command, coverage_level
 from scaling_repro.commands.figure import add_results_args, fitted_from_args
 
 
@@ -40,7 +40,7 @@ def register(subparsers) -> None:
         metavar="N",
         help="bootstrap replicates for intervals (default 200; 0: none)",
     )
-    parser.add_argument("--level", type=float, default=0.9, help="interval coverage (default 0.9)")
+    parser.add_argument("--level", type=coverage_level, default=0.9, help="interval coverage (default 0.9)")
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     parser.add_argument("--json", action="store_true", help="print the advice as JSON")
     parser.set_defaults(func=run)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from scaling_repro.commands.common import add_command
+from scaling_repro.commands.common import add_command, coverage_level
 from scaling_repro.config.recipe import METHODS
 
 
@@ -99,7 +99,7 @@ def register(subparsers) -> None:
         "--bootstrap", type=int, default=0, metavar="N", help="N bootstrap refits for intervals (default 0)"
     )
     parser.add_argument("--resample", default="points", choices=["points", "runs"], help="what the bootstrap resamples")
-    parser.add_argument("--level", type=float, default=0.9, help="interval coverage (default 0.9)")
+    parser.add_argument("--level", type=coverage_level, default=0.9, help="interval coverage (default 0.9)")
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     parser.add_argument("--out", help="JSON output (default SOURCE/fits.json, or SOURCE.fits.json for a CSV)")
     parser.set_defaults(func=run)

@@ -6,7 +6,7 @@ import argparse
 import gc
 from pathlib import Path
 
-from scaling_repro.commands.common import OVERRIDES_HELP, add_command
+from scaling_repro.commands.common import OVERRIDES_HELP, add_command, positive_seconds
 from scaling_repro.errors import UserError
 
 
@@ -39,7 +39,7 @@ def register(subparsers) -> None:
     parser.add_argument("overrides", metavar="KEY=VALUE", nargs="*", help=OVERRIDES_HELP + " (recipe only)")
     parser.add_argument(
         "--stale-after",
-        type=float,
+        type=positive_seconds,
         default=DEFAULT_STALE_AFTER,
         metavar="SECONDS",
         help=f"a claim without heartbeat for this long counts as dead (default {DEFAULT_STALE_AFTER:.0f})",

@@ -6,7 +6,7 @@ import argparse
 import time
 from pathlib import Path
 
-from scaling_repro.commands.common import add_command, add_recipe_args
+from scaling_repro.commands.common import add_command, add_recipe_args, positive_seconds
 from scaling_repro.errors import UserError
 
 BACKENDS = ("local", "torchrun", "slurm")
@@ -89,7 +89,7 @@ def register(subparsers) -> None:
     parser.add_argument("--max-runs", type=int, metavar="N", help="start at most N runs (skipped runs do not count)")
     parser.add_argument(
         "--stale-after",
-        type=float,
+        type=positive_seconds,
         default=DEFAULT_STALE_AFTER,
         metavar="SECONDS",
         help=f"a claim without heartbeat for this long is taken over (default {DEFAULT_STALE_AFTER:.0f}); "

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from scaling_repro.commands.common import add_command, add_recipe_args
+from scaling_repro.commands.common import add_command, add_recipe_args, positive_number
 from scaling_repro.errors import RecipeError, UserError
 from scaling_repro.launch.cost import ASSUMED_MFU, H100_PEAK_FLOPS, CostAssumptions
 
@@ -58,14 +58,14 @@ def register(subparsers) -> None:
     )
     parser.add_argument(
         "--peak-tflops",
-        type=float,
+        type=positive_number,
         default=H100_PEAK_FLOPS / 1e12,
         metavar="TFLOPS",
         help=f"dense bf16 peak of one GPU (default {H100_PEAK_FLOPS / 1e12:g}, H100 SXM; A100: 312)",
     )
     parser.add_argument(
         "--tokens-per-example",
-        type=float,
+        type=positive_number,
         default=None,
         metavar="TOKENS",
         help="mean real tokens of a training example (e.g. tokens / examples from the token cache's log "
