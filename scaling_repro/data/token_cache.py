@@ -261,7 +261,7 @@ def open_arrays(directory: Path, key: str) -> EncodedView:
         meta = json.loads((directory / META_FILE).read_text(encoding="utf-8"))
         if meta.get("format") != FORMAT_VERSION or meta.get("key") != key:
             raise CacheError(f"{directory / META_FILE} describes another encoding")
-        unchanged = _verified_unchanged(directory)
+        unchanged, examples = _verified_unchanged(directory), int(meta["examples"])
         arrays = {}
         for name, dtype in ARRAYS.items():
             path, info = directory / f"{name}.bin", meta["files"][f"{name}.bin"]
@@ -270,12 +270,13 @@ def open_arrays(directory: Path, key: str) -> EncodedView:
             if not unchanged and _file_sha256(path) != info["sha256"]:
                 raise CacheError(f"{path} does not match its SHA-256")
             arrays[name] = _map(path, dtype, info["count"])
-    except (OSError, ValueError, KeyError, TypeError) as err:
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as err:
+        # AttributeError: meta data that is not a JSON object; RecursionError: nested too deep to parse
         if isinstance(err, CacheError):
             raise
         raise CacheError(f"{directory}: {err}") from err
     view = EncodedView(arrays["tokens"], arrays["offsets"], arrays["prompt_lengths"])
-    if len(view.offsets) != meta["examples"] + 1 or view.offsets[0] != 0 or view.offsets[-1] != len(view.tokens):
+    if len(view.offsets) != examples + 1 or view.offsets[0] != 0 or view.offsets[-1] != len(view.tokens):
         raise CacheError(f"{directory}: offsets do not span the tokens")
     if not unchanged:
         _stamp_verified(directory)
