@@ -1,6 +1,5 @@
 """`scaling-repro fit`: results directories and CSV files in, a table and a JSON of fits out."""
 
-
 import pytest
 
 from scaling_repro.analysis import published as paper

@@ -9,7 +9,6 @@ from scaling_repro.cli import main
 from scaling_repro.config.sweep import load_runs
 from scaling_repro.results import DAMAGED_RESULT_FILE, RESULT_FILE, SPEC_FILE, read_record
 from scaling_repro.train.checkpoint import checkpoint_dir
-from tests.core.test_pipeline import recipe, tokenizer_dir  # noqa: F401 (fixtures)
 
 GARBLED = b'{"run_id": "0597f6e5b47e", "stat'
 

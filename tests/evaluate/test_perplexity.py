@@ -119,7 +119,10 @@ def test_sharded_losses_sum_to_the_unsharded_ones(tokenizer, monkeypatch):
         "x": encode_examples(tokenizer, EXAMPLES, INFO, log_counts=False),
         "y": encode_examples(tokenizer, EXAMPLES[:3], INFO, log_counts=False),
     }
-    collate = lambda batch: collate_for_lm(batch, tokenizer.pad_token_id)
+
+    def collate(batch):
+        return collate_for_lm(batch, tokenizer.pad_token_id)
+
     full = losses_per_set(model, encoded, collate, batch_size=2)
     monkeypatch.setattr(perplexity, "gather_objects", lambda local, process: [local])  # no process group
     shards = [losses_per_set(model, encoded, collate, 2, ProcessInfo(i, 3)) for i in range(3)]

@@ -146,7 +146,7 @@ def test_missing_bleurt_checkpoint_fails_before_any_decoding(model, tokenizer, m
 
 
 def test_bleurt_is_scored_from_the_configured_checkpoint(model, tokenizer, tmp_path):
-    from tests.evaluate.test_bleurt import CORPUS, train_spm, write_checkpoint
+    from tests.helpers.bleurt_checkpoint import CORPUS, train_spm, write_checkpoint
 
     write_checkpoint(tmp_path / "bleurt", train_spm(tmp_path / "spm", CORPUS + WORDS, vocab_size=200))
     cfg = EvalConfig(max_new_tokens=3, metrics=["bleurt", "chrf"], bleurt_checkpoint=str(tmp_path / "bleurt"))

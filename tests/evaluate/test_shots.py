@@ -35,7 +35,9 @@ def test_demonstrations_are_deterministic_under_the_seed():
 
 
 def test_few_shot_prompts_are_deterministic_under_the_seed(tokenizer):
-    build = lambda seed: few_shot_prompts(tokenizer, TRAIN, QUERIES, INFO, shots=2, seed=seed)
+    def build(seed):
+        return few_shot_prompts(tokenizer, TRAIN, QUERIES, INFO, shots=2, seed=seed)
+
     assert build(3) == build(3)
     assert build(3) != build(4)
 

@@ -97,9 +97,9 @@ def test_figure_command_writes_png_and_pdf_and_reports_missing_runs(tiny_like, t
 
 def test_figures_tables_report_and_advise_import_no_torch():
     code = (
-        "import sys; import scaling_repro.report.results_report, scaling_repro.analysis.advice, scaling_repro.analysis.synthetic, "
-        "scaling_repro.commands.figure, scaling_repro.commands.table, scaling_repro.commands.report, "
-        "scaling_repro.commands.advise; print('torch' in sys.modules)"
+        "import sys; import scaling_repro.report.results_report, scaling_repro.analysis.advice, "
+        "scaling_repro.analysis.synthetic, scaling_repro.commands.figure, scaling_repro.commands.table, "
+        "scaling_repro.commands.report, scaling_repro.commands.advise; print('torch' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

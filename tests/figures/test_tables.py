@@ -22,7 +22,6 @@ FACTOR_OF_ROW = {
 }
 
 
-
 def test_table4_recovers_the_generating_parameters(paper, paper_fitted):
     frame = make_table(paper_fitted, 4).frame
     assert len(frame) == 3 * (2 * 8 + 6)  # 3 tasks; FMT has 6 rows, Prompt and LoRA 8

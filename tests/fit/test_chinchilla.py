@@ -5,7 +5,6 @@ highest losses: E = 1.8172, A = 482.01, B = 2085.43, alpha = 0.3478, beta = 0.36
 log L with a Huber loss (delta 1e-3) as a likelihood with a fitted scale (estimator="huber_mle").
 """
 
-
 import numpy as np
 import pandas as pd
 import pytest

@@ -25,7 +25,10 @@ def evaluate(model, process):
     outputs = greedy_generate(
         model, PROMPTS, eos_token_id=-1, pad_token_id=0, max_new_tokens=5, batch_size=2, process=process
     )
-    collate = lambda batch: collate_for_lm(batch, 0)
+
+    def collate(batch):
+        return collate_for_lm(batch, 0)
+
     loss = losses_per_set(model, ENCODED, collate, batch_size=2, process=process)["a"]
     return {"outputs": outputs, "nll": loss.nll, "tokens": loss.tokens}
 

@@ -1,8 +1,8 @@
 """Session fixtures of the figure/table/advise tests: synthetic results from the paper's Table 4.
 
 The root conftest.py loads this module as a plugin: any test may ask for ``paper``,
-``paper_fitted`` or ``tiny_like``. Each results directory is generated once per session (writing ~1,400 records takes < 1 s, the
-FittedResults caches its fits across tests).
+``paper_fitted`` or ``tiny_like``. Each results directory is generated once per session
+(writing ~1,400 records takes < 1 s; the FittedResults caches its fits across tests).
 """
 
 import pytest

@@ -2,8 +2,9 @@
 
 Loads the tiny pretrained checkpoint ``OUT_DIR/base`` for FMT, LoRA and prompt tuning (text
 init), once partitioned from the start (``sharded_construction``) and once whole (after a ZeRO-3
-run in this process, whose DeepSpeed config Accelerate keeps set), trains each under ZeRO-3 and writes to ``OUT_DIR/zero3_construction.json`` (rank 0) what each rank held
-after construction and the loss curves.
+run in this process, whose DeepSpeed config Accelerate keeps set), trains each under ZeRO-3
+and writes to ``OUT_DIR/zero3_construction.json`` (rank 0) what each rank held after
+construction and the loss curves.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""The Slurm backend: a dry-run snapshot of the submission, a real one on submitit's local executor,\nthe submitted resources (fake sbatch), and a requeued task's claim."""
+"""The Slurm backend: a dry-run snapshot of the submission, a real one on submitit's local executor,
+the submitted resources (fake sbatch), and a requeued task's claim."""
 
 import json
 import os
@@ -51,8 +52,9 @@ def test_slurm_dry_run_prints_the_array_jobs_it_would_submit(tmp_path, monkeypat
 
 
 def sweep_cli(*args: str) -> subprocess.CompletedProcess:
-    # A separate process that runs fake runs (so do its submitit tasks): submitit's local executor must not share the test process's
-    # stdout/stderr capture (absl.logging, imported by other tests, breaks it there).
+    # A separate process that runs fake runs (so do its submitit tasks): submitit's local executor
+    # must not share the test process's stdout/stderr capture (absl.logging, imported by other
+    # tests, breaks it there).
     return subprocess.run(
         [sys.executable, "-m", "scaling_repro", "sweep", *args],
         env=subprocess_env(),

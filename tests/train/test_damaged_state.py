@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from scaling_repro.train.checkpoint import DamagedCheckpointError, checkpoint_dir, load_best_weights
+from tests.helpers.crash_resume import Crash, curves, run
 from tests.helpers.train_helpers import tiny_llama, wrap
-from tests.train.test_resume import Crash, curves, run, uninterrupted  # noqa: F401 (fixture)
 
 
 def step_dir(run_dir: Path, step: int) -> Path:

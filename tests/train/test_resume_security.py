@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from scaling_repro.train.checkpoint import DamagedCheckpointError, load_best_weights
+from tests.helpers.crash_resume import Crash, run
 from tests.helpers.train_helpers import tiny_llama, wrap
-from tests.train.test_resume import Crash, run, uninterrupted  # noqa: F401 (fixture)
 
 STEP = "checkpoints/step-00000003"
 # Every file a resume from STEP reads, and the pickles Accelerate would load from it.

@@ -15,8 +15,8 @@ import pytest
 from scaling_repro.train.checkpoint import checkpoint_dir, resumable_checkpoint
 from scaling_repro.train.distributed import deepspeed_available
 from scaling_repro.train.state_files import STATE_FILE, WORLD_SIZE_KEY, WorldSizeChangedError, recorded_world_size
+from tests.helpers.crash_resume import Crash, curves, run
 from tests.helpers.paths import HELPERS, pythonpath
-from tests.train.test_resume import Crash, curves, run, uninterrupted  # noqa: F401 (fixture)
 
 WORKER = HELPERS / "world_size_worker.py"
 
