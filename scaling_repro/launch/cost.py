@@ -114,6 +114,7 @@ def config_matmul_params(name: str, vocab_size: int | None = None) -> int:
     return config_flops_shape(name, vocab_size)[0]
 
 
+@functools.cache
 def flops_shape(model_name: str) -> tuple[int, int, int]:
     """Return (matmul parameters N, layers, heads x head dim) of a model: counted for a config
     name (:func:`config_flops_shape`), else N read from the name and no attention shape."""
@@ -132,11 +133,18 @@ def matmul_params(model_name: str) -> float:
 def model_flops(spec: RunSpec):
     """Return the trainer's FLOP shape (:class:`~scaling_repro.train.throughput.ModelFlops`)
     of the run's model under its method."""
+    virtual = spec.method.prompt_length if spec.method.kind == "prompt" else 0
+    return _model_flops(spec.model.name, spec.method.kind, virtual)
+
+
+@functools.cache
+def _model_flops(model_name: str, method: str, virtual_tokens: int):
+    """The FLOP shape of ``model_name`` under ``method``, once per distinct value (a sweep of
+    100K runs has a handful)."""
     from scaling_repro.train.throughput import ModelFlops
 
-    n, layers, attention_dim = flops_shape(spec.model.name)
-    virtual = spec.method.prompt_length if spec.method.kind == "prompt" else 0
-    return ModelFlops(n, n if spec.method.kind == "full" else 0, layers, attention_dim, virtual)
+    n, layers, attention_dim = flops_shape(model_name)
+    return ModelFlops(n, n if method == "full" else 0, layers, attention_dim, virtual_tokens)
 
 
 def sequence_tokens(spec: RunSpec, tokens_per_example: float | None = None) -> float:
@@ -148,6 +156,7 @@ def sequence_tokens(spec: RunSpec, tokens_per_example: float | None = None) -> f
     return (spec.task.max_source_tokens or source) + (spec.task.max_target_tokens or target)
 
 
+@functools.cache
 def task_length_caps(task: str) -> tuple[int, int]:
     """Return the task's default (max source, max target) tokens, as its loader applies them."""
     from scaling_repro.data import tasks
