@@ -27,3 +27,21 @@ def fake_runs(monkeypatch):
 
     monkeypatch.setattr("scaling_repro.pipeline.run_spec", launch_fakes.run_spec)
     monkeypatch.setattr("scaling_repro.launch.local._run_forked", launch_fakes.run_forked)
+
+
+@pytest.fixture
+def make_run_spec():
+    """``make_run_spec(**overrides)``: a valid RunSpec (synthetic_mt, tiny-s, full finetuning)
+    with the given fields; a section given as a dict is merged into the default one."""
+    from tests.helpers.factories import build_run_spec
+
+    return build_run_spec
+
+
+@pytest.fixture
+def make_law_fit():
+    """``make_law_fit(**overrides)``: a multiplicative LawFit (Table 4's En-De FMT parameters)
+    with the given fields."""
+    from tests.helpers.factories import build_law_fit
+
+    return build_law_fit

@@ -12,7 +12,8 @@ from scaling_repro.analysis.paired import decide
 from scaling_repro.analysis.reproduction import MethodFits, StudyAnalysis
 from scaling_repro.config.recipe import METHODS
 from scaling_repro.config.study_plan import AnalysisSettings
-from scaling_repro.fit.record import Bootstrap, JointFit, LawFit
+from scaling_repro.fit.record import Bootstrap, JointFit
+from tests.helpers.factories import build_law_fit
 
 MODELS = {"paper-1b": 1e9, "paper-2b": 2e9, "paper-4b": 4e9, "paper-8b": 8e9, "paper-16b": 16e9}
 # Table 4, En-De: (A_m, alpha_m, alpha_p, alpha_t, E, beta)
@@ -26,21 +27,7 @@ N_REPLICATES = 40
 
 def law(params, samples, mad_held_out=0.01):
     boot = Bootstrap(n_samples=len(samples), resample="points", level=0.9, seed=0, intervals={}, samples=samples)
-    return LawFit(
-        law="multiplicative",
-        formula="",
-        residual="linear",
-        huber_delta=1e-3,
-        params=params,
-        objective=0.0,
-        n_points=8,
-        n_held_out=4,
-        mad_fit=0.005,
-        mad_held_out=mad_held_out,
-        points=[],
-        bootstrap=boot,
-        labels={"holdout": "largest"},
-    )
+    return build_law_fit(params=params, mad_held_out=mad_held_out, bootstrap=boot, labels={"holdout": "largest"})
 
 
 def joint(columns, sd, mad, seed):

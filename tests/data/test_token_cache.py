@@ -27,6 +27,7 @@ from scaling_repro.data.token_cache import (
 )
 from scaling_repro.data.types import Example
 from scaling_repro.models.tokenizer import load_tokenizer, train_tokenizer
+from tests.helpers.factories import build_run_spec
 
 SMALL = {"train_pool": 3000, "dev_size": 50, "test_size": 20, "zero_shot_size": 20}
 
@@ -190,16 +191,12 @@ def test_an_empty_split_is_an_empty_view(tmp_path, tokenizer, task):
 
 
 def _spec(tmp_path, tokenizer_dir, lr=1e-3, **task):
-    from scaling_repro.config.recipe import RunSpec
-
-    return RunSpec.model_validate(
-        {
-            "name": "cache",
-            "output_dir": str(tmp_path / "runs"),
-            "task": {"name": "synthetic_mt", "train_examples": 64, "dev_examples": 16, "params": SMALL, **task},
-            "model": {"name": "tiny-xs", "init": "random", "tokenizer": str(tokenizer_dir)},
-            "method": {"kind": "full", "lr": lr, "batch_size": 16},
-        }
+    return build_run_spec(
+        name="cache",
+        output_dir=str(tmp_path / "runs"),
+        task={"train_examples": 64, "dev_examples": 16, "params": SMALL, **task},
+        model={"name": "tiny-xs", "init": "random", "tokenizer": str(tokenizer_dir)},
+        method={"lr": lr, "batch_size": 16},
     )
 
 

@@ -14,19 +14,18 @@ from scaling_repro.launch.cost import (
     gpu_hours,
     run_cost,
 )
+from tests.helpers.factories import build_run_spec
 
 WMT_LENGTH = 256 + 256  # wmt14_en_de source + target caps
 
 
 def spec(method: dict, train: dict | None = None, task: dict | None = None, model: str = "paper-1b") -> RunSpec:
-    return RunSpec.model_validate(
-        {
-            "name": "cost",
-            "task": {"name": "wmt14_en_de", "train_examples": 100_000, **(task or {})},
-            "model": {"name": model},
-            "method": method,
-            "train": {"max_steps": 2_500, "max_epochs": 100, "eval_every": 1000, **(train or {})},
-        }
+    return build_run_spec(
+        name="cost",
+        task={"name": "wmt14_en_de", "train_examples": 100_000, **(task or {})},
+        model={"name": model},
+        method=method,
+        train={"max_steps": 2_500, "max_epochs": 100, "eval_every": 1000, **(train or {})},
     )
 
 

@@ -5,18 +5,11 @@ from pathlib import Path
 from scaling_repro.config.recipe import RunSpec
 from scaling_repro.launch import runners
 from scaling_repro.launch.runners import InProcessRunner, RunTarget
+from tests.helpers.factories import build_run_spec
 
 
 def spec(**train) -> RunSpec:
-    return RunSpec.model_validate(
-        {
-            "name": "t",
-            "task": {"name": "synthetic_mt"},
-            "model": {"name": "tiny-s"},
-            "method": {"kind": "full"},
-            "train": train,
-        }
-    )
+    return build_run_spec(train=train)
 
 
 def test_deepspeed_runs_go_to_a_child_process(monkeypatch):

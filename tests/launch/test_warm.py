@@ -15,14 +15,13 @@ from scaling_repro.launch.warm import (
     synthetic_task_params,
     warm_caches,
 )
+from tests.helpers.factories import build_run_spec
 
 PARAMS = {"train_pool": 300, "dev_size": 20, "test_size": 20, "zero_shot_size": 20}
 
 
 def spec(task: dict) -> RunSpec:
-    return RunSpec.model_validate(
-        {"name": "warm", "task": task, "model": {"name": "tiny-xs"}, "method": {"kind": "full"}}
-    )
+    return build_run_spec(name="warm", task=task, model={"name": "tiny-xs"})
 
 
 def test_the_synthetic_tasks_of_a_sweep_are_listed_once_each():

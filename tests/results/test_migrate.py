@@ -8,22 +8,14 @@ from scaling_repro.launch.execute import SweepOptions, execute_run
 from scaling_repro.launch.status import status_of_specs
 from scaling_repro.results import RunDir, new_record, read_record
 from tests.helpers import launch_fakes
+from tests.helpers.factories import build_run_spec
 
 # The id of SPEC while runtime settings (here train.threads) still counted in run ids.
 LEGACY_ID = "c64310ee37b5"
 
 
 def tuned_spec(tmp_path) -> RunSpec:
-    return RunSpec.model_validate(
-        {
-            "name": "t",
-            "output_dir": str(tmp_path / "runs"),
-            "task": {"name": "synthetic_mt"},
-            "model": {"name": "tiny-s"},
-            "method": {"kind": "full"},
-            "train": {"threads": 2},
-        }
-    )
+    return build_run_spec(output_dir=str(tmp_path / "runs"), train={"threads": 2})
 
 
 def legacy_run_dir(spec: RunSpec) -> RunDir:

@@ -18,6 +18,7 @@ from scaling_repro.models.configs import count_parameters
 from scaling_repro.train import distributed
 from scaling_repro.train.distributed import construction_config, deepspeed_available, load_deepspeed_config
 from scaling_repro.train.throughput import matmul_params
+from tests.helpers.factories import build_run_spec
 from tests.helpers.models_testing import make_tokenizer, tiny_model
 from tests.helpers.paths import HELPERS, pythonpath
 
@@ -59,7 +60,6 @@ def test_runs_other_than_zero3_build_their_model_whole(deepspeed):
 def _prepare_sharding(monkeypatch, tmp_path, init: str, for_training: bool) -> str | None:
     """Return the DeepSpeed config ``pipeline.prepare`` asks ``sharded_construction`` for."""
     from scaling_repro import pipeline
-    from scaling_repro.config.recipe import RunSpec
 
     asked = []
 
@@ -75,15 +75,12 @@ def _prepare_sharding(monkeypatch, tmp_path, init: str, for_training: bool) -> s
     monkeypatch.setattr(distributed, "sharded_construction", recording)
     monkeypatch.setattr("scaling_repro.data.tasks.load_task", lambda cfg, zero_shot=False: None)
     model = {"name": "tiny-xs", "init": "random", "tokenizer": "tok"} if init == "random" else {"name": "some/model"}
-    spec = RunSpec.model_validate(
-        {
-            "name": "z3",
-            "output_dir": str(tmp_path),
-            "task": {"name": "synthetic_mt"},
-            "model": model,
-            "method": {"kind": "full", "lr": 1e-3, "batch_size": 16},
-            "train": {"deepspeed": "zero3"},
-        }
+    spec = build_run_spec(
+        name="z3",
+        output_dir=str(tmp_path),
+        model=model,
+        method={"kind": "full", "lr": 1e-3, "batch_size": 16},
+        train={"deepspeed": "zero3"},
     )
     with pytest.raises(Asked):
         pipeline.prepare(spec, for_training=for_training)
