@@ -10,8 +10,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import traceback
 
-from scaling_repro.errors import UserError
+from scaling_repro.errors import UserError, filesystem_error
 from scaling_repro.logs import configure_logging
 
 COMMAND_MODULES = (
@@ -52,7 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Parse ``argv``, run the subcommand and return its exit code (2 for user errors)."""
+    """Parse ``argv``, run the subcommand and return its exit code: 2 for user errors and for
+    the file system's refusals (disk full, read-only, no permission: one line naming the path,
+    the traceback with ``-v``), 130 for Ctrl-C."""
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     # Overrides may come after options too (`run r.yaml --index 3 train.max_steps=5`).
@@ -70,6 +73,14 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as err:
+        message = filesystem_error(err)
+        if message is None:
+            raise
+        if args.verbose:
+            traceback.print_exc()
+        print(f"error: {message}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

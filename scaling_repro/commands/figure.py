@@ -104,8 +104,10 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from scaling_repro.commands.outputs import check_output_folder
     from scaling_repro.figures.registry import FigureOptions, figure_spec, render_figure
 
+    check_output_folder(args.out, "--out")
     figure_spec(args.number)
     fitted = fitted_from_args(args)
     options = FigureOptions(metric=args.metric, dpi=args.dpi, formats=formats(args.format))

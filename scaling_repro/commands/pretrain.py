@@ -31,10 +31,12 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from scaling_repro.commands.outputs import check_output_folder
     from scaling_repro.pretrain.recipe import load_pretrain_recipe
     from scaling_repro.pretrain.run import pretrain
 
     recipe = load_pretrain_recipe(args.recipe, args.overrides)
+    check_output_folder(recipe.output_dir, "output_dir")
     for root in pretrain(recipe):
         revisions = sorted((p.name for p in root.glob("tokens-*")), key=lambda n: int(n.split("-")[1]))
         print(f"{root}: {', '.join(revisions)}")

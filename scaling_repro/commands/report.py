@@ -46,8 +46,10 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from scaling_repro.commands.outputs import check_output_folder
     from scaling_repro.report.results_report import build_report
 
+    check_output_folder(args.out, "--out")
     report = build_report(
         args.results,
         args.out,

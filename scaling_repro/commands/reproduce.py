@@ -1,13 +1,17 @@
 """``scaling-repro reproduce``: run a whole study (pretrain, finetune, fit, report) in one command.
 
 The terminal shows the stage lines, progress bars, warnings and the fits' progress; every log
-line goes to ``OUT/reproduce.log`` (``-v`` shows them all on the terminal too).
+line goes to ``OUT/reproduce.log`` (``-v`` shows them all on the terminal too), and so does the
+traceback of an error that ends the study (the terminal gets one line for a full disk or a
+read-only folder, see :mod:`scaling_repro.cli`).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import time
+import traceback
 from pathlib import Path
 
 from scaling_repro.commands.common import add_command
@@ -41,7 +45,8 @@ def register(subparsers) -> None:
         Runs execute --jobs at a time, each in a
         child process with one torch thread (on a shared or small machine one thread per process
         is much faster than several threads). Every log line goes to OUT/reproduce.log; the
-        terminal shows the stage lines and progress (-v: every line).
+        terminal shows the stage lines and progress (-v: every line). One study at a time per
+        OUT: a second `reproduce` on the same OUT exits at once (status 2) naming the first.
         """,
         """
         scaling-repro reproduce tiny
@@ -61,20 +66,35 @@ def _print_stage(stage) -> None:
     print(f"[{stage.name:8}] {stage.seconds:7.1f} s  {stage.summary}", flush=True)
 
 
+def _log_traceback(log_path: Path) -> None:
+    """Append the traceback being handled to the study's log (not on a full disk)."""
+    with contextlib.suppress(OSError), open(log_path, "a", encoding="utf-8") as handle:
+        handle.write(traceback.format_exc())
+
+
 def run(args: argparse.Namespace) -> int:
     from scaling_repro.analysis.findings import findings_table
+    from scaling_repro.commands.outputs import check_output_folder
     from scaling_repro.errors import UserError
     from scaling_repro.logs import log_to_file
     from scaling_repro.reproduce import load_plan, plan_path, reproduce
+    from scaling_repro.reproduce.study import study_lock
 
     if args.jobs < 1:
         raise UserError(f"--jobs {args.jobs}: must be at least 1")
     plan = load_plan(args.plan or plan_path(args.study, args.quick))
     out = args.out or f"reproduce-{args.study}{'-quick' if args.quick else ''}"
+    check_output_folder(out, "--out")
+    Path(out).mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    print(f"reproduce {args.study}: {plan.description or plan.name} -> {out} ({args.jobs} jobs)", flush=True)
-    with log_to_file(Path(out).resolve() / LOG_FILE) as log_path:
-        result = reproduce(plan, out, jobs=args.jobs, on_stage=_print_stage, verbose=args.verbose)
+    with study_lock(out):  # before anything is printed or logged: a second study stops at once
+        print(f"reproduce {args.study}: {plan.description or plan.name} -> {out} ({args.jobs} jobs)", flush=True)
+        with log_to_file(Path(out).resolve() / LOG_FILE) as log_path:
+            try:
+                result = reproduce(plan, out, jobs=args.jobs, on_stage=_print_stage, verbose=args.verbose)
+            except Exception:
+                _log_traceback(log_path)
+                raise
     wall = time.perf_counter() - started
     targets = plan.targets
     memory = result.peak_memory_bytes

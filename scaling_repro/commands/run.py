@@ -37,6 +37,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from scaling_repro.commands.outputs import check_output_folder, check_run_folders
     from scaling_repro.config.sweep import load_runs, select_run
     from scaling_repro.pipeline import run_spec
     from scaling_repro.ranks import is_main_process
@@ -44,6 +45,8 @@ def run(args: argparse.Namespace) -> int:
 
     sweep = load_runs(args.recipe, args.overrides)
     spec = select_run(sweep, index=args.index, run_id=args.run_id)
+    check_run_folders([spec])
+    check_output_folder(spec.run_dir, "run folder")
     stop.install_preemption_handler()
     try:
         record = run_spec(spec, sweep_source=sweep.source)

@@ -132,6 +132,7 @@ def _check_args(args: argparse.Namespace) -> list[str] | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from scaling_repro.commands.outputs import check_run_folders
     from scaling_repro.config.sweep import load_runs
     from scaling_repro.launch import (
         RunTarget,
@@ -155,6 +156,7 @@ def run(args: argparse.Namespace) -> int:
         max_runs=args.max_runs,
     )
     specs = order_runs(sweep.runs, args.order)
+    check_run_folders(specs)
     sweep_dir = specs[0].run_dir.parent
     title = f"{sweep_dir} ({args.backend})"
     if args.backend == "slurm":

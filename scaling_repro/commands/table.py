@@ -49,11 +49,14 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from scaling_repro.commands.outputs import check_output_folder
     from scaling_repro.errors import UserError
     from scaling_repro.figures.tables import TABLES, make_table
 
     if args.number not in TABLES:
         raise UserError(f"table: got {args.number}; the paper's tables computed from results are {sorted(TABLES)}")
+    if args.out:
+        check_output_folder(args.out, "--out")
     if args.from_paper:
         table = _from_paper(args)
     else:

@@ -220,9 +220,18 @@ def damaged_claim_warning(run_dir: str | Path, info: ClaimInfo, stale_after: flo
 
 
 def _create_exclusive(path: Path, text: str) -> bool:
-    """Create ``path`` holding ``text`` unless it exists; return whether this call created it."""
+    """Create ``path`` holding ``text`` unless it exists; return whether this call created it.
+    Leaves no temporary file, also when writing it fails (a full disk)."""
     tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
-    tmp.write_text(text, encoding="utf-8")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        return _link_exclusive(tmp, path, text)
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+
+
+def _link_exclusive(tmp: Path, path: Path, text: str) -> bool:
     try:
         os.link(tmp, path)
         return True
@@ -234,9 +243,6 @@ def _create_exclusive(path: Path, text: str) -> bool:
         if tmp.stat().st_nlink == 2:  # NFS: a retransmitted link() can fail although it worked
             return True
         raise
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
 
 
 def _create_exclusive_open(path: Path, text: str) -> bool:
@@ -302,12 +308,20 @@ class Claim:
 
     def release(self, finished: bool = False) -> None:
         """Give the run back: write a ``released`` generation; with ``finished`` (the run has
-        an ok result) remove the claims directory altogether."""
-        if self.lost or not self.is_current():
-            return
-        released = replace(self.info, generation=self.info.generation + 1, state="released")
-        if not _create_exclusive(_generation_path(self.run_dir, released.generation), released.to_json()):
-            log.warning("%s: claim was taken over before release", self.run_dir)
+        an ok result) remove the claims directory altogether. A claim that cannot be released
+        (full disk, read-only folder) is a warning, not an error: it is taken over when stale."""
+        try:
+            if self.lost or not self.is_current():
+                return
+            released = replace(self.info, generation=self.info.generation + 1, state="released")
+            if not _create_exclusive(_generation_path(self.run_dir, released.generation), released.to_json()):
+                log.warning("%s: claim was taken over before release", self.run_dir)
+                return
+        except OSError as err:  # warn only: this worker goes on with its next run
+            if finished:
+                shutil.rmtree(_claims_dir(self.run_dir), ignore_errors=True)
+            if _claims_dir(self.run_dir).exists():
+                log.warning("%s: could not release the claim (%s); it is taken over once stale", self.run_dir, err)
             return
         if finished:
             # Safe: a worker that claims a finished run re-reads result.json and skips it.

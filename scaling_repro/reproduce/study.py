@@ -15,18 +15,26 @@ progress bar say it; a log file (:func:`scaling_repro.logs.log_to_file`) still g
 
 Everything happens in the study's output directory without making it the working directory:
 paths are joined to it, and the child processes that train run in it, where the plan's recipes
-have their relative paths (``runs/``, ``pretrained/<model>``).
+have their relative paths (``runs/``, ``pretrained/<model>``). One invocation at a time: the
+folder is locked (:func:`study_lock`) while a study runs in it, and a second one stops at once.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
+import os
+import socket
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from scaling_repro.config.study_plan import REPORT_DIR, RUNS_DIR, StudyPlan
+from scaling_repro.errors import UserError
+from scaling_repro.locks import LockHeld, exclusive_lock
 from scaling_repro.logs import terminal_shows_warnings_only
 from scaling_repro.reproduce.stages import (
     StageResult,
@@ -52,6 +60,56 @@ class StudyOutcome:
     @property
     def seconds(self) -> float:
         return sum(stage.seconds for stage in self.stages)
+
+
+LOCK_FILE = ".reproduce.lock"
+_LOCKED_HERE: set[Path] = set()  # study folders this process holds the lock of
+
+
+class StudyBusy(UserError):
+    """Another ``reproduce`` runs in the same output folder."""
+
+
+def _holder_text(holder: str) -> str:
+    try:
+        data = json.loads(holder)
+        return f"pid {data['pid']} on {data['host']} since {data['since']}"
+    except (ValueError, TypeError, KeyError):
+        return "holder unknown"
+
+
+@contextlib.contextmanager
+def study_lock(out_dir: str | Path) -> Iterator[None]:
+    """Hold the study folder ``out_dir`` (which must exist) for this process while inside;
+    raise :class:`StudyBusy` at once when another process holds it. Two studies in one folder
+    would remove each other's temporary checkpoints and both train every run.
+
+    An exclusive ``flock`` of ``out_dir/.reproduce.lock``, which names the holder (pid, host,
+    start time); the kernel releases it when the process ends, however it ends, so a killed
+    study leaves no stale lock. Re-entrant within a process. Where the filesystem has no locks
+    (Lustre without ``-o flock``), a warning says the folder is not protected.
+    """
+    out_dir = Path(out_dir).resolve()
+    if out_dir in _LOCKED_HERE:
+        yield
+        return
+    since = datetime.now().astimezone().isoformat(sep=" ", timespec="seconds")
+    holder = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": since})
+    with contextlib.ExitStack() as stack:
+        try:
+            locked = stack.enter_context(exclusive_lock(out_dir / LOCK_FILE, holder, blocking=False))
+        except LockHeld as err:
+            raise StudyBusy(
+                f"another `reproduce` is running in {out_dir} ({_holder_text(err.holder)}); "
+                "wait for it or use another --out"
+            ) from None
+        if not locked:
+            log.warning("%s: the filesystem has no file locks: two studies started in it would collide", out_dir)
+        _LOCKED_HERE.add(out_dir)
+        try:
+            yield
+        finally:
+            _LOCKED_HERE.discard(out_dir)
 
 
 def plan_results(out_dir: Path, run_dirs: Collection[Path]):
@@ -148,11 +206,24 @@ def reproduce(
 ) -> StudyOutcome:
     """Run (or continue) the study of ``plan`` in ``out_dir`` (created if needed) with ``jobs``
     processes; return what it did. ``on_stage`` is called with each finished stage (for
-    printing); ``verbose`` shows every stage's INFO lines on the terminal."""
-    from scaling_repro.reproduce.monitor import track_peak_memory
-
+    printing); ``verbose`` shows every stage's INFO lines on the terminal. Raises
+    :class:`StudyBusy` at once when another process runs a study in ``out_dir``."""
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
+    with study_lock(out_dir):
+        return _reproduce(plan, out_dir, jobs, progress, on_stage, verbose)
+
+
+def _reproduce(
+    plan: StudyPlan,
+    out_dir: Path,
+    jobs: int,
+    progress: bool,
+    on_stage: Callable[[StageResult], None] | None,
+    verbose: bool,
+) -> StudyOutcome:
+    from scaling_repro.reproduce.monitor import track_peak_memory
+
     result = StudyOutcome(out_dir)
 
     def done(stage: StageResult) -> None:
