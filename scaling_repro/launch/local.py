@@ -43,6 +43,7 @@ from scaling_repro.launch.runners import (
     SubprocessRunner,
     interrupted,
     last_line,
+    open_run_log,
     python_command,
 )
 from scaling_repro.launch.warm import start_fork_server, synthetic_task_params
@@ -144,7 +145,7 @@ def _run_forked(target: RunTarget, spec: RunSpec, log_path: str, threads: int, c
     """Child process body: working directory ``cwd`` (the server's is whatever it started
     in), output to the run's log, ``threads`` torch threads, run the spec."""
     os.chdir(cwd)
-    fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o666)
     os.dup2(fd, 1)
     os.dup2(fd, 2)
     os.close(fd)
@@ -186,6 +187,7 @@ class ForkedRunner:
         context = _forkserver_context()
         log_path = spec.run_dir / LOG_FILE
         log_path.parent.mkdir(parents=True, exist_ok=True)
+        open_run_log(log_path).close()  # a planted link or FIFO fails the run here, in one line
         process = context.Process(
             target=_run_forked,
             args=(self.target_for(spec), spec, str(log_path.resolve()), self.threads, str(self.cwd)),

@@ -22,9 +22,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TextIO
 
 from scaling_repro.config.recipe import RunSpec
+from scaling_repro.fileio import NotAPlainFile, open_append_text
 from scaling_repro.launch import preemption
 from scaling_repro.launch.claims import Claim
 
@@ -135,7 +136,7 @@ class SubprocessRunner:
         argv = self.command(spec)
         log_path = spec.run_dir / LOG_FILE
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(log_path, "a", encoding="utf-8") as log_file:
+        with open_run_log(log_path) as log_file:
             stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
             env_text = [f"{key}={value}" for key, value in self.env.items()]
             log_file.write(" ".join(["#", stamp, *env_text, shlex.join(argv)]) + "\n")
@@ -183,10 +184,20 @@ def _stop(process: subprocess.Popen, grace_seconds: float = 30.0, checkpoint: bo
         process.wait()
 
 
-def last_line(path: Path, limit: int = 300) -> str:
-    """Return the last non-empty line of a text file (shortened), or '' when there is none."""
+def open_run_log(log_path: Path) -> TextIO:
+    """Open a run's log for appending, never through a link planted in a shared tree; a log that
+    is not a plain file fails the run with one line naming it."""
     try:
-        with open(path, "rb") as handle:
+        return open_append_text(log_path)
+    except NotAPlainFile as err:
+        raise RunCrashed(str(err)) from None
+
+
+def last_line(path: Path, limit: int = 300) -> str:
+    """Return the last non-empty line of a text file (shortened), or '' when there is none or
+    it is a symbolic link."""
+    try:
+        with open(os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK), "rb") as handle:
             handle.seek(0, os.SEEK_END)
             handle.seek(max(0, handle.tell() - 8192))
             lines = handle.read().decode("utf-8", errors="replace").splitlines()
