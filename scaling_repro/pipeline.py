@@ -37,7 +37,7 @@ from scaling_repro.errors import UserError
 from scaling_repro.methods import MethodModel, apply_method
 from scaling_repro.models.load import LoadedModel, load_base_model
 from scaling_repro.ranks import current_process, is_main_process
-from scaling_repro.results import RunDir, RunRecord, new_record
+from scaling_repro.results import RunDir, RunRecord, UnreadableResult, new_record
 from scaling_repro.train.metrics_log import LOG_FILE
 
 if TYPE_CHECKING:
@@ -252,7 +252,10 @@ def run_spec(spec: RunSpec, sweep_source: Path | None = None) -> RunRecord:
     """Run one RunSpec end to end and return its RunRecord (also written to ``result.json``).
 
     A run whose ``result.json`` holds a record returns it without training. A run with
-    checkpoints resumes. A non-finite loss ends the run with status ``failed: ...``.
+    checkpoints resumes. A non-finite loss ends the run with status ``failed: ...``. A run
+    whose ``result.json`` this process cannot read (a teammate's, kept from the group by its
+    modes) raises :class:`~scaling_repro.results.UnreadableResult` before anything is trained
+    or moved.
     """
     run_dir = RunDir.of(spec)
     record = run_dir.finished_record()
@@ -354,13 +357,16 @@ def reevaluate(run_dir: str | Path, overrides: list[str] | tuple[str, ...] = ())
     ``overrides`` (``eval.key=value``) change the evaluation settings. Training fields of the
     old record are kept; evaluation fields and the recorded spec's ``eval`` are replaced. A
     damaged old record is set aside and the run finished again (:func:`run_spec`), which
-    recovers its training fields from the checkpoints.
+    recovers its training fields from the checkpoints. One this process cannot read raises
+    :class:`~scaling_repro.results.UnreadableResult`, changing nothing.
     """
     from scaling_repro.train.checkpoint import best_checkpoint, load_best_weights
 
     directory = RunDir(Path(run_dir))
     spec = with_eval_overrides(directory.read_spec(), list(overrides))
     result = directory.read_result()
+    if result.kind == "unreadable":  # a teammate's run: evaluating it would write over its result
+        raise UnreadableResult(result)
     if result.kind == "damaged":
         if spec.run_dir.resolve() != directory.path.resolve():
             raise UserError(

@@ -17,7 +17,9 @@ The directory is written under a temporary name and renamed into place, so reade
 it or none of it. A process that finds no valid copy takes an exclusive file lock on
 ``<name>.lock`` and builds it; the other ranks (and concurrent runs of the same subset) block
 on the lock, then find the copy built. A copy whose files have the wrong size or hash is
-rebuilt with a warning.
+rebuilt with a warning. A cache this process cannot write (a teammate's without group write
+access, a read-only mount) serves the copies it holds; a split it lacks is encoded in memory
+for the process, with one warning, and never stops the run.
 
 Opening a copy reads none of its arrays: the files' sizes are checked every time, their SHA-256
 only when they were just built or have changed since their SHA-256 last matched. That is
@@ -32,6 +34,7 @@ old copy.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import json
@@ -40,6 +43,7 @@ import operator
 import os
 import shutil
 from collections.abc import Iterable, Iterator, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -159,6 +163,29 @@ def _append(handle: BinaryIO, digest: Any, values: np.ndarray) -> None:
     digest.update(data)
 
 
+def _chunk_arrays(chunk: list[EncodedExample], tokens_before: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return the flat token ids, the offsets of the examples' ends (counting from
+    ``tokens_before``) and the prompt lengths of ``chunk``, in their stored dtypes."""
+    lengths = np.fromiter((len(e.input_ids) for e in chunk), dtype=np.int64, count=len(chunk))
+    flat = np.fromiter((t for e in chunk for t in e.input_ids), dtype=np.int64, count=int(lengths.sum()))
+    if flat.size and (flat.min() < 0 or flat.max() > np.iinfo(np.int32).max):
+        raise ValueError("token ids outside int32")
+    prompts = np.fromiter((e.prompt_length for e in chunk), dtype=np.int64, count=len(chunk))
+    ends = tokens_before + np.cumsum(lengths)
+    return flat.astype(ARRAYS["tokens"]), ends.astype(ARRAYS["offsets"]), prompts.astype(ARRAYS["prompt_lengths"])
+
+
+def encode_in_memory(chunks: Iterable[list[EncodedExample]]) -> EncodedView:
+    """Return the encoded examples of ``chunks`` as a view of flat arrays in memory (what a
+    cached copy holds, for a cache this process cannot write)."""
+    parts = {name: [np.zeros(int(name == "offsets"), dtype)] for name, dtype in ARRAYS.items()}
+    for chunk in chunks:  # _chunk_arrays returns the arrays in ARRAYS order
+        for name, values in zip(ARRAYS, _chunk_arrays(chunk, int(parts["offsets"][-1][-1]))):
+            parts[name].append(values)
+    arrays = {name: np.concatenate(values) for name, values in parts.items()}
+    return EncodedView(arrays["tokens"], arrays["offsets"], arrays["prompt_lengths"])
+
+
 def write_arrays(directory: Path, chunks: Iterable[list[EncodedExample]], key: str) -> dict[str, Any]:
     """Write the encoded examples of ``chunks`` as the flat arrays and ``meta.json`` of a cached
     copy in ``directory`` (which must exist); return the meta data written."""
@@ -168,16 +195,12 @@ def write_arrays(directory: Path, chunks: Iterable[list[EncodedExample]], key: s
     try:
         _append(handles["offsets"], digests["offsets"], np.zeros(1, dtype=ARRAYS["offsets"]))
         for chunk in chunks:
-            lengths = np.fromiter((len(e.input_ids) for e in chunk), dtype=np.int64, count=len(chunk))
-            flat = np.fromiter((t for e in chunk for t in e.input_ids), dtype=np.int64, count=int(lengths.sum()))
-            if flat.size and (flat.min() < 0 or flat.max() > np.iinfo(np.int32).max):
-                raise ValueError("token ids outside int32")
-            _append(handles["tokens"], digests["tokens"], flat.astype(ARRAYS["tokens"]))
-            _append(handles["offsets"], digests["offsets"], tokens + np.cumsum(lengths))
-            prompts = np.fromiter((e.prompt_length for e in chunk), dtype=np.int64, count=len(chunk))
-            _append(handles["prompt_lengths"], digests["prompt_lengths"], prompts.astype(ARRAYS["prompt_lengths"]))
+            flat, ends, prompts = _chunk_arrays(chunk, tokens)
+            _append(handles["tokens"], digests["tokens"], flat)
+            _append(handles["offsets"], digests["offsets"], ends)
+            _append(handles["prompt_lengths"], digests["prompt_lengths"], prompts)
             examples += len(chunk)
-            tokens += int(lengths.sum())
+            tokens += len(flat)
         for handle in handles.values():
             handle.flush()
             os.fsync(handle.fileno())
@@ -308,6 +331,9 @@ def _build(root: Path, key: str, chunks: Iterable[list[EncodedExample]]) -> None
     fsync_directory(root)
 
 
+_READ_ONLY_WARNED: set[Path] = set()  # caches this process was told it cannot write
+
+
 def cached_encoding(
     cache_root: str | Path,
     tokenizer,
@@ -320,25 +346,47 @@ def cached_encoding(
 ) -> EncodedView:
     """Return the encoded ``examples`` (as :func:`collate.encode_examples` would) as a view of
     their cached copy under ``cache_root``, encoding and writing it first when there is none or
-    it is damaged (rebuilt with a warning); see the module docstring for the key and locking."""
+    it is damaged (rebuilt with a warning); see the module docstring for the key and locking.
+
+    A cache this process cannot write (a teammate's, or read-only) still serves the copies it
+    holds; a split it lacks is encoded in memory for this process, with one warning per cache.
+    """
     root = Path(cache_root).expanduser()
-    root.mkdir(parents=True, exist_ok=True)
     key = cache_key(tokenizer, examples, info, max_source_tokens, max_target_tokens, split)
     directory = root / key
+    limits = (max_source_tokens, max_target_tokens)
+    encode = partial(collate.encode_chunks, tokenizer, examples, info, *limits, split=split)
     with contextlib.suppress(CacheError):
         view = open_arrays(directory, key)
         log.info("%s %s: %d encoded examples from %s", info.name, split, len(view), directory)
         return view
-    with _locked(root / f"{key}.lock"):
-        try:  # another process may have built it while this one waited for the lock
-            view = open_arrays(directory, key)
-        except CacheError as err:
-            if directory.exists():
-                log.warning("token cache %s is unusable (%s): encoding %s %s again", directory, err, info.name, split)
-            chunks = collate.encode_chunks(tokenizer, examples, info, max_source_tokens, max_target_tokens, split=split)
-            _build(root, key, chunks)
-            view = open_arrays(directory, key)
-            log.info("%s %s: encoded %d examples into %s", info.name, split, len(view), directory)
-            return view
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        with _locked(root / f"{key}.lock"):
+            try:  # another process may have built it while this one waited for the lock
+                view = open_arrays(directory, key)
+            except CacheError as err:
+                if directory.exists():
+                    message = "token cache %s is unusable (%s): encoding %s %s again"
+                    log.warning(message, directory, err, info.name, split)
+                _build(root, key, encode())
+                view = open_arrays(directory, key)
+                log.info("%s %s: encoded %d examples into %s", info.name, split, len(view), directory)
+                return view
+    except OSError as err:
+        if not isinstance(err, PermissionError) and err.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+            raise
+        if root not in _READ_ONLY_WARNED:
+            _READ_ONLY_WARNED.add(root)
+            log.warning(
+                "token cache %s is not writable (%s): the splits it lacks are encoded in memory for this process "
+                "(the copies it has are still read); give your group write access to it, or set task.cache_dir "
+                "to a folder you can write",
+                root,
+                err,
+            )
+        view = encode_in_memory(encode())
+        log.info("%s %s: encoded %d examples in memory", info.name, split, len(view))
+        return view
     log.info("%s %s: %d encoded examples from %s", info.name, split, len(view), directory)
     return view

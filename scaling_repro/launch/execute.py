@@ -6,6 +6,9 @@ Rules (the same for local, torchrun and Slurm workers):
 - A run whose ``result.json`` is damaged is not done: the file is set aside as
   ``result.damaged.json`` and the run finished again from its checkpoints
   (:mod:`scaling_repro.results.rundir`).
+- A run whose ``result.json`` this worker cannot read (no permission: a teammate's run whose
+  modes keep the group out) is skipped with a warning, ``--rerun-failed`` or not: it is not
+  known to be unfinished, so it is neither run, nor set aside, nor recorded as failed.
 - A run whose ``result.json`` says ``failed: ...`` is skipped too, unless the sweep retries
   failures (``--rerun-failed``): then failures recorded before the sweep started are retried
   (their result.json is kept as ``result.failed.json``), but not one that failed again during
@@ -41,7 +44,7 @@ from scaling_repro.launch.claims import (
     try_claim,
 )
 from scaling_repro.launch.runners import ClaimLost, RunCrashed, RunInterrupted, Runner
-from scaling_repro.results import RESULT_FILE, RunDir, RunState, failed_record
+from scaling_repro.results import RESULT_FILE, UNREADABLE_HINT, RunDir, RunState, failed_record
 
 log = logging.getLogger(__name__)
 
@@ -59,14 +62,14 @@ class SweepOptions:
         return max(0.05, min(30.0, self.stale_after / 4))
 
 
-OutcomeKind = Literal["ok", "failed", "skipped", "skipped_failed", "busy", "interrupted", "lost"]
+OutcomeKind = Literal["ok", "failed", "skipped", "skipped_failed", "unreadable", "busy", "interrupted", "lost"]
 
 
 @dataclass(frozen=True)
 class RunOutcome:
     """What one worker did with one run: ran it (ok / failed), skipped it (done, failed
-    earlier), found it busy (claimed by another worker), was interrupted, or lost its claim
-    to another worker while running it."""
+    earlier, a result it cannot read: ``unreadable``), found it busy (claimed by another
+    worker), was interrupted, or lost its claim to another worker while running it."""
 
     run_id: str
     index: int
@@ -82,6 +85,17 @@ class RunOutcome:
 def _skip(spec: RunSpec, state: RunState, options: SweepOptions) -> RunOutcome | None:
     if state.kind == "done":
         return RunOutcome(spec.run_id, spec.index, "skipped", "done")
+    if state.kind == "unreadable":
+        hint = f"; {UNREADABLE_HINT}" if state.permission_denied else ""
+        log.warning(
+            "run %d (%s): cannot read %s (%s): skipped, left as it is%s",
+            spec.index,
+            spec.run_id,
+            RunDir.of(spec).result_file,
+            state.reason,
+            hint,
+        )
+        return RunOutcome(spec.run_id, spec.index, "unreadable", f"cannot read {RESULT_FILE}: {state.reason}")
     retry = options.retry_failed_before
     if state.kind == "failed" and (retry is None or state.recorded_at >= retry):
         why = state.reason if retry is None else f"failed again during this sweep: {state.reason}"
@@ -165,6 +179,10 @@ def _run_claimed(spec: RunSpec, runner: Runner, claim: Claim, options: SweepOpti
     if not _still_held(claim):  # the run directory is the new holder's: write nothing there
         return _lost(spec, f"its claim was taken over by another worker; the run ended with: {error or 'ok'}", start)
     state = run_dir.state()
+    if state.kind == "unreadable":  # written by someone else meanwhile, or by a runner under another umask
+        reason = f"cannot read {RESULT_FILE} after the run ({state.reason}); nothing recorded"
+        log.error("run %d (%s): %s%s", spec.index, spec.run_id, reason, f"; the run raised {error}" if error else "")
+        return RunOutcome(spec.run_id, spec.index, "failed", reason, seconds)
     if state.kind == "pending":
         reason = error or f"the runner returned without writing {RESULT_FILE}"
         if state.damaged:
@@ -202,6 +220,7 @@ def format_summary(outcomes: list[RunOutcome], title: str = "sweep") -> str:
         "failed": "failed",
         "skipped": "already done",
         "skipped_failed": "failed earlier (not retried; see --rerun-failed)",
+        "unreadable": f"cannot read {RESULT_FILE} (left as it is; see the warnings)",
         "busy": "running in another worker",
         "interrupted": "interrupted (resumable)",
         "lost": "lost claim (taken over by another worker, which runs it)",

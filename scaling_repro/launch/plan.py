@@ -27,12 +27,17 @@ def plan_sweep(specs: Sequence[RunSpec], options: SweepOptions) -> tuple[list[Ru
 
 
 def describe_skipped(skipped: Sequence[RunOutcome]) -> str:
-    """Return e.g. '3 done, 1 failed earlier, 0 running elsewhere'."""
-    counts = {kind: sum(o.kind == kind for o in skipped) for kind in ("skipped", "skipped_failed", "busy")}
-    return (
+    """Return e.g. '3 done, 1 failed earlier, 0 running elsewhere' (and ', 2 with a result.json
+    this user cannot read' when there are such runs)."""
+    kinds = ("skipped", "skipped_failed", "busy", "unreadable")
+    counts = {kind: sum(o.kind == kind for o in skipped) for kind in kinds}
+    text = (
         f"{counts['skipped']} done, {counts['skipped_failed']} failed earlier (not retried), "
         f"{counts['busy']} running elsewhere"
     )
+    if counts["unreadable"]:
+        text += f", {counts['unreadable']} with a result.json this user cannot read (left as they are)"
+    return text
 
 
 def format_local_plan(

@@ -4,6 +4,10 @@ From a recipe every run is known, so never-started runs count as pending and the
 GPU-hours can be estimated. From a directory only what is on disk is known: run directories
 (named by their 12-hex run id) with a result, a claim or resumable state. A run whose
 ``result.json`` is damaged is pending (:mod:`scaling_repro.results.rundir`); the report names it.
+A run whose ``result.json`` this user cannot read (a teammate's, its modes keeping the group
+out) is ``unreadable``: neither done nor failed nor pending, never suggested for
+``--rerun-failed``; the report lists it with what to change (group, umask). It is counted only
+when there is one.
 
 The estimate scales finished runs' GPU-hours (``wall_seconds`` x GPUs x nodes, a CPU-only run
 counting as one device) by the estimated cost of each remaining run
@@ -40,9 +44,11 @@ from scaling_repro.results import DAMAGED_RESULT_FILE, RESULT_FILE, RunDir, RunR
 
 log = logging.getLogger(__name__)
 
-State = Literal["done", "running", "failed", "pending"]
+State = Literal["done", "running", "failed", "pending", "unreadable"]
 STATES: tuple[State, ...] = ("done", "running", "failed", "pending")
+"""The states every report counts; ``unreadable`` is counted only when a run has it."""
 DAMAGED = f"damaged {RESULT_FILE}"  # how the detail of a pending run with a damaged result starts
+CANNOT_READ = "cannot read"  # how unreadable runs are named in the report
 
 
 @dataclass(frozen=True)
@@ -78,7 +84,14 @@ def run_status(run_dir: Path, stale_after: float, spec: RunSpec | None = None) -
     index = spec.index if spec is not None else (result.record.spec.get("index") if result.record else None)
     if result.kind == "done":  # a claim left behind changes nothing: not read
         return RunStatus(run_id, index, "done", "", spec, result.record)
-    claim = read_claim(run_dir)
+    if result.kind == "unreadable":  # its owner's: nothing else of it is read either
+        why = "permission" if result.permission_denied else result.reason
+        return RunStatus(run_id, index, "unreadable", f"{CANNOT_READ} ({why})", spec)
+    try:
+        claim = read_claim(run_dir)
+    except OSError as err:  # a teammate's claims this user cannot list
+        log.warning("%s: cannot read its claims (%s)", run_dir, err)
+        claim = None
     held = claim is not None and claim.state == "held"
     if held and claim.damaged:
         log.warning("%s", damaged_claim_warning(run_dir, claim, stale_after))
@@ -96,9 +109,17 @@ def run_status(run_dir: Path, stale_after: float, spec: RunSpec | None = None) -
         detail = f"stale claim of {claim.host} (taken over by the next worker)"
     elif result.damaged:
         detail = f"{DAMAGED}: {result.damaged}"
-    elif run_dir.is_dir() and any(p.name != CLAIMS_DIR for p in run_dir.iterdir()):
+    elif _has_state(run_dir):
         detail = "interrupted: has state, resumes"
     return RunStatus(run_id, index, "pending", detail, spec, None, claim)
+
+
+def _has_state(run_dir: Path) -> bool:
+    """Whether ``run_dir`` holds anything but claims (False when it cannot be listed)."""
+    try:
+        return run_dir.is_dir() and any(p.name != CLAIMS_DIR for p in run_dir.iterdir())
+    except OSError:
+        return False
 
 
 @dataclass(frozen=True)
@@ -110,9 +131,12 @@ class SweepStatus:
     runs: tuple[RunStatus, ...]
 
     def counts(self) -> dict[State, int]:
-        """Return how many runs are in each state."""
+        """Return how many runs are in each state (``unreadable`` only when there are some)."""
         counted = Counter(r.state for r in self.runs)
-        return {state: counted[state] for state in STATES}
+        counts: dict[State, int] = {state: counted[state] for state in STATES}
+        if counted["unreadable"]:
+            counts["unreadable"] = counted["unreadable"]
+        return counts
 
     def used_gpu_hours(self) -> float:
         """Device-hours of the finished (ok) runs."""
@@ -131,27 +155,33 @@ class SweepStatus:
 
 def status_of_specs(specs: Sequence[RunSpec], source: str, stale_after: float) -> SweepStatus:
     """Return the status of every run of a recipe. Each sweep directory is listed once: a run
-    without a directory is pending, with nothing more to read."""
-    listed: dict[tuple[str, str], set[str]] = {}
+    without a directory is pending, with nothing more to read (a sweep directory this user
+    cannot list has every run read)."""
+    listed: dict[tuple[str, str], set[str] | None] = {}
     runs = []
     for spec in specs:
         sweep_dir = (spec.output_dir, spec.name)  # the parent of its run_dir
         if sweep_dir not in listed:
             listed[sweep_dir] = _subdirectories(Path(*sweep_dir))
-        if spec.run_id in listed[sweep_dir]:
+        names = listed[sweep_dir]
+        if names is None or spec.run_id in names:
             runs.append(run_status(spec.run_dir, stale_after, spec))
         else:
             runs.append(RunStatus(spec.run_id, spec.index, "pending", spec=spec))
     return SweepStatus(source, True, tuple(runs))
 
 
-def _subdirectories(directory: Path) -> set[str]:
-    """Return the names of the directories in ``directory`` (none when it does not exist)."""
+def _subdirectories(directory: Path) -> set[str] | None:
+    """Return the names of the directories in ``directory`` (none when it does not exist), or
+    None when it cannot be listed."""
     try:
         with os.scandir(directory) as entries:
             return {entry.name for entry in entries if entry.is_dir()}
     except (FileNotFoundError, NotADirectoryError):
         return set()
+    except OSError as err:
+        log.warning("cannot list %s (%s): reading each run of it", directory, err)
+        return None
 
 
 def status_of_directory(root: Path, stale_after: float) -> SweepStatus:
@@ -189,9 +219,10 @@ def format_status(status: SweepStatus) -> str:
         notes.append(f"{interrupted} interrupted, will resume")
     if damaged:
         notes.append(f"{len(damaged)} with a damaged {RESULT_FILE}, finished again when run")
+    shown = "  ".join(f"{CANNOT_READ if state == 'unreadable' else state} {n}" for state, n in counts.items())
     lines = [
         f"{status.source}: {len(status.runs)} run(s) {where}",
-        "  " + "  ".join(f"{state} {counts[state]}" for state in STATES) + (f" ({'; '.join(notes)})" if notes else ""),
+        "  " + shown + (f" ({'; '.join(notes)})" if notes else ""),
     ]
     used = f"  GPU-hours: {status.used_gpu_hours():.2f} used by {counts['done']} finished run(s)"
     remaining = status.remaining_gpu_hours()
@@ -214,4 +245,17 @@ def format_status(status: SweepStatus) -> str:
         lines.append(f"damaged {RESULT_FILE} (kept as {DAMAGED_RESULT_FILE} when the run starts again):")
         rows = [[str(r.index), r.run_id, _short(r.detail.removeprefix(f"{DAMAGED}: "))] for r in damaged]
         lines += _table(["index", "run_id", "problem"], rows)
+    unreadable = [r for r in status.runs if r.state == "unreadable"]
+    if unreadable:
+        lines.append(
+            f"{CANNOT_READ} {RESULT_FILE} (neither done nor failed for you; no sweep reruns or moves them, "
+            "--rerun-failed included):"
+        )
+        lines += _table(["index", "run_id", "why"], [[str(r.index), r.run_id, _short(r.detail)] for r in unreadable])
+        if any(r.detail == f"{CANNOT_READ} (permission)" for r in unreadable):
+            lines.append(
+                "  their owner's files keep your group out: the owner fixes them with `chmod -R g+rwX DIR` (and "
+                "`chgrp -R GROUP DIR` when the group differs) and runs with `umask 002` in a setgid group "
+                "folder from then on; see docs/cluster.md, 'Shared folders'"
+            )
     return "\n".join(lines)

@@ -1,12 +1,15 @@
 """Results: the RunRecord of each run (:mod:`.record`), the run directory that holds it
-(:mod:`.rundir`) and renaming run directories to their spec's run id (:mod:`.migrate`).
+(:mod:`.rundir`), walking a results tree (:mod:`.tree`) and renaming run directories to their
+spec's run id (:mod:`.migrate`).
 
 Imports no torch: the fitting, analysis and figure stages read results through here.
 """
 
 from scaling_repro.results.record import (
+    MAX_RESULT_BYTES,
     RESULT_FILE,
     SCHEMA_VERSION,
+    UNREADABLE_HINT,
     ZERO_SHOT_LOSS,
     ResultFile,
     RunRecord,
@@ -22,6 +25,7 @@ from scaling_repro.results.rundir import (
     TRACEBACK_FILE,
     RunDir,
     RunState,
+    UnreadableResult,
     failed_record,
     find_run_dirs,
     new_record,
@@ -30,15 +34,18 @@ from scaling_repro.results.rundir import (
 __all__ = [
     "DAMAGED_RESULT_FILE",
     "FAILED_RESULT_FILE",
+    "MAX_RESULT_BYTES",
     "RESULT_FILE",
     "SCHEMA_VERSION",
     "SPEC_FILE",
     "TRACEBACK_FILE",
+    "UNREADABLE_HINT",
     "ZERO_SHOT_LOSS",
     "ResultFile",
     "RunDir",
     "RunRecord",
     "RunState",
+    "UnreadableResult",
     "failed_record",
     "find_run_dirs",
     "iter_result_files",

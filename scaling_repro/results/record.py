@@ -2,29 +2,43 @@
 results tree.
 
 A run directory with a valid ``result.json`` is done (:mod:`scaling_repro.results.rundir` owns
-the rest of the directory). This module imports no torch: the fitting and figure stages read
-results through it.
+the rest of the directory). A ``result.json`` this process may not read (a teammate's, kept from
+the group by its modes) is *unreadable*, not damaged: nobody reruns it, sets it aside or
+records a failure for it because of that. This module imports no torch: the fitting and figure
+stages read results through it.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import re
 import warnings
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from scaling_repro.errors import one_line
 from scaling_repro.fileio import atomic_write_text
+from scaling_repro.results.tree import Found, walk_tree
 
 log = logging.getLogger(__name__)
 
 RESULT_FILE = "result.json"
 SCHEMA_VERSION = 1
+RUN_DIR_NAME = re.compile(r"^[0-9a-f]{12}$")  # a run id: the name of its run directory
+UNREADABLE_HINT = (
+    "not a damaged file: its owner's umask or group keeps you out (a team's results need "
+    "umask 002 in a setgid group folder; see docs/cluster.md, 'Shared folders')"
+)
+"""What a permission error on a result means, for the messages that name one."""
+MAX_RESULT_BYTES = 1 << 20
+"""A ``result.json`` larger than this (1 MiB; a record is a few KB) is damaged and is not read:
+validating a file of 100 MB would build millions of error objects."""
 
 
 ZERO_SHOT_LOSS = "loss"
@@ -112,59 +126,142 @@ def read_record(path: str | Path) -> RunRecord:
 
 @dataclass(frozen=True)
 class ResultFile:
-    """What one ``result.json`` holds: a valid record, nothing (the file is missing), or damage."""
+    """What one ``result.json`` holds: a valid record, nothing (the file is missing), damage, or
+    nothing this process can read (``unreadable``: no permission, an I/O error)."""
 
     path: Path
-    kind: Literal["recorded", "missing", "damaged"]
+    kind: Literal["recorded", "missing", "damaged", "unreadable"]
     record: RunRecord | None = None  # for kind == "recorded"
-    problem: str = ""  # for kind == "damaged": what is wrong, in one line
+    problem: str = ""  # for kind == "damaged" or "unreadable": what is wrong, in one line
+
+    @property
+    def permission_denied(self) -> bool:
+        """True for a file this user may not read (the file is fine; its modes keep them out)."""
+        return self.kind == "unreadable" and self.problem.startswith("PermissionError")
+
+
+def _size_text(size: int) -> str:
+    return f"{size / 1e6:.0f} MB" if size >= 10**7 else f"{size / 1e6:.1f} MB"
+
+
+def _validation_problem(err: ValidationError) -> str:
+    """``err`` in one line: its first error and how many more there are (not every error
+    formatted, as ``str(err)`` does; the size limit bounds how many there can be)."""
+    errors = err.errors(include_url=False, include_context=False, include_input=False)
+    first = errors[0] if errors else {"msg": "invalid", "loc": ()}
+    where = f" at {'.'.join(map(str, first['loc']))}" if first["loc"] else ""
+    more = f" (and {err.error_count() - 1} more errors)" if err.error_count() > 1 else ""
+    return f"ValidationError: {' '.join(str(first['msg']).split())[:300]}{where}{more}"
 
 
 def read_result(path: str | Path) -> ResultFile:
-    """Return what the ``result.json`` at ``path`` holds: its RunRecord, ``missing``, or
-    ``damaged`` with the problem (not JSON, not a RunRecord, or a file that cannot be read)."""
+    """Return what the ``result.json`` at ``path`` holds: its RunRecord, ``missing``,
+    ``damaged`` with the problem (not JSON, not a RunRecord, a directory, or larger than
+    :data:`MAX_RESULT_BYTES`, which is not read), or ``unreadable`` (an OSError: the file may
+    be fine, this process cannot read it now)."""
     path = path if isinstance(path, Path) else Path(path)
     try:
-        data = path.read_bytes()
+        with open(path, "rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            if size > MAX_RESULT_BYTES:
+                problem = f"{RESULT_FILE} is {_size_text(size)}; a record is a few KB (not read)"
+                return ResultFile(path, "damaged", problem=problem)
+            data = handle.read(MAX_RESULT_BYTES + 1)
     except FileNotFoundError:
         return ResultFile(path, "missing")
-    except OSError as err:  # there but unreadable (permissions, I/O, a directory)
+    except IsADirectoryError as err:
         return ResultFile(path, "damaged", problem=one_line(err))
+    except OSError as err:  # permissions, I/O: the file is not known to be damaged
+        return ResultFile(path, "unreadable", problem=one_line(err))
+    if len(data) > MAX_RESULT_BYTES:  # grown since its size was read
+        return ResultFile(path, "damaged", problem=f"{RESULT_FILE} is over {_size_text(MAX_RESULT_BYTES)}")
     try:
         return ResultFile(path, "recorded", RunRecord.model_validate_json(data))
+    except ValidationError as err:
+        return ResultFile(path, "damaged", problem=_validation_problem(err))
     except ValueError as err:
         return ResultFile(path, "damaged", problem=one_line(err))
 
 
 def iter_result_files(root: str | Path, run_dirs: Collection[str | Path] | None = None) -> Iterator[Path]:
-    """Yield every ``result.json`` under ``root`` in sorted order; with ``run_dirs``, only those
-    of these run directories."""
-    wanted = None if run_dirs is None else {Path(d).resolve() for d in run_dirs}
-    for path in sorted(Path(root).rglob(RESULT_FILE)):
-        if wanted is None or path.parent.resolve() in wanted:
-            yield path
+    """Yield every ``result.json`` under ``root`` in sorted order (a symlinked folder followed
+    one level, a file reached by several paths once: see :mod:`scaling_repro.results.tree`);
+    with ``run_dirs``, only those of these run directories."""
+    for found in _result_files(root, run_dirs):
+        yield found.path
+
+
+def _result_files(
+    root: str | Path,
+    run_dirs: Collection[str | Path] | None,
+    on_error: Callable[[Path, OSError], None] | None = None,
+) -> list[Found]:
+    wanted = None if run_dirs is None else {os.path.realpath(d) for d in run_dirs}
+
+    def unlisted(folder: Path, err: OSError) -> None:  # named when it may hold a wanted run
+        real = os.path.realpath(folder).rstrip(os.sep) + os.sep
+        if on_error is not None and (wanted is None or any((w + os.sep).startswith(real) for w in wanted)):
+            on_error(folder, err)
+
+    found = walk_tree(root, lambda entry: entry.name == RESULT_FILE, on_error=unlisted)
+    return found if wanted is None else [f for f in found if f.real_parent in wanted]
+
+
+def _unlisted_folder(folder: Path, err: OSError) -> None:
+    hint = f" ({UNREADABLE_HINT})" if isinstance(err, PermissionError) else ""
+    _skip(f"skipping unreadable {folder}: cannot list the folder ({one_line(err)}){hint}")
 
 
 def load_results(
     root: str | Path, include_failed: bool = False, run_dirs: Collection[str | Path] | None = None
 ) -> list[RunRecord]:
     """Return the RunRecords under ``root`` (with ``run_dirs``, only those of these run
-    directories); unreadable files are skipped with a warning.
+    directories), each run once; what is left out is named in a warning:
+
+    - a file that cannot be read, or is damaged; a folder that cannot be listed;
+    - a record in a folder named by another run id (a ``result.json`` copied or linked from
+      another run: its numbers are not that run's);
+    - a copy of a record (the same recipe name and run id, e.g. ``cp -a RUN RUN.bak``): the
+      one in the folder named by its run id is kept, the others skipped.
 
     Failed runs are left out unless ``include_failed``.
     """
     root = Path(root)
     if not root.exists():
         raise FileNotFoundError(f"results directory {root} does not exist")
-    records = []
-    for path in iter_result_files(root, run_dirs):
+    copies: dict[tuple[str, str], list[tuple[Found, RunRecord]]] = {}
+    for found in _result_files(root, run_dirs, on_error=_unlisted_folder):
+        path = found.path
         result = read_result(path)
         if result.kind == "missing":  # removed since it was listed
             continue
         if result.record is None:
-            warnings.warn(f"skipping unreadable {path}: {result.problem}", stacklevel=2)
-            log.warning("skipping unreadable %s: %s", path, result.problem)
+            hint = f" ({UNREADABLE_HINT})" if result.permission_denied else ""
+            _skip(f"skipping unreadable {path}: {result.problem}{hint}")
             continue
-        if result.record.ok or include_failed:
-            records.append(result.record)
-    return records
+        record = result.record
+        folder = path.parent.name
+        if folder != record.run_id and RUN_DIR_NAME.match(folder):
+            _skip(f"skipping {path}: it records run {record.run_id}, not {folder} (copied or linked from another run?)")
+            continue
+        copies.setdefault((record.name, record.run_id), []).append((found, record))
+    kept = []
+    for same in copies.values():
+        found, record = min(same, key=lambda item: _preference(*item))
+        for other, _ in same:
+            if other is not found:
+                _skip(f"skipping {other.path}: a copy of run {record.run_id} ({found.path}), counted once")
+        kept.append((found.path, record))
+    return [record for _, record in sorted(kept, key=lambda item: item[0]) if record.ok or include_failed]
+
+
+def _preference(found: Found, record: RunRecord) -> tuple[bool, bool, bool, str]:
+    """Sort key of copies of one record, the one to keep first: in the folder named by its run
+    id, in its recipe's folder, reached through no symlink, first by path."""
+    folder = found.path.parent
+    return (folder.name != record.run_id, folder.parent.name != record.name, found.linked, str(found.path))
+
+
+def _skip(message: str) -> None:
+    warnings.warn(message, stacklevel=3)
+    log.warning("%s", message)

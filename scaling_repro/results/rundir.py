@@ -8,10 +8,16 @@
 
 Everything else (checkpoints, logs, claims) is resumable state, never a result.
 
-A damaged ``result.json`` (not JSON, not a RunRecord, or a file that cannot be read) is one
-state everywhere: the run is not done. ``run``, ``evaluate`` and sweep workers set the file
-aside as ``result.damaged.json`` (kept, never trusted) and finish the run again from its
-checkpoints; ``status`` counts the run as pending and names the file.
+A damaged ``result.json`` (not JSON, not a RunRecord, a directory, or far too large to be a
+record) is one state everywhere: the run is not done. ``run``, ``evaluate`` and sweep workers
+set the file aside as ``result.damaged.json`` (kept, never trusted) and finish the run again
+from its checkpoints; ``status`` counts the run as pending and names the file.
+
+A ``result.json`` this process cannot read (no permission: a teammate's run whose modes keep
+the group out; an I/O error) is not damaged: the run is *unreadable*. Nothing is done to it:
+it is neither done nor failed nor pending, so no worker runs it, sets the file aside or writes
+a failed record over it; ``status`` lists it as "cannot read", ``run`` and ``evaluate`` stop
+with :class:`UnreadableResult`.
 """
 
 from __future__ import annotations
@@ -19,7 +25,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import socket
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,7 +35,15 @@ from scaling_repro.config.recipe import RunSpec
 from scaling_repro.errors import UserError, one_line
 from scaling_repro.fileio import atomic_write_json, atomic_write_text, remove_write_leftovers
 from scaling_repro.ranks import is_main_process
-from scaling_repro.results.record import RESULT_FILE, ResultFile, RunRecord, read_result
+from scaling_repro.results.record import (
+    RESULT_FILE,
+    RUN_DIR_NAME,
+    UNREADABLE_HINT,
+    ResultFile,
+    RunRecord,
+    read_result,
+)
+from scaling_repro.results.tree import walk_tree
 
 log = logging.getLogger(__name__)
 
@@ -38,18 +51,34 @@ SPEC_FILE = "spec.json"
 DAMAGED_RESULT_FILE = "result.damaged.json"
 FAILED_RESULT_FILE = "result.failed.json"
 TRACEBACK_FILE = "traceback.txt"
-RUN_DIR_NAME = re.compile(r"^[0-9a-f]{12}$")  # a run id
 
 
 @dataclass(frozen=True)
 class RunState:
     """What a run directory's ``result.json`` says about its run, claims aside."""
 
-    kind: Literal["done", "failed", "pending"]
+    kind: Literal["done", "failed", "pending", "unreadable"]
     record: RunRecord | None = None
-    reason: str = ""  # the failure, for kind == "failed"
+    reason: str = ""  # the failure, for kind == "failed"; what stops reading, for "unreadable"
     recorded_at: float = 0.0  # unix time the result was written
     damaged: str = ""  # for a pending run whose result.json is damaged: what is wrong with it
+
+    @property
+    def permission_denied(self) -> bool:
+        """True for an unreadable result this user may not read (the file itself is fine)."""
+        return self.kind == "unreadable" and self.reason.startswith("PermissionError")
+
+
+class UnreadableResult(UserError):
+    """A run whose ``result.json`` this process cannot read: it is left as it is."""
+
+    def __init__(self, result: ResultFile) -> None:
+        hint = f": {UNREADABLE_HINT}" if result.permission_denied else ""
+        super().__init__(
+            f"{result.path}: cannot read it ({result.problem}); the run is left as it is, "
+            f"neither run again nor set aside{hint}"
+        )
+        self.result = result
 
 
 @dataclass(frozen=True)
@@ -84,10 +113,12 @@ class RunDir:
     def read_spec(self) -> RunSpec:
         """Return the RunSpec of ``spec.json``, placed here: its ``output_dir`` is this
         directory's grandparent, wherever the run was made. Raises UserError naming the file."""
-        if not self.spec_file.is_file():
-            raise UserError(f"{self.path}: no {SPEC_FILE}; is this a run directory of scaling-repro run?")
         try:
+            if not self.spec_file.is_file():
+                raise UserError(f"{self.path}: no {SPEC_FILE}; is this a run directory of scaling-repro run?")
             spec = RunSpec.model_validate(json.loads(self.spec_file.read_bytes())["spec"])
+        except PermissionError as err:  # a teammate's run: nothing to write again
+            raise UserError(f"{self.spec_file}: cannot read it ({one_line(err)}); {UNREADABLE_HINT}") from None
         except (OSError, ValueError, KeyError, TypeError) as err:
             raise UserError(
                 f"{self.spec_file} is unreadable ({one_line(err)}); "
@@ -100,11 +131,14 @@ class RunDir:
         return read_result(self.result_file)
 
     def state(self) -> RunState:
-        """Return done (an ok record), failed (a failed record) or pending (no record, or a
-        damaged ``result.json``: ``damaged`` says what is wrong)."""
+        """Return done (an ok record), failed (a failed record), pending (no record, or a
+        damaged ``result.json``: ``damaged`` says what is wrong) or unreadable (a
+        ``result.json`` this process cannot read: ``reason`` says why)."""
         result = self.read_result()
         if result.kind == "missing":
             return RunState("pending")
+        if result.kind == "unreadable":
+            return RunState("unreadable", reason=result.problem)
         if result.record is None:
             return RunState("pending", damaged=result.problem)
         record = result.record
@@ -118,8 +152,11 @@ class RunDir:
 
     def finished_record(self) -> RunRecord | None:
         """Return the RunRecord of ``result.json``, or None when the run is not done; the main
-        process sets a damaged one aside first."""
+        process sets a damaged one aside first. Raises :class:`UnreadableResult` for one this
+        process cannot read (nothing is changed)."""
         result = self.read_result()
+        if result.kind == "unreadable":
+            raise UnreadableResult(result)
         if result.kind == "damaged" and is_main_process():
             self.set_aside_damaged(result.problem)
         return result.record
@@ -170,18 +207,25 @@ def _mtime(path: Path) -> float:
 
 
 def find_run_dirs(root: Path, max_depth: int = 3) -> list[Path]:
-    """Return the run directories (named by a 12-hex run id) at most ``max_depth`` levels below ``root``."""
+    """Return the run directories (named by a 12-hex run id) at most ``max_depth`` levels below
+    ``root``, each once; a symlinked folder is followed one level
+    (:mod:`scaling_repro.results.tree`), and a folder that cannot be listed is named in a
+    warning."""
     if RUN_DIR_NAME.match(root.name):
         return [root]
-    found = []
-    base_depth = len(root.parts)
-    for directory, subdirs, _ in os.walk(root):
-        here = Path(directory)
-        runs = sorted(d for d in subdirs if RUN_DIR_NAME.match(d))
-        found += [here / d for d in runs]
-        depth = len(here.parts) - base_depth
-        subdirs[:] = [] if depth + 1 >= max_depth else sorted(d for d in subdirs if d not in runs)
-    return sorted(found)
+
+    def is_run_dir(entry: os.DirEntry) -> bool:
+        try:
+            return bool(RUN_DIR_NAME.match(entry.name)) and entry.is_dir()
+        except OSError:
+            return False
+
+    def unlisted(folder: Path, err: OSError) -> None:
+        hint = f"; {UNREADABLE_HINT}" if isinstance(err, PermissionError) else ""
+        log.warning("cannot list %s (%s): the runs in it are not counted%s", folder, one_line(err), hint)
+
+    found = walk_tree(root, is_run_dir, max_depth=max_depth, descend_selected=False, on_error=unlisted)
+    return [run.path for run in found]
 
 
 def new_record(spec: RunSpec, status: str, **fields: Any) -> RunRecord:
