@@ -41,7 +41,7 @@ def spec_run_id(run_dir: RunDir) -> str:
         return RunSpec.model_validate(json.loads(run_dir.spec_file.read_bytes())["spec"]).run_id
     except FileNotFoundError:
         problems.append("no spec.json")
-    except (OSError, ValueError, KeyError, TypeError) as err:
+    except (OSError, ValueError, KeyError, TypeError, RecursionError) as err:
         problems.append(f"spec.json: {one_line(err)}")
     result = run_dir.read_result()
     if result.record is not None:
@@ -79,7 +79,7 @@ def _write_run_id(run_dir: RunDir, run_id: str) -> None:
     """Write ``run_id`` into the ``spec.json`` and ``result.json`` of ``run_dir`` (what is readable)."""
     try:
         data = json.loads(run_dir.spec_file.read_bytes())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         data = None
     if isinstance(data, dict):
         atomic_write_json(run_dir.spec_file, {**data, "run_id": run_id})

@@ -31,7 +31,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from scaling_repro.config.recipe import RunSpec
+from scaling_repro.config.recipe import RunSpec, pet_size
 from scaling_repro.errors import UserError, one_line
 from scaling_repro.fileio import atomic_write_json, atomic_write_text, remove_write_leftovers
 from scaling_repro.ranks import is_main_process
@@ -119,7 +119,7 @@ class RunDir:
             spec = RunSpec.model_validate(json.loads(self.spec_file.read_bytes())["spec"])
         except PermissionError as err:  # a teammate's run: nothing to write again
             raise UserError(f"{self.spec_file}: cannot read it ({one_line(err)}); {UNREADABLE_HINT}") from None
-        except (OSError, ValueError, KeyError, TypeError) as err:
+        except (OSError, ValueError, KeyError, TypeError, RecursionError) as err:
             raise UserError(
                 f"{self.spec_file} is unreadable ({one_line(err)}); "
                 "`scaling-repro run RECIPE` writes it again for the recipe's run"
@@ -248,12 +248,10 @@ def new_record(spec: RunSpec, status: str, **fields: Any) -> RunRecord:
 
 def failed_record(spec: RunSpec, reason: str, wall_seconds: float = 0.0) -> RunRecord:
     """Return the RunRecord of a run that failed before it could record anything itself."""
-    method = spec.method
-    pet_params = {"prompt": getattr(method, "prompt_length", None), "lora": getattr(method, "rank", None)}
     return new_record(
         spec,
         f"failed: {' '.join(reason.split())}",
-        pet_params=pet_params.get(method.kind),
+        pet_params=pet_size(spec.method),
         finetune_examples=spec.task.train_examples,
         wall_seconds=wall_seconds,
         hardware={"host": socket.gethostname(), "pid": os.getpid()},
