@@ -137,16 +137,19 @@ def _encode(run: PreparedRun, examples: list[Example], split: str):
 def train_prepared(run: PreparedRun) -> TrainResult:
     """Train the prepared model on its task; return the trainer's TrainResult."""
     from scaling_repro.data.collate import collate_for_lm, pad_token_id
-    from scaling_repro.train.loop import train_run
+    from scaling_repro.train.loop import train
 
-    collate = partial(collate_for_lm, pad_id=pad_token_id(run.tokenizer))
-    return train_run(
-        run.spec,
+    spec = run.spec
+    return train(
         run.model,
         _encode(run, run.task.train, "train"),
         _encode(run, run.task.dev, "dev"),
-        collate,
-        run.spec.run_dir,
+        partial(collate_for_lm, pad_id=pad_token_id(run.tokenizer)),
+        spec.run_dir,
+        config=spec.train,
+        lr=spec.method.lr,
+        batch_size=spec.method.batch_size,
+        seed=spec.seed,
     )
 
 

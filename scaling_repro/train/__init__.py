@@ -2,6 +2,6 @@
 optimizer and schedule (optim.py), checkpoints (checkpoint.py), processes and DeepSpeed
 (distributed.py), tokens/s and MFU (throughput.py).
 
-Import :func:`scaling_repro.train.loop.train` / ``train_run`` from ``loop``; this package
+Import :func:`scaling_repro.train.loop.train` from ``loop``, the one entry point; this package
 imports nothing heavy itself.
 """

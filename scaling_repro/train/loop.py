@@ -1,6 +1,7 @@
 """The training loop: one Accelerate loop for finetuning (FMT / Prompt / LoRA) and pretraining.
 
-    result = train_run(spec, model, train_set, dev_set, collate_fn, spec.run_dir)
+    result = train(model, train_set, dev_set, collate_fn, run_dir, config=spec.train,
+                   lr=spec.method.lr, batch_size=spec.method.batch_size, seed=spec.seed)
     result.load_best(model)          # best-by-dev-loss weights back into the model
 
 Runs unchanged on one CPU process, ``torchrun --nproc_per_node N`` (gloo on CPU, NCCL on GPU),
@@ -27,7 +28,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from scaling_repro.config.recipe import RunSpec, TrainConfig
+from scaling_repro.config.recipe import TrainConfig
 from scaling_repro.models.nll import token_nll_sum
 from scaling_repro.train import checkpoint as ckpt
 from scaling_repro.train import stop, throughput
@@ -118,30 +119,6 @@ class TrainData:
     train_set: Sequence[Any]
     dev_set: Sequence[Any]
     batcher: Batcher
-
-
-def train_run(
-    spec: RunSpec,
-    model: torch.nn.Module,
-    train_set: Sequence[Any],
-    dev_set: Sequence[Any],
-    collate_fn: Callable[[list[Any]], Batch],
-    run_dir: Path | None = None,
-) -> TrainResult:
-    """Train ``model`` as :func:`train` does with the RunSpec's settings (its ``train`` section,
-    method LR and batch size, seed) in ``run_dir`` (default ``spec.run_dir``); return the
-    TrainResult."""
-    return train(
-        model,
-        train_set,
-        dev_set,
-        collate_fn,
-        Path(run_dir or spec.run_dir),
-        config=spec.train,
-        lr=spec.method.lr,
-        batch_size=spec.method.batch_size,
-        seed=spec.seed,
-    )
 
 
 def train(
