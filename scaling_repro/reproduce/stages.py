@@ -308,7 +308,8 @@ def finetune_runs(specs: list[tuple[RunSpec, Path]], out_dir: Path, jobs: int, p
     outcomes = run_specs(run_list, runners, options, owner="reproduce", progress=progress)
     seconds = time.perf_counter() - started
     counts = {
-        kind: sum(o.kind == kind for o in outcomes) for kind in ("ok", "skipped", "failed", "skipped_failed", "busy")
+        kind: sum(o.kind == kind for o in outcomes)
+        for kind in ("ok", "skipped", "failed", "skipped_failed", "busy", "unreadable")
     }
     failed = counts["failed"] + counts["skipped_failed"]
     if failed:
@@ -318,5 +319,11 @@ def finetune_runs(specs: list[tuple[RunSpec, Path]], out_dir: Path, jobs: int, p
         )
     if counts["busy"]:
         raise UserError(f"{counts['busy']} finetuning run(s) are being run by another process; rerun when it is done")
+    if counts["unreadable"]:
+        raise UserError(
+            f"{counts['unreadable']} finetuning result(s) cannot be read by this user; the study stops before "
+            "fitting without them (ask their owner to make them group-readable: docs/cluster.md, 'Shared folders').\n"
+            + format_summary(outcomes, "finetune")
+        )
     summary = f"{counts['ok']} runs trained, {counts['skipped']} already done ({jobs} at once)"
     return StageResult("finetune", seconds, summary, counts["ok"] > 0)
