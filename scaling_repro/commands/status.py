@@ -28,7 +28,9 @@ def register(subparsers) -> None:
         is named in a warning: its run counts as running until --stale-after seconds after
         the file last changed, then the next sweep worker takes it over. A run whose
         result.json is damaged counts as pending and is listed: the next run of it keeps the
-        file as result.damaged.json and finishes the run again from its checkpoints.
+        file as result.damaged.json and finishes the run again from its checkpoints. A
+        result.json this user cannot read (a teammate's, not group-readable) counts as "cannot
+        read": listed with the fix, never rerun, moved or marked failed (docs/cluster.md).
         """,
         """
         scaling-repro status recipes/tiny/data_scaling.yaml

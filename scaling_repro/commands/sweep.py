@@ -26,6 +26,8 @@ def register(subparsers) -> None:
         again and again, and from several shells or machines sharing the output directory:
           - a run whose result.json says ok is skipped; one with only checkpoints resumes;
           - a failed run (result.json 'failed: ...') is skipped unless --rerun-failed;
+          - a result.json this user cannot read (a teammate's, not group-readable) is left as
+            it is, with a warning, even with --rerun-failed;
           - a worker claims a run with a lock file (host, pid, start time) before running it,
             so two workers never run the same run; a stale claim (its process is dead on this
             host, or no heartbeat for --stale-after seconds) is taken over; a damaged claim
