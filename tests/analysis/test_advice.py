@@ -44,6 +44,7 @@ def test_regimes_and_crossings_match_the_generating_laws(paper, paper_fitted):
     assert advice.regimes[0].high == pytest.approx(advice.regimes[1].low)
 
 
+@pytest.mark.slow
 def test_bootstrap_intervals_bracket_the_predictions(paper_fitted):
     advice = advise("mlsum", 2e9, 2e4, fitted=paper_fitted, bootstrap=12, seed=3)
     assert advice.level == 0.9

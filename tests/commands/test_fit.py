@@ -42,6 +42,7 @@ def results(tmp_path_factory):
     return root
 
 
+@pytest.mark.slow
 def test_fits_one_factor_of_a_results_directory(results, capsys, tmp_path):
     out = tmp_path / "fits.json"
     args = [
@@ -65,6 +66,7 @@ def test_fits_one_factor_of_a_results_directory(results, capsys, tmp_path):
     assert fit.n_held_out > 0 and fit.mad_held_out is not None
 
 
+@pytest.mark.slow
 def test_joint_procedure_from_the_command_line(results, tmp_path):
     out = tmp_path / "joint.json"
     args = ["fit", str(results), "--joint", "--out", str(out)]
@@ -79,6 +81,7 @@ def test_joint_procedure_from_the_command_line(results, tmp_path):
         assert joint.shared["beta"] == pytest.approx(truth, rel=0.2)
 
 
+@pytest.mark.slow
 def test_mixed_experiments_are_reported_not_averaged(results, capsys):
     assert main(["fit", str(results), "--factor", "model_size", "--method", "lora"]) == 2
     assert "mixes runs with different" in capsys.readouterr().err

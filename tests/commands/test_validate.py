@@ -47,6 +47,7 @@ def test_missing_recipe_file_exits_2(capsys, tmp_path):
     assert "recipe file not found" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_module_entry_point_and_help_work():
     out = subprocess.run(
         [sys.executable, "-m", "scaling_repro", "validate", "--help"], capture_output=True, text=True, check=True

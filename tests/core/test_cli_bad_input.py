@@ -68,6 +68,7 @@ def test_pretraining_recipe_rejects_a_non_finite_lr(capsys):
     assert "lr: got inf; Input should be a finite number" in one_line_error(capsys)
 
 
+@pytest.mark.slow
 def test_figure_names_from_crafted_results_stay_inside_the_output_folder(tmp_path):
     results, out = tmp_path / "results", tmp_path / "a" / "b" / "out"
     for folder in ("figure01_x", ".figure01_x"):  # with these, an unsanitised name leads to tmp_path/a

@@ -107,6 +107,7 @@ def test_zero3_run_evaluates_the_same_model_as_a_plain_run(recipe, tokenizer_dir
     assert sharded.test_loss == pytest.approx(plain.test_loss, abs=1e-4)
 
 
+@pytest.mark.slow
 def test_evaluation_runs_in_the_training_precision_for_every_method(recipe, monkeypatch):
     """bf16 training (forced on the CPU here) is evaluated under bf16 autocast too, for FMT and
     for PET, whose decoder forward Accelerate never wrapped."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import logging
 
+import pytest
+
 from scaling_repro.cli import main
 from scaling_repro.config.sweep import load_runs
 from scaling_repro.results import DAMAGED_RESULT_FILE, RESULT_FILE, SPEC_FILE, read_record
@@ -22,6 +24,7 @@ def warnings_text(caplog) -> str:
     return "\n".join(r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING)
 
 
+@pytest.mark.slow
 def test_run_finishes_again_a_run_whose_result_json_is_unreadable(recipe, caplog):
     run_dir = finished_run(recipe)
     (run_dir / RESULT_FILE).write_bytes(GARBLED)
@@ -51,6 +54,7 @@ def test_evaluate_of_an_unreadable_spec_json_is_a_one_line_error(recipe, capsys)
     assert str(run_dir / SPEC_FILE) in err and len(err.splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_run_with_a_truncated_checkpoint_restarts_with_a_warning_naming_the_file(recipe, caplog):
     run_dir = finished_run(recipe)
     (run_dir / RESULT_FILE).unlink()

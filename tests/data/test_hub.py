@@ -66,6 +66,7 @@ def test_wmt19_uses_newsdev2017_and_test_sets_into_chinese(hub_dir, cache_dir):
     assert list(data.test) == ["newstest2022"] and data.test["newstest2022"][0].target == "zh wmt22 0"
 
 
+@pytest.mark.slow
 def test_mlsum_prefixes_articles_and_keeps_the_language_mix_at_every_n(hub_dir, cache_dir):
     sizes = {**hub_copy.MLSUM_SIZES, "en": hub_copy.CNN_SIZE}
     total = sum(sizes.values())

@@ -86,6 +86,7 @@ def test_any_task_name_and_metric_set_works(tiny_like):
     assert choose_metric({"chrf", "bleu"}, "chrf", "test metric", "t") == "chrf"
 
 
+@pytest.mark.slow
 def test_figure_command_writes_png_and_pdf_and_reports_missing_runs(tiny_like, tmp_path, capsys):
     args = ["--results", str(tiny_like.root), "--out", str(tmp_path), "--dpi", "20"]
     assert main(["figure", "7", *args, "--metric", "chrf"]) == 0
@@ -95,6 +96,7 @@ def test_figure_command_writes_png_and_pdf_and_reports_missing_runs(tiny_like, t
     assert main(["figure", "15", *args]) == 2
 
 
+@pytest.mark.slow
 def test_figures_tables_report_and_advise_import_no_torch():
     code = (
         "import sys; import scaling_repro.report.results_report, scaling_repro.analysis.advice, "

@@ -82,6 +82,7 @@ def test_table5_with_noise_matches_the_closed_form_within_what_the_data_determin
     assert fmt_vs_prompt.paper_H.iloc[0] == published.TABLE5_MODEL_SIZE["wmt14_en_de"][("full", "prompt")][0]
 
 
+@pytest.mark.slow
 def test_table6_multiplicative_law_extrapolates_multiplicative_data_better_than_additive(paper_fitted):
     frame = make_table(paper_fitted, 6).frame
     assert set(frame.task) == {"wmt14_en_de", "wmt19_en_zh", "mlsum"}

@@ -102,6 +102,7 @@ def _race_for(run_dir, barrier, results):
     results.put(None if claim is None else claim.info.generation)
 
 
+@pytest.mark.slow
 def test_workers_racing_to_take_over_one_stale_claim_produce_exactly_one_winner(tmp_path, monkeypatch):
     read = claims.read_claim
 

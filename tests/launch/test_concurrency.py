@@ -15,7 +15,8 @@ from scaling_repro.launch.claims import read_claim
 from scaling_repro.results import load_results
 from tests.helpers.launch_fakes import events, subprocess_env, sweep_dir, write_recipe
 
-pytestmark = pytest.mark.usefixtures("fake_runs")
+# Every test starts sweep processes and waits for claims to go stale: seconds each.
+pytestmark = [pytest.mark.usefixtures("fake_runs"), pytest.mark.slow]
 
 
 def start_sweep(recipe, *flags):

@@ -14,6 +14,7 @@ from tests.helpers.launch_fakes import events, sweep_dir, write_recipe
 pytestmark = pytest.mark.usefixtures("fake_runs")
 
 
+@pytest.mark.slow
 def test_jobs_run_every_run_once_in_concurrent_child_processes(tmp_path):
     # gate=2: a run waits until two processes have started one, so the jobs really overlap.
     recipe = write_recipe(tmp_path, (60, 50, 40, 30, 20, 10), params={"gate": 2, "sleep": 0.05})
@@ -25,6 +26,7 @@ def test_jobs_run_every_run_once_in_concurrent_child_processes(tmp_path):
     assert len(load_results(sweep_dir(tmp_path))) == 6
 
 
+@pytest.mark.slow
 def test_each_job_child_uses_one_torch_thread(tmp_path):
     recipe = write_recipe(tmp_path, (20, 10), params={"record_threads": True})
     assert main(["sweep", str(recipe), "--jobs", "2"]) == 0
@@ -32,6 +34,7 @@ def test_each_job_child_uses_one_torch_thread(tmp_path):
     assert counts == ["1", "1"]
 
 
+@pytest.mark.slow
 def test_a_crashing_child_is_recorded_failed_and_the_other_runs_complete(tmp_path, capsys):
     recipe = write_recipe(tmp_path, (30, 20, 10))
     sweep_dir(tmp_path).mkdir(parents=True)

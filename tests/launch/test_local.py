@@ -128,6 +128,7 @@ def test_dry_run_lists_the_runs_to_start_and_runs_nothing(tmp_path, capsys):
     assert out.count("--run-id") == len(EXAMPLES) - 1
 
 
+@pytest.mark.slow
 def test_gpus_run_one_subprocess_per_gpu_concurrently(tmp_path, monkeypatch):
     monkeypatch.setenv("PYTHONPATH", subprocess_env()["PYTHONPATH"])
     recipe = write_recipe(tmp_path, EXAMPLES[:4], params={"gate": 2})
@@ -138,6 +139,7 @@ def test_gpus_run_one_subprocess_per_gpu_concurrently(tmp_path, monkeypatch):
     assert (load_runs(recipe).runs[0].run_dir / "run.log").exists()
 
 
+@pytest.mark.slow
 def test_a_subprocess_that_dies_without_a_result_is_recorded_failed(tmp_path, monkeypatch):
     monkeypatch.setenv("PYTHONPATH", subprocess_env()["PYTHONPATH"])
     recipe = write_recipe(tmp_path, (20, 10))

@@ -61,6 +61,7 @@ def test_a_child_that_exits_1_after_the_forwarded_sigterm_is_interrupted_not_cra
     assert not preemption.preempting()  # cleared when the worker's block ends
 
 
+@pytest.mark.slow
 def test_sigterm_to_a_torchrun_sweep_records_its_run_interrupted_releases_it_and_exits_143(tmp_path):
     recipe = write_recipe(tmp_path, (10,), params={"steps": 100000}, extra="launch: {gpus_per_node: 1}\n")
     sweep = subprocess.Popen(

@@ -64,6 +64,7 @@ def sweep_cli(*args: str) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow
 def test_slurm_backend_runs_an_array_job_on_submitits_local_executor(tmp_path):
     recipe = write_recipe(tmp_path, (40, 30, 20, 10))
     sweep_dir(tmp_path).mkdir(parents=True)

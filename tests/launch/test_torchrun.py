@@ -2,6 +2,8 @@
 
 from collections import Counter
 
+import pytest
+
 from scaling_repro.cli import main
 from scaling_repro.config.sweep import load_runs
 from scaling_repro.launch.runners import RunTarget
@@ -32,6 +34,7 @@ def test_torchrun_command_runs_the_spec_with_one_process_per_gpu(tmp_path):
     ]
 
 
+@pytest.mark.slow
 def test_torchrun_backend_runs_each_run_as_a_torchrun_job(tmp_path, monkeypatch, fake_runs):
     monkeypatch.setenv("PYTHONPATH", subprocess_env()["PYTHONPATH"])
     recipe = write_recipe(tmp_path, (10,), extra="launch: {gpus_per_node: 2}\n")

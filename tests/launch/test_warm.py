@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from scaling_repro.config.recipe import RunSpec
 from scaling_repro.data.synthetic import build_splits, synthetic_params
 from scaling_repro.launch.local import PRELOAD_MODULES, SERVER_START, _forkserver_context
@@ -68,6 +70,7 @@ def test_importing_the_warm_module_builds_nothing_and_leaves_the_request():
     assert _in_fresh_interpreter(code, [PARAMS]) == [0, json.dumps([PARAMS])]
 
 
+@pytest.mark.slow
 def test_the_fork_server_s_last_preload_builds_the_requested_splits_and_removes_the_request():
     code = "import scaling_repro.launch.fork_server; " + CACHE_AND_REQUEST
     assert _in_fresh_interpreter(code, [PARAMS]) == [1, None]

@@ -7,8 +7,9 @@ import pytest
 
 from tests.helpers.paths import REPO
 
+pytestmark = pytest.mark.slow  # each test runs a script in a subprocess
 
-@pytest.mark.slow
+
 def test_gpu_check_runs_its_code_path_on_the_cpu(tmp_path):
     out = tmp_path / "gpu.md"
     done = subprocess.run(

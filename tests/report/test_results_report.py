@@ -65,6 +65,7 @@ def test_report_writes_tables_and_fits(report):
     }
 
 
+@pytest.mark.slow
 def test_report_command_summarises_what_it_drew(results, tmp_path, capsys):
     assert (
         main(

@@ -102,6 +102,7 @@ def contradicting_analysis(tmp_path_factory):
     return analyse(FittedResults(results.records, holdout=HOLDOUT), AnalysisSettings(bootstrap=20), fingerprint="y")
 
 
+@pytest.mark.slow
 def test_results_from_laws_that_contradict_findings_2_to_6_do_not_reproduce_them(contradicting_analysis):
     verdicts = {f.number: f.verdict for f in check_findings(contradicting_analysis)}
     assert verdicts[1] == "reproduced"  # the laws are multiplicative, so they fit

@@ -8,7 +8,8 @@ from scaling_repro.config.sweep import load_runs
 from scaling_repro.reproduce.stages import finetune_runs
 from scaling_repro.results import load_results
 
-pytestmark = pytest.mark.usefixtures("fake_runs")
+# The stage runs 2 jobs at once: the first test to do so in a session starts the fork server (seconds).
+pytestmark = [pytest.mark.usefixtures("fake_runs"), pytest.mark.slow]
 
 RECIPE = """
 name: fake

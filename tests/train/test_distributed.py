@@ -19,6 +19,8 @@ from tests.helpers.train_helpers import collate, tiny_llama, train_config, wrap
 
 WORKER = HELPERS / "train_dist_worker.py"
 
+pytestmark = pytest.mark.slow  # every test trains in 2-process torchrun or DeepSpeed subprocesses
+
 
 def _env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": pythonpath(), "OMP_NUM_THREADS": "1"}

@@ -13,6 +13,7 @@ from tests.helpers.train_helpers import collate, copy_task, tiny_llama, train_co
 TRAIN, DEV = copy_task(64, seed=0), copy_task(16, seed=1)
 
 
+@pytest.mark.slow
 def test_compiled_model_trains_as_the_plain_one(tmp_path, monkeypatch):
     import accelerate.utils
 

@@ -298,6 +298,7 @@ def test_a_tracker_that_is_not_installed_is_a_user_error(tmp_path):
         )
 
 
+@pytest.mark.slow
 def test_importing_the_loop_leaves_logger_levels_alone():
     """Which lines of ours and of the training libraries show is the log set-up's choice
     (scaling_repro.logs), not a side effect of an import."""

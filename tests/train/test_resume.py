@@ -59,6 +59,7 @@ KILLER = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_rerun_after_sigkill_while_writing_a_checkpoint(tmp_path, uninterrupted):
     env = {**os.environ, "PYTHONPATH": pythonpath()}
     script = KILLER.format(run_dir=str(tmp_path))

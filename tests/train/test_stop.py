@@ -68,6 +68,7 @@ def test_preemption_saves_the_step_reached_and_a_rerun_ends_as_the_uninterrupted
     ]
 
 
+@pytest.mark.slow
 def test_sigterm_to_scaling_repro_run_checkpoints_and_exits_as_interrupted(tmp_path):
     import json
     import signal

@@ -118,6 +118,7 @@ def _ranks(out: Path, processes: int) -> list[dict]:
     return [json.loads((out / f"rank{r}.json").read_text()) for r in range(processes)]
 
 
+@pytest.mark.slow
 def test_every_rank_of_a_torchrun_refuses_a_one_process_checkpoint(one_process_checkpoint, tmp_path):
     shutil.copytree(one_process_checkpoint, tmp_path / "run")
     _worker("resume", tmp_path, 2)
@@ -128,6 +129,7 @@ def test_every_rank_of_a_torchrun_refuses_a_one_process_checkpoint(one_process_c
 DEEPSPEED, DEEPSPEED_REASON = deepspeed_available()
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not DEEPSPEED, reason=f"DeepSpeed ZeRO test needs deepspeed: {DEEPSPEED_REASON}")
 def test_a_zero2_checkpoint_of_two_processes_is_refused_by_one_before_deepspeed_loads_it(tmp_path):
     _worker("write", tmp_path, 2, "zero2")
