@@ -115,6 +115,8 @@ def warm_up(tmp_path: Path, recipe: Path) -> None:
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         assert main(["status", str(scratch)]) == 0
         assert main(["sweep", str(scratch), "--rerun-failed", "--dry-run"]) == 0
+        main(["report", "--results", str(tmp_path / "runs"), "--out", str(tmp_path / "warm-report")])
+        main(["fit", str(tmp_path / "runs")])
 
 
 def ok_runner(spec, claim) -> None:
@@ -264,6 +266,10 @@ def test_a_teammate_sees_done_runs_done_leaves_unreadable_ones_alone_and_writes_
     code, out = cli_as_teammate("sweep", str(recipe), "--rerun-failed", "--dry-run")
     assert code == 0, out
     assert "0 run(s) to start" in out and "2 with a result.json this user cannot read" in out
+    code, out = cli_as_teammate("report", "--results", str(runs), "--out", str(tmp_path / "teammate-report"))
+    assert "skipping unreadable" in out and "umask 002" in out, out
+    code, out = cli_as_teammate("fit", str(runs))
+    assert "skipping unreadable" in out, out
     assert snapshot(runs) == after
 
 
