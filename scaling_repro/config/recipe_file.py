@@ -131,8 +131,10 @@ def parse_override(text: str) -> tuple[str, Any]:
     return key, value
 
 
-def set_path(data: dict[str, Any], path: str, value: Any) -> None:
-    """Set ``data[a][b][c] = value`` for path ``a.b.c``, creating mappings on the way."""
+def set_path(data: dict[str, Any], path: str, value: Any, copy_on_write: bool = False) -> None:
+    """Set ``data[a][b][c] = value`` for path ``a.b.c``, creating mappings on the way. With
+    ``copy_on_write`` the mappings along the path are copied before they change, so ``data``
+    (a shallow copy) may share everything else with the mapping it was copied from."""
     node = data
     parts = path.split(".")
     for i, part in enumerate(parts[:-1]):
@@ -140,6 +142,8 @@ def set_path(data: dict[str, Any], path: str, value: Any) -> None:
         if not isinstance(child, dict):
             where = ".".join(parts[: i + 1])
             raise RecipeError(f"{path}: {where} is {short_repr(child)}, not a section with fields")
+        if copy_on_write:
+            child = node[part] = dict(child)
         node = child
     node[parts[-1]] = copy_yaml_value(value)
 

@@ -21,7 +21,7 @@ from pydantic import ValidationError
 
 from scaling_repro.config.errors import format_validation_error, short_repr
 from scaling_repro.config.recipe import RECIPE_KEYS, RunSpec, SweepConfig
-from scaling_repro.config.recipe_file import apply_overrides, copy_yaml_value, load_recipe_dict, set_path
+from scaling_repro.config.recipe_file import apply_overrides, load_recipe_dict, set_path
 from scaling_repro.errors import RecipeError
 
 SECTIONS = ("task", "model", "method", "train", "eval", "launch")  # RunSpec fields that are sections
@@ -142,9 +142,9 @@ def expand(data: dict[str, Any], source: str | Path = "<recipe>") -> Sweep:
     sections = _Sections({name: _image(data, name) for name in SECTIONS if name not in touched})
     runs = []
     for index, combo in enumerate(_combinations(sweep)):
-        run_data = {key: copy_yaml_value(value) if key in touched else value for key, value in data.items()}
+        run_data = dict(data)  # each axis copies only the mappings on its path
         for path, value in combo.items():
-            set_path(run_data, path, value)
+            set_path(run_data, path, value, copy_on_write=True)
         run_data.update(index=index, held_out=_is_held_out(combo, sweep.holdout))
         new_sections = sections.fill(run_data)
         try:
