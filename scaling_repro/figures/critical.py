@@ -4,8 +4,10 @@ The critical data size of "A vs B" at base-model condition X is the Df where the
 of methods A and B predict the same loss (:func:`scaling_repro.fit.critical.critical_data_size`,
 solved numerically as the paper's fsolve). Below it the method with the smaller beta (PET) is
 better, above it the more data-hungry one. The shaded band is the range of finetuning data sizes
-that were actually run: outside it the curves extrapolate the laws. Laws with different E can tie
-twice (at small and at very large Df); every crossing is drawn, each branch as its own curve.
+that were actually run: outside it the curves extrapolate the laws and are drawn dashed, and only
+up to :data:`EXTRAPOLATE_DECADES` decades beyond it (further crossings are noted, not drawn). Laws
+with different E can tie twice (at small and at very large Df); every crossing is drawn, each
+branch as its own curve.
 """
 
 from __future__ import annotations
@@ -13,17 +15,19 @@ from __future__ import annotations
 import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
 from scaling_repro.analysis.experiments import METHOD_NAMES, PAIRS, Missing, pair_name
 from scaling_repro.analysis.fitted_results import FittedResults
 from scaling_repro.analysis.numbers import human
 from scaling_repro.figures.series import X_AXIS
-from scaling_repro.figures.style import PAIR_COLORS, PANEL_SIZE, STYLE
+from scaling_repro.figures.style import PAIR_COLORS, PANEL_SIZE, STYLE, tick_short_log_axis
 from scaling_repro.fit.critical import critical_data_size
 from scaling_repro.fit.record import LawFit
 
 CRITICAL_FACTORS = ("model_size", "pretrain_data")
 DF_BOUNDS = (1.0, 1e15)
+EXTRAPOLATE_DECADES = 2.0  # how far beyond the Df range of the runs a critical size is drawn
 
 
 def crossings(fit1: LawFit, fit2: LawFit, x: float, log_grid: np.ndarray) -> list[float]:
@@ -75,7 +79,7 @@ def critical_curves(fitted: FittedResults, task: str, factor: str, notes: list[s
     The x grid spans the x values of the two methods' experiments. Pairs whose laws do not cross
     in ``DF_BOUNDS`` anywhere on the grid are noted and left out.
     """
-    curves, data_sizes = {}, []
+    curves, data_sizes, x_values = {}, [], set()
     log_lo, log_hi = np.log(DF_BOUNDS)
     log_grid = np.linspace(log_lo, log_hi, 300)
     methods = fitted.methods(task)
@@ -89,6 +93,7 @@ def critical_curves(fitted: FittedResults, task: str, factor: str, notes: list[s
             continue
         xs = [p.x for f in fits for p in f.points if p.x is not None]  # x-factor fits: every point has x
         data_sizes += [p.data_size for f in fits for p in f.points]
+        x_values |= set(xs)
         grid = np.geomspace(min(xs), max(xs), n)
         found = [crossings(fits[0], fits[1], x, log_grid) for x in grid]
         if not any(found):
@@ -98,7 +103,30 @@ def critical_curves(fitted: FittedResults, task: str, factor: str, notes: list[s
             )
             continue
         curves[pair] = branches(grid, found)
-    return {"curves": curves, "data_range": (min(data_sizes), max(data_sizes)) if data_sizes else None}
+    data_range = (min(data_sizes), max(data_sizes)) if data_sizes else None
+    if data_range is not None:
+        curves = _clip_curves(curves, data_range, task, factor, notes)
+    return {"curves": curves, "data_range": data_range, "x_values": sorted(x_values)}
+
+
+def _clip_curves(curves: dict, data_range: tuple[float, float], task: str, factor: str, notes: list[str]) -> dict:
+    """Drop the parts of the curves more than EXTRAPOLATE_DECADES beyond ``data_range`` (noting
+    pairs left with nothing to draw)."""
+    lo, hi = data_range[0] / 10**EXTRAPOLATE_DECADES, data_range[1] * 10**EXTRAPOLATE_DECADES
+    kept = {}
+    for pair, branches_ in curves.items():
+        clipped = [(g, np.where((d >= lo) & (d <= hi), d, np.nan)) for g, d in branches_]
+        clipped = [(g, d) for g, d in clipped if np.isfinite(d).any()]
+        if clipped:
+            kept[pair] = clipped
+        else:
+            found = [d for _, d in branches_]
+            notes.append(
+                f"{task}: the {pair_name(pair)} laws cross only at Df in [{human(min(map(np.min, found)))}, "
+                f"{human(max(map(np.max, found)))}] vs {X_AXIS[factor]}, over {EXTRAPOLATE_DECADES:g} decades "
+                f"beyond the Df run ({human(data_range[0])}-{human(data_range[1])}): not drawn"
+            )
+    return kept
 
 
 def figure_5(fitted: FittedResults, task: str, options) -> tuple[Figure, list[str]]:
@@ -123,26 +151,25 @@ def figure_5(fitted: FittedResults, task: str, options) -> tuple[Figure, list[st
             ax.axhspan(lo, hi, color="0.88", zorder=0, label="finetuning data range of the runs")
             for pair, curves in panel["curves"].items():
                 for i, (grid, dfc) in enumerate(curves):
-                    ax.plot(
-                        grid,
-                        dfc,
-                        color=colors[pair],
-                        lw=1.6,
-                        marker="o" if len(grid) == 1 else None,
-                        ms=3,
-                        label=pair_name(pair) if i == 0 else None,
-                    )
+                    measured = np.where((dfc >= lo) & (dfc <= hi), dfc, np.nan)
+                    style = {"color": colors[pair], "marker": "o" if len(grid) == 1 else None, "ms": 3}
+                    ax.plot(grid, dfc, lw=1.2, ls="--", alpha=0.7, **style)  # extrapolated: dashed, faded
+                    ax.plot(grid, measured, lw=1.8, label=pair_name(pair) if i == 0 else None, **style)
             ax.set_xscale("log")
             ax.set_yscale("log")
             ax.set_xlabel(X_AXIS[factor])
             ax.set_ylabel("critical finetuning examples $D_f^c$")
             ax.set_title(f"vs {'model size' if factor == 'model_size' else 'pretraining data'}")
+            tick_short_log_axis(ax.xaxis, panel["x_values"])
+            tick_short_log_axis(ax.yaxis)
         handles, labels = [], []
         for ax in axes:
             for h, label in zip(*ax.get_legend_handles_labels()):
                 if label not in labels:
                     handles.append(h)
                     labels.append(label)
+        handles.append(Line2D([], [], color="0.35", ls="--", lw=1.2, alpha=0.7))
+        labels.append(f"extrapolated (up to {EXTRAPOLATE_DECADES:g} decades\nbeyond the data range)")
         fig.legend(handles, labels, loc="outside right center", frameon=False)
         fig.suptitle(f"{task}: critical finetuning data size (A vs B: A and B equal)", fontsize=11)
     return fig, notes

@@ -1,6 +1,7 @@
 """Figures 6-9 and 11-14: generation quality (BLEURT, RougeL or any metric present) vs finetuning data.
 
-- Fig. 6: zero-shot score (mean over directions) of the model-size runs.
+- Fig. 6: zero-shot test loss (what finding 7 reads) of the model-size runs, and the zero-shot
+  score (mean over directions) in a second row.
 - Figs. 7-9: test-set score of the experiments of Figs. 2-4; the box gives Pearson's r between
   PPL and the score over the panel's points (Table 7).
 - Figs. 11-14: one-/five-shot score after finetuning (model-size runs: 11, 12; pretraining-data
@@ -38,7 +39,7 @@ from scaling_repro.figures.series import (
     require_values,
 )
 from scaling_repro.figures.style import Panel, draw_figure
-from scaling_repro.results import RunRecord
+from scaling_repro.results import ZERO_SHOT_LOSS, RunRecord
 
 METRIC_NAMES = {"bleurt": "BLEURT", "rougeL": "RougeL", "bleu": "BLEU", "chrf": "chrF"}
 METRIC_FIGURES = {7: "model_size", 8: "pretrain_data", 9: "pet_size"}
@@ -118,20 +119,37 @@ def value_panels(
 
 
 def figure_6(fitted: FittedResults, task: str, options) -> tuple[Figure, list[str]]:
-    """Fig. 6: zero-shot score vs finetuning data per model size, one panel per method."""
+    """Fig. 6: zero-shot test loss (what finding 7's verdict reads) vs finetuning data per model
+    size, one panel per method; the zero-shot generation metric in a second row."""
     notes: list[str] = []
-    metric = choose_metric(
-        {m for r in _finetuned(fitted, task) for m in r.zero_shot}, options.metric, "zero-shot (eval.zero_shot)", task
-    )
+    finetuned = _finetuned(fitted, task)
 
-    def zero_shot(r: RunRecord) -> float | None:
-        return (r.zero_shot.get(metric) or {}).get("mean")
+    def zero_shot(key: str) -> Callable[[RunRecord], float | None]:
+        return lambda r: (r.zero_shot.get(key) or {}).get("mean")
 
-    label = f"zero-shot {metric_name(metric)} (mean)"
-    panels = value_panels(fitted, task, "model_size", zero_shot, f"zero-shot {metric}", label, notes)
-    if not panels:
+    rows = []
+    if any(ZERO_SHOT_LOSS in r.zero_shot for r in finetuned):
+        label = "zero-shot test loss (nats)"
+        rows.append(value_panels(fitted, task, "model_size", zero_shot(ZERO_SHOT_LOSS), label, label, notes))
+    else:
+        notes.append(
+            f"{task}: no run has a zero-shot test loss (eval.zero_shot '{ZERO_SHOT_LOSS}'), which finding 7 reads"
+        )
+    available = {m for r in finetuned for m in r.zero_shot if m != ZERO_SHOT_LOSS}
+    try:
+        metric = choose_metric(available, options.metric, "zero-shot (eval.zero_shot)", task)
+        label = f"zero-shot {metric_name(metric)} (mean)"
+        rows.append(value_panels(fitted, task, "model_size", zero_shot(metric), f"zero-shot {metric}", label, notes))
+    except Missing as err:
+        notes.append(str(err))
+    rows = [row for row in rows if row]
+    if not rows:
         raise Missing("; ".join(notes))
-    return draw_figure(panels, f"{task}: zero-shot quality after finetuning", "model size"), notes
+    both = set.intersection(*({p.title for p in row} for row in rows))  # a grid: methods with every row
+    panels = [p for row in rows for p in row if p.title in both] if both else rows[0]
+    rows = rows if both else rows[:1]
+    figure = draw_figure(panels, f"{task}: zero-shot quality after finetuning", "model size", rows=len(rows))
+    return figure, notes
 
 
 def metric_figure(number: int):

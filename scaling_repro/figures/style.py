@@ -23,7 +23,7 @@ import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.ticker import NullFormatter
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from scaling_repro.analysis.numbers import human
 
@@ -119,13 +119,43 @@ _BOX_ANCHORS = {
 MAX_VALUE_TICKS = 8
 
 
-def _tick_short_log_axis(ax, panel: Panel) -> None:
-    """Tick a log x axis at the data's own values when they span less than two decades:
-    matplotlib would otherwise label its minor ticks there, and the labels overlap."""
-    xs = sorted({float(v) for s in panel.series for v in np.asarray(s.x) if v > 0})
+def tick_short_log_axis(axis, values: Sequence[float] = ()) -> None:
+    """Tick a log axis (``ax.xaxis`` or ``ax.yaxis``) that spans less than two decades readably.
+
+    matplotlib labels the minor ticks of such an axis, and the labels ("2x10^4 3x10^4 ...")
+    run into each other. With up to :data:`MAX_VALUE_TICKS` positive ``values`` (the data's
+    own x values) the axis is ticked at them; otherwise at 1-2-5 steps. Call it after the
+    limits are final; wider axes are left alone.
+    """
+    lo, hi = sorted(axis.get_view_interval())
+    xs = sorted({float(v) for v in values if v > 0})
     if 1 < len(xs) <= MAX_VALUE_TICKS and xs[-1] / xs[0] < 100:
-        ax.set_xticks(xs, [human(v) for v in xs])
-        ax.xaxis.set_minor_formatter(NullFormatter())
+        xs = _spread(xs)
+        axis.set_ticks(xs, [human(v) for v in xs])
+    elif lo > 0 and hi / lo < 100:
+        axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        axis.set_major_formatter(FuncFormatter(lambda v, _: human(v)))
+    else:
+        return
+    axis.set_minor_formatter(NullFormatter())
+
+
+def _spread(xs: list[float], parts: float = 6.0) -> list[float]:
+    """Return ``xs`` (ascending) less the values closer than 1/``parts`` of their log span to the
+    previous one kept, so that their labels keep apart; the last value is always kept."""
+    gap = np.log10(xs[-1] / xs[0]) / parts
+    kept = [xs[0]]
+    for v in xs[1:-1]:
+        if np.log10(v / kept[-1]) >= gap:
+            kept.append(v)
+    if len(kept) > 1 and np.log10(xs[-1] / kept[-1]) < gap:
+        kept.pop()
+    return [*kept, xs[-1]]
+
+
+def _tick_short_log_axis(ax, panel: Panel) -> None:
+    """Tick a log x axis at the data's own values when they span less than two decades."""
+    tick_short_log_axis(ax.xaxis, [v for s in panel.series for v in np.asarray(s.x)])
 
 
 def draw_panel(ax, panel: Panel) -> None:
@@ -197,24 +227,30 @@ def _legend_columns(series: Sequence[Series]) -> int:
     return max(1, min(4, len(series), 36 // (longest + 4)))
 
 
-def draw_figure(panels: Sequence[Panel], title: str | None = None, legend_title: str | None = None) -> Figure:
-    """Return a one-row figure of ``panels`` with legends.
+def draw_figure(
+    panels: Sequence[Panel], title: str | None = None, legend_title: str | None = None, rows: int = 1
+) -> Figure:
+    """Return a figure of ``panels`` in ``rows`` rows (filled row by row) with legends.
 
     When every panel has the same series labels, one legend (series, then marker kinds) sits
     right of the panels; otherwise each panel gets its own legend in a row below it.
     """
-    n = len(panels)
+    n = math.ceil(len(panels) / rows)
     shared = len({tuple(s.label for s in p.series) for p in panels}) == 1
     columns = [_legend_columns(p.series) for p in panels]
     legend_rows = 0 if shared else max(math.ceil(len(p.series) / c) for p, c in zip(panels, columns))
     legend_height = 0.0 if shared else 0.35 + 0.17 * legend_rows
+    height = rows * (PANEL_SIZE[1] + legend_height) + 0.3
     with matplotlib.rc_context(STYLE):
-        fig = Figure(figsize=(PANEL_SIZE[0] * n + 1.4, PANEL_SIZE[1] + 0.3 + legend_height), layout="constrained")
+        fig = Figure(figsize=(PANEL_SIZE[0] * n + 1.4, height), layout="constrained")
         if shared:
-            axes = fig.subplots(1, n, squeeze=False)[0]
+            axes = list(fig.subplots(rows, n, squeeze=False).flat)
         else:
-            grid = fig.subplots(2, n, squeeze=False, height_ratios=[PANEL_SIZE[1], legend_height])
-            axes = grid[0]
+            grid = fig.subplots(2 * rows, n, squeeze=False, height_ratios=[PANEL_SIZE[1], legend_height] * rows)
+            axes = list(grid[0::2].flat)
+            legend_axes = list(grid[1::2].flat)
+        for ax in axes[len(panels) :] + ([] if shared else legend_axes[len(panels) :]):
+            ax.set_visible(False)
         for ax, panel in zip(axes, panels):
             draw_panel(ax, panel)
         kinds = _kind_handles(panels)
@@ -226,7 +262,7 @@ def draw_figure(panels: Sequence[Panel], title: str | None = None, legend_title:
                 frameon=False,
             )
         else:
-            for ax, panel, ncol in zip(grid[1], panels, columns):
+            for ax, panel, ncol in zip(legend_axes, panels, columns):
                 ax.axis("off")
                 ax.legend(
                     handles=_series_handles(panel.series),
