@@ -23,7 +23,7 @@ import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+from matplotlib.ticker import NullFormatter
 
 from scaling_repro.analysis.numbers import human
 
@@ -116,33 +116,37 @@ _BOX_ANCHORS = {
 }
 
 
-MAX_VALUE_TICKS = 8
-
-
 def tick_short_log_axis(axis, values: Sequence[float] = ()) -> None:
     """Tick a log axis (``ax.xaxis`` or ``ax.yaxis``) that spans less than two decades readably.
 
     matplotlib labels the minor ticks of such an axis, and the labels ("2x10^4 3x10^4 ...")
-    run into each other. With up to :data:`MAX_VALUE_TICKS` positive ``values`` (the data's
-    own x values) the axis is ticked at them; otherwise at 1-2-5 steps. Call it after the
+    run into each other. With several positive ``values`` (the data's own x values) the axis is
+    ticked at them (thinned to about six, :func:`_spread`); otherwise at 1-2-5 steps, or at
+    five rounded values across the view when fewer than three steps fall in it. Call it after the
     limits are final; wider axes are left alone.
     """
     lo, hi = sorted(axis.get_view_interval())
     xs = sorted({float(v) for v in values if v > 0})
-    if 1 < len(xs) <= MAX_VALUE_TICKS and xs[-1] / xs[0] < 100:
-        xs = _spread(xs)
-        axis.set_ticks(xs, [human(v) for v in xs])
+    if len(xs) > 1 and xs[-1] / xs[0] < 100:
+        ticks = _spread(xs)
     elif lo > 0 and hi / lo < 100:
-        axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-        axis.set_major_formatter(FuncFormatter(lambda v, _: human(v)))
+        decades = 10.0 ** np.arange(np.floor(np.log10(lo)), np.ceil(np.log10(hi)) + 1)
+        rounded = {float(f"{v:.2g}") for v in np.geomspace(lo, hi, 7)[1:-1]}
+        for candidates in ({d * m for d in decades for m in (1, 2, 5)}, rounded, set(np.geomspace(lo, hi, 4))):
+            ticks = _spread(sorted(v for v in candidates if lo <= v <= hi))
+            if len(ticks) >= 3:
+                break
     else:
         return
+    axis.set_ticks(ticks, [human(v) for v in ticks])
     axis.set_minor_formatter(NullFormatter())
 
 
 def _spread(xs: list[float], parts: float = 6.0) -> list[float]:
     """Return ``xs`` (ascending) less the values closer than 1/``parts`` of their log span to the
     previous one kept, so that their labels keep apart; the last value is always kept."""
+    if len(xs) < 2:
+        return xs
     gap = np.log10(xs[-1] / xs[0]) / parts
     kept = [xs[0]]
     for v in xs[1:-1]:
@@ -169,6 +173,7 @@ def draw_panel(ax, panel: Panel) -> None:
         _tick_short_log_axis(ax, panel)
     if panel.ylog:
         ax.set_yscale("log")
+        tick_short_log_axis(ax.yaxis)
     ax.set_title(panel.title)
     ax.set_xlabel(panel.xlabel)
     ax.set_ylabel(panel.ylabel)

@@ -15,6 +15,7 @@ from scaling_repro.analysis.fitted_results import FittedResults
 from scaling_repro.figures.critical import EXTRAPOLATE_DECADES, critical_curves, figure_5
 from scaling_repro.figures.quality import figure_6
 from scaling_repro.figures.registry import FIGURES, FigureOptions
+from scaling_repro.figures.style import tick_short_log_axis
 from scaling_repro.results import ZERO_SHOT_LOSS, RunRecord
 from tests.helpers.text_overlap import text_problems
 
@@ -146,3 +147,21 @@ def test_figure6_draws_the_zero_shot_loss_with_the_metric_below(quick_like, pape
     fig, notes = figure_6(FittedResults(generated_only), "synthetic_mt", FigureOptions())
     assert "zero-shot test loss" not in " ".join(ax.get_ylabel() for ax in fig.axes)
     assert any("finding 7 reads" in n for n in notes)
+
+
+@pytest.mark.parametrize(
+    ("lo", "hi", "values", "expected"),
+    [
+        (18_600, 382_000, (), ["20K", "50K", "100K", "200K"]),
+        (1.4e6, 2e6, (), ["1.5M", "1.6M", "1.7M", "1.8M", "1.9M"]),
+        (1.4e6, 2e6, tuple(np.linspace(1.4e6, 2e6, 12)), ["1.4M", "1.51M", "1.62M", "1.73M", "1.84M", "2M"]),
+    ],
+)
+def test_a_short_log_axis_is_ticked_at_few_readable_values(lo, hi, values, expected):
+    fig = Figure(figsize=(3.4, 2.7), layout="constrained")
+    ax = fig.subplots()
+    ax.set_xscale("log")
+    ax.set_xlim(lo, hi)
+    tick_short_log_axis(ax.xaxis, values)
+    assert [t.get_text() for t in ax.get_xticklabels()] == expected
+    assert text_problems(fig, "axis") == []
