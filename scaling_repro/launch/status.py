@@ -157,15 +157,16 @@ def status_of_specs(specs: Sequence[RunSpec], source: str, stale_after: float) -
     """Return the status of every run of a recipe. Each sweep directory is listed once: a run
     without a directory is pending, with nothing more to read (a sweep directory this user
     cannot list has every run read)."""
-    listed: dict[tuple[str, str], set[str] | None] = {}
+    listed: dict[tuple[str, str], tuple[Path, set[str] | None]] = {}
     runs = []
     for spec in specs:
-        sweep_dir = (spec.output_dir, spec.name)  # the parent of its run_dir
-        if sweep_dir not in listed:
-            listed[sweep_dir] = _subdirectories(Path(*sweep_dir))
-        names = listed[sweep_dir]
+        key = (spec.output_dir, spec.name)  # the parent of its run_dir
+        if key not in listed:
+            sweep_dir = Path(*key)
+            listed[key] = (sweep_dir, _subdirectories(sweep_dir))
+        sweep_dir, names = listed[key]
         if names is None or spec.run_id in names:
-            runs.append(run_status(spec.run_dir, stale_after, spec))
+            runs.append(run_status(sweep_dir / spec.run_id, stale_after, spec))
         else:
             runs.append(RunStatus(spec.run_id, spec.index, "pending", spec=spec))
     return SweepStatus(source, True, tuple(runs))
