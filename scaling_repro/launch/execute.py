@@ -134,7 +134,16 @@ def execute_run(spec: RunSpec, runner: Runner, options: SweepOptions, owner: str
     skipped = _skip(spec, run_dir.state(), options)
     if skipped is not None:
         return skipped
-    claim = try_claim(spec.run_dir, options.stale_after, owner, job=job)
+    try:
+        claim = try_claim(spec.run_dir, options.stale_after, owner, job=job)
+    except PermissionError as err:  # a teammate's run folder this user may not write into
+        log.warning(
+            "%s: cannot claim it (%s); left as it is: its owner's umask or group keeps you out "
+            "(docs/cluster.md, 'Shared folders')",
+            spec.run_dir,
+            err.strerror,
+        )
+        return RunOutcome(spec.run_id, spec.index, "unreadable", f"cannot claim it ({err.strerror})")
     if claim is None:
         return _busy(spec)
     finished = False
