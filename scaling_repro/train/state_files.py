@@ -7,7 +7,7 @@ pickle both; its RNG pickle is deleted after saving). Weights are safetensors an
 optimizer state is a ``torch.save`` file that is only ever read with ``weights_only=True``.
 
     step-00001000/scheduler.json               LR schedule (``state_dict`` of the LambdaLR)
-    step-00001000/rng_state_<rank>.safetensors python, numpy, torch (CPU and CUDA) RNG of one rank
+    step-00001000/rng_state_<rank>.safetensors python, numpy, torch RNG of one rank: CPU and its own GPU
     step-00001000/trainer_state.json           loop counters + ``world_size``: the processes that wrote it
 
 A checkpoint resumes only with the number of processes that wrote it (:func:`check_world_size`):
@@ -42,6 +42,7 @@ OPTIMIZER_FILE = "optimizer.bin"
 SCALER_FILE = "scaler.pt"
 DEEPSPEED_CHECKPOINT_ID = "pytorch_model"  # the ckpt_id Accelerate gives DeepSpeed: its subdirectory of a checkpoint
 ACCELERATE_RNG_FILE = "random_states_{rank}.pkl"
+CUDA_KEY = "cuda"  # in a rank's RNG state file: the state of the GPU that rank runs on
 
 
 class DamagedCheckpointError(UserError):
@@ -100,7 +101,11 @@ def rng_file(directory: Path, rank: int) -> Path:
 
 def save_rng_state(directory: Path, rank: int, accelerator_step: int) -> Path:
     """Write this process's python, numpy and torch RNG states (and Accelerate's micro-step
-    counter) to ``rng_file(directory, rank)``; return its path."""
+    counter) to ``rng_file(directory, rank)``; return its path.
+
+    Of the GPUs only this process's own (``torch.cuda.current_device()``) is saved: the others
+    belong to other ranks, and a resume under another ``CUDA_VISIBLE_DEVICES`` sees another
+    number of them."""
     from safetensors.torch import save_file
 
     py_version, py_state, py_gauss = random.getstate()
@@ -110,8 +115,8 @@ def save_rng_state(directory: Path, rank: int, accelerator_step: int) -> Path:
         "numpy": torch.from_numpy(np.asarray(np_keys, dtype=np.int64)),
         "torch": torch.get_rng_state(),
     }
-    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []
-    tensors.update({f"cuda_{i}": state for i, state in enumerate(cuda)})
+    if torch.cuda.is_available():
+        tensors[CUDA_KEY] = torch.cuda.get_rng_state(torch.cuda.current_device())
     meta = {
         "python_version": py_version,
         "python_gauss": py_gauss,
@@ -119,7 +124,7 @@ def save_rng_state(directory: Path, rank: int, accelerator_step: int) -> Path:
         "numpy_pos": int(np_pos),
         "numpy_has_gauss": int(np_has_gauss),
         "numpy_gauss": float(np_gauss),
-        "cuda_devices": len(cuda),
+        "cuda_devices": 0,  # the count of files that held every visible GPU's state; read by older versions
         "accelerator_step": accelerator_step,
     }
     path = rng_file(directory, rank)
@@ -139,9 +144,17 @@ def _read_rng_state(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]
     return tensors, meta
 
 
+def _own_cuda_state(tensors: dict[str, torch.Tensor]) -> torch.Tensor | None:
+    """This process's GPU RNG state in a state file: its one saved GPU's, or, in a file that
+    holds every visible GPU's (``cuda_<i>``), that of the device this process runs on."""
+    if CUDA_KEY in tensors:
+        return tensors[CUDA_KEY]
+    return tensors.get(f"cuda_{torch.cuda.current_device()}")
+
+
 def restore_rng_state(directory: Path, rank: int) -> int:
-    """Set this process's RNGs from ``rng_file(directory, rank)``; return the saved
-    Accelerate micro-step counter."""
+    """Set this process's RNGs (CPU and its own GPU) from ``rng_file(directory, rank)``; return
+    the saved Accelerate micro-step counter."""
     tensors, meta = _read_rng_state(rng_file(directory, rank))
     random.setstate((meta["python_version"], tuple(tensors["python"].tolist()), meta["python_gauss"]))
     np.random.set_state(
@@ -154,9 +167,10 @@ def restore_rng_state(directory: Path, rank: int) -> int:
         )
     )
     torch.set_rng_state(tensors["torch"])
-    cuda = [tensors[f"cuda_{i}"] for i in range(meta["cuda_devices"])]
-    if cuda and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(cuda)
+    if torch.cuda.is_available():
+        cuda = _own_cuda_state(tensors)
+        if cuda is not None:
+            torch.cuda.set_rng_state(cuda, torch.cuda.current_device())
     return int(meta["accelerator_step"])
 
 
