@@ -10,9 +10,14 @@ passed back as ``validate --mfu`` gives hours in the same units:
   ``tokens_per_example`` of the assumptions (e.g. a token cache's log line: tokens / examples)
   or, when unknown, the task's length cap ``max_source_tokens + max_target_tokens``: an upper
   bound (WMT pairs of 55-70 tokens fill an eighth of it);
-- FLOPs per example of T tokens: ``(4 N + 2 N_trainable)(T + v) + 12 L (H Q)(T + v)^2`` with
-  v prompt tuning's virtual tokens, N the parameters of the matrix multiplies and
-  ``N_trainable`` = N for FMT, 0 for Prompt/LoRA (their small trained part is ignored). N, L
+- FLOPs per example of T tokens, S of them targets:
+  ``(4 N_body + 2 N_body_trainable)(T + v) + (4 N_head + 2 N_head_trainable) S + 12 L (H Q)(T + v)^2``
+  with v prompt tuning's virtual tokens, N = N_body + N_head the parameters of the matrix
+  multiplies (N_head the LM head: logits are computed at the target tokens only) and
+  ``N_trainable`` = N for FMT, 0 for Prompt/LoRA (their small trained part is ignored). S is
+  T times the task's share of target tokens in its length caps
+  (``max_target_tokens / (max_source_tokens + max_target_tokens)``: a half for translation,
+  a third for MLSum). N, L
   and H Q: for a config name (``paper-1b``, ``tiny-s``) counted on the config built on the
   meta device, LM head included at the config's listed vocabulary (paper configs: PaLM's
   256k; the paper states none); for any other name (hub id, directory) N is the size in the
@@ -97,15 +102,22 @@ class RunCost:
 
 
 @functools.cache
-def config_flops_shape(name: str, vocab_size: int | None = None) -> tuple[int, int, int]:
-    """Return (matmul parameters, layers, heads x head dim) of config ``name``: every
-    projection of every block plus the LM head at ``vocab_size`` (default: the config's listed
-    vocabulary), counted by the trainer's own counter on the model built without memory."""
+def config_model_flops(name: str, vocab_size: int | None = None):
+    """Return the trainer's FLOP shape (:class:`~scaling_repro.train.throughput.ModelFlops`,
+    everything trainable) of config ``name``: every projection of every block plus the LM head
+    at ``vocab_size`` (default: the config's listed vocabulary), counted by the trainer's own
+    counter on the model built without memory."""
     from scaling_repro.models.configs import build_config, build_model, get_architecture
     from scaling_repro.train.throughput import ModelFlops
 
     config = build_config(name, vocab_size or get_architecture(name).listing_vocab_size)
-    shape = ModelFlops.of(build_model(config, device="meta"))
+    return ModelFlops.of(build_model(config, device="meta"))
+
+
+def config_flops_shape(name: str, vocab_size: int | None = None) -> tuple[int, int, int]:
+    """Return (matmul parameters, layers, heads x head dim) of config ``name`` (see
+    :func:`config_model_flops`)."""
+    shape = config_model_flops(name, vocab_size)
     return shape.matmul_total, shape.layers, shape.attention_dim
 
 
@@ -115,14 +127,16 @@ def config_matmul_params(name: str, vocab_size: int | None = None) -> int:
 
 
 @functools.cache
-def flops_shape(model_name: str) -> tuple[int, int, int]:
-    """Return (matmul parameters N, layers, heads x head dim) of a model: counted for a config
-    name (:func:`config_flops_shape`), else N read from the name and no attention shape."""
+def flops_shape(model_name: str) -> tuple[int, int, int, int]:
+    """Return (matmul parameters N, layers, heads x head dim, LM head parameters) of a model:
+    counted for a config name (:func:`config_model_flops`), else N read from the name, and no
+    attention shape nor LM head apart (its FLOPs then counted at every token)."""
     from scaling_repro.models.configs import is_config_name
 
     if is_config_name(model_name):
-        return config_flops_shape(model_name)
-    return int(model_params_from_name(model_name)), 0, 0
+        shape = config_model_flops(model_name)
+        return shape.matmul_total, shape.layers, shape.attention_dim, shape.head_total
+    return int(model_params_from_name(model_name)), 0, 0, 0
 
 
 def matmul_params(model_name: str) -> float:
@@ -143,8 +157,17 @@ def _model_flops(model_name: str, method: str, virtual_tokens: int):
     100K runs has a handful)."""
     from scaling_repro.train.throughput import ModelFlops
 
-    n, layers, attention_dim = flops_shape(model_name)
-    return ModelFlops(n, n if method == "full" else 0, layers, attention_dim, virtual_tokens)
+    n, layers, attention_dim, head = flops_shape(model_name)
+    full = method == "full"
+    return ModelFlops(n, n if full else 0, layers, attention_dim, virtual_tokens, head, head if full else 0)
+
+
+def target_share(spec: RunSpec) -> float:
+    """Return the share of an example's tokens that are targets (where logits are computed),
+    from the run's length caps: ``max_target_tokens / (max_source_tokens + max_target_tokens)``."""
+    source, target = task_length_caps(spec.task.name)
+    source, target = spec.task.max_source_tokens or source, spec.task.max_target_tokens or target
+    return target / (source + target)
 
 
 def sequence_tokens(spec: RunSpec, tokens_per_example: float | None = None) -> float:
@@ -197,13 +220,16 @@ def run_cost(spec: RunSpec, tokens_per_example: float | None = None) -> RunCost:
     flops = model_flops(spec)
     steps = run_steps(spec)
     length = sequence_tokens(spec, tokens_per_example)
+    targets = length * target_share(spec)
     examples = examples_processed(spec) if steps > 0 else 0
     dev = spec.task.dev_examples or DEV_EXAMPLES.get(spec.task.name, 0)
     if spec.task.dev_examples is not None and spec.task.name in DEV_EXAMPLES:
         dev = min(dev, DEV_EXAMPLES[spec.task.name])
-    forward = replace(flops, matmul_trainable=flops.matmul_total)  # FMT training = 3 forward passes
-    eval_flops = forward.training_flops(dev * length, dev * length**2, dev) / 3 * dev_evaluations(spec, steps)
-    train_flops = flops.training_flops(examples * length, examples * length**2, examples)
+    # FMT training = 3 forward passes
+    forward = replace(flops, matmul_trainable=flops.matmul_total, head_trainable=flops.head_total)
+    eval_flops = forward.training_flops(dev * length, dev * length**2, dev, dev * targets) / 3
+    eval_flops *= dev_evaluations(spec, steps)
+    train_flops = flops.training_flops(examples * length, examples * length**2, examples, examples * targets)
     return RunCost(flops.matmul_total, steps, examples * length, train_flops, eval_flops)
 
 

@@ -5,7 +5,11 @@ with N the parameters of matrix multiplies, L layers, H heads of dimension Q and
 sequence length. Under a PET method the frozen weights skip their weight-gradient matmul, so
 we count ``4 N + 2 N_trainable`` instead of ``6 N`` (the same as 6 N when all is trainable).
 Input embeddings are lookups, not matmuls: N is counted over ``nn.Linear`` layers, which
-includes the LM head.
+includes the LM head. The LM head runs only where a logit is computed: the loss asks for
+logits at the positions that predict a target token (``logits_to_keep``), so its
+``4 N_head + 2 N_head_trainable`` FLOPs are counted per target token, not per token. Counting
+them at every position would overstate MFU by 1.2-1.45x at a 256K vocabulary, where most
+positions are the prompt.
 
 Tokens are real tokens: padding is not counted, and prompt tuning's virtual tokens are not
 tokens of the data, but their compute is counted in the FLOPs (every example runs through
@@ -92,40 +96,68 @@ def flops_per_token(
     attention_dim: int,
     seq_len: float,
 ) -> float:
-    """Return training FLOPs per token: ``4 N + 2 N_trainable + 12 L (H Q) T``."""
+    """Return training FLOPs per token whose logits are computed: ``4 N + 2 N_trainable + 12 L (H Q) T``."""
     return 4 * matmul_params_total + 2 * matmul_params_trainable + 12 * layers * attention_dim * seq_len
+
+
+def head_params(model: torch.nn.Module) -> tuple[int, int]:
+    """Return (all, trainable) parameter counts of the LM head (the output embeddings of the
+    model or of a PEFT model's base); (0, 0) when the model names none."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    get_head = getattr(base, "get_output_embeddings", None)
+    head = get_head() if callable(get_head) else None
+    if head is None:
+        return 0, 0
+    return matmul_params(head)
 
 
 @dataclass(frozen=True)
 class ModelFlops:
-    """What the FLOPs of training a model depend on: its matmul parameters and attention shape."""
+    """What the FLOPs of training a model depend on: its matmul parameters (the LM head's
+    share of them apart) and attention shape."""
 
-    matmul_total: int
-    matmul_trainable: int
+    matmul_total: int  # LM head included
+    matmul_trainable: int  # LM head included
     layers: int
     attention_dim: int  # heads x head dim
     virtual_tokens: int = 0  # prepended to every example by prompt tuning
+    head_total: int = 0  # the LM head's part of matmul_total
+    head_trainable: int = 0  # the LM head's part of matmul_trainable
 
     @classmethod
     def of(cls, model: torch.nn.Module) -> ModelFlops:
         """Return the FLOP shape of ``model`` (plain or PEFT, before Accelerate wraps it)."""
         peft_config = getattr(model, "active_peft_config", None)
         virtual = peft_config.num_virtual_tokens if peft_config is not None and peft_config.is_prompt_learning else 0
-        return cls(*matmul_params(model), *attention_shape(getattr(model, "config", None)), virtual_tokens=virtual)
+        return cls(
+            *matmul_params(model),
+            *attention_shape(getattr(model, "config", None)),
+            virtual_tokens=virtual,
+            head_total=(heads := head_params(model))[0],
+            head_trainable=heads[1],
+        )
 
-    def training_flops(self, tokens: float, squared_lengths: float, examples: float = 0) -> float:
+    def training_flops(
+        self, tokens: float, squared_lengths: float, examples: float = 0, logit_positions: float | None = None
+    ) -> float:
         """Return the training FLOPs of ``examples`` sequences holding ``tokens`` real tokens in
-        all, whose squared lengths sum to ``squared_lengths``.
+        all, whose squared lengths sum to ``squared_lengths``, with logits computed at
+        ``logit_positions`` of them (the target tokens; None: every position).
 
         Each position's attention term ``12 L (H Q) T`` uses its own sequence's length T, so
         over a batch of unequal sequences it sums to ``12 L (H Q) sum(T_i^2)``; with ``v``
-        virtual tokens each sequence is ``T_i + v`` positions long.
+        virtual tokens each sequence is ``T_i + v`` positions long. Every position runs the
+        body (all matmuls but the LM head); the LM head runs at ``logit_positions`` only.
         """
-        per_token = flops_per_token(self.matmul_total, self.matmul_trainable, self.layers, self.attention_dim, 0)
+        body = flops_per_token(
+            self.matmul_total - self.head_total, self.matmul_trainable - self.head_trainable, 0, 0, 0
+        )
+        head = flops_per_token(self.head_total, self.head_trainable, 0, 0, 0)
         v = self.virtual_tokens
         positions = tokens + v * examples
+        logits = positions if logit_positions is None else logit_positions
         squared = squared_lengths + 2 * v * tokens + v * v * examples
-        return per_token * positions + 12 * self.layers * self.attention_dim * squared
+        return body * positions + head * logits + 12 * self.layers * self.attention_dim * squared
 
 
 def mfu(tokens_per_second_per_device: float, flops_token: float, peak_flops: float | None) -> float | None:

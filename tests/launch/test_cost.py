@@ -17,6 +17,7 @@ from scaling_repro.launch.cost import (
 from tests.helpers.factories import build_run_spec
 
 WMT_LENGTH = 256 + 256  # wmt14_en_de source + target caps
+WMT_TARGETS = 256  # the target cap's share of them: where logits are computed
 
 
 def spec(method: dict, train: dict | None = None, task: dict | None = None, model: str = "paper-1b") -> RunSpec:
@@ -44,12 +45,29 @@ def attention_flops_per_squared_token(name: str = "paper-1b") -> int:
     return 12 * layers * attention_dim
 
 
+def head_params(name: str = "paper-1b") -> int:
+    """The LM head's matmul parameters: the tied 256K-entry embedding, V x d."""
+    from scaling_repro.models.configs import get_architecture
+
+    arch = get_architecture(name)
+    return arch.listing_vocab_size * arch.model_dim
+
+
+def test_the_lm_head_is_the_listed_vocabulary_times_the_model_dim():
+    from scaling_repro.launch.cost import config_model_flops
+
+    assert config_model_flops("paper-1b").head_total == head_params() == 256_000 * 2048
+
+
 def test_fmt_costs_six_flops_per_parameter_and_token_plus_attention_over_the_step_budget():
     cost = run_cost(spec({"kind": "full", "batch_size": 128}))
-    n, attention = config_matmul_params("paper-1b"), attention_flops_per_squared_token()
+    n, attention, head = config_matmul_params("paper-1b"), attention_flops_per_squared_token(), head_params()
     examples = 2_500 * 128
     assert cost.train_tokens == examples * WMT_LENGTH
-    assert cost.train_flops == pytest.approx(6 * n * cost.train_tokens + attention * examples * WMT_LENGTH**2)
+    lm_head_at_targets = 6 * head * examples * WMT_TARGETS
+    assert cost.train_flops == pytest.approx(
+        6 * (n - head) * cost.train_tokens + lm_head_at_targets + attention * examples * WMT_LENGTH**2
+    )
 
 
 def test_epoch_limit_caps_tokens_when_the_data_is_small():
@@ -59,21 +77,27 @@ def test_epoch_limit_caps_tokens_when_the_data_is_small():
 
 
 def test_pet_skips_weight_gradients_and_prompt_tokens_lengthen_every_sequence():
-    n, attention = config_matmul_params("paper-1b"), attention_flops_per_squared_token()
+    n, attention, head = config_matmul_params("paper-1b"), attention_flops_per_squared_token(), head_params()
     examples = 2_500 * 16
     lora = run_cost(spec({"kind": "lora"}))
     prompt = run_cost(spec({"kind": "prompt", "prompt_length": 300}))
-    assert lora.train_flops == pytest.approx(4 * n * examples * WMT_LENGTH + attention * examples * WMT_LENGTH**2)
+    lm_head = 4 * head * examples * WMT_TARGETS  # virtual tokens get no logits
+    assert lora.train_flops == pytest.approx(
+        4 * (n - head) * examples * WMT_LENGTH + lm_head + attention * examples * WMT_LENGTH**2
+    )
     length = WMT_LENGTH + 300
-    assert prompt.train_flops == pytest.approx(4 * n * examples * length + attention * examples * length**2)
+    assert prompt.train_flops == pytest.approx(
+        4 * (n - head) * examples * length + lm_head + attention * examples * length**2
+    )
     assert prompt.train_tokens == lora.train_tokens  # virtual tokens cost FLOPs but are not data
 
 
 def test_dev_evaluations_are_a_forward_pass_every_interval_and_at_the_end():
-    n, attention = config_matmul_params("paper-1b"), attention_flops_per_squared_token()
+    n, attention, head = config_matmul_params("paper-1b"), attention_flops_per_squared_token(), head_params()
     dev = DEV_EXAMPLES["wmt14_en_de"]
     cost = run_cost(spec({"kind": "lora"}))  # 2,500 steps: evals at 1000, 2000, 2500
-    assert cost.eval_flops == pytest.approx((2 * n * dev * WMT_LENGTH + attention / 3 * dev * WMT_LENGTH**2) * 3)
+    forward = 2 * (n - head) * dev * WMT_LENGTH + 2 * head * dev * WMT_TARGETS + attention / 3 * dev * WMT_LENGTH**2
+    assert cost.eval_flops == pytest.approx(forward * 3)
     capped = run_cost(spec({"kind": "lora"}, task={"dev_examples": 500}))
     assert capped.eval_flops == pytest.approx(cost.eval_flops * 500 / dev)
 
@@ -89,7 +113,9 @@ def test_estimate_counts_what_the_trainer_counts_for_its_mfu():
     )
     examples = 2_500 * 16
     assert cost.train_tokens == examples * 66
-    assert cost.train_flops == pytest.approx(trainer.training_flops(examples * 66, examples * 66**2, examples))
+    assert cost.train_flops == pytest.approx(
+        trainer.training_flops(examples * 66, examples * 66**2, examples, logit_positions=examples * 33)
+    )
 
 
 def test_an_untrained_run_costs_nothing():
