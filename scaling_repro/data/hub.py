@@ -10,11 +10,14 @@ Local layout under ``task.data_dir`` (what ``hf download ID --repo-type dataset
 - ``mlsum/{de,es,fr}/{train,validation,test}-*.parquet`` (``mteb/mlsum``, a parquet copy of
   MLSUM; the original ``reciTAL/mlsum`` is a loading script, which ``datasets`` >= 4 refuses),
 - ``cnn_dailymail/3.0.0/{train,validation,test}-*.parquet`` (``abisee/cnn_dailymail``),
+  any folders may sit around the language folder (``mlsum/data/de/...``) and around
+  ``3.0.0``, as the copies' layouts differ between repository versions,
 - ``flores_plus/{dev,devtest}/{fra_Latn,...}.parquet`` (``openlanguagedata/flores_plus``, gated:
   accept its terms on the hub and log in before downloading; any folder depth around the split
   folder is accepted, as the repository layout has changed between versions),
 - ``sacrebleu/wmt21/wmt21.en-de.src`` + ``.ref-A`` etc.: sacrebleu's own text files, i.e. a
   copy of ``~/.sacrebleu`` (filled by ``sacrebleu -t wmt21 -l en-de --echo src > /dev/null``).
+A split's files may also sit in a folder named after it (``wmt14/de-en/train/0000.parquet``).
 ``.jsonl`` / ``.json`` files are accepted wherever ``.parquet`` is.
 
 Offline (``HF_DATASETS_OFFLINE=1``, which also stops sacrebleu downloads here), anything not in
@@ -25,7 +28,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +36,7 @@ from typing import Any
 from scaling_repro.data.files import clean_examples
 from scaling_repro.data.types import Example
 from scaling_repro.errors import UserError
+from scaling_repro.offline import datasets_offline
 
 log = logging.getLogger(__name__)
 
@@ -41,10 +44,8 @@ Converter = Callable[[dict[str, list]], list[Example]]
 
 
 def offline() -> bool:
-    """True when ``HF_DATASETS_OFFLINE`` (or ``HF_HUB_OFFLINE``) forbids downloads."""
-    return any(
-        os.environ.get(v, "").lower() in ("1", "true", "yes", "on") for v in ("HF_DATASETS_OFFLINE", "HF_HUB_OFFLINE")
-    )
+    """True when ``HF_DATASETS_OFFLINE`` (or ``HF_HUB_OFFLINE``) forbids downloads (1/true/yes/on)."""
+    return datasets_offline()
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,15 @@ class HubSplit:
     config: str | None
     split: str
     local_glob: str  # relative to task.data_dir
+
+    def local_globs(self) -> tuple[str, ...]:
+        """Return the patterns of the split's local files: ``local_glob``, and a folder named
+        after the split holding its files (``.../train/0000.parquet``) where it ends so."""
+        folder, _, name = self.local_glob.rpartition("/")
+        suffix = "[-.]*"
+        if not name.endswith(suffix):
+            return (self.local_glob,)
+        return (self.local_glob, f"{folder}/{name.removesuffix(suffix)}/**/*")
 
     def describe(self) -> str:
         return f"{self.dataset}" + (f" (config {self.config!r})" if self.config else "") + f" split {self.split!r}"
@@ -78,7 +88,8 @@ def load_hub_dataset(spec: HubSplit, task: str, data_dir: str | None, cache_dir:
     try:
         if data_dir is not None:
             root = Path(data_dir).expanduser()
-            files = sorted(str(p) for p in root.glob(spec.local_glob) if p.suffix in (".parquet", ".jsonl", ".json"))
+            found = {p for pattern in spec.local_globs() for p in root.glob(pattern)}
+            files = sorted(str(p) for p in found if p.is_file() and p.suffix in (".parquet", ".jsonl", ".json"))
             if not files:
                 raise UserError(
                     f"task {task!r}: no local copy of {spec.describe()} in task.data_dir={data_dir}: expected files "
@@ -137,6 +148,10 @@ class HubPool:
 
     def take(self, indices: Sequence[int]) -> list[Example]:
         return self.convert(self.dataset[list(indices)]) if len(indices) else []
+
+    def fingerprint(self) -> str:
+        # datasets' fingerprint of a dataset read from files hashes its cache files' paths and state
+        return f"hub:{getattr(self.dataset, '_fingerprint', None)}:{self.dataset.column_names}"
 
 
 def all_examples(pool: HubPool, where: str) -> list[Example]:

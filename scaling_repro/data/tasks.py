@@ -38,6 +38,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, field_validator
@@ -46,7 +48,8 @@ from scaling_repro.config.recipe import MetricName, TaskConfig
 from scaling_repro.data import hub
 from scaling_repro.data.files import read_pairs
 from scaling_repro.data.params import P, TaskParams, parse_params
-from scaling_repro.data.sampling import ListPool, Pool, sample_examples
+from scaling_repro.data.sampling import ListPool, Pool, read_examples, sample_examples, sample_rows
+from scaling_repro.data.subsets import SubsetView, stored_subset, subset_key
 from scaling_repro.data.types import Example, TaskData, TaskInfo
 from scaling_repro.errors import UserError
 
@@ -93,12 +96,19 @@ MLSUM_INFO = TaskInfo("mlsum", "mul", "mul", ("rougeL",), max_source_tokens=512,
 FLORES_SOURCES = {"de": ("fr", "zh", "hi", "tr", "pl"), "zh": ("fr", "de", "hi", "tr", "pl")}
 
 
-class WmtParams(TaskParams):
+class TrainParams(TaskParams):
+    """How a task's train subset is sampled (see the module docstring)."""
+
+    dedupe: bool = False
+    short_pool: Literal["error", "whole_pool"] = "error"
+
+
+class WmtParams(TrainParams):
     test_sets: list[Literal[TEST_YEARS]] = Field(default_factory=lambda: list(TEST_YEARS), min_length=1)  # type: ignore[valid-type]
     zero_shot_sources: list[Literal[tuple(hub.FLORES_CODES)]] | None = None  # type: ignore[valid-type]
 
 
-class MlsumParams(TaskParams):
+class MlsumParams(TrainParams):
     languages: list[Literal["de", "es", "fr", "en"]] = Field(
         default_factory=lambda: ["de", "es", "fr", "en"], min_length=1
     )
@@ -109,7 +119,8 @@ class FloresParams(TaskParams):
     sources: list[Literal[tuple(hub.FLORES_CODES)]] | None = None  # type: ignore[valid-type]
 
 
-class LocalParams(TaskParams):
+class LocalParams(TrainParams):
+    dedupe: bool = True
     source_lang: str = "src"
     target_lang: str = "tgt"
     template: str = "{source}\n"
@@ -125,8 +136,8 @@ class LocalParams(TaskParams):
 
 def _mlsum_split(lang: str, split: str) -> hub.HubSplit:
     if lang == "en":
-        return hub.HubSplit("abisee/cnn_dailymail", "3.0.0", split, f"cnn_dailymail/3.0.0/{split}[-.]*")
-    return hub.HubSplit("mteb/mlsum", lang, split, f"mlsum/{lang}/{split}[-.]*")
+        return hub.HubSplit("abisee/cnn_dailymail", "3.0.0", split, f"cnn_dailymail/**/3.0.0/**/{split}[-.]*")
+    return hub.HubSplit("mteb/mlsum", lang, split, f"mlsum/**/{lang}/**/{split}[-.]*")
 
 
 def _mlsum_pool(cfg: TaskConfig, lang: str, split: str) -> hub.HubPool:
@@ -165,6 +176,38 @@ def _cap(examples: list[Example], n: int | None, field: str, pool_name: str) -> 
     return sample_examples(pools, n, EVAL_SEED, field=field, pool_name=pool_name, dedupe=False)
 
 
+SYNTHETIC_SAMPLING = TrainParams(dedupe=True)
+"""How synthetic_mt's train subset is sampled (its options model has no sampling options)."""
+
+
+def _train_subset(
+    cfg: TaskConfig, pools: dict[str | None, Pool], sampling: TrainParams, index_dir: Path | None
+) -> Sequence[Example]:
+    """The train subset: a list for pools in memory, else a view of the subset stored under
+    ``index_dir`` (sampled once, by rank 0) or, without one, sampled by this process."""
+
+    def sample():
+        return sample_rows(
+            pools,
+            cfg.train_examples,
+            cfg.seed,
+            field="task.train_examples",
+            pool_name=f"{cfg.name} train",
+            dedupe=sampling.dedupe,
+            whole_pool=sampling.short_pool == "whole_pool",
+        )
+
+    if all(isinstance(pool, ListPool) for pool in pools.values()):
+        sampled = sample()
+        return read_examples([pools[key] for key in sampled.keys], sampled.pools, sampled.rows)
+    if index_dir is None:
+        sampled = sample()
+    else:
+        options = {"dedupe": sampling.dedupe, "short_pool": sampling.short_pool}
+        sampled = stored_subset(index_dir, subset_key(cfg.name, pools, cfg.train_examples, cfg.seed, options), sample)
+    return SubsetView([pools[key] for key in sampled.keys], sampled)
+
+
 def _assemble(
     cfg: TaskConfig,
     info: TaskInfo,
@@ -172,6 +215,9 @@ def _assemble(
     dev: list[Example],
     test: dict[str, list[Example]],
     zero_shot: dict[str, list[Example]] | None = None,
+    *,
+    sampling: TrainParams = SYNTHETIC_SAMPLING,
+    index_dir: Path | None = None,
 ) -> TaskData:
     """Apply the recipe's train subset, caps and length overrides, log the split sizes."""
     if cfg.files is not None and cfg.files.test:
@@ -181,10 +227,9 @@ def _assemble(
         max_source_tokens=cfg.max_source_tokens or info.max_source_tokens,
         max_target_tokens=cfg.max_target_tokens or info.max_target_tokens,
     )
+    train: Sequence[Example]
     if train_pools:
-        train = sample_examples(
-            train_pools, cfg.train_examples, cfg.seed, field="task.train_examples", pool_name=f"{cfg.name} train"
-        )
+        train = _train_subset(cfg, train_pools, sampling, index_dir)
     elif cfg.train_examples is not None:
         raise UserError(f"task {cfg.name!r} has no training data; remove task.train_examples={cfg.train_examples}")
     else:
@@ -247,7 +292,7 @@ def flores_sources(params: FloresParams) -> tuple[str, ...]:
     return tuple(params.sources or FLORES_SOURCES[params.target])
 
 
-def _load_wmt(cfg: TaskConfig, zero_shot: bool) -> TaskData:
+def _load_wmt(cfg: TaskConfig, zero_shot: bool, index_dir: Path | None) -> TaskData:
     task = WMT_TASKS[cfg.name]
     params = _parse(cfg, WmtParams)
     train_file = _split_override(cfg, "train")
@@ -267,10 +312,10 @@ def _load_wmt(cfg: TaskConfig, zero_shot: bool) -> TaskData:
         }
     sources = params.zero_shot_sources or task.zero_shot_sources
     zero = _flores_sets(cfg, sources, task.info.target_lang, "devtest") if zero_shot else None
-    return _assemble(cfg, task.info, {None: train}, dev, test, zero)
+    return _assemble(cfg, task.info, {None: train}, dev, test, zero, sampling=params, index_dir=index_dir)
 
 
-def _load_mlsum(cfg: TaskConfig, zero_shot: bool) -> TaskData:
+def _load_mlsum(cfg: TaskConfig, zero_shot: bool, index_dir: Path | None) -> TaskData:
     params = _parse(cfg, MlsumParams)
     train_file = _split_override(cfg, "train")
     train: dict[str | None, Pool] = (
@@ -297,10 +342,10 @@ def _load_mlsum(cfg: TaskConfig, zero_shot: bool) -> TaskData:
                 for e in hub.all_examples(_mlsum_pool(cfg, lang, "test"), f"mlsum {lang} test")
             ]
         }
-    return _assemble(cfg, MLSUM_INFO, train, dev, test)
+    return _assemble(cfg, MLSUM_INFO, train, dev, test, sampling=params, index_dir=index_dir)
 
 
-def _load_flores(cfg: TaskConfig, zero_shot: bool) -> TaskData:
+def _load_flores(cfg: TaskConfig, zero_shot: bool, index_dir: Path | None) -> TaskData:
     params = _parse(cfg, FloresParams)
     sources = flores_sources(params)
     info = TaskInfo("flores200", "mul", params.target, TRANSLATION_METRICS)
@@ -309,17 +354,18 @@ def _load_flores(cfg: TaskConfig, zero_shot: bool) -> TaskData:
     return _assemble(cfg, info, {}, dev, test, dict(test) if zero_shot else None)
 
 
-def _load_local(cfg: TaskConfig, zero_shot: bool) -> TaskData:
+def _load_local(cfg: TaskConfig, zero_shot: bool, index_dir: Path | None) -> TaskData:
     params = _parse(cfg, LocalParams)
     if cfg.files is None or not cfg.files.train or not cfg.files.dev:
         raise UserError("task 'local' needs task.files.train and task.files.dev (jsonl, tsv or csv files)")
     info = TaskInfo("local", params.source_lang, params.target_lang, tuple(params.metrics), params.template)
     if not cfg.files.test:
         log.warning("task local: no task.files.test given, so there is no test set")
-    return _assemble(cfg, info, {None: ListPool(_file(cfg, cfg.files.train))}, _file(cfg, cfg.files.dev), {})
+    train = {None: ListPool(_file(cfg, cfg.files.train))}
+    return _assemble(cfg, info, train, _file(cfg, cfg.files.dev), {}, sampling=params, index_dir=index_dir)
 
 
-def _load_synthetic(cfg: TaskConfig, zero_shot: bool) -> TaskData:
+def _load_synthetic(cfg: TaskConfig, zero_shot: bool, index_dir: Path | None) -> TaskData:
     from scaling_repro.data.synthetic import load_synthetic
 
     info, splits = load_synthetic(cfg.params)
@@ -354,14 +400,20 @@ LOADERS = {
 }
 
 
-def load_task(cfg: TaskConfig, *, zero_shot: bool = False) -> TaskData:
+def load_task(cfg: TaskConfig, *, zero_shot: bool = False, index_dir: str | Path | None = None) -> TaskData:
     """Return the task's splits: the seeded train subset of ``cfg.train_examples`` (all when
     null), dev and test sets capped by ``cfg.dev_examples``/``cfg.test_examples``, the task
     info with ``cfg.max_source_tokens``/``max_target_tokens`` applied, and, when ``zero_shot``
     (the recipe's ``eval.zero_shot``), the zero-shot sets; raise ``UserError`` on bad params,
-    files or unavailable data."""
+    files or unavailable data.
+
+    A subset of a pool on disk is sampled once and stored in ``index_dir`` (the run's token
+    cache folder; ``task.cache_dir/token_cache`` when not given and ``task.cache_dir`` is set),
+    where every other rank and run maps it (:mod:`scaling_repro.data.subsets`)."""
     try:
         loader = LOADERS[cfg.name]
     except KeyError:
         raise UserError(f"unknown task {cfg.name!r}; allowed: {', '.join(LOADERS)}") from None
-    return loader(cfg, zero_shot)
+    if index_dir is None and cfg.cache_dir:
+        index_dir = Path(cfg.cache_dir).expanduser() / "token_cache"
+    return loader(cfg, zero_shot, Path(index_dir) if index_dir is not None else None)

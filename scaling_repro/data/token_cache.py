@@ -35,14 +35,13 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import hashlib
 import json
 import logging
 import operator
 import os
 import shutil
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -51,7 +50,8 @@ import numpy as np
 
 from scaling_repro.data import collate
 from scaling_repro.data.collate import IGNORE_INDEX, EncodedExample
-from scaling_repro.data.types import Example, TaskInfo
+from scaling_repro.data.subsets import locked
+from scaling_repro.data.types import Example, TaskInfo, add_to_digest
 from scaling_repro.fileio import atomic_write_json, fsync_directory, make_temp_dir
 
 log = logging.getLogger(__name__)
@@ -124,13 +124,14 @@ def tokenizer_fingerprint(tokenizer) -> str:
 
 
 def examples_digest(examples: Iterable[Example]) -> str:
-    """Return the SHA-256 (hex) of the examples' sources and targets, in order."""
+    """Return the SHA-256 (hex) of the examples' sources and targets, in order (a sequence that
+    carries it precomputed, as a stored subset does, as its ``examples_digest``, is not read)."""
+    known = getattr(examples, "examples_digest", None)
+    if isinstance(known, str):
+        return known
     digest = hashlib.sha256()
     for example in examples:
-        for text in (example.source, example.target):
-            data = text.encode("utf-8")
-            digest.update(len(data).to_bytes(8, "little"))
-            digest.update(data)
+        add_to_digest(digest, example)
     return digest.hexdigest()
 
 
@@ -306,16 +307,6 @@ def open_arrays(directory: Path, key: str) -> EncodedView:
     return view
 
 
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    with open(path, "a") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-
-
 def _build(root: Path, key: str, chunks: Iterable[list[EncodedExample]]) -> None:
     """Write a copy under a temporary name and rename it to ``root/key`` (replacing a bad one)."""
     for leftover in root.glob(f".{key}.*.tmp"):  # from a build that was killed
@@ -362,7 +353,7 @@ def cached_encoding(
         return view
     try:
         root.mkdir(parents=True, exist_ok=True)
-        with _locked(root / f"{key}.lock"):
+        with locked(root / f"{key}.lock"):
             try:  # another process may have built it while this one waited for the lock
                 view = open_arrays(directory, key)
             except CacheError as err:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -13,6 +15,15 @@ class Example:
     source: str
     target: str
     lang: str | None = None
+
+
+def add_to_digest(digest: Any, example: Example) -> None:
+    """Feed ``example``'s source and target (each length-prefixed) to a hashlib ``digest``: the
+    one definition of an examples digest (token cache keys, stored subsets)."""
+    for text in (example.source, example.target):
+        data = text.encode("utf-8")
+        digest.update(len(data).to_bytes(8, "little"))
+        digest.update(data)
 
 
 @dataclass(frozen=True)
@@ -36,10 +47,12 @@ class TaskInfo:
 
 @dataclass(frozen=True)
 class TaskData:
-    """A task's splits after loading (and subset sampling of ``train``)."""
+    """A task's splits after loading (and subset sampling of ``train``). ``train`` is a list, or
+    for a pool on disk a read-only sequence that reads its examples on demand
+    (:class:`scaling_repro.data.subsets.SubsetView`)."""
 
     info: TaskInfo
-    train: list[Example]
+    train: Sequence[Example]
     dev: list[Example]
     test: dict[str, list[Example]] = field(default_factory=dict)
     zero_shot: dict[str, list[Example]] = field(default_factory=dict)

@@ -24,6 +24,7 @@ from typing import Literal
 
 from scaling_repro.errors import UserError
 from scaling_repro.fileio import make_temp_dir
+from scaling_repro.offline import hub_offline
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +128,7 @@ def load_tokenizer(name_or_path: str, revision: str | None = None, trust_remote_
             name_or_path, revision=revision, trust_remote_code=trust_remote_code, use_fast=True
         )
     except (OSError, ValueError) as err:
-        offline = os.environ.get("HF_HUB_OFFLINE") == "1" or os.environ.get("TRANSFORMERS_OFFLINE") == "1"
+        offline = hub_offline()
         hint = (
             " (the hub is disabled by HF_HUB_OFFLINE/TRANSFORMERS_OFFLINE: download it first, or point "
             "model.tokenizer at a local directory)"

@@ -38,8 +38,8 @@ def test_wmt14_reads_train_dev_and_the_three_test_years(hub_dir, cache_dir, capl
         data = load_task(_cfg("wmt14_en_de", hub_dir, cache_dir))
     assert (data.info.source_lang, data.info.target_lang, data.info.metrics[0]) == ("en", "de", "bleurt")
     assert all(e.source.startswith("en ") and e.target == "de " + e.source[3:] for e in data.train)
-    assert len(data.train) == 28  # 30 rows - 1 empty target - 1 duplicate, both logged
-    assert "1 examples with an empty source or target and 1 duplicate pairs" in caplog.text
+    assert len(data.train) == 29  # 30 rows - 1 empty target; the duplicate pair is kept, as the paper counts
+    assert "1 examples with an empty source or target and 0 duplicate pairs" in caplog.text
     assert [e.source for e in data.dev[:2]] == ["en 100", "en 101"]
     assert {name: len(ex) for name, ex in data.test.items()} == {
         "newstest2020": 8,
@@ -48,6 +48,13 @@ def test_wmt14_reads_train_dev_and_the_three_test_years(hub_dir, cache_dir, capl
     }
     assert data.test["newstest2021"][0].target == "de wmt21 0"
     assert (data.info.max_source_tokens, data.info.max_target_tokens) == (256, 256)
+
+
+def test_wmt14_drops_duplicate_pairs_with_the_dedupe_option(hub_dir, cache_dir, caplog):
+    with caplog.at_level(logging.WARNING):
+        data = load_task(_cfg("wmt14_en_de", hub_dir, cache_dir, params={"dedupe": True}))
+    assert len(data.train) == 28 and len(set(data.train)) == 28  # 30 rows - 1 empty target - 1 duplicate
+    assert "1 examples with an empty source or target and 1 duplicate pairs" in caplog.text
 
 
 def test_wmt14_zero_shot_sets_are_flores_into_german(hub_dir, cache_dir):
@@ -107,7 +114,8 @@ def test_hub_task_offline_without_a_copy_names_task_source_and_remedy(tmp_path):
 
 
 def test_missing_files_in_the_local_copy_name_the_expected_path(tmp_path, cache_dir):
-    with pytest.raises(UserError, match=r"no local copy of mteb/mlsum \(config 'de'\) split 'train'.*mlsum/de/train"):
+    expected = r"no local copy of mteb/mlsum \(config 'de'\) split 'train'.*mlsum/\*\*/de/\*\*/train"
+    with pytest.raises(UserError, match=expected):
         load_task(TaskConfig(name="mlsum", data_dir=str(tmp_path), cache_dir=cache_dir))
 
 
@@ -126,3 +134,15 @@ def test_sacrebleu_set_offline_and_not_cached_is_a_user_error(tmp_path):
 
     with pytest.raises(UserError, match=r"wmt22 en-zh is not in .*sacrebleu \(offline: HF_DATASETS_OFFLINE=1\)"):
         load_sacrebleu_set(SacrebleuSet("wmt22", "en-zh"), "wmt19_en_zh", data_dir=None, cache_dir=str(tmp_path))
+
+
+def test_mlsum_local_copy_may_nest_languages_and_split_folders(hub_dir, tmp_path, cache_dir):
+    nested = tmp_path / "copy"
+    for source in (hub_dir / "mlsum").glob("*/*"):  # mlsum/de/train-0.parquet -> mlsum/data/de/train/0000.parquet
+        split = source.name.split("-")[0].split(".")[0]
+        target = nested / "mlsum" / "data" / source.parent.name / split / f"0000{source.suffix}"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(source, target)
+    shutil.copytree(hub_dir / "cnn_dailymail", nested / "cnn_dailymail" / "data")
+    flat = load_task(_cfg("mlsum", hub_dir, cache_dir, train_examples=12))
+    assert load_task(_cfg("mlsum", nested, cache_dir, train_examples=12)).train[:] == flat.train[:]

@@ -4,9 +4,19 @@ from __future__ import annotations
 
 import logging
 
+import numpy as np
 import pytest
 
-from scaling_repro.data.sampling import ListPool, language_schedule, sample_examples
+from scaling_repro.data import sampling
+from scaling_repro.data.sampling import (
+    ListPool,
+    language_schedule,
+    pair_hash,
+    read_examples,
+    sample_examples,
+    sample_rows,
+)
+from scaling_repro.data.token_cache import examples_digest
 from scaling_repro.data.types import Example
 from scaling_repro.errors import UserError
 
@@ -82,3 +92,69 @@ def test_too_few_usable_examples_is_an_error_with_the_counts():
 def test_evaluation_caps_keep_duplicates_when_asked():
     examples = [Example("same", "pair")] * 10
     assert len(_sample({None: ListPool(examples)}, 5, dedupe=False)) == 5
+
+
+class _CountingPool(ListPool):
+    """A ListPool that records the size of every read."""
+
+    def __init__(self, examples):
+        super().__init__(examples)
+        object.__setattr__(self, "reads", [])
+
+    def take(self, indices):
+        self.reads.append(len(indices))
+        return super().take(indices)
+
+
+def test_request_beyond_the_raw_pool_fails_before_reading_it_and_names_the_option():
+    pool = _CountingPool([Example(f"s{i}", f"t{i}") for i in range(40)])
+    with pytest.raises(UserError, match=r"=41 is larger than the 40 examples.*task.params.short_pool=whole_pool"):
+        _sample({None: pool}, 41)
+    assert pool.reads == []
+
+
+def test_walk_that_runs_out_after_dropping_duplicates_names_dedupe_and_short_pool():
+    examples = [Example(f"s{i % 5}", f"t{i % 5}") for i in range(10)]
+    with pytest.raises(UserError, match=r"5 duplicate ones skipped\); set task.params.dedupe=false.*short_pool"):
+        _sample({None: ListPool(examples)}, 8)
+
+
+def test_without_dedupe_duplicate_pairs_count_as_the_raw_pairs_they_are():
+    examples = [Example(f"s{i % 5}", f"t{i % 5}") for i in range(10)]
+    assert len(_sample({None: ListPool(examples)}, 10, dedupe=False)) == 10
+
+
+def test_whole_pool_option_takes_every_usable_example_and_marks_the_subset(caplog):
+    examples = [Example(f"s{i % 5}", f"t{i % 5}") for i in range(10)] + [Example("", "t")]
+    pools = {None: ListPool(examples)}
+    with caplog.at_level(logging.WARNING):
+        sampled = sample_rows(pools, 100, 0, field="task.train_examples", pool_name="toy train", whole_pool=True)
+    assert len(sampled) == 5 and sampled.whole_pool
+    assert "task.train_examples=100 is more than its 5 usable examples: training on all 5" in caplog.text
+    assert not sample_rows(pools, 3, 0, field="f", pool_name="p", whole_pool=True).whole_pool
+
+
+def test_whole_pool_option_with_languages_takes_every_language_whole():
+    pools = {"de": _pool("de", 4), "fr": _pool("fr", 6)}
+    sampled = sample_rows(pools, 50, 0, field="f", pool_name="p", whole_pool=True)
+    assert sampled.whole_pool and sorted(np.bincount(sampled.pools).tolist()) == [4, 6]
+
+
+def test_pools_are_read_in_chunks_of_at_most_the_bound(monkeypatch):
+    monkeypatch.setattr(sampling, "MAX_CHUNK_ROWS", 1500)
+    pool = _CountingPool([Example(f"s{i}", f"t{i}") for i in range(9000)])
+    assert len(sample_rows({None: pool}, None, 0, field="f", pool_name="p")) == 9000
+    assert max(pool.reads) == 1500 and sum(pool.reads) == 9000
+
+
+def test_subset_rows_read_back_as_the_sampled_examples_with_their_digest():
+    pools = {"de": _pool("de", 30), "fr": _pool("fr", 20)}
+    sampled = sample_rows(pools, 25, 4, field="f", pool_name="p")
+    examples = read_examples([pools[key] for key in sampled.keys], sampled.pools, sampled.rows)
+    assert examples == _sample(pools, 25, seed=4)
+    assert sampled.digest == examples_digest(list(examples))
+
+
+def test_pair_hash_keeps_the_boundary_between_source_and_target():
+    assert pair_hash("ab", "c") != pair_hash("a", "bc")
+    assert pair_hash("a", "b") == pair_hash("a", "b") < 2**64

@@ -11,7 +11,7 @@ from transformers import GPT2Config, GPT2LMHeadModel
 from scaling_repro.config.recipe import LocalFiles, TaskConfig
 from scaling_repro.data.collate import IGNORE_INDEX, collate_for_lm, encode_examples, pad_token_id
 from scaling_repro.data.synthetic import pretraining_corpus
-from scaling_repro.data.tasks import load_task
+from scaling_repro.data.tasks import load_task, task_params
 from scaling_repro.data.types import Example
 from scaling_repro.errors import UserError
 from scaling_repro.models.tokenizer import train_tokenizer
@@ -125,6 +125,41 @@ def test_local_train_duplicates_are_dropped_with_a_count(tmp_path, caplog):
     assert sorted(e.source for e in data.train) == ["a", "c"]
     assert len(data.dev) == 2  # evaluation sets keep repeated sentences
     assert "1 duplicate pairs" in caplog.text
+
+
+def _local_with_duplicates(tmp_path, **fields) -> TaskConfig:
+    """A local task of 10 raw pairs, 4 of them repeats (6 distinct)."""
+    pairs = [(f"s{i % 6}", f"t{i % 6}") for i in range(10)]
+    train, dev = _write_jsonl(tmp_path / "train.jsonl", pairs), _write_jsonl(tmp_path / "dev.jsonl", [("a", "b")])
+    return TaskConfig(name="local", files=LocalFiles(train=train, dev=dev), **fields)
+
+
+def test_local_task_with_duplicates_trains_on_its_raw_pool_size_without_dedupe(tmp_path):
+    data = load_task(_local_with_duplicates(tmp_path, train_examples=10, params={"dedupe": False}))
+    assert len(data.train) == 10 and len(set(data.train)) == 6
+
+
+def test_local_task_dedupes_by_default_and_a_size_beyond_it_names_the_pool_and_the_options(tmp_path):
+    message = r"=8 needs more examples than the 10 of local train \(0 empty and 4 duplicate ones skipped\); set "
+    with pytest.raises(UserError, match=message + r"task.params.dedupe=false.*task.params.short_pool=whole_pool"):
+        load_task(_local_with_duplicates(tmp_path, train_examples=8))
+
+
+def test_size_beyond_the_raw_pool_is_an_error_naming_its_size(tmp_path):
+    with pytest.raises(UserError, match=r"task.train_examples=11 is larger than the 10 examples of local train"):
+        load_task(_local_with_duplicates(tmp_path, train_examples=11, params={"dedupe": False}))
+
+
+def test_short_pool_whole_pool_trains_on_every_usable_example(tmp_path, caplog):
+    data = load_task(_local_with_duplicates(tmp_path, train_examples=8, params={"short_pool": "whole_pool"}))
+    assert len(data.train) == 6  # the record's finetune_examples is len(train)
+    assert "task.train_examples=8 is more than its 6 usable examples" in caplog.text
+
+
+def test_the_papers_tasks_count_raw_pairs_and_local_files_drop_repeats_by_default():
+    defaults = {name: task_params(TaskConfig(name=name)).dedupe for name in ("wmt14_en_de", "wmt19_en_zh", "mlsum")}
+    assert defaults == {"wmt14_en_de": False, "wmt19_en_zh": False, "mlsum": False}
+    assert task_params(TaskConfig(name="local")).dedupe is True
 
 
 def test_files_override_splits_of_a_named_task(tmp_path):

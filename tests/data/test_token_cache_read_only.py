@@ -42,7 +42,7 @@ def read_only(monkeypatch):
     def refused(path):
         raise PermissionError(errno.EACCES, "Permission denied", str(path))
 
-    monkeypatch.setattr(token_cache, "_locked", refused)
+    monkeypatch.setattr(token_cache, "locked", refused)
     monkeypatch.setattr(token_cache, "_READ_ONLY_WARNED", set())
 
 
@@ -70,7 +70,7 @@ def test_a_read_only_cache_still_serves_the_copies_it_holds(tmp_path, tokenizer,
     def refused(path):
         raise PermissionError(errno.EACCES, "Permission denied", str(path))
 
-    monkeypatch.setattr(token_cache, "_locked", refused)
+    monkeypatch.setattr(token_cache, "locked", refused)
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="scaling_repro.data.token_cache"):
         again = cached_encoding(tmp_path, tokenizer, task.train, task.info, split="train")
@@ -87,6 +87,6 @@ def test_other_errors_of_the_cache_are_not_hidden(tmp_path, tokenizer, task, mon
     def full(path):
         raise OSError(errno.ENOSPC, "No space left on device", str(path))
 
-    monkeypatch.setattr(token_cache, "_locked", full)
+    monkeypatch.setattr(token_cache, "locked", full)
     with pytest.raises(OSError, match="No space left"):
         cached_encoding(tmp_path, tokenizer, task.train, task.info, split="train")
