@@ -1,13 +1,18 @@
-"""Validation of ``task.params``: each task declares its options as a small pydantic model."""
+"""Validation of ``task.params``: each task declares its options as a small pydantic model
+(what they mean: :mod:`scaling_repro.data.tasks`)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from scaling_repro.config.recipe import MetricName
+from scaling_repro.data.hub import FLORES_CODES
 from scaling_repro.errors import UserError
+
+TEST_YEARS = ("newstest2020", "newstest2021", "newstest2022")
 
 
 class TaskParams(BaseModel):
@@ -35,3 +40,41 @@ def parse_params(model: type[P], params: Mapping[str, Any] | None, task: str) ->
                 message = error["msg"].removeprefix("Value error, ")
                 problems.append(f"task.params.{field}={error.get('input')!r}: {message}")
         raise UserError("; ".join(problems)) from None
+
+
+class TrainParams(TaskParams):
+    """How a task's train subset is sampled (see the module docstring)."""
+
+    dedupe: bool = False
+    short_pool: Literal["error", "whole_pool"] = "error"
+
+
+class WmtParams(TrainParams):
+    test_sets: list[Literal[TEST_YEARS]] = Field(default_factory=lambda: list(TEST_YEARS), min_length=1)  # type: ignore[valid-type]
+    zero_shot_sources: list[Literal[tuple(FLORES_CODES)]] | None = None  # type: ignore[valid-type]
+
+
+class MlsumParams(TrainParams):
+    languages: list[Literal["de", "es", "fr", "en"]] = Field(
+        default_factory=lambda: ["de", "es", "fr", "en"], min_length=1
+    )
+
+
+class FloresParams(TaskParams):
+    target: Literal["de", "zh"] = "de"
+    sources: list[Literal[tuple(FLORES_CODES)]] | None = None  # type: ignore[valid-type]
+
+
+class LocalParams(TrainParams):
+    dedupe: bool = True
+    source_lang: str = "src"
+    target_lang: str = "tgt"
+    template: str = "{source}\n"
+    metrics: list[MetricName] = Field(default_factory=lambda: ["bleu", "chrf"], min_length=1)
+
+    @field_validator("template")
+    @classmethod
+    def _one_source_slot(cls, template: str) -> str:
+        if template.count("{source}") != 1:
+            raise ValueError("must contain '{source}' exactly once")
+        return template
