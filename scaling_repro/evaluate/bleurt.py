@@ -17,8 +17,9 @@ instead: RemBERT (factorised embeddings + ``embedding_hidden_mapping_in``, exact
 architecture) or BERT (no ``embedding_size``), each with a pooled 1-output regression head.
 Tokenization follows the original TensorFlow BLEURT: SentencePiece pieces of reference and
 candidate, ``[CLS] ref [SEP] cand [SEP]`` with segment ids 0/1, the longer side cut first to
-``max_length``. "gelu" in these configs is BERT-TF's tanh approximation, which the original
-BLEURT computes, so it is loaded as ``gelu_pytorch_tanh``.
+``max_length``. "gelu" in these configs is the exact (erf) GELU, as in the reference PyTorch
+implementation (bleurt-pytorch's ``BleurtIntermediate`` applies transformers' ``ACT2FN["gelu"]``),
+whose published scores ``tests/evaluate/test_bleurt_reference.py`` checks against a real checkpoint.
 """
 
 from __future__ import annotations
@@ -140,7 +141,7 @@ def _transformers_model(config: dict) -> tuple[torch.nn.Module, dict[str, str]]:
         num_hidden_layers=config["num_hidden_layers"],
         num_attention_heads=config["num_attention_heads"],
         intermediate_size=config["intermediate_size"],
-        hidden_act="gelu_pytorch_tanh" if config.get("hidden_act", "gelu") == "gelu" else config["hidden_act"],
+        hidden_act=config.get("hidden_act", "gelu"),  # transformers' "gelu" is the exact one
         hidden_dropout_prob=0.0,
         attention_probs_dropout_prob=0.0,
         max_position_embeddings=config.get("max_position_embeddings", 512),

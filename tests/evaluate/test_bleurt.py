@@ -22,7 +22,7 @@ REAL_TEXT = [  # not in CORPUS, same languages
 
 
 def reference_bleurt(weights, config, input_ids, token_types, mask):
-    """BLEURT's forward (BERT with factorised embeddings, tanh GELU, pooled regression head)."""
+    """BLEURT's forward (BERT with factorised embeddings, exact GELU, pooled regression head)."""
     w = weights
 
     def ln(x, p):
@@ -49,7 +49,7 @@ def reference_bleurt(weights, config, input_ids, token_types, mask):
         scores = q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1]) + (1 - mask[:, None, None, :]) * -1e9
         context = (scores.softmax(-1) @ v).transpose(1, 2).reshape(x.shape)
         x = ln(lin(context, p + "attention.output.dense") + x, p + "attention.output.LayerNorm")
-        hidden = F.gelu(lin(x, p + "intermediate.dense"), approximate="tanh")
+        hidden = F.gelu(lin(x, p + "intermediate.dense"))
         x = ln(lin(hidden, p + "output.dense") + x, p + "output.LayerNorm")
     pooled = torch.tanh(lin(x[:, 0], "bleurt.pooler.dense"))
     return lin(pooled, "classifier")[:, 0]
@@ -70,6 +70,15 @@ def test_tiny_checkpoint_scores_like_the_bleurt_forward(tmp_path, spm_path, weig
         weights, config, batch["input_ids"], batch["token_type_ids"], batch["attention_mask"].float()
     )
     assert scorer.score(refs, cands) == pytest.approx(expected.tolist(), abs=1e-5)
+
+
+def test_feed_forward_activation_is_the_exact_gelu_not_the_tanh_approximation(tmp_path, spm_path):
+    write_checkpoint(tmp_path / "ckpt", spm_path, "safetensors")
+    model = load_bleurt(str(tmp_path / "ckpt")).model
+    activations = [m.intermediate_act_fn for m in model.modules() if hasattr(m, "intermediate_act_fn")]
+    x = torch.linspace(-4, 4, 801)
+    assert activations and all(torch.equal(act(x), F.gelu(x)) for act in activations)
+    assert (F.gelu(x) - F.gelu(x, approximate="tanh")).abs().max() > 1e-4  # the two differ visibly
 
 
 def test_batched_scores_equal_one_at_a_time_and_depend_on_pair_order(tmp_path, spm_path):
