@@ -65,3 +65,11 @@ def test_bad_requests_are_user_errors(tmp_path):
 def test_hub_tokenizer_offline_is_a_user_error_naming_it():
     with pytest.raises(UserError, match="EleutherAI/pythia-70m.*HF_HUB_OFFLINE"):
         load_tokenizer("EleutherAI/pythia-70m", revision="step1000")
+
+
+@pytest.mark.parametrize("value", ["true", "YES", "on"])
+def test_hub_tokenizer_offline_hint_follows_any_spelling_of_the_flag(monkeypatch, value):
+    monkeypatch.setenv("HF_HUB_OFFLINE", value)
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    with pytest.raises(UserError, match="disabled by HF_HUB_OFFLINE"):
+        load_tokenizer("EleutherAI/pythia-70m", revision="step1000")
