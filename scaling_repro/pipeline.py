@@ -20,7 +20,7 @@ import os
 import platform
 import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from importlib import metadata
 from pathlib import Path
@@ -35,7 +35,7 @@ from scaling_repro.data.tasks import load_task
 from scaling_repro.data.types import Example, TaskData
 from scaling_repro.errors import UserError
 from scaling_repro.methods import MethodModel, apply_method
-from scaling_repro.models.load import LoadedModel, load_base_model
+from scaling_repro.models.load import AS_RECIPE, LoadedModel, Placement, load_base_model, load_saved_model
 from scaling_repro.ranks import current_process, is_main_process
 from scaling_repro.results import RunDir, RunRecord, UnreadableResult, new_record
 from scaling_repro.train.metrics_log import LOG_FILE
@@ -72,13 +72,14 @@ def _remove_write_leftovers(run_dir: RunDir) -> None:
     run_dir.remove_write_leftovers(GENERATIONS_FILE, LOG_FILE)
 
 
-def load_model(spec: RunSpec) -> tuple[LoadedModel, MethodModel]:
-    """Return the base model and it wrapped by the method."""
-    base = load_base_model(spec.model, seed=spec.seed)
+def load_model(spec: RunSpec, placement: Placement = AS_RECIPE) -> tuple[LoadedModel, MethodModel]:
+    """Return the base model and it wrapped by the method (the base on ``placement``'s device
+    and in its dtype, when set)."""
+    base = load_base_model(spec.model, seed=spec.seed, placement=placement)
     return base, apply_method(base.model, spec.method, seed=spec.seed, tokenizer=base.tokenizer)
 
 
-def prepare(spec: RunSpec, *, for_training: bool = False) -> PreparedRun:
+def prepare(spec: RunSpec, *, for_training: bool = False, placement: Placement = AS_RECIPE) -> PreparedRun:
     """Load the task, the base model and wrap it with the method; return them.
 
     ``for_training`` under DeepSpeed ZeRO-3 loads pretrained weights partitioned over the ranks
@@ -92,7 +93,7 @@ def prepare(spec: RunSpec, *, for_training: bool = False) -> PreparedRun:
     task = load_task(spec.task, zero_shot=spec.eval.zero_shot)
     shard = for_training and spec.model.init == "pretrained"
     with sharded_construction(spec.train.deepspeed if shard else None, spec.train.precision) as sharded:
-        base, method = load_model(spec)
+        base, method = load_model(spec, placement)
     if sharded:
         log.info("run %s: model built partitioned over the ranks (DeepSpeed ZeRO-3)", spec.run_id)
     log.info(
@@ -298,10 +299,7 @@ def run_spec(spec: RunSpec, sweep_source: Path | None = None) -> RunRecord:
             run_dir.write_result(record)
         return record
     eval_started = time.perf_counter()
-    if spec.train.deepspeed:
-        _reload_whole(run)
-    if trained.best_checkpoint is not None:
-        trained.load_best(run.model)
+    evaluation_weights(run, trained.best_checkpoint)
     evaluation = evaluate_prepared(run)
     eval_seconds = time.perf_counter() - eval_started
     trained_fields = trained.record_fields()
@@ -322,18 +320,64 @@ def run_spec(spec: RunSpec, sweep_source: Path | None = None) -> RunRecord:
     return record
 
 
-def _reload_whole(run: PreparedRun) -> None:
-    """Replace the run's model by a fresh one, loaded whole on this process's device, for the
-    best checkpoint to be loaded into: DeepSpeed (ZeRO-3) leaves the trained module partitioned.
-    It is loaded outside ``sharded_construction`` and with the engine's HfDeepSpeedConfig
-    dropped (no ``zero.Init`` partitioning now that training is over)."""
+def evaluation_weights(run: PreparedRun, best: Path | None) -> None:
+    """Make ``run.model`` the model to evaluate after training: the best checkpoint's weights
+    (``best``; None: the weights as they are), whole on this process's device, in the dtype the
+    trained weights had (the training precision), one copy of them.
+
+    Without DeepSpeed the trained model is kept: Accelerate's float32 output wrapper comes off
+    (:func:`drop_precision_wrapper`) and the best weights are copied into its parameters. Under
+    DeepSpeed (ZeRO-3 leaves the module partitioned) the engine's module is dropped first; a
+    full model is then read from the best checkpoint straight onto the device, a PET model's
+    frozen base from the recipe (its small trained part from the checkpoint). Loading is done
+    with the engine's HfDeepSpeedConfig unset: no ``zero.Init`` partitioning now that training
+    is over.
+    """
+    from scaling_repro.train.checkpoint import load_best_weights
+
+    if not run.spec.train.deepspeed:
+        drop_precision_wrapper(run.model)
+        if best is not None:
+            load_best_weights(run.model, best)
+        return
     from transformers.integrations.deepspeed import unset_hf_deepspeed_config
 
     unset_hf_deepspeed_config()
-    del run.model, run.method, run.base  # drop the engine's module before loading the copy
+    placement = Placement(evaluation_device(), trained_dtype(run.model))
+    base, method = run.base, run.method
+    del run.model, run.method, run.base  # drop the engine's module before loading the weights
+    run.base, run.method = replace(base, model=None), replace(method, model=None)  # type: ignore[arg-type]
+    del base, method
     _free_accelerator_memory()
-    run.base, run.method = load_model(run.spec)
-    run.model = run.method.model.to(evaluation_device())
+    if run.spec.method.kind == "full" and best is not None:
+        model = load_saved_model(best, run.spec.model, placement)
+        run.base, run.method = replace(run.base, model=model), replace(run.method, model=model)
+        run.model = model
+        return
+    run.base, run.method = load_model(run.spec, placement)
+    run.model = run.method.model.to(placement.device)  # PET parameters PEFT added on the CPU
+    if best is not None:
+        load_best_weights(run.model, best)
+
+
+def trained_dtype(model: torch.nn.Module) -> torch.dtype:
+    """Return the dtype of ``model``'s floating-point weights as trained (DeepSpeed bf16 holds
+    them in bfloat16; bf16 autocast over float32 weights keeps float32)."""
+    return next(p.dtype for p in model.parameters() if p.dtype.is_floating_point)
+
+
+def drop_precision_wrapper(model: torch.nn.Module) -> None:
+    """Remove what ``accelerator.prepare`` put on ``model.forward`` under mixed precision: its
+    autocast, and its conversion of every output to float32, a float32 copy of all logits
+    (evaluation enters the training precision's autocast itself). No-op on a model it left
+    as it was."""
+    original = model.__dict__.pop("_original_forward", None)
+    if original is None:
+        return
+    if getattr(original, "__func__", None) is type(model).forward:
+        model.__dict__.pop("forward", None)  # the class's own forward again
+    else:
+        model.forward = original
 
 
 def _fmt(value: float | None) -> str:
@@ -379,13 +423,13 @@ def reevaluate(run_dir: str | Path, overrides: list[str] | tuple[str, ...] = ())
         return run_spec(spec)
     if is_main_process():
         _remove_write_leftovers(directory)
-    run = prepare(spec)
     best = best_checkpoint(directory.path)
     if best is None and spec.train.max_steps > 0:
         raise UserError(f"{directory.path}: no best checkpoint to evaluate (did training run?)")
+    run = prepare(spec, placement=Placement(evaluation_device()))  # straight to the trainer's device
     if best is not None:
         load_best_weights(run.model, best)
-    run.model = run.model.to(evaluation_device())  # the trainer's device, not the CPU
+    run.model = run.model.to(evaluation_device())  # PET parameters PEFT added on the CPU
     evaluation = evaluate_prepared(run)
     record = result.record or base_record(run)
     record = record.model_copy(update={**evaluation.record_fields(), "spec": spec.model_dump(mode="json")})

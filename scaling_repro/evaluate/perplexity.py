@@ -2,6 +2,11 @@
 same loss as training (:func:`scaling_repro.models.nll.token_nll_sum`). The paper's test PPL
 is ``exp`` of the loss over the concatenation of all test sets, i.e. summed NLL over summed
 token count, not a mean of per-set means.
+
+Memory: the LM head runs only on the positions that predict a target token
+(:func:`~scaling_repro.models.nll.target_nll_sum`), and batches are capped in padded tokens
+(``max_batch_tokens``, :data:`EVAL_BATCH_TOKENS` unless given) as well as in examples, so a
+batch of long MLSum articles is smaller than one of short sentence pairs.
 """
 
 from __future__ import annotations
@@ -14,8 +19,14 @@ import torch
 from tqdm.auto import tqdm
 
 from scaling_repro.evaluate.sharding import gather_objects, shard_indices
-from scaling_repro.models.nll import predicted_tokens, token_nll_sum
+from scaling_repro.models.nll import predicted_tokens, target_nll_sum
 from scaling_repro.ranks import ProcessInfo
+
+EVAL_BATCH_TOKENS = 24_576
+"""Padded tokens (examples x longest input) of a test-loss batch at most: 32 sentence pairs
+of 768 tokens. Activations are not kept without gradients, so what grows with the batch is a
+layer's temporaries and the logits at its target tokens (see ``scaling-repro validate``'s
+traced evaluation memory)."""
 
 
 @dataclass(frozen=True)
@@ -41,10 +52,11 @@ class NllSum:
 
 @torch.no_grad()
 def batch_nll(model: torch.nn.Module, batch: Mapping[str, torch.Tensor]) -> NllSum:
-    """Return the summed NLL and count of the target tokens of one batch."""
+    """Return the summed NLL and count of the target tokens of one batch; logits are computed
+    at the target tokens only."""
     device = next(model.parameters()).device
     batch = {key: batch[key].to(device) for key in ("input_ids", "attention_mask", "labels")}
-    return NllSum(float(token_nll_sum(model, batch)), int(predicted_tokens(batch["labels"])))
+    return NllSum(float(target_nll_sum(model, batch)), int(predicted_tokens(batch["labels"])))
 
 
 def corpus_nll(
@@ -66,26 +78,43 @@ def corpus_nll(
     return total
 
 
+def token_batches(lengths: Sequence[int], batch_size: int, max_batch_tokens: int | None) -> list[range]:
+    """Return consecutive index ranges over examples sorted by length, longest first: at most
+    ``batch_size`` examples each and, when ``max_batch_tokens`` is set, at most that many padded
+    tokens (examples x the first, longest one), but never fewer than one example."""
+    batches, start = [], 0
+    while start < len(lengths):
+        fit = batch_size if max_batch_tokens is None else max_batch_tokens // max(lengths[start], 1)
+        end = min(len(lengths), start + max(1, min(batch_size, fit)))
+        batches.append(range(start, end))
+        start = end
+    return batches
+
+
 def losses_per_set(
     model: torch.nn.Module,
     encoded_sets: Mapping[str, Sequence],
     collate,
     batch_size: int,
     process: ProcessInfo = ProcessInfo(),
+    max_batch_tokens: int | None = EVAL_BATCH_TOKENS,
 ) -> dict[str, NllSum]:
     """Return each test set's NLL sum, computed over all processes.
 
     ``encoded_sets`` maps test-set name -> encoded examples and ``collate`` turns a list of them
     into a batch. Each process scores every ``count``-th example (sorted by length, so that
-    batches carry little padding) and the sums are gathered, so every process returns the same.
+    batches carry little padding) in batches of at most ``batch_size`` examples and
+    ``max_batch_tokens`` padded tokens (:func:`token_batches`), and the sums are gathered, so
+    every process returns the same.
     """
     local: dict[str, NllSum] = {}
     for name, examples in encoded_sets.items():
         mine = [examples[i] for i in shard_indices(len(examples), process)]
         mine.sort(key=lambda e: len(e.input_ids), reverse=True)
-        batches = (collate(mine[i : i + batch_size]) for i in range(0, len(mine), batch_size))
+        spans = token_batches([len(e.input_ids) for e in mine], batch_size, max_batch_tokens)
+        batches = (collate(mine[span.start : span.stop]) for span in spans)
         desc = f"test loss {name}" if process.is_main else None
-        local[name] = corpus_nll(model, batches, desc, num_batches=-(-len(mine) // batch_size))
+        local[name] = corpus_nll(model, batches, desc, num_batches=len(spans))
     totals: dict[str, NllSum] = {name: NllSum() for name in encoded_sets}
     for part in gather_objects([local], process):
         for name, value in part[0].items():

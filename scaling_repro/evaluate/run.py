@@ -113,7 +113,14 @@ class _Evaluator:
     max_source_tokens: int | None
     max_target_tokens: int | None
     process: ProcessInfo
+    autocast_dtype: torch.dtype | None = None
     bleurt: Any = None
+
+    def autocast(self) -> torch.autocast:
+        """The training precision's autocast, entered around the evaluated model's forward passes
+        only (never around BLEURT, which scores in float32)."""
+        device_type = next(self.model.parameters()).device.type
+        return torch.autocast(device_type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None)
 
     @property
     def max_new_tokens(self) -> int:
@@ -126,16 +133,17 @@ class _Evaluator:
     def generate(self, prompts: list[list[int]]) -> list[str]:
         if self.tokenizer.eos_token_id is None:
             raise UserError("greedy decoding stops at EOS, but the tokenizer has no eos token; set model.tokenizer")
-        outputs = greedy_generate(
-            self.model,
-            prompts,
-            eos_token_id=self.tokenizer.eos_token_id,
-            pad_token_id=pad_token_id(self.tokenizer),
-            max_new_tokens=self.max_new_tokens,
-            batch_size=self.eval_cfg.generate_batch_size or self.eval_cfg.batch_size,
-            process=self.process,
-            progress=True,
-        )
+        with self.autocast():
+            outputs = greedy_generate(
+                self.model,
+                prompts,
+                eos_token_id=self.tokenizer.eos_token_id,
+                pad_token_id=pad_token_id(self.tokenizer),
+                max_new_tokens=self.max_new_tokens,
+                batch_size=self.eval_cfg.generate_batch_size or self.eval_cfg.batch_size,
+                process=self.process,
+                progress=True,
+            )
         return [self.tokenizer.decode(ids, skip_special_tokens=True).strip() for ids in outputs]
 
     def bleurt_fn(self):
@@ -143,7 +151,7 @@ class _Evaluator:
             from scaling_repro.evaluate.bleurt import load_bleurt
 
             device = next(self.model.parameters()).device
-            self.bleurt = load_bleurt(self.eval_cfg.bleurt_checkpoint, device=device)
+            self.bleurt = load_bleurt(self.eval_cfg.bleurt_checkpoint, device=device, dtype=torch.float32)
         return partial(self.bleurt.score, batch_size=self.eval_cfg.batch_size, process=self.process)
 
     def generate_and_score(
@@ -193,9 +201,10 @@ def evaluate_model(
 ) -> EvalResult:
     """Return the test loss, generation metrics, zero- and few-shot scores of ``model``.
 
-    Everything runs on the model's device, under ``autocast_dtype`` autocast when given (the
-    training precision: FMT, prompt tuning and LoRA then score and decode with the same numerics,
-    whichever module's forward the decoder calls).
+    Everything runs on the model's device. The model's forward passes (test loss, decoding) run
+    under ``autocast_dtype`` autocast when given (the training precision: FMT, prompt tuning and
+    LoRA then score and decode with the same numerics, whichever module's forward the decoder
+    calls); BLEURT scores outside it, in float32.
 
     ``model`` is a causal LM or a PEFT model (prompt tuning or LoRA), unwrapped and whole;
     ``max_source_tokens``/``max_target_tokens`` are the recipe's ``task`` limits (None = the
@@ -209,25 +218,25 @@ def evaluate_model(
 
         resolve_checkpoint(eval_cfg.bleurt_checkpoint)  # fail before hours of decoding
     result = EvalResult(num_examples={"train": len(task.train), "dev": len(task.dev)})
-    device_type = next(model.parameters()).device.type
-    with torch.autocast(device_type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
-        ev = _Evaluator(model, tokenizer, task, eval_cfg, metrics, max_source_tokens, max_target_tokens, process)
-        if compute_loss and task.test:
-            _test_loss(ev, result)
-        if eval_cfg.generate and task.test:
-            sets = {name: ev.capped(examples) for name, examples in task.test.items()}
-            result.metrics = ev.generate_and_score("test", sets, ev.prompts(sets), result.generations)
-            result.num_examples["generated"] = sum(len(s) for s in sets.values())
-            log.info("test metrics: %s", {m: round(v[ALL], 3) for m, v in result.metrics.items()})
-        if eval_cfg.zero_shot and not ev.task.zero_shot:
-            raise UserError(f"eval.zero_shot is set but task {task.info.name!r} has no zero-shot directions")
-        if compute_loss and eval_cfg.zero_shot:
-            _zero_shot_loss(ev, result)
-        if eval_cfg.generate and eval_cfg.zero_shot:
-            _zero_shot(ev, result)
-        if eval_cfg.generate:
-            for shots in eval_cfg.few_shot:
-                _few_shot(ev, result, shots, seed)
+    ev = _Evaluator(
+        model, tokenizer, task, eval_cfg, metrics, max_source_tokens, max_target_tokens, process, autocast_dtype
+    )
+    if compute_loss and task.test:
+        _test_loss(ev, result)
+    if eval_cfg.generate and task.test:
+        sets = {name: ev.capped(examples) for name, examples in task.test.items()}
+        result.metrics = ev.generate_and_score("test", sets, ev.prompts(sets), result.generations)
+        result.num_examples["generated"] = sum(len(s) for s in sets.values())
+        log.info("test metrics: %s", {m: round(v[ALL], 3) for m, v in result.metrics.items()})
+    if eval_cfg.zero_shot and not ev.task.zero_shot:
+        raise UserError(f"eval.zero_shot is set but task {task.info.name!r} has no zero-shot directions")
+    if compute_loss and eval_cfg.zero_shot:
+        _zero_shot_loss(ev, result)
+    if eval_cfg.generate and eval_cfg.zero_shot:
+        _zero_shot(ev, result)
+    if eval_cfg.generate:
+        for shots in eval_cfg.few_shot:
+            _few_shot(ev, result, shots, seed)
     return result
 
 
@@ -246,7 +255,8 @@ def _set_losses(ev: _Evaluator, sets: dict[str, Sequence[Example]], kind: str) -
         for name, examples in sets.items()
     }
     collate = partial(collate_for_lm, pad_id=pad_token_id(ev.tokenizer))
-    return losses_per_set(ev.model, encoded, collate, ev.eval_cfg.batch_size, ev.process)
+    with ev.autocast():
+        return losses_per_set(ev.model, encoded, collate, ev.eval_cfg.batch_size, ev.process)
 
 
 def _test_loss(ev: _Evaluator, result: EvalResult) -> None:

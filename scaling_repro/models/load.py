@@ -119,16 +119,35 @@ class LoadedModel:
     source: str
 
 
+@dataclass(frozen=True)
+class Placement:
+    """Where and in which dtype weights are loaded: ``device`` None is the CPU; ``dtype`` None
+    is the recipe's ``model.dtype``. Pretrained weights are read straight onto the device in
+    that dtype (one copy, never a float32 one in host memory first)."""
+
+    device: Any = None  # torch.device | str | None
+    dtype: Any = None  # torch.dtype | None
+
+
+AS_RECIPE = Placement()
+"""On the CPU, in the recipe's ``model.dtype``."""
+
+
 def load_base_model(
-    cfg: ModelConfig, tokenizer: PreTrainedTokenizerBase | None = None, *, seed: int = 0
+    cfg: ModelConfig,
+    tokenizer: PreTrainedTokenizerBase | None = None,
+    *,
+    seed: int = 0,
+    placement: Placement = AS_RECIPE,
 ) -> LoadedModel:
     """Return the base model and tokenizer that recipe section ``cfg`` names (see the module
     docstring); ``tokenizer``, when given, is used instead of loading one; ``seed`` seeds
-    random initialization."""
+    random initialization; ``placement`` overrides the device and dtype (random weights are
+    drawn as without it, then moved and cast)."""
     if is_config_name(cfg.name):
-        model, tokenizer, source, known = _load_config_name(cfg, tokenizer, seed)
+        model, tokenizer, source, known = _load_config_name(cfg, tokenizer, seed, placement)
     else:
-        model, tokenizer, source, known = _load_hf(cfg, tokenizer, seed)
+        model, tokenizer, source, known = _load_hf(cfg, tokenizer, seed, placement)
     _check_vocab(model, tokenizer, source)
     pretrain_tokens = resolve_pretrain_tokens(cfg, known, source)
     counts = count_parameters(model)
@@ -154,7 +173,13 @@ def load_base_model(
 # --- the three kinds of source ------------------------------------------------------------
 
 
-def _load_config_name(cfg: ModelConfig, tokenizer, seed: int):
+def load_saved_model(directory: str | os.PathLike, cfg: ModelConfig, placement: Placement = AS_RECIPE):
+    """Return the causal LM that ``save_pretrained`` wrote to ``directory`` (a full model's best
+    weights), read straight onto ``placement``'s device in its dtype: one copy."""
+    return _from_pretrained(str(directory), None, cfg, hub=False, placement=placement)
+
+
+def _load_config_name(cfg: ModelConfig, tokenizer, seed: int, placement: Placement):
     """A config name: (model, tokenizer, source, known pretrain tokens with their origin)."""
     if cfg.init == "pretrained":
         if not cfg.path:
@@ -165,7 +190,7 @@ def _load_config_name(cfg: ModelConfig, tokenizer, seed: int):
         ckpt = resolve_local_checkpoint(cfg.path, cfg.revision, field="model.path")
         meta = read_checkpoint_meta(ckpt)
         _check_checkpoint_is(cfg.name, ckpt, meta)
-        model = _from_pretrained(str(ckpt), None, cfg, hub=False)
+        model = _from_pretrained(str(ckpt), None, cfg, hub=False, placement=placement)
         tokenizer = tokenizer or _local_tokenizer(cfg, ckpt, Path(cfg.path), meta)
         return model, tokenizer, f"checkpoint:{ckpt}", _meta_tokens(meta)
     if cfg.path:
@@ -184,11 +209,11 @@ def _load_config_name(cfg: ModelConfig, tokenizer, seed: int):
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
     )
-    model = _seeded_build(config, cfg, seed)
+    model = _placed(_seeded_build(config, cfg, seed), placement)
     return model, tokenizer, f"random:{cfg.name}(seed={seed})", random_tokens(cfg)
 
 
-def _load_hf(cfg: ModelConfig, tokenizer, seed: int):
+def _load_hf(cfg: ModelConfig, tokenizer, seed: int, placement: Placement):
     """A hub id or a local directory: (model, tokenizer, source, known pretrain tokens)."""
     local = _local_path(cfg.name)
     meta = None
@@ -201,10 +226,10 @@ def _load_hf(cfg: ModelConfig, tokenizer, seed: int):
         source = f"hub:{cfg.name}" + (f"@{cfg.revision}" if cfg.revision else "")
     if cfg.init == "random":
         config = _hf_call(lambda: _auto_config(target, revision, cfg), cfg, hub=local is None)
-        model = _seeded_build(config, cfg, seed)
+        model = _placed(_seeded_build(config, cfg, seed), placement)
         source, known = f"random:{source}(seed={seed})", random_tokens(cfg)
     else:
-        model = _from_pretrained(target, revision, cfg, hub=local is None)
+        model = _from_pretrained(target, revision, cfg, hub=local is None, placement=placement)
         known = _meta_tokens(meta) or pythia_rule(cfg, model)
     if tokenizer is None and local is not None:
         tokenizer = _local_tokenizer(cfg, ckpt, local, meta)
@@ -280,6 +305,20 @@ def _torch_dtype(cfg: ModelConfig):
     return torch.float32 if cfg.dtype == "auto" else getattr(torch, cfg.dtype)
 
 
+def _placed(model, placement: Placement):
+    """``model`` moved to ``placement``'s device and cast to its dtype (where set)."""
+    if placement.device is None and placement.dtype is None:
+        return model
+    return model.to(device=placement.device, dtype=placement.dtype)
+
+
+def _device_map(placement: Placement) -> dict[str, Any]:
+    """``from_pretrained`` keywords that read the weights straight onto the placement's device."""
+    if placement.device is None or str(placement.device) == "cpu":
+        return {}
+    return {"device_map": {"": str(placement.device)}}
+
+
 def _seeded_build(config, cfg: ModelConfig, seed: int):
     """Build ``config`` with random weights drawn from ``seed``, leaving the global RNG as it was."""
     import torch
@@ -295,11 +334,12 @@ def _auto_config(target: str, revision: str | None, cfg: ModelConfig):
     return AutoConfig.from_pretrained(target, revision=revision, trust_remote_code=cfg.trust_remote_code)
 
 
-def _from_pretrained(target: str, revision: str | None, cfg: ModelConfig, hub: bool):
+def _from_pretrained(target: str, revision: str | None, cfg: ModelConfig, hub: bool, placement: Placement):
     from transformers import AutoModelForCausalLM
 
     kwargs: dict[str, Any] = {
-        "dtype": _torch_dtype(cfg),
+        **_device_map(placement),
+        "dtype": placement.dtype or _torch_dtype(cfg),
         "trust_remote_code": cfg.trust_remote_code,
         "weights_only": True,  # a pytorch_model.bin is unpickled as tensors only, never as code
     }

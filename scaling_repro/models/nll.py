@@ -82,12 +82,12 @@ def token_nll_sum(
     :mod:`scaling_repro.data.packing`). With ``keep_logits`` the LM head runs only on the
     positions that predict a label (the prompt of a finetuning example needs no logits: less
     compute, and far less memory with a large vocabulary); ``batch["logits_to_keep"]``, when
-    present, holds :func:`logits_to_keep` computed ahead on the CPU. Logit positions beyond the
-    input length (prompt tuning prepends virtual tokens) are cut off the front, so every model
-    and PEFT method is scored on the same tokens.
+    present, holds :func:`logits_to_keep` computed ahead on the CPU. Logit positions before the
+    input (prompt tuning prepends virtual tokens) are scored against ignored labels
+    (:func:`aligned_targets`), so every model and PEFT method is scored on the same tokens and
+    the logits are never copied.
     """
     labels = batch["labels"]
-    length = labels.shape[1]
     packed = "attention_mask" not in batch
     inputs = {"position_ids": batch["position_ids"]} if packed else {"attention_mask": batch["attention_mask"]}
     keep: torch.Tensor | int = 0  # Hugging Face's "all positions"
@@ -99,12 +99,66 @@ def token_nll_sum(
             keep = keep.to(labels.device)
         inputs["logits_to_keep"] = keep
     logits = model(input_ids=batch["input_ids"], use_cache=False, **inputs).logits
-    if torch.is_tensor(keep):
-        targets = labels[:, keep + 1]
-    else:
-        kept = keep or length
-        logits = logits[:, -kept:-1, :]
-        targets = labels[:, length - kept + 1 :]
+    targets = labels[:, keep + 1] if torch.is_tensor(keep) else aligned_targets(labels, logits.shape[1])
+    return summed_cross_entropy(logits, targets.to(logits.device), chunk_elements)
+
+
+def aligned_targets(labels: torch.Tensor, logit_positions: int) -> torch.Tensor:
+    """Return the label each of the last ``logit_positions`` positions predicts (the next one;
+    ``IGNORE_INDEX`` after the last input position and, for positions before the input such as
+    prompt tuning's virtual tokens, before the first), so that logits are scored as they come
+    out of the model: never sliced, never copied (a slice of (tokens x vocabulary) logits is
+    not contiguous, and flattening it copies them all)."""
+    length = labels.shape[1]
+    shifted = F.pad(labels[:, 1:], (0, 1), value=IGNORE_INDEX)
+    if logit_positions <= length:
+        return shifted[:, length - logit_positions :]
+    return F.pad(shifted, (logit_positions - length, 0), value=IGNORE_INDEX)
+
+
+def output_head(model: torch.nn.Module) -> torch.nn.Module | None:
+    """Return the LM head (output embeddings) of a causal LM or of a PEFT model's base, or None."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    get_head = getattr(base, "get_output_embeddings", None)
+    return get_head() if callable(get_head) else None
+
+
+def target_nll_sum(
+    model: torch.nn.Module, batch: Mapping[str, torch.Tensor], chunk_elements: int = CE_CHUNK_ELEMENTS
+) -> torch.Tensor:
+    """Return what :func:`token_nll_sum` returns, with the LM head run on the hidden states of
+    the positions that predict a label only, gathered over the rows of the batch.
+
+    ``logits_to_keep`` keeps positions (columns) for all rows alike, so in a padded batch of
+    unequal prompts it still computes logits over most of every row; here the LM head's input
+    is gathered to one row per predicted token (a forward pre-hook on the head), and the logits
+    are (target tokens x vocabulary), contiguous. A model without output embeddings falls back
+    to :func:`token_nll_sum`.
+    """
+    head = output_head(model)
+    if head is None:
+        return token_nll_sum(model, batch, supports_logits_to_keep(model), chunk_elements)
+    labels = batch["labels"]
+    length = labels.shape[1]
+    predicts = F.pad(labels[:, 1:] != IGNORE_INDEX, (0, 1), value=False)  # position p predicts label p + 1
+
+    def gather_predicting(module: torch.nn.Module, args: tuple) -> tuple:
+        hidden = args[0]
+        positions = hidden.shape[1]
+        if positions >= length:  # prompt tuning's virtual tokens come first
+            mask = F.pad(predicts, (positions - length, 0), value=False)
+        else:
+            mask = predicts[:, length - positions :]
+        return (hidden[mask.to(hidden.device)], *args[1:])
+
+    packed = "attention_mask" not in batch
+    inputs = {"position_ids": batch["position_ids"]} if packed else {"attention_mask": batch["attention_mask"]}
+    handle = head.register_forward_pre_hook(gather_predicting)
+    try:
+        logits = model(input_ids=batch["input_ids"], use_cache=False, **inputs).logits
+    finally:
+        handle.remove()
+    targets = labels[:, 1:][predicts[:, :-1]]
     return summed_cross_entropy(logits, targets.to(logits.device), chunk_elements)
 
 

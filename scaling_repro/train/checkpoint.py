@@ -334,9 +334,57 @@ def save_best(accelerator, model, step: int, dev_loss: float, run_dir: Path) -> 
 
 
 def _load_full_weights(model: torch.nn.Module, directory: Path) -> None:
-    """Load a ``save_pretrained`` directory into ``model`` through the model class's own loading,
-    which undoes the key renames and ties of its saving (GPT-NeoX saves ``lm_head`` as
-    ``embed_out``; tied heads are not saved), whatever the transformers version."""
+    """Load a ``save_pretrained`` directory into ``model``'s own parameters, tensor by tensor,
+    on their device and in their dtype: no second copy of the model is built. Tied weights
+    are saved once and read once.
+
+    A checkpoint whose names differ from the model's (a class that renames keys when saving,
+    e.g. GPT-NeoX's ``embed_out``) is read through the model class's own loading instead, which
+    undoes the renames whatever the transformers version: a second copy, in the model's dtype."""
+    from safetensors import safe_open
+
+    files = sorted(directory.glob("*.safetensors"))
+    plan = _streaming_plan(model, files)
+    if plan is None:
+        _load_through_class(model, directory)
+        return
+    from safetensors import SafetensorError
+
+    try:
+        with torch.no_grad():
+            for file, names in plan.items():
+                with safe_open(str(file), framework="pt") as handle:
+                    for name, target in names:
+                        target.copy_(handle.get_tensor(name))
+    except (OSError, ValueError, RuntimeError, SafetensorError) as err:
+        raise DamagedCheckpointError(f"best checkpoint {directory}: {one_line(err)}") from None
+
+
+def _streaming_plan(model: torch.nn.Module, files: list[Path]) -> dict[Path, list[tuple[str, torch.Tensor]]] | None:
+    """Return, per safetensors file, (saved name, the model's tensor it loads into) for every
+    tensor of ``model``; None when the saved names are not the model's own (see
+    :func:`_load_full_weights`)."""
+    from safetensors import safe_open
+
+    where: dict[str, Path] = {}
+    for file in files:
+        with safe_open(str(file), framework="pt") as handle:
+            where.update((key, file) for key in handle.keys())
+    targets = model.state_dict(keep_vars=True)
+    if set(where) - set(targets):
+        return None
+    plan: dict[Path, list[tuple[str, torch.Tensor]]] = {}
+    loaded: set[int] = set()
+    for name, tensor in targets.items():
+        if name in where:
+            plan.setdefault(where[name], []).append((name, tensor))
+            loaded.add(id(tensor))
+    if any(id(tensor) not in loaded for tensor in targets.values()):
+        return None  # a tensor no saved name loads: renamed, or not saved
+    return plan
+
+
+def _load_through_class(model: torch.nn.Module, directory: Path) -> None:
     dtype = next(model.parameters()).dtype
     try:
         with whole_construction():  # not partitioned by a ZeRO-3 config still set in this process
@@ -348,8 +396,9 @@ def _load_full_weights(model: torch.nn.Module, directory: Path) -> None:
 
 def load_best_weights(model: torch.nn.Module, directory: Path) -> dict[str, Any]:
     """Load the weights saved by :func:`save_best` into ``model`` (a plain or PEFT model, not
-    wrapped) and return its best.json (step, dev_loss). DamagedCheckpointError names a file
-    that cannot be read."""
+    wrapped) and return its best.json (step, dev_loss). The weights are copied into the
+    model's own parameters, on their device and in their dtype (the training precision): no
+    second copy of the model. DamagedCheckpointError names a file that cannot be read."""
     directory = Path(directory)
     files = sorted(directory.glob("*.safetensors"))
     if not files:
