@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 import torch
 
-from scaling_repro.data.packing import collate_packed
+from scaling_repro.data.packing import PackingLayout, collate_packed, packing_layout
 from scaling_repro.errors import UserError
 from scaling_repro.models.nll import logits_to_keep, packing_support, predicted_tokens, token_nll_sum
 
@@ -33,29 +33,37 @@ Batch = dict[str, Any]  # tensors, and ``logits_to_keep`` as an int for a padded
 @dataclass(frozen=True)
 class Batcher:
     """Turns a list of examples into one CPU batch for :func:`token_nll_sum`: padded by the
-    run's ``collate_fn``, or packed (:mod:`scaling_repro.data.packing`); with the positions
-    to compute logits for worked out ahead on the CPU."""
+    run's ``collate_fn``, or packed in the ``packing`` layout (:mod:`scaling_repro.data.packing`);
+    with the positions to compute logits for worked out ahead on the CPU."""
 
     collate_fn: Callable[[list[Any]], Batch]
-    packed: bool = False
+    packing: PackingLayout | None = None
     keep_logits: bool = False
 
     def __call__(self, examples: list[Any]) -> Batch:
-        batch = collate_packed(examples) if self.packed else dict(self.collate_fn(examples))
+        batch = collate_packed(examples, layout=self.packing) if self.packing else dict(self.collate_fn(examples))
         if self.keep_logits:
-            batch["logits_to_keep"] = logits_to_keep(batch["labels"], self.packed)
+            batch["logits_to_keep"] = logits_to_keep(batch["labels"], self.packing is not None)
         return batch
 
 
-def use_packing(setting: Literal["auto", "on", "off"], model: torch.nn.Module, examples: Sequence[Any]) -> bool:
-    """Return whether training batches are packed: ``train.packing`` ``on``, or ``auto`` where
-    packing saves padding; always only where the model supports it
-    (:func:`~scaling_repro.models.nll.packing_support`). ``on`` where packing cannot work is a
-    UserError; ``auto`` otherwise pads and logs why. ``auto`` also pads examples that all have
-    one length (pretraining sequences cut to ``seq_len``): there is no padding to save."""
+def use_packing(
+    setting: Literal["auto", "on", "off"], model: torch.nn.Module, examples: Sequence[Any]
+) -> PackingLayout | None:
+    """Return the layout of packed training batches (:func:`~scaling_repro.data.packing.packing_layout`
+    of the model's attention kernel), or None for padded batches: ``train.packing`` ``on``, or
+    ``auto`` where packing saves padding; always only where the model supports it
+    (:func:`~scaling_repro.models.nll.packing_support`) and its attention kernel keeps packed
+    examples apart. ``on`` where packing cannot work is a UserError; ``auto`` otherwise pads and
+    logs why. ``auto`` also pads examples that all have one length (pretraining sequences cut to
+    ``seq_len``): there is no padding to save."""
     if setting == "off":
-        return False
+        return None
     ok, reason = packing_support(model)
+    layout: PackingLayout | None = None
+    if ok:
+        layout, reason = packing_layout(attention_kernel(model))
+        ok = layout is not None
     if not ok and setting == "on":
         raise UserError(f"train.packing: on is not possible here: {reason}; set train.packing to auto or off")
     if ok and setting == "auto":
@@ -64,8 +72,16 @@ def use_packing(setting: Literal["auto", "on", "off"], model: torch.nn.Module, e
         if len(lengths) == 1:
             ok, reason = False, f"the examples are all {lengths.pop()} tokens long: no padding to save"
     if not ok:
-        log.info("training on padded batches (train.packing auto): %s", reason)
-    return ok
+        log.info("training on padded batches (train.packing %s): %s", setting, reason)
+        return None
+    return layout
+
+
+def attention_kernel(model: torch.nn.Module) -> str | None:
+    """Return the attention implementation ``model`` (or the base model under PEFT) runs, as its
+    config names it (``sdpa``, ``eager``, ``flash_attention_2``, ...), or None if it has none."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return getattr(getattr(base, "config", None), "_attn_implementation", None)
 
 
 class ExampleStream:

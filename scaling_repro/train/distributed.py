@@ -5,9 +5,12 @@ Accelerate only goes multi-process on CPU when told ``cpu=True`` (otherwise a to
 CPU machine silently trains W independent copies); DeepSpeed on CPU needs ``cpu=False`` and an
 explicit gloo backend. Both cases are handled here so the loop never branches on them.
 
-DeepSpeed on a CPU-only machine (measured with torch 2.13 CPU, DeepSpeed 0.19.8):
-``DS_BUILD_OPS=0 pip install --no-build-isolation deepspeed`` installs it without touching
-torch (it adds hjson, ninja, msgpack, einops); it then runs ZeRO-2 and ZeRO-3 on its CPU
+DeepSpeed >= 0.16.4 is required (:data:`DEEPSPEED_FLOOR`): earlier releases cannot load their
+own checkpoints under torch's ``weights_only`` default, so every resume would be a damaged-checkpoint
+restart. On a GPU cluster ``pip install --no-build-isolation 'deepspeed>=0.16.4'`` builds it against
+the installed torch. On a CPU-only machine (measured with torch 2.13 CPU, DeepSpeed 0.19.8) a
+plain ``pip install`` of the sdist builds no ops, without torch in its build environment (the
+``dev`` extra does this; it adds hjson, ninja, msgpack, einops); it then runs ZeRO-2 and ZeRO-3 on its CPU
 accelerator over gloo. Its first use JIT-compiles a shared-memory all-reduce op with ninja
 (about a minute); we skip that op on CPU. Two traps found there: ZeRO flattens parameters,
 which changes Adafactor (see :data:`ADAFACTOR_UNDER_ZERO`); and ``accelerator.end_training()``
@@ -103,13 +106,32 @@ def warn_if_adafactor_under_zero(optimizer_kind: str, deepspeed_config: dict[str
         log.warning(ADAFACTOR_UNDER_ZERO)
 
 
+DEEPSPEED_FLOOR = "0.16.4"
+DEEPSPEED_INSTALL = f"pip install --no-build-isolation 'deepspeed>={DEEPSPEED_FLOOR}'"
+
+
 def deepspeed_available() -> tuple[bool, str]:
-    """Return (importable, reason) for DeepSpeed."""
+    """Return (importable at :data:`DEEPSPEED_FLOOR` or above, reason) for DeepSpeed."""
     try:
-        import deepspeed  # noqa: F401
+        import deepspeed
     except Exception as err:  # ImportError, or a broken build raising anything
         return False, f"deepspeed is not importable: {type(err).__name__}: {err}"
+    if not deepspeed_version_ok(deepspeed.__version__):
+        return False, (
+            f"deepspeed {deepspeed.__version__} is older than {DEEPSPEED_FLOOR}, "
+            f"which cannot load its own checkpoints under torch's weights_only default"
+        )
     return True, f"deepspeed {deepspeed.__version__}"
+
+
+def deepspeed_version_ok(version: str) -> bool:
+    """Return whether DeepSpeed ``version`` is at least :data:`DEEPSPEED_FLOOR`."""
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        return Version(version) >= Version(DEEPSPEED_FLOOR)
+    except InvalidVersion:
+        return False
 
 
 def mixed_precision(precision: str) -> str:
@@ -164,7 +186,7 @@ def make_accelerator(
     if deepspeed_config is not None:
         ok, reason = deepspeed_available()
         if not ok:
-            raise UserError(f"train.deepspeed is set but {reason}; pip install 'scaling_repro[deepspeed]'")
+            raise UserError(f"train.deepspeed is set but {reason}; install it with: {DEEPSPEED_INSTALL}")
         config = json.loads(json.dumps(deepspeed_config))
         config["train_micro_batch_size_per_gpu"] = micro_batch_size
         config["gradient_accumulation_steps"] = grad_accum_steps
@@ -282,7 +304,7 @@ def sharded_construction(deepspeed: str | None, precision: str = "auto") -> Iter
     assert config is not None
     ok, reason = deepspeed_available()
     if not ok:
-        raise UserError(f"train.deepspeed is set but {reason}; pip install 'scaling_repro[deepspeed]'")
+        raise UserError(f"train.deepspeed is set but {reason}; install it with: {DEEPSPEED_INSTALL}")
     from transformers.integrations.deepspeed import HfDeepSpeedConfig
 
     _init_deepspeed_process_group()

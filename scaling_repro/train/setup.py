@@ -174,10 +174,22 @@ def _gloo_group():
 
 def set_tf32(enabled: bool) -> None:
     """Let CUDA fp32 matmuls and convolutions use TF32 tensor cores (or not). bf16 training is
-    unaffected; fp32 runs get ~8x the matmul throughput at a 10-bit mantissa."""
-    precision = "tf32" if enabled else "ieee"
-    torch.backends.cuda.matmul.fp32_precision = precision
-    torch.backends.cudnn.conv.fp32_precision = precision
+    unaffected; fp32 runs get ~8x the matmul throughput at a 10-bit mantissa. Returns nothing."""
+    set_backend_tf32(torch.backends.cuda.matmul, torch.backends.cudnn, enabled)
+
+
+def set_backend_tf32(matmul: Any, cudnn: Any, enabled: bool) -> None:
+    """Set TF32 on torch's ``matmul`` and ``cudnn`` backend modules: the ``fp32_precision``
+    API where torch has it (2.9+, where ``allow_tf32`` is deprecated), ``allow_tf32`` before.
+    Returns nothing."""
+    # torch's backend modules raise AttributeError for names they do not know, so hasattr is the version test.
+    if hasattr(matmul, "fp32_precision"):
+        precision = "tf32" if enabled else "ieee"
+        matmul.fp32_precision = precision
+        cudnn.conv.fp32_precision = precision
+    else:
+        matmul.allow_tf32 = enabled
+        cudnn.allow_tf32 = enabled
 
 
 def batch_split(batch_size: int, micro_batch_size: int | None, world: int) -> tuple[int, int]:
