@@ -1,0 +1,65 @@
+"""The list of checks and the command line of ``scripts/gpu_check.py``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from scaling_repro.gpu_checks.attention import KERNELS, packed_nll
+from scaling_repro.gpu_checks.eval_memory import test_loss_memory
+from scaling_repro.gpu_checks.pipeline_path import pipeline_path
+from scaling_repro.gpu_checks.report import MARKDOWN_FILE, Report, environment
+from scaling_repro.gpu_checks.resume import resume
+from scaling_repro.gpu_checks.runner import GPU, SMOKE, Check, Context, run_check
+from scaling_repro.gpu_checks.train_speed import train_speed
+from scaling_repro.gpu_checks.zero3 import zero3
+
+CHECKS: dict[str, Check] = {
+    "train speed, WMT-like, 1B FMT recipe path": train_speed("wmt"),
+    "train speed, MLSum-like, 1B FMT recipe path": train_speed("mlsum"),
+    "FMT pipeline: train, reload best into a fresh model, evaluate (dtype hooks)": pipeline_path("fmt"),
+    "LoRA pipeline: train, reload best into a fresh model, evaluate (dtype hooks)": pipeline_path("lora"),
+    "Prompt pipeline: train, reload best into a fresh model, evaluate (dtype hooks)": pipeline_path("prompt"),
+    "test loss peak memory, batch 32 x 768 tokens x 256K vocabulary": test_loss_memory(),
+    "resume: stop after step 3, rerun, equal loss logs (no DeepSpeed)": resume(None),
+    "resume: stop after step 3, rerun, equal loss logs (ZeRO-2)": resume("zero2"),
+    "ZeRO-3 on one GPU: sharded construction, 3 steps with checkpointing, the pipeline's reload": zero3(),
+    **{f"packed vs per-example NLL, attention {kernel}": packed_nll(kernel) for kernel in KERNELS},
+}
+"""Every check, in the order they run; the names are the report's row names."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the checks and write the report; return the exit code (2: no GPU without --smoke)."""
+    parser = argparse.ArgumentParser(
+        prog="gpu_check.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes: every check's code path on a CPU")
+    parser.add_argument("--out", type=Path, default=Path("benchmarks"), help="report folder (default %(default)s)")
+    parser.add_argument("--only", nargs="+", metavar="WORD", help="run the checks whose names contain a WORD")
+    parser.add_argument("--scratch", type=Path, help="folder for run directories (default: a temporary one)")
+    args = parser.parse_args(argv)
+    import torch
+
+    if not args.smoke and not torch.cuda.is_available():
+        print("no CUDA GPU here: run with --smoke to check the code path on the CPU", file=sys.stderr)
+        return 2
+    if args.smoke:
+        os.environ.setdefault("TQDM_DISABLE", "1")
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
+    selected = {n: c for n, c in CHECKS.items() if not args.only or any(w in n for w in args.only)}
+    report = Report(args.out, "smoke" if args.smoke else "gpu", environment())
+    report.write()
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(dir=args.scratch, prefix="gpu-check-") as scratch:
+        ctx = Context(SMOKE if args.smoke else GPU, Path(scratch), args.smoke)
+        for name, check in selected.items():
+            row = run_check(name, check, ctx, report)
+            print(f"[{time.perf_counter() - started:6.1f}s] {name}: {row.status}", flush=True)
+    print(f"report: {args.out / MARKDOWN_FILE}")
+    return 0
