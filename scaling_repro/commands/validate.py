@@ -71,6 +71,12 @@ def register(subparsers) -> None:
         help="mean real tokens of a training example (e.g. tokens / examples from the token cache's log "
         "line); default: the task's length cap, an upper bound",
     )
+    parser.add_argument(
+        "--memory",
+        action="store_true",
+        help="also trace each run's peak GPU memory per GPU, training and evaluation, on fake tensors "
+        "(scaling_repro/launch/memory_trace.py; ~15 s per distinct model/method/shape, cached)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -104,7 +110,8 @@ def run(args: argparse.Namespace) -> int:
     axes = [*sweep.sweep.grid, *(p for g in sweep.sweep.zip for p in g)]
     hours = [gpu_hours(run, assumptions) for run in sweep.runs]
     print(f"{sweep.source}: {len(sweep.runs)} run(s), output {sweep.runs[0].output_dir}/{sweep.runs[0].name}/")
-    header = ["#", "run_id", "held_out", *axes, "gpu_h"]
+    memory = _memory_columns(sweep.runs[: args.limit]) if args.memory else None
+    header = ["#", "run_id", "held_out", *axes, "gpu_h", *(["train_gb", "eval_gb"] if memory else [])]
     rows = []
     for run, run_hours in zip(sweep.runs[: args.limit], hours):
         dumped = run.model_dump(mode="json")
@@ -114,7 +121,8 @@ def run(args: argparse.Namespace) -> int:
             for part in axis.split("."):
                 node = node.get(part) if isinstance(node, dict) else None
             values.append(_short(node))
-        rows.append([str(run.index), run.run_id, "yes" if run.held_out else "", *values, _hours(run_hours)])
+        row = [str(run.index), run.run_id, "yes" if run.held_out else "", *values, _hours(run_hours)]
+        rows.append(row + (memory[len(rows)] if memory else []))
     _print_table(header, rows)
     if len(sweep.runs) > args.limit:
         print(f"... {len(sweep.runs) - args.limit} more (--limit)")
@@ -129,6 +137,18 @@ def run(args: argparse.Namespace) -> int:
         )
     )
     return 0
+
+
+def _memory_columns(runs: Sequence[RunSpec]) -> list[list[str]]:
+    """Return (train GB, eval GB) per GPU of each run, traced once per distinct shape; '-' for a
+    model that is not a config name."""
+    from scaling_repro.launch.memory_trace import run_memory
+
+    columns = []
+    for spec in runs:
+        estimate = run_memory(spec)
+        columns.append(["-", "-"] if estimate is None else [f"{estimate.train_gb:.0f}", f"{estimate.eval_gb:.0f}"])
+    return columns
 
 
 def check_task_params(runs: Sequence[RunSpec], source: str | Path) -> None:
