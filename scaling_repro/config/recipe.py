@@ -195,7 +195,7 @@ def pet_size(method: FullMethod | PromptMethod | LoraMethod) -> int | None:
 
 
 # How a run is executed, not what it computes: never part of its identity.
-EXECUTION_ONLY = ("packing", "compile", "tf32")
+EXECUTION_ONLY = ("packing", "compile", "tf32", "checkpoint_minutes")
 
 
 class TrainConfig(IdentitySection):
@@ -226,6 +226,9 @@ class TrainConfig(IdentitySection):
     eval_every: int = Field(1000, ge=1, description="steps between dev evaluations")
     eval_every_epochs: float | None = Field(None, gt=0, description="when set, replaces eval_every")
     checkpoint_every: int | None = Field(None, ge=1, description="steps; null = at every dev eval")
+    checkpoint_minutes: float | None = Field(
+        None, gt=0, description="also checkpoint once this many minutes passed since the last checkpoint; null = off"
+    )
     early_stopping_patience: int | None = Field(None, ge=1, description="evals; null = off (paper)")
     seed: int | None = Field(None, description="init/shuffle seed; null = task.seed")
     log_every: int = Field(50, ge=1)

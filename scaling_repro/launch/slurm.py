@@ -14,8 +14,10 @@ job for more. Resources come from the recipe's ``launch`` section:
 
 A task is requeued after its time limit (submitit ``Checkpointable``, at most
 :func:`max_timeouts` times) and, where the cluster requeues preempted jobs, after preemption;
-the trainer resumes from its checkpoint. On SIGTERM the task passes the signal on to its run
-(:mod:`~scaling_repro.launch.preemption`), records the run as interrupted and exits 143. The
+the trainer resumes from its checkpoint. Submitit asks Slurm for the time-limit warning USR2
+:func:`signal_delay_s` before the limit; on it the run checkpoints the step it reached and stops,
+and only then does the task let submitit requeue it (:mod:`~scaling_repro.launch.preemption`).
+On SIGTERM the task passes the signal on to its run, records the run as interrupted and exits 143. The
 claim names the Slurm job (:func:`slurm_job_id`), so the requeued task takes it over at once
 on any host. Submitit keeps its pickles and logs under
 ``<sweep dir>/slurm/<job id>``. ``cluster="local"`` or ``"debug"`` runs the same submission
@@ -37,7 +39,7 @@ from typing import Any
 from scaling_repro.config.recipe import LaunchConfig, RunSpec
 from scaling_repro.errors import UserError
 from scaling_repro.launch import preemption
-from scaling_repro.launch.cost import gpu_hours
+from scaling_repro.launch.cost import gpu_hours, matmul_params
 from scaling_repro.launch.execute import RunOutcome, SweepOptions, execute_run
 from scaling_repro.launch.order import estimate_cost
 from scaling_repro.launch.runners import InProcessRunner, RunTarget, SubprocessRunner
@@ -59,6 +61,25 @@ MIN_TIMEOUT_REQUEUES = 30
 """Requeues after a time limit that every task may use at least (submitit ``max_num_timeout``)."""
 TIMEOUT_MARGIN = 3
 """Factor on the estimated number of time limits a run needs (its MFU is an assumption)."""
+
+
+CHECKPOINT_WRITE_GB_PER_S = 0.5
+"""Write speed assumed for a step checkpoint on a shared filesystem (a conservative figure)."""
+STEP_CHECKPOINT_BYTES_PER_PARAM = 10
+"""A step checkpoint's size per model parameter for FMT: bf16 weights (2), Adafactor's factored
+moments and fp32 master weights under ZeRO (~8); a 16B model writes ~160 GB. PET saves only
+its trainable parameters but the same margin is kept."""
+MIN_SIGNAL_DELAY_S = 180
+"""The least warning before the time limit: the step in flight, then a checkpoint."""
+
+
+def signal_delay_s(specs: Sequence[RunSpec]) -> int:
+    """Return how many seconds before the time limit Slurm sends USR2 (submitit
+    ``slurm_signal_delay_s``): the time to finish a step and write the largest run's step
+    checkpoint at :data:`CHECKPOINT_WRITE_GB_PER_S`, doubled, at least :data:`MIN_SIGNAL_DELAY_S`."""
+    params = max(matmul_params(spec.model.name) for spec in specs)
+    write_s = params * STEP_CHECKPOINT_BYTES_PER_PARAM / (CHECKPOINT_WRITE_GB_PER_S * 1e9)
+    return max(MIN_SIGNAL_DELAY_S, math.ceil(2 * write_s))
 
 
 def cpus_per_task(launch: LaunchConfig) -> int:
@@ -120,7 +141,12 @@ def plan_arrays(specs: Sequence[RunSpec], array_parallelism: int | None = None) 
         groups.setdefault(spec.launch.model_dump_json(), []).append(spec)
     return [
         ArrayJob(
-            executor_parameters(group[0].launch, group[0].name, array_parallelism), tuple(group), max_timeouts(group)
+            {
+                **executor_parameters(group[0].launch, group[0].name, array_parallelism),
+                "slurm_signal_delay_s": signal_delay_s(group),
+            },
+            tuple(group),
+            max_timeouts(group),
         )
         for group in groups.values()
     ]
@@ -137,7 +163,7 @@ def describe_runner(target: RunTarget, spec: RunSpec) -> str:
     """Return a one-line description of what an array task executes (for dry runs)."""
     if spec.launch.gpus_per_node <= 1:
         return "in the task's process: scaling_repro.pipeline:run_spec"
-    return shlex.join(["python", *torchrun_command(target, spec)[1:]])
+    return shlex.join(["torchrun", *torchrun_command(target, spec)[3:]])  # [python, -c, AGENT, ...]: torchrun
 
 
 def slurm_job_id(environ: Mapping[str, str] = os.environ) -> str:
@@ -161,6 +187,8 @@ class SlurmTask:
         owner = f"slurm job {job} (restart {restarts})" if job else "submitit task"
         with preemption.handled():
             outcome = execute_run(spec, task_runner(target, spec), options, owner, job=job)
+            if outcome.kind == "interrupted" and preemption.time_limit_warned():
+                preemption.pass_on_time_limit()  # submitit requeues the task and exits
             if outcome.kind == "interrupted" and preemption.preempting():
                 log.warning("run %s: interrupted by SIGTERM; exiting with status %d", spec.run_id, EXIT_PREEMPTED)
                 raise SystemExit(EXIT_PREEMPTED)

@@ -2,10 +2,12 @@
 
 For FMT of big models that need every GPU of the node: a run is
 
-    python -m torch.distributed.run --standalone --nnodes 1 --nproc_per_node N \\
+    python -c AGENT --standalone --nnodes 1 --nproc_per_node N \\
         -m scaling_repro run RECIPE [KEY=VALUE ...] --run-id ID
 
-(``python -m torch.distributed.run`` is ``torchrun`` of the same interpreter), with ``N`` the
+(:data:`AGENT` is ``torchrun`` of the same interpreter, ignoring Slurm's time-limit warning
+USR2, which Slurm sends to every process of the job: the agent would die of it, while its
+workers checkpoint on it and the task forwards SIGTERM to the agent), with ``N`` the
 recipe's ``launch.gpus_per_node`` (at least 1). ``--standalone`` gives each job its own
 rendezvous port, so several sweeps on one node do not collide. Multi-node runs
 (``launch.nodes > 1``) are not supported by this backend or the Slurm one yet.
@@ -22,6 +24,12 @@ from scaling_repro.errors import UserError
 from scaling_repro.launch.execute import RunOutcome, SweepOptions
 from scaling_repro.launch.local import run_specs
 from scaling_repro.launch.runners import RunTarget, SubprocessRunner
+
+AGENT = (
+    "import runpy, signal; signal.signal(signal.SIGUSR2, signal.SIG_IGN); "
+    "runpy.run_module('torch.distributed.run', run_name='__main__', alter_sys=True)"
+)
+"""``torchrun`` with USR2 ignored (a disposition its workers inherit and ``scaling-repro run`` replaces)."""
 
 
 def processes_per_node(spec: RunSpec) -> int:
@@ -45,8 +53,8 @@ def torchrun_command(target: RunTarget, spec: RunSpec) -> list[str]:
     check_single_node([spec], "torchrun")
     return [
         sys.executable,
-        "-m",
-        "torch.distributed.run",
+        "-c",
+        AGENT,
         "--standalone",
         "--nnodes",
         "1",

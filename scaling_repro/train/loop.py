@@ -41,6 +41,7 @@ from scaling_repro.train.batching import (
     to_device,
     use_packing,
 )
+from scaling_repro.train.checkpoint_policy import CheckpointTimer
 from scaling_repro.train.counters import ExampleSizes, PendingLoss, StepCounts
 from scaling_repro.train.distributed import hardware_info
 from scaling_repro.train.setup import Session, finish_trackers, setup
@@ -162,15 +163,19 @@ def train(
     progress = _progress_bar(run)
     run.model.train()
     saved_step = state.step  # a resumed run starts from a saved step
+    timer = CheckpointTimer(config.checkpoint_minutes)
     while state.step < plan.total_steps and not state.stopped_early:
         if stop.requested():
             _close(run, progress)
             raise stop.TrainingStopped(state.step)
-        if _preempted(run):
-            if state.step > saved_step:
-                _read_loss(run, pending, progress)
-                state.wall_seconds = time.perf_counter() - session_start
-                ckpt.save_checkpoint(run.accelerator, run.model, run.scheduler, state, run.run_dir)
+        preempted, due = _save_requests(run, timer)
+        if (preempted or due) and state.step > saved_step:
+            _read_loss(run, pending, progress)
+            state.wall_seconds = time.perf_counter() - session_start
+            ckpt.save_checkpoint(run.accelerator, run.model, run.scheduler, state, run.run_dir)
+            saved_step = state.step
+            timer.saved()
+        if preempted:
             _close(run, progress)
             raise stop.TrainingPreempted(state.step)
         step_start = time.perf_counter()
@@ -195,6 +200,7 @@ def train(
         if state.step % plan.checkpoint_every == 0 or last or state.stopped_early:
             ckpt.save_checkpoint(run.accelerator, run.model, run.scheduler, state, run.run_dir)
             saved_step = state.step
+            timer.saved()
     _close(run, progress)
     state.wall_seconds = time.perf_counter() - session_start
     return _result(run, started)
@@ -344,16 +350,14 @@ def _progress_bar(run: Session) -> tqdm:
     )
 
 
-def _preempted(run: Session) -> bool:
-    """Return whether any process was asked to stop by SIGTERM (all processes agree, so they
-    save the same checkpoint and stop at the same step). The processes agree on the host: no
-    wait for the device."""
-    asked = stop.preemption_requested()
-    if run.plan.world == 1:
-        return asked
-    flag = torch.tensor([int(asked)])
-    torch.distributed.all_reduce(flag, group=run.host_group)
-    return bool(flag.item() > 0)
+def _save_requests(run: Session, timer: CheckpointTimer) -> tuple[bool, bool]:
+    """Return (whether any process was asked to stop by SIGTERM or USR2, whether a checkpoint is
+    due by ``train.checkpoint_minutes`` on any process). All processes agree, so they save the
+    same checkpoint and stop at the same step; they agree on the host: no wait for the device."""
+    flags = torch.tensor([int(stop.preemption_requested()), int(timer.due())])
+    if run.plan.world > 1:
+        torch.distributed.all_reduce(flags, group=run.host_group)
+    return bool(flags[0] > 0), bool(flags[1] > 0)
 
 
 def _close(run: Session, progress: tqdm) -> None:

@@ -9,10 +9,12 @@ reaches the loop through any caller (the pipeline) without being passed along, a
 only the thread that set it. The stop request is not meant for multi-process (torchrun) training,
 where every rank would have to stop at the same step.
 
-Preemption: SIGTERM, what Slurm and torchrun send before they kill a job, sets a flag (the
-handler that ``scaling-repro run`` installs); the loop checks it before every step (all ranks
-agree on it), writes a checkpoint of the step it reached and raises :class:`TrainingPreempted`;
-``scaling-repro run`` then exits with :data:`EXIT_PREEMPTED`, and a rerun resumes exactly.
+Preemption: SIGTERM, what Slurm and torchrun send before they kill a job, and SIGUSR2,
+Slurm's warning before the time limit (:data:`TIME_LIMIT_SIGNAL`, which submitit asks for),
+set a flag (the handler that ``scaling-repro run`` installs); the loop checks it before every
+step (all ranks agree on it), writes a checkpoint of the step it reached and raises
+:class:`TrainingPreempted`; ``scaling-repro run`` then exits with :data:`EXIT_PREEMPTED`, and a
+rerun resumes exactly. Without a handler USR2 would end the process at once, unsaved.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 
 EXIT_PREEMPTED = 143  # 128 + SIGTERM: "interrupted, resumable" to every launcher
+TIME_LIMIT_SIGNAL = signal.SIGUSR2  # Slurm's warning before the time limit (submitit's --signal=USR2@delay)
 _preempted = threading.Event()
 _should_stop: ContextVar[Callable[[], bool] | None] = ContextVar("should_stop", default=None)
 
@@ -54,26 +57,28 @@ def requested() -> bool:
 
 
 class TrainingPreempted(RuntimeError):
-    """Training stopped at ``step`` on SIGTERM, after writing the checkpoint of that step."""
+    """Training stopped at ``step`` on SIGTERM or USR2, after writing the checkpoint of that step."""
 
     def __init__(self, step: int) -> None:
-        super().__init__(f"preempted (SIGTERM) at step {step}; its checkpoint is saved: rerun to resume")
+        super().__init__(f"preempted (SIGTERM/USR2) at step {step}; its checkpoint is saved: rerun to resume")
         self.step = step
 
 
 def request_preemption(signum: int | None = None, frame=None) -> None:
-    """Ask training to checkpoint and stop before its next step (the SIGTERM handler)."""
+    """Ask training to checkpoint and stop before its next step (the SIGTERM and USR2 handler)."""
     _preempted.set()
 
 
 def install_preemption_handler() -> None:
-    """Make SIGTERM a request to checkpoint and stop (:func:`request_preemption`) instead of an
-    immediate exit. Only the main thread can install it."""
+    """Make SIGTERM and the time-limit warning (:data:`TIME_LIMIT_SIGNAL`) a request to checkpoint
+    and stop (:func:`request_preemption`) instead of an immediate exit. Only the main thread can
+    install it."""
     signal.signal(signal.SIGTERM, request_preemption)
+    signal.signal(TIME_LIMIT_SIGNAL, request_preemption)
 
 
 def preemption_requested() -> bool:
-    """Return whether SIGTERM (or :func:`request_preemption`) asked this process to stop."""
+    """Return whether SIGTERM, USR2 (or :func:`request_preemption`) asked this process to stop."""
     return _preempted.is_set()
 
 

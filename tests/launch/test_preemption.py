@@ -91,3 +91,28 @@ def test_sigterm_to_a_slurm_task_records_its_run_interrupted_and_exits_143(tmp_p
     assert events(sweep_dir(tmp_path), "preempted") and not (spec.run_dir / "result.json").exists()
     assert read_claim(spec.run_dir).state == "released"
     assert not preemption.preempting()
+
+
+def test_the_time_limit_warning_checkpoints_the_slurm_tasks_run_before_submitit_requeues(tmp_path, fake_runs):
+    recipe = write_recipe(tmp_path, (10,), params={"steps": 100000})
+    spec = load_runs(recipe).runs[0]
+    requeued = []
+
+    def submitit_requeue(signum, frame):  # what submitit's USR2 handler does: requeue, then exit
+        requeued.append((bool(events(sweep_dir(tmp_path), "preempted")), read_claim(spec.run_dir).state))
+        raise SystemExit(-1)
+
+    previous = signal.signal(signal.SIGUSR2, submitit_requeue)
+    try:
+        ready = sweep_dir(tmp_path) / "executions.log"
+        threading.Thread(
+            target=lambda: (wait_for(ready.exists), os.kill(os.getpid(), signal.SIGUSR2)), daemon=True
+        ).start()
+        with pytest.raises(SystemExit) as exit_:
+            SlurmTask()(spec, RunTarget(recipe), SweepOptions())
+    finally:
+        signal.signal(signal.SIGUSR2, previous)
+    assert exit_.value.code == -1  # submitit's exit, after its requeue
+    assert requeued == [(True, "released")]  # the run had checkpointed and let go before the requeue
+    assert not (spec.run_dir / "result.json").exists() and not preemption.preempting()
+    assert signal.getsignal(signal.SIGUSR2) is previous

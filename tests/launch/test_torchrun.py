@@ -7,7 +7,7 @@ import pytest
 from scaling_repro.cli import main
 from scaling_repro.config.sweep import load_runs
 from scaling_repro.launch.runners import RunTarget
-from scaling_repro.launch.torchrun import torchrun_command
+from scaling_repro.launch.torchrun import AGENT, torchrun_command
 from scaling_repro.results import load_results
 from tests.helpers.launch_fakes import events, subprocess_env, sweep_dir, write_recipe
 
@@ -17,8 +17,8 @@ def test_torchrun_command_runs_the_spec_with_one_process_per_gpu(tmp_path):
     spec = load_runs(recipe).runs[0]
     command = torchrun_command(RunTarget(recipe, ("train.max_steps=5",)), spec)
     assert command[1:] == [
-        "-m",
-        "torch.distributed.run",
+        "-c",
+        AGENT,
         "--standalone",
         "--nnodes",
         "1",
@@ -51,3 +51,12 @@ def test_multi_node_runs_are_refused_with_a_message(tmp_path, capsys):
     recipe = write_recipe(tmp_path, (10,), extra="launch: {nodes: 2}\n")
     assert main(["sweep", str(recipe), "--backend", "torchrun"]) == 2
     assert "launch.nodes=2" in capsys.readouterr().err
+
+
+def test_the_torchrun_agent_ignores_the_time_limit_warning(tmp_path):
+    import subprocess
+    import sys
+
+    probe = "import signal; print(signal.getsignal(signal.SIGUSR2) is signal.SIG_IGN)"
+    code = AGENT.replace("runpy.run_module('torch.distributed.run', run_name='__main__', alter_sys=True)", probe)
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "True"

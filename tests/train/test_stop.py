@@ -105,5 +105,5 @@ eval: {{generate: false}}
     child.send_signal(signal.SIGTERM)
     _, stderr = child.communicate(timeout=120)
     assert child.returncode == stop.EXIT_PREEMPTED, stderr[-2000:]
-    assert "preempted (SIGTERM)" in stderr
+    assert "preempted (SIGTERM/USR2)" in stderr
     assert latest_checkpoint(spec.run_dir) is not None and not (spec.run_dir / "result.json").exists()
