@@ -63,12 +63,14 @@ def packed_nll(kernel: str) -> Check:
         model.eval()
         examples = lengths.encoded_examples(lengths.WMT.scaled(sizes.length_scale), 16, sizes.small_vocab, seed=3)
         collate = partial(collate_for_lm, pad_id=lengths.PAD_ID)
-        packed = use_packing("auto", model, examples)
+        layout = use_packing("auto", model, examples)
         figures.update(
             model=f"{sizes.small_config}, vocab {sizes.small_vocab}, {str(model.dtype).removeprefix('torch.')}",
-            packing="used" if packed else f"not used: {packing_support(model)[1] or 'use_packing declined'}",
+            packing=f"layout {layout}"
+            if layout
+            else f"not used: {packing_support(model)[1] or 'use_packing declined'}",
         )
-        batcher = Batcher(collate, packed, supports_logits_to_keep(model))
+        batcher = Batcher(collate, layout, supports_logits_to_keep(model))
         autocast = torch.autocast(device().type, dtype=torch.bfloat16, enabled=on_gpu)
 
         def nll(batch: dict[str, Any], keep: bool) -> float:

@@ -94,6 +94,7 @@ def pipeline_path(kind: str) -> Check:
             eval_devices=sorted(probe.devices),
             linear=f"{probe.linear_name}: {probe.dtypes('linear')}",
             lm_head=probe.dtypes("lm_head"),
+            lm_head_positions=probe.head_rows,
             logits=probe.dtypes("logits"),
             test_loss=evaluation.test_loss,
             bleu=evaluation.metrics.get("bleu", {}).get("all"),

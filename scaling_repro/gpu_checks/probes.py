@@ -29,6 +29,7 @@ class DtypeProbe:
         self.targets = {key: module for key, module in targets.items() if module is not None}
         self.seen: dict[str, Counter[str]] = {key: Counter() for key in self.targets}
         self.devices: set[str] = set()
+        self.head_rows = 0  # positions the LM head computed logits for
         self._handles: list[Any] = []
 
     def _hook(self, key: str):
@@ -37,6 +38,8 @@ class DtypeProbe:
             if torch.is_tensor(tensor):
                 self.seen[key][str(tensor.dtype).removeprefix("torch.")] += 1
                 self.devices.add(tensor.device.type)
+                if key == "lm_head":
+                    self.head_rows += tensor.numel() // tensor.shape[-1]
 
         return record
 

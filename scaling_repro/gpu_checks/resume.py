@@ -1,7 +1,8 @@
 """Preemption and resume: a run asked to stop after step 3 (the SIGTERM path: it writes the
-checkpoint of the step it reached and raises ``TrainingPreempted``), rerun from a freshly
-built model in the same run directory, must log the same losses as an uninterrupted run:
-every train line and the dev evaluations. Checked without DeepSpeed and under ZeRO-2 (whose
+checkpoint of the step it reached, between the step checkpoints of its dev evaluations at
+steps 2 and 4, and raises ``TrainingPreempted``), rerun from a freshly built model in the
+same run directory, must log the same losses as an uninterrupted run: every train line and
+the dev evaluations. Checked without DeepSpeed and under ZeRO-2 (whose
 checkpoints DeepSpeed itself writes and reads back).
 
 On a GPU the two runs may differ in the last bits (kernels with atomics are not bitwise
@@ -18,7 +19,7 @@ from scaling_repro.gpu_checks import lengths
 from scaling_repro.gpu_checks.models import build, device
 from scaling_repro.gpu_checks.runner import Check, Context
 
-STOP_AT, STEPS, GPU_TOLERANCE = 3, 6, 1e-3
+STOP_AT, STEPS, EVAL_EVERY, GPU_TOLERANCE = 3, 4, 2, 1e-3
 
 
 def losses(run_dir: Path) -> list[tuple[str, int, float]]:
@@ -52,10 +53,10 @@ def resume(deepspeed: str | None) -> Check:
         if deepspeed:
             figures["deepspeed"] = ctx.require_deepspeed()
         sizes = ctx.sizes
-        batch = 8
+        batch = 4
         data = lengths.encoded_examples(lengths.WMT.scaled(sizes.length_scale), batch * STEPS, sizes.small_vocab)
         config = TrainConfig(
-            max_steps=STEPS, eval_every=STOP_AT, log_every=1, micro_batch_size=batch // 2, deepspeed=deepspeed
+            max_steps=STEPS, eval_every=EVAL_EVERY, log_every=1, micro_batch_size=batch // 2, deepspeed=deepspeed
         )
         figures.update(model=f"{sizes.small_config}, vocab {sizes.small_vocab}", precision=config.precision)
 

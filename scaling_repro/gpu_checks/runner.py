@@ -76,13 +76,13 @@ class Context:
         return path
 
     def require_deepspeed(self) -> str:
-        """Return DeepSpeed's version line; raise Skip when it cannot be imported."""
+        """Return DeepSpeed's version; raise Skip when it cannot be imported."""
         from scaling_repro.train.distributed import deepspeed_available
 
         ok, reason = deepspeed_available()
         if not ok:
             raise Skip(reason)
-        return reason
+        return reason.removeprefix("deepspeed ")
 
 
 Check = Callable[[Context, dict[str, Any]], str]

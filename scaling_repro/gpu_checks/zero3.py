@@ -21,11 +21,14 @@ from scaling_repro.gpu_checks.stages import evaluator_dev_loss, reload_for_evalu
 
 
 def write_pretrained(folder, config_name: str, vocab: int) -> str:
-    """Write a randomly initialized model of ``config_name`` as a pretrained checkpoint (weights,
-    word-level tokenizer, scaling_repro_meta.json) to ``folder``; return its path."""
+    """Write a randomly initialized model of ``config_name`` as a pretrained checkpoint (bf16
+    weights: half the bytes to write and read; word-level tokenizer, scaling_repro_meta.json)
+    to ``folder``; return its path."""
+    import torch
+
     from scaling_repro.models.load import CheckpointMeta, write_checkpoint_meta
 
-    model = build(config_name, vocab)
+    model = build(config_name, vocab, dtype=torch.bfloat16)
     model.save_pretrained(str(folder))
     del model
     write_tokenizer(folder, vocab)
