@@ -99,6 +99,11 @@ class RunRecord(BaseModel):
     tokens_per_second: float | None = None
     mfu: float | None = None
     hardware: dict[str, Any] = Field(default_factory=dict)
+    optimizer: str | None = Field(
+        None,
+        description="the optimizer mathematics that ran: 'adafactor (factored)' (the paper's), "
+        "'adafactor (unfactored, per-partition clipping under ZeRO-k)', 'adamw'; null in older records",
+    )
     packages: dict[str, str] = Field(default_factory=dict)
     git_commit: str | None = None
     created_at: str = Field(default_factory=lambda: datetime.now(timezone.utc).isoformat())

@@ -100,6 +100,19 @@ ADAFACTOR_UNDER_ZERO = (
 )
 
 
+def optimizer_mathematics(optimizer_kind: str, deepspeed_config: dict[str, Any] | None) -> str:
+    """Return which optimizer mathematics a run computes, as its RunRecord's ``optimizer`` says:
+    ``adamw`` (elementwise: the same sharded or not), ``adafactor (factored)`` (the paper's,
+    unsharded: DDP or one device), or ``adafactor (unfactored, per-partition clipping under
+    ZeRO-k)`` (see :data:`ADAFACTOR_UNDER_ZERO`)."""
+    if optimizer_kind != "adafactor":
+        return optimizer_kind
+    if deepspeed_config is None:
+        return "adafactor (factored)"
+    stage = deepspeed_config.get("zero_optimization", {}).get("stage", 0)
+    return f"adafactor (unfactored, per-partition clipping under ZeRO-{stage})"
+
+
 def warn_if_adafactor_under_zero(optimizer_kind: str, deepspeed_config: dict[str, Any] | None) -> None:
     """Log the Adafactor-under-ZeRO caveat (:data:`ADAFACTOR_UNDER_ZERO`) when it applies."""
     if deepspeed_config is not None and optimizer_kind == "adafactor":

@@ -76,6 +76,7 @@ class TrainResult:
     resumed_from_step: int | None = None
     stopped_early: bool = False
     hardware: dict[str, Any] = field(default_factory=dict)
+    optimizer: str | None = None  # the optimizer mathematics that ran (distributed.optimizer_mathematics)
 
     def record_fields(self) -> dict[str, Any]:
         """Return the RunRecord fields this result fills (``RunRecord(**..., **fields)``)."""
@@ -89,6 +90,7 @@ class TrainResult:
             "tokens_per_second": self.tokens_per_second,
             "mfu": self.mfu,
             "hardware": dict(self.hardware),
+            "optimizer": self.optimizer,
         }
 
     def load_best(self, model: torch.nn.Module) -> dict[str, Any]:
@@ -327,6 +329,7 @@ def _result(run: Session, started: float) -> TrainResult:
         resumed_from_step=run.resumed_from,
         stopped_early=state.stopped_early,
         hardware={**hardware_info(run.accelerator), "peak_bf16_flops": run.peak_flops},
+        optimizer=run.optimizer_math or None,
     )
 
 

@@ -22,7 +22,12 @@ from scaling_repro.models.nll import supports_logits_to_keep
 from scaling_repro.ranks import current_process
 from scaling_repro.train import checkpoint as ckpt
 from scaling_repro.train import throughput
-from scaling_repro.train.distributed import load_deepspeed_config, make_accelerator, warn_if_adafactor_under_zero
+from scaling_repro.train.distributed import (
+    load_deepspeed_config,
+    make_accelerator,
+    optimizer_mathematics,
+    warn_if_adafactor_under_zero,
+)
 from scaling_repro.train.metrics_log import JsonlLog
 from scaling_repro.train.optim import build_optimizer, build_schedule
 from scaling_repro.train.state_files import WorldSizeChangedError
@@ -69,6 +74,7 @@ class Session:
     flops: throughput.ModelFlops
     peak_flops: float | None  # of one device; None on CPU / unknown GPU
     host_group: Any = None  # a gloo process group for flags the host decides on (None: the default group)
+    optimizer_math: str = ""  # which optimizer mathematics runs (distributed.optimizer_mathematics)
 
 
 def setup(
@@ -155,6 +161,7 @@ def setup(
         flops=flops,
         peak_flops=throughput.peak_bf16_flops(accelerator.device),
         host_group=_host_group(world),
+        optimizer_math=optimizer_mathematics(config.optimizer, ds_config),
     )
 
 

@@ -129,7 +129,7 @@ def test_base_checkpoints_deepspeed_and_gpus_per_model_size(task, factor, method
             assert run.model.pretrain_tokens == final_tokens(task)
         if method == "full":
             large = run.model.name in ("paper-8b", "paper-16b")
-            assert run.train.deepspeed == ("zero3" if large else "zero2")
+            assert run.train.deepspeed == ("zero3" if large else None)  # 1B-4B: DDP, factored Adafactor
             assert run.launch.gpus_per_node == 8
         else:
             assert run.train.deepspeed is None and run.launch.gpus_per_node == 1
