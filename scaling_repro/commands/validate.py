@@ -147,7 +147,11 @@ def _memory_columns(runs: Sequence[RunSpec]) -> list[list[str]]:
     columns = []
     for spec in runs:
         estimate = run_memory(spec)
-        columns.append(["-", "-"] if estimate is None else [f"{estimate.train_gb:.0f}", f"{estimate.eval_gb:.0f}"])
+        if estimate is None:
+            columns.append(["-", "-"])
+        else:
+            train = "-" if estimate.train_gb is None else f"{estimate.train_gb:.0f}"
+            columns.append([train, f"{estimate.eval_gb:.0f}"])
     return columns
 
 

@@ -37,7 +37,7 @@ GIB = 2**30
 TRACE_DEPTHS = (2, 4)
 FIXED_BYTES = {"deepspeed": 3 * GIB, "plain": 2 * GIB}
 ZERO_STATE_BYTES = 12  # per parameter over W GPUs: fp32 master, fp32 gradient partition, Adafactor's second moment
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,7 @@ class Shape:
     generate_batch: int
     prompt_tokens: int  # a decoding prompt at the source cap
     new_tokens: int
+    trains: bool = True  # False: an evaluation-only run (max_steps 0)
 
     def key(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -65,14 +66,15 @@ class Shape:
 
 @dataclass(frozen=True)
 class MemoryEstimate:
-    """Peak bytes per GPU of training and of evaluation (the larger of test loss and decoding)."""
+    """Peak bytes per GPU of training (None: the run does not train) and of evaluation (the
+    larger of test loss and decoding)."""
 
-    train_bytes: float
+    train_bytes: float | None
     eval_bytes: float
 
     @property
-    def train_gb(self) -> float:
-        return self.train_bytes / 1e9
+    def train_gb(self) -> float | None:
+        return None if self.train_bytes is None else self.train_bytes / 1e9
 
     @property
     def eval_gb(self) -> float:
@@ -116,6 +118,7 @@ def run_shape(spec) -> Shape | None:
         generate_batch=spec.eval.generate_batch_size or spec.eval.batch_size,
         prompt_tokens=source,
         new_tokens=spec.eval.max_new_tokens or target,
+        trains=spec.train.max_steps > 0,
     )
 
 
@@ -184,7 +187,7 @@ def trace_shape(shape: Shape) -> MemoryEstimate:
     if shape.zero_stage == 3:  # weights partitioned; a working set gathered
         train_bytes += -train["params"] + 2 * n / shape.world + _zero3_gathered(shape.model)
     eval_bytes = max(test_loss["total"], decoding["total"] + kv_cache_growth(shape)) + FIXED_BYTES["plain"]
-    return MemoryEstimate(train_bytes=train_bytes, eval_bytes=eval_bytes)
+    return MemoryEstimate(train_bytes=train_bytes if shape.trains else None, eval_bytes=eval_bytes)
 
 
 def _parameters(model: str) -> int:
@@ -210,12 +213,14 @@ def _trace(shape: Shape, depth: int) -> tuple[dict[str, float], dict[str, float]
     from torch._subclasses.fake_tensor import FakeTensorMode
 
     with FakeTensorMode(allow_non_fake_inputs=True):
-        model = _fake_model(shape, depth, training=True)
-        if shape.zero_stage:  # DeepSpeed reduces each gradient into its partitioned buffers at once
+        train = {"total": 0.0, "params": 0.0, "grads": 0.0}
+        model = _fake_model(shape, depth, training=True) if shape.trains else None
+        if model is not None and shape.zero_stage:  # DeepSpeed moves each gradient into its buffers at once
             for param in model.parameters():
                 if param.requires_grad:
                     param.register_post_accumulate_grad_hook(lambda p: setattr(p, "grad", None))
-        train = _peak(lambda: _train_step(model, shape), model)
+        if model is not None:
+            train = _peak(lambda: _train_step(model, shape), model)
         del model
         model = _fake_model(shape, depth, training=False)
         with torch.no_grad():
@@ -259,9 +264,10 @@ def _peak(work, model) -> dict[str, float]:
     from torch.utils._python_dispatch import TorchDispatchMode
     from torch.utils._pytree import tree_leaves
 
-    weights = float(sum(t.numel() * t.element_size() for t in [*model.parameters(), *model.buffers()]))
+    held = [*model.parameters(), *model.buffers()]
+    weights = float(sum(t.untyped_storage().nbytes() for t in {id(t.untyped_storage()): t for t in held}.values()))
     live = {"now": 0.0, "peak": 0.0}
-    seen: set[int] = set()
+    seen: set[int] = {id(t.untyped_storage()) for t in held}  # views of the weights are no new memory
 
     def freed(key: int, size: int) -> None:
         seen.discard(key)

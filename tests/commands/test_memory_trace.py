@@ -46,3 +46,26 @@ def test_prompt_tuning_and_full_finetuning_trace_too():
     for method, size in (("prompt", 8), ("full", 0)):
         estimate = trace_shape(dataclasses.replace(TINY, method=method, pet_size=size))
         assert estimate.train_bytes > 0 and estimate.eval_bytes > 0
+
+
+def test_an_evaluation_only_run_has_no_training_peak():
+    estimate = trace_shape(dataclasses.replace(TINY, trains=False))
+    assert estimate.train_bytes is None and estimate.eval_bytes > 2 * 2**30
+
+
+def test_views_of_the_weights_are_not_counted_as_new_memory():
+    """Evaluation of a deeper model grows by its extra layers' weights, not twice that."""
+    import torch
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    from scaling_repro.launch.memory_trace import _fake_model, _peak
+
+    sizes = {}
+    for depth in (2, 4):
+        with FakeTensorMode(allow_non_fake_inputs=True):
+            model = _fake_model(dataclasses.replace(TINY, method="full", pet_size=0), depth, training=False)
+            ids = torch.zeros((1, 1), dtype=torch.long)
+            with torch.no_grad():
+                sizes[depth] = _peak(lambda: model(input_ids=ids, use_cache=False), model)  # noqa: B023
+    weights_growth = sizes[4]["params"] - sizes[2]["params"]
+    assert sizes[4]["total"] - sizes[2]["total"] == pytest.approx(weights_growth, rel=0.01)
