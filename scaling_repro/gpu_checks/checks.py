@@ -1,4 +1,11 @@
-"""The list of checks and the command line of ``scripts/gpu_check.py``."""
+"""The checks a GPU runs first, and the command line of ``scripts/gpu_check.py``.
+
+Each check runs in its own try; its row (ok, FAIL: why, skipped: why, error: message) is
+written to OUT/gpu.md and OUT/gpu.json as soon as it is measured, with the device, package
+versions and git commit at the top. Run directories go to a scratch folder, deleted after
+each check. With --smoke every check's code path runs on a CPU at tiny sizes; only what
+needs CUDA (flash attention, device memory figures) or an absent DeepSpeed is skipped.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +20,7 @@ from pathlib import Path
 from scaling_repro.gpu_checks.attention import KERNELS, packed_nll
 from scaling_repro.gpu_checks.eval_memory import test_loss_memory
 from scaling_repro.gpu_checks.pipeline_path import pipeline_path
-from scaling_repro.gpu_checks.report import MARKDOWN_FILE, Report, environment
+from scaling_repro.gpu_checks.report import MARKDOWN_FILE, Report, Row, environment
 from scaling_repro.gpu_checks.resume import resume
 from scaling_repro.gpu_checks.runner import GPU, SMOKE, Check, Context, run_check
 from scaling_repro.gpu_checks.train_speed import train_speed
@@ -42,6 +49,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--smoke", action="store_true", help="tiny sizes: every check's code path on a CPU")
     parser.add_argument("--out", type=Path, default=Path("benchmarks"), help="report folder (default %(default)s)")
     parser.add_argument("--only", nargs="+", metavar="WORD", help="run the checks whose names contain a WORD")
+    parser.add_argument(
+        "--budget-minutes",
+        type=float,
+        default=8.0,
+        help="checks not started within this many minutes get a 'skipped' row (default %(default)s)",
+    )
     parser.add_argument("--scratch", type=Path, help="folder for run directories (default: a temporary one)")
     args = parser.parse_args(argv)
     import torch
@@ -59,6 +72,9 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(dir=args.scratch, prefix="gpu-check-") as scratch:
         ctx = Context(SMOKE if args.smoke else GPU, Path(scratch), args.smoke)
         for name, check in selected.items():
+            if time.perf_counter() - started > 60 * args.budget_minutes:
+                report.add(Row(name, f"skipped: the {args.budget_minutes:g}-minute budget was spent"))
+                continue
             row = run_check(name, check, ctx, report)
             print(f"[{time.perf_counter() - started:6.1f}s] {name}: {row.status}", flush=True)
     print(f"report: {args.out / MARKDOWN_FILE}")

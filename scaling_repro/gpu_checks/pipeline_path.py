@@ -26,7 +26,7 @@ from scaling_repro.gpu_checks.fixtures import (
 )
 from scaling_repro.gpu_checks.models import dtype_name
 from scaling_repro.gpu_checks.probes import DtypeProbe
-from scaling_repro.gpu_checks.runner import Check, Context, memory_now, memory_peak
+from scaling_repro.gpu_checks.runner import Check, Context, memory_now, memory_peak, outcome
 from scaling_repro.gpu_checks.stages import evaluator_dev_loss, fresh_model, release, reload_for_evaluation
 
 STEPS = 3
@@ -126,6 +126,6 @@ def pipeline_path(kind: str) -> Check:
             )
         if abs(figures["fresh_dev_loss"] - trained.best_dev_loss) <= tol:
             problems.append("training moved the dev loss less than the tolerance: the reload check cannot tell")
-        return "FAIL: " + "; ".join(problems) if problems else "ok"
+        return outcome(problems, figures, ctx)
 
     return check

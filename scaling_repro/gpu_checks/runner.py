@@ -129,6 +129,15 @@ def reset_process(ctx: Context) -> None:
         torch.cuda.reset_peak_memory_stats()
 
 
+def outcome(problems: list[str], figures: dict[str, Any], ctx: Context) -> str:
+    """Return a check's status: ``FAIL: ...`` naming ``problems``, else ``ok``; on a GPU
+    ``ok, but ...`` when the check noted that it could not take the recipe's path."""
+    if problems:
+        return "FAIL: " + "; ".join(problems)
+    note = figures.get("note")
+    return f"ok, but {note}" if note and not ctx.smoke else "ok"
+
+
 def gib(n_bytes: float) -> float:
     """Return bytes in GiB, rounded to 0.01."""
     return round(n_bytes / 2**30, 2)

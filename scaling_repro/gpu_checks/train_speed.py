@@ -17,7 +17,7 @@ from scaling_repro.config.recipe import TrainConfig
 from scaling_repro.gpu_checks import lengths
 from scaling_repro.gpu_checks.fixtures import per_gpu_batch, recipe_run, without_deepspeed_unless_available
 from scaling_repro.gpu_checks.models import build, device
-from scaling_repro.gpu_checks.runner import Check, Context, memory_peak
+from scaling_repro.gpu_checks.runner import Check, Context, memory_peak, outcome
 
 
 def train_speed(task: str) -> Check:
@@ -46,6 +46,7 @@ def train_speed(task: str) -> Check:
             eval_every=10**9,
             log_every=warm,  # the loop reads the loss (waits for the device) at multiples of it
             checkpoint_every=None,
+            checkpoint_minutes=None,
             trackers=[],
             micro_batch_size=micro,
         )
@@ -98,6 +99,6 @@ def train_speed(task: str) -> Check:
             MFU=throughput.mfu(tokens_per_second, (f1 - f0) / (t1 - t0), peak),
             peak_GiB=memory_peak(),
         )
-        return "ok"
+        return outcome([], figures, ctx)
 
     return check

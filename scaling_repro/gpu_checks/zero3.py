@@ -16,7 +16,7 @@ from scaling_repro.gpu_checks import lengths
 from scaling_repro.gpu_checks.fixtures import check_spec, local_task, recipe_run, write_tokenizer
 from scaling_repro.gpu_checks.models import build
 from scaling_repro.gpu_checks.pipeline_path import STEPS, tolerance
-from scaling_repro.gpu_checks.runner import Check, Context, gib, memory_now, memory_peak
+from scaling_repro.gpu_checks.runner import Check, Context, gib, memory_now, memory_peak, outcome
 from scaling_repro.gpu_checks.stages import evaluator_dev_loss, reload_for_evaluation
 
 
@@ -100,6 +100,6 @@ def zero3() -> Check:
         after = figures["after_reload_GiB"]
         if after is not None and after > 1.25 * gib(model_bytes) + 0.5:
             problems.append(f"{after} GiB held after the reload, for a {gib(model_bytes)} GiB model")
-        return "FAIL: " + "; ".join(problems) if problems else "ok"
+        return outcome(problems, figures, ctx)
 
     return check

@@ -89,3 +89,27 @@ def test_wmt_like_pairs_are_about_sixty_tokens_and_mlsum_like_ones_mostly_at_the
     at_cap = sum(e.prompt_length == lengths.MLSUM.max_source_tokens for e in mlsum) / len(mlsum)
     assert 50 <= wmt[250] <= 70 and wmt[-1] <= 512
     assert 0.6 <= at_cap <= 0.9 and max(len(e.input_ids) for e in mlsum) <= 768
+
+
+def test_the_dtype_probe_sees_what_a_linear_layer_and_the_lm_head_compute_in_under_autocast():
+    import torch
+
+    from scaling_repro.gpu_checks.models import build
+    from scaling_repro.gpu_checks.probes import DtypeProbe
+
+    model = build("tiny-xs", 50)
+    with DtypeProbe(model) as probe, torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        model(input_ids=torch.tensor([[1, 5, 6, 7]]))
+    assert probe.linear_name == "model.layers.0.self_attn.q_proj"
+    assert probe.only("linear") == probe.only("lm_head") == {"bfloat16"}
+    assert probe.head_rows == 4
+
+
+def test_on_a_gpu_a_check_that_could_not_take_the_recipes_path_says_so_in_its_status(tmp_path):
+    from scaling_repro.gpu_checks.runner import outcome
+
+    figures = {"note": "the recipe uses zero2, run without DeepSpeed"}
+    on_gpu, smoke = Context(SMOKE, tmp_path, smoke=False), Context(SMOKE, tmp_path, smoke=True)
+    assert outcome([], figures, on_gpu) == "ok, but the recipe uses zero2, run without DeepSpeed"
+    assert outcome([], figures, smoke) == "ok"
+    assert outcome(["logits in float32"], figures, on_gpu) == "FAIL: logits in float32"
