@@ -405,7 +405,9 @@ def reevaluate(run_dir: str | Path, overrides: list[str] | tuple[str, ...] = ())
     old record are kept; evaluation fields and the recorded spec's ``eval`` are replaced. A
     damaged old record is set aside and the run finished again (:func:`run_spec`), which
     recovers its training fields from the checkpoints. One this process cannot read raises
-    :class:`~scaling_repro.results.UnreadableResult`, changing nothing.
+    :class:`~scaling_repro.results.UnreadableResult`, changing nothing. The model is read
+    straight onto this process's device, in the dtype its weights were trained in, and the
+    best weights copied into it: one copy.
     """
     from scaling_repro.train.checkpoint import best_checkpoint, load_best_weights
 
@@ -426,7 +428,9 @@ def reevaluate(run_dir: str | Path, overrides: list[str] | tuple[str, ...] = ())
     best = best_checkpoint(directory.path)
     if best is None and spec.train.max_steps > 0:
         raise UserError(f"{directory.path}: no best checkpoint to evaluate (did training run?)")
-    run = prepare(spec, placement=Placement(evaluation_device()))  # straight to the trainer's device
+    # straight to the trainer's device, in the dtype training held the weights in (DeepSpeed bf16: bfloat16)
+    dtype = training_autocast_dtype(spec) if spec.train.deepspeed else None
+    run = prepare(spec, placement=Placement(evaluation_device(), dtype))
     if best is not None:
         load_best_weights(run.model, best)
     run.model = run.model.to(evaluation_device())  # PET parameters PEFT added on the CPU

@@ -16,8 +16,10 @@ DeepSpeed's buffers: the ZeRO partitions (fp32 master weights, fp32 gradient par
 Adafactor's unfactored second moment under ZeRO, 12 bytes per parameter over the W GPUs;
 ZeRO-2 keeps the bf16 gradients whole, ZeRO-3 partitions them and the bf16 weights and gathers
 about two layers and the embedding at a time; the trace drops each gradient as it is made, as
-DeepSpeed moves it into its buffers), and a fixed allowance for the CUDA context, NCCL and buckets (3 GB under
-DeepSpeed, 2 GB otherwise). Depth: the trace runs the model at 2 and 4 of its identical layers
+DeepSpeed moves it into its buffers), DDP's gradient buckets (a copy of the gradients over
+several GPUs), and a fixed allowance for the CUDA context, NCCL and DeepSpeed's buffers (3 GB
+over several GPUs, 2 GB on one; evaluation: 2 GB). Without ZeRO the optimizer's step is
+traced too. Depth: the trace runs the model at 2 and 4 of its identical layers
 and extends the peak linearly to all of them (a 16B trace at full depth takes a minute).
 
 Results are cached per distinct shape, in memory and in ``~/.cache/scaling_repro/`` (keyed by
@@ -35,9 +37,9 @@ from typing import Any
 
 GIB = 2**30
 TRACE_DEPTHS = (2, 4)
-FIXED_BYTES = {"deepspeed": 3 * GIB, "plain": 2 * GIB}
+FIXED_BYTES = {"distributed": 3 * GIB, "single": 2 * GIB}
 ZERO_STATE_BYTES = 12  # per parameter over W GPUs: fp32 master, fp32 gradient partition, Adafactor's second moment
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,7 @@ class Shape:
     prompt_tokens: int  # a decoding prompt at the source cap
     new_tokens: int
     trains: bool = True  # False: an evaluation-only run (max_steps 0)
+    optimizer: str = "adafactor"
 
     def key(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -119,6 +122,7 @@ def run_shape(spec) -> Shape | None:
         prompt_tokens=source,
         new_tokens=spec.eval.max_new_tokens or target,
         trains=spec.train.max_steps > 0,
+        optimizer=spec.train.optimizer,
     )
 
 
@@ -180,14 +184,25 @@ def trace_shape(shape: Shape) -> MemoryEstimate:
 
     train, test_loss, decoding = extend(0), extend(1), extend(2)
     n = _parameters(shape.model)
-    fixed = FIXED_BYTES["deepspeed" if shape.zero_stage else "plain"]
+    fixed = FIXED_BYTES["distributed" if shape.zero_stage or shape.world > 1 else "single"]
     train_bytes = train["total"] + fixed
     if shape.zero_stage:  # optimizer partitions, and the bf16 gradients (dropped in the trace)
         train_bytes += ZERO_STATE_BYTES * n / shape.world + (2 * n if shape.zero_stage == 2 else 2 * n / shape.world)
+    if not shape.zero_stage and shape.world > 1:  # DDP's gradient buckets: a copy of the gradients
+        train_bytes += _trainable_bytes(shape)
     if shape.zero_stage == 3:  # weights partitioned; a working set gathered
         train_bytes += -train["params"] + 2 * n / shape.world + _zero3_gathered(shape.model)
-    eval_bytes = max(test_loss["total"], decoding["total"] + kv_cache_growth(shape)) + FIXED_BYTES["plain"]
+    eval_bytes = max(test_loss["total"], decoding["total"] + kv_cache_growth(shape)) + FIXED_BYTES["single"]
     return MemoryEstimate(train_bytes=train_bytes if shape.trains else None, eval_bytes=eval_bytes)
+
+
+def _trainable_bytes(shape: Shape) -> float:
+    """Bytes of the trainable weights (all of them for FMT; a PET method's are negligible)."""
+    import torch
+
+    if shape.method != "full":
+        return 0.0
+    return float(_parameters(shape.model) * getattr(torch, shape.weights_dtype).itemsize)
 
 
 def _parameters(model: str) -> int:
@@ -316,7 +331,10 @@ def _lm_batch(batch: int, length: int, targets: int) -> dict[str, Any]:
 
 
 def _train_step(model, shape: Shape) -> None:
+    """The micro-batch's forward and backward and, without ZeRO (whose optimizer state is
+    partitioned, counted apart), the optimizer's step over the trainable weights."""
     from scaling_repro.models.nll import supports_logits_to_keep, token_nll_sum
+    from scaling_repro.train.optim import build_optimizer
 
     batch = _lm_batch(shape.micro_batch, shape.length, shape.target_tokens)
     keep = supports_logits_to_keep(model)
@@ -325,6 +343,10 @@ def _train_step(model, shape: Shape) -> None:
     with _autocast(shape):
         loss = token_nll_sum(model, batch, keep)
     loss.backward()
+    if not shape.zero_stage:
+        optimizer = build_optimizer(model.parameters(), shape.optimizer, lr=1e-3)  # type: ignore[arg-type]
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=False)  # gradients stay allocated for the next step
 
 
 def _test_loss(model, shape: Shape) -> None:
