@@ -77,11 +77,11 @@ def packed_nll(kernel: str) -> Check:
             with torch.no_grad(), autocast:
                 return float(token_nll_sum(model, to_device(batch, device()), keep))
 
-        trainer = nll(batcher(examples), batcher.keep_logits)
-        alone = nll(collate(examples), False)  # one example per row, its padding masked
         rows = collate_packed(examples)
         width = rows["position_ids"].shape[1]
         rows["position_ids"] = torch.arange(width).expand_as(rows["position_ids"]).contiguous()
+        trainer = nll(batcher(examples), batcher.keep_logits)
+        alone = nll(collate(examples), False)  # one example per row, its padding masked
         control = nll(rows, False)
         tol = (1e-2 if on_gpu else 1e-5) * abs(alone)
         figures.update(

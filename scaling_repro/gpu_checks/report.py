@@ -40,7 +40,8 @@ class Row:
 
 
 def environment() -> dict[str, Any]:
-    """Return the device, package versions, Python and git commit of this process."""
+    """Return the device (with CUDA and cuDNN versions), package versions, Python and git
+    commit of this process."""
     from importlib import metadata
 
     from scaling_repro.pipeline import environment as run_environment
@@ -52,6 +53,12 @@ def environment() -> dict[str, Any]:
         except metadata.PackageNotFoundError:
             pass
     env["python"] = sys.version.split()[0]
+    import torch
+
+    if torch.cuda.is_available():
+        env["hardware"]["cuda"] = torch.version.cuda
+        env["hardware"]["cudnn"] = torch.backends.cudnn.version()
+        env["hardware"]["gpu_memory_GiB"] = round(torch.cuda.get_device_properties(0).total_memory / 2**30, 1)
     return env
 
 
@@ -107,8 +114,8 @@ def markdown(data: dict[str, Any]) -> str:
         f"Written by `python scripts/gpu_check.py{' --smoke' if data['mode'] == 'smoke' else ''}` "
         f"({data['mode']} sizes), started {data['started']}, {data['elapsed_seconds']:.0f} s so far.",
         "",
-        f"Device: {device}; platform {hardware.get('platform', '?')}; Python {data.get('python', '?')}; "
-        f"git commit {data.get('git_commit') or 'unknown'}.",
+        f"Device: {device}{_cuda(hardware)}; platform {hardware.get('platform', '?')}; "
+        f"Python {data.get('python', '?')}; git commit {data.get('git_commit') or 'unknown'}.",
         "",
         "Packages: " + ", ".join(f"{name} {version}" for name, version in packages.items()) + ".",
         "",
@@ -120,6 +127,12 @@ def markdown(data: dict[str, Any]) -> str:
         seconds = "" if row["seconds"] is None else f"{row['seconds']:.1f}"
         lines.append(f"| {row['name']} | {_cell(row['status'])} | {_cell(figures)} | {seconds} |")
     return "\n".join(lines) + "\n"
+
+
+def _cuda(hardware: dict[str, Any]) -> str:
+    if "cuda" not in hardware:
+        return ""
+    return f" ({hardware.get('gpu_memory_GiB')} GiB, CUDA {hardware['cuda']}, cuDNN {hardware.get('cudnn')})"
 
 
 def _cell(text: str) -> str:
