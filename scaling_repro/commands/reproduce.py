@@ -15,6 +15,7 @@ import traceback
 from pathlib import Path
 
 from scaling_repro.commands.common import add_command
+from scaling_repro.config.study_plan import SIZES
 
 LOG_FILE = "reproduce.log"
 
@@ -23,7 +24,7 @@ def register(subparsers) -> None:
     parser = add_command(
         subparsers,
         "reproduce",
-        "reproduce the paper's study in miniature: pretrain, finetune, fit, report, check the findings",
+        "reproduce the paper's study from a plan (tiny, pythia): data, base models, finetune, fit, report, findings",
         """
         `reproduce tiny` is the embedded default: on one CPU, offline, in minutes. It builds the
         synthetic translation task and trains its tokenizer, pretrains the tiny model ladder
@@ -47,16 +48,36 @@ def register(subparsers) -> None:
         is much faster than several threads). Every log line goes to OUT/reproduce.log; the
         terminal shows the stage lines and progress (-v: every line). One study at a time per
         OUT: a second `reproduce` on the same OUT exits at once (status 2) naming the first.
+
+        `reproduce pythia` runs the same stages on the plan recipes/open/pythia_SIZE.yaml: Pythia
+        models from the hub (160M-2.8B, Pythia-1B's revisions step40000-step143000), WMT14
+        En-De, FMT / prompt tuning / LoRA, 3 seeds (docs/pythia.md). --size small|medium|full
+        trades grid density and the largest model for GPU-hours; --quick runs it on CPU with
+        offline stand-ins. Every study first prints its plan: runs per recipe and method,
+        estimated GPU-hours (the trainer's cost model), what each finding needs from the grid;
+        --dry-run stops there. --gpus 0,1,.. runs one run per GPU (torchrun over several for
+        runs that ask for more); --backend slurm submits array jobs and waits for them.
         """,
         """
         scaling-repro reproduce tiny
         scaling-repro reproduce tiny --quick --out /tmp/tiny-quick
         scaling-repro reproduce tiny --jobs 4 --out tiny-study
+        scaling-repro reproduce pythia --size small --dry-run
+        scaling-repro reproduce pythia --size medium --gpus 0,1,2,3 --out pythia-medium
+        scaling-repro reproduce pythia --quick
         """,
     )
-    parser.add_argument("study", metavar="STUDY", help="the study to reproduce: 'tiny' (recipes/tiny/study.yaml)")
+    parser.add_argument(
+        "study",
+        metavar="STUDY",
+        help="the study to reproduce: 'tiny' (recipes/tiny/study.yaml) or 'pythia' (recipes/open/pythia_SIZE.yaml)",
+    )
     parser.add_argument("--quick", action="store_true", help="the small version of the study (CI smoke run)")
-    parser.add_argument("--out", metavar="DIR", help="output directory (default reproduce-STUDY[-quick])")
+    parser.add_argument("--size", choices=SIZES, help="a sized study's plan (pythia: default small)")
+    parser.add_argument("--dry-run", action="store_true", help="print the plan and its estimated cost; run nothing")
+    parser.add_argument("--gpus", metavar="LIST", help="run on these local GPUs, e.g. 0,1,2,3 (default: the plan's)")
+    parser.add_argument("--backend", choices=("local", "slurm"), help="where runs execute (default: the plan's)")
+    parser.add_argument("--out", metavar="DIR", help="output directory (default reproduce-STUDY[-SIZE|-quick])")
     parser.add_argument("--jobs", type=int, default=2, metavar="N", help="runs at once, one thread each (default 2)")
     parser.add_argument("--plan", metavar="FILE", help="a study plan YAML instead of recipes/STUDY/study.yaml")
     parser.set_defaults(func=run)
@@ -64,6 +85,30 @@ def register(subparsers) -> None:
 
 def _print_stage(stage) -> None:
     print(f"[{stage.name:8}] {stage.seconds:7.1f} s  {stage.summary}", flush=True)
+
+
+def _plan_text(plan, path: Path, out_dir: Path | None, execution, size: str | None) -> str:
+    """The plan printed before a study starts (:mod:`scaling_repro.reproduce.plan_print`)."""
+    from scaling_repro.reproduce.plan_print import cost_basis, format_plan, size_estimates
+    from scaling_repro.reproduce.stages import load_finetune_specs
+
+    specs = load_finetune_specs(plan)
+    sizes = size_estimates(path) or None
+    current = size or ("small" if sizes and path.stem.endswith("_small") else None)
+    return format_plan(plan, specs, cost_basis(plan, out_dir), execution.describe(), sizes, current)
+
+
+def _targets_text(plan, wall: float, memory: int | None) -> str:
+    """The wall time and peak memory of this invocation against the plan's targets."""
+    targets = plan.targets
+    text = f"total {wall / 60:.1f} min"
+    if targets.max_minutes is not None:
+        within = "within" if wall <= 60 * targets.max_minutes else "OVER"
+        text += f" ({within} the {targets.max_minutes:g}-minute target; this invocation only)"
+    text += f", peak memory {'not measured' if memory is None else f'{memory / 2**30:.2f} GB'}"
+    if targets.max_memory_gb is not None:
+        text += f" (target < {targets.max_memory_gb:g} GB)"
+    return text
 
 
 def _log_traceback(log_path: Path) -> None:
@@ -78,32 +123,38 @@ def run(args: argparse.Namespace) -> int:
     from scaling_repro.errors import UserError
     from scaling_repro.logs import log_to_file
     from scaling_repro.reproduce import load_plan, plan_path, reproduce
+    from scaling_repro.reproduce.finetune import Execution
     from scaling_repro.reproduce.study import study_lock
 
     if args.jobs < 1:
         raise UserError(f"--jobs {args.jobs}: must be at least 1")
-    plan = load_plan(args.plan or plan_path(args.study, args.quick))
-    out = args.out or f"reproduce-{args.study}{'-quick' if args.quick else ''}"
+    if args.quick and args.size:
+        raise UserError(f"--quick and --size {args.size}: choose one")
+    path = Path(args.plan) if args.plan else plan_path(args.study, args.quick, size=args.size)
+    plan = load_plan(path)
+    gpus = None if args.gpus is None else [g.strip() for g in args.gpus.split(",") if g.strip()]
+    execution = Execution.of(plan, args.jobs, gpus, args.backend)
+    suffix = "-quick" if args.quick else f"-{args.size}" if args.size else ""
+    out = args.out or f"reproduce-{args.study}{suffix}"
+    if args.dry_run:
+        print(_plan_text(plan, path, None, execution, args.size))
+        return 0
     check_output_folder(out, "--out")
     Path(out).mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     with study_lock(out):  # before anything is printed or logged: a second study stops at once
         print(f"reproduce {args.study}: {plan.description or plan.name} -> {out} ({args.jobs} jobs)", flush=True)
+        print(_plan_text(plan, path, Path(out).resolve(), execution, args.size) + "\n", flush=True)
         with log_to_file(Path(out).resolve() / LOG_FILE) as log_path:
             try:
-                result = reproduce(plan, out, jobs=args.jobs, on_stage=_print_stage, verbose=args.verbose)
+                result = reproduce(
+                    plan, out, jobs=args.jobs, on_stage=_print_stage, verbose=args.verbose, execution=execution
+                )
             except Exception:
                 _log_traceback(log_path)
                 raise
     wall = time.perf_counter() - started
-    targets = plan.targets
-    memory = result.peak_memory_bytes
-    memory_text = "not measured" if memory is None else f"{memory / 2**30:.2f} GB"
-    within = "within" if wall <= 60 * targets.max_minutes else "OVER"
-    print(
-        f"\ntotal {wall / 60:.1f} min ({within} the {targets.max_minutes:g}-minute target; this invocation only), "
-        f"peak memory {memory_text} (target < {targets.max_memory_gb:g} GB)"
-    )
+    print("\n" + _targets_text(plan, wall, result.peak_memory_bytes))
     print(f"\n{findings_table(result.findings)}\n")
     print(f"report: {result.out_dir / 'report'} (findings.md, summary.md, analysis.json); log: {log_path}")
     return 0

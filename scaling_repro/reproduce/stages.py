@@ -1,4 +1,4 @@
-"""The stages of a reproduction that produce runs: data and tokenizer, pretraining, finetuning.
+"""The stages of a reproduction before finetuning: data (tasks, tokenizer) and pretraining.
 
 Each stage skips what is already done (a second invocation of a finished study does no work)
 and returns a :class:`StageResult` with its one-line summary. The plan and its recipes name
@@ -8,7 +8,6 @@ stages join them to it, and run the pretraining and finetuning processes in it.
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import os
@@ -16,7 +15,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,12 +22,14 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from scaling_repro.config.recipe import RunSpec
-from scaling_repro.config.study_plan import PRETRAINED_DIR, RUNS_DIR, BaseModelPlan, StudyPlan
+from scaling_repro.config.recipe import RunSpec, TaskConfig
+from scaling_repro.config.study_plan import PRETRAINED_DIR, BaseModelPlan, StudyPlan
 from scaling_repro.errors import RecipeError, UserError
-from scaling_repro.launch.runners import RunTarget
 from scaling_repro.models.pretrain_tokens import META_FILE
+from scaling_repro.reproduce.plan_runs import load_finetune_specs, pretrain_overrides
 from scaling_repro.reproduce.provenance import check_settings, model_settings, record_settings, tokenizer_settings
+
+__all__ = ["StageResult", "load_finetune_specs", "prepare_data", "pretrain_models"]
 
 log = logging.getLogger(__name__)
 
@@ -47,68 +47,67 @@ class StageResult:
 TOKENIZER_DIR = f"{PRETRAINED_DIR}/tokenizer"
 
 
-def pretrain_overrides(tokenizer: bool = True) -> list[str]:
-    """Overrides that put the pretraining recipe's outputs in the study's ``pretrained/`` and
-    (with ``tokenizer``) make every model use the tokenizer the data stage trained there."""
-    return [f"output_dir={PRETRAINED_DIR}", *([f"tokenizer.path={TOKENIZER_DIR}"] if tokenizer else [])]
-
-
-def load_finetune_specs(plan: StudyPlan) -> list[tuple[RunSpec, Path]]:
-    """Return every finetuning run of the plan with its recipe file, checked against the plan:
-    each base model revision must be one the plan pretrains, the task's ``params`` must equal
-    the pretraining corpus's (so no finetuning or test sentence occurs in pretraining), and no
-    run may appear twice."""
-    from scaling_repro.config.sweep import load_runs
-    from scaling_repro.pretrain.recipe import load_pretrain_recipe
-
-    corpus_params = load_pretrain_recipe(plan.pretrain_recipe, pretrain_overrides()).corpus.params
-    produced = {(f"{PRETRAINED_DIR}/{m.name}", rev) for m in plan.models for rev in m.revisions}
-    specs: list[tuple[RunSpec, Path]] = []
-    seen: dict[Path, Path] = {}
-    for recipe in plan.finetune:
-        for spec in load_runs(recipe).runs:
-            where = f"{recipe}: run {spec.index}"
-            if (spec.model.path, spec.model.revision) not in produced:
-                raise RecipeError(
-                    f"{where}: model {spec.model.path}@{spec.model.revision} is not pretrained by the study "
-                    f"plan; it produces {sorted(f'{p}@{r}' for p, r in produced)}"
-                )
-            if spec.task.params != corpus_params:
-                raise RecipeError(
-                    f"{where}: task.params {spec.task.params} differ from the pretraining corpus.params "
-                    f"{corpus_params}; they must match so that pretraining holds no finetuning or test sentence"
-                )
-            if spec.run_dir in seen:
-                raise RecipeError(f"{where}: the same run ({spec.run_dir}) is also in {seen[spec.run_dir]}")
-            seen[spec.run_dir] = recipe
-            specs.append((spec, recipe))
-    return specs
-
-
 # --- stage 1: task and tokenizer ---------------------------------------------------------------
 
 
-def prepare_data(plan: StudyPlan, specs: list[tuple[RunSpec, Path]], out_dir: Path) -> StageResult:
-    """Build the finetuning task once (checks it) and train the shared tokenizer into
-    ``out_dir/pretrained/tokenizer`` if missing; return the StageResult."""
+def in_study(task: TaskConfig, out_dir: Path) -> TaskConfig:
+    """Return ``task`` with a relative ``data_dir`` joined to the study folder (where the runs'
+    child processes find it)."""
+    if task.data_dir is None or Path(task.data_dir).expanduser().is_absolute():
+        return task
+    return task.model_copy(update={"data_dir": str(out_dir / task.data_dir)})
+
+
+def _load_tasks(specs: list[tuple[RunSpec, Path]], out_dir: Path) -> str:
+    """Build each distinct task of the runs once (their dev, test and zero-shot sets are checked
+    before any run starts); return their sizes as text."""
     from scaling_repro.data.tasks import load_task
+
+    described = []
+    tasks: dict[str, tuple[TaskConfig, bool]] = {}
+    for spec, _ in specs:
+        key = spec.task.model_copy(update={"train_examples": None, "seed": 0}).model_dump_json()
+        zero_shot = tasks.get(key, (spec.task, False))[1] or spec.eval.zero_shot
+        tasks[key] = (spec.task, zero_shot)
+    for task_cfg, zero_shot in tasks.values():
+        task = load_task(in_study(task_cfg, out_dir), zero_shot=zero_shot)
+        sizes = f"{len(task.dev)} dev, {' + '.join(str(len(v)) for v in task.test.values())} test"
+        if task.zero_shot:
+            sizes += f", {len(task.zero_shot)} zero-shot sets"
+        described.append(f"task {task_cfg.name} ({sizes})")
+    return "; ".join(described)
+
+
+def prepare_data(plan: StudyPlan, specs: list[tuple[RunSpec, Path]], out_dir: Path) -> StageResult:
+    """Write the plan's stand-in corpus if it has one and is missing, build each finetuning
+    task once (checks it) and, for a study that pretrains, train the shared tokenizer into
+    ``out_dir/pretrained/tokenizer`` if missing; return the StageResult."""
+    started = time.perf_counter()
+    stand_in = ""
+    if plan.stand_in_corpus is not None:
+        from scaling_repro.reproduce.stand_ins import write_stand_in_corpus
+
+        if write_stand_in_corpus(out_dir / plan.stand_in_corpus):
+            stand_in = f"stand-in corpus -> {plan.stand_in_corpus}; "
+    tasks = stand_in + _load_tasks(specs, out_dir)
+    if plan.pretrain_recipe is None:
+        return StageResult("data", time.perf_counter() - started, tasks, bool(stand_in))
+    return _prepare_tokenizer(plan, out_dir, tasks, started)
+
+
+def _prepare_tokenizer(plan: StudyPlan, out_dir: Path, tasks: str, started: float) -> StageResult:
+    """Train the tokenizer of the models the study pretrains, unless it is there."""
     from scaling_repro.pretrain.corpus import CORPUS_SOURCES, get_tokenizer
     from scaling_repro.pretrain.recipe import load_pretrain_recipe
 
-    started = time.perf_counter()
-    task_cfg = specs[0][0].task
-    task = load_task(task_cfg)
-    sizes = f"{len(task.dev)} dev, {' + '.join(str(len(v)) for v in task.test.values())} test"
+    assert plan.pretrain_recipe is not None
     recipe = load_pretrain_recipe(plan.pretrain_recipe, pretrain_overrides(tokenizer=False))
     recipe = recipe.model_copy(update={"output_dir": str(out_dir / recipe.output_dir)})
     tokenizer_dir = out_dir / TOKENIZER_DIR
     if (tokenizer_dir / "tokenizer.json").is_file():
         check_settings(tokenizer_dir, tokenizer_settings(recipe), "the tokenizer")
         return StageResult(
-            "data",
-            time.perf_counter() - started,
-            f"task {task_cfg.name} ({sizes}); tokenizer {TOKENIZER_DIR} already trained",
-            False,
+            "data", time.perf_counter() - started, f"{tasks}; tokenizer {TOKENIZER_DIR} already trained", False
         )
     if recipe.tokenizer.path:
         raise RecipeError(f"{plan.pretrain_recipe}: tokenizer.path must be unset: the study trains its own tokenizer")
@@ -116,7 +115,7 @@ def prepare_data(plan: StudyPlan, specs: list[tuple[RunSpec, Path]], out_dir: Pa
     tokenizer = get_tokenizer(recipe, documents)  # trains and saves OUT/pretrained/tokenizer
     record_settings(tokenizer_dir, tokenizer_settings(recipe))
     summary = (
-        f"task {task_cfg.name} ({sizes}); {len(documents):,} pretraining documents; "
+        f"{tasks}; {len(documents):,} pretraining documents; "
         f"{recipe.tokenizer.kind} tokenizer of {len(tokenizer)} entries -> {TOKENIZER_DIR}"
     )
     return StageResult("data", time.perf_counter() - started, summary)
@@ -181,6 +180,8 @@ def pretrain_models(plan: StudyPlan, out_dir: Path, jobs: int, progress: bool = 
     each as ``scaling-repro pretrain`` in a one-thread subprocess in ``out_dir`` logging to
     pretrained/<m>.log; return the StageResult."""
     started = time.perf_counter()
+    if not plan.models:
+        return StageResult("pretrain", 0.0, "no base model to pretrain (the plan downloads its base models)", False)
     for plan_model in plan.models:
         if is_pretrained(plan_model, out_dir):
             check_settings(
@@ -244,86 +245,3 @@ def _pretrain_one(plan: StudyPlan, plan_model: BaseModelPlan, out_dir: Path) -> 
         )
     record_settings(out_dir / PRETRAINED_DIR / plan_model.name, _model_settings(plan, plan_model))
     return time.perf_counter() - started
-
-
-# --- stage 3: finetuning -----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class StudyRecipe(RunTarget):
-    """A finetuning recipe of the study, whose runs child processes run in the study folder.
-
-    The launcher handles each spec with its run directory made absolute (``output_dir`` is no
-    part of a run's id); the child runs it with the recipe's ``output_dir``, relative to the
-    study folder like the model paths, so that its spec.yaml and result.json read as the recipe
-    wrote them, as when ``python -m scaling_repro run`` rebuilds the spec from the recipe.
-    """
-
-    output_dir: str = RUNS_DIR
-
-    def function(self) -> Callable[[RunSpec], Any]:
-        """Return the callable that runs one launched spec with the recipe's ``output_dir``."""
-        return functools.partial(_run_with_output_dir, self.output_dir, super().function())
-
-
-def _run_with_output_dir(output_dir: str, run: Callable[[RunSpec], Any], spec: RunSpec) -> Any:
-    """Return ``run(spec)`` with ``spec.output_dir`` set to ``output_dir``."""
-    return run(spec.model_copy(update={"output_dir": output_dir}))
-
-
-def _in_study(spec: RunSpec, out_dir: Path) -> RunSpec:
-    """Return ``spec`` with its ``output_dir`` joined to the study folder (the same run id)."""
-    return spec.model_copy(update={"output_dir": str(out_dir / spec.output_dir)})
-
-
-@dataclass(frozen=True)
-class _TargetOf:
-    """Each spec's RunTarget (its recipe file), by run directory."""
-
-    targets: dict[Path, RunTarget]
-
-    def __call__(self, spec: RunSpec) -> RunTarget:
-        return self.targets[spec.run_dir]
-
-
-def finetune_runs(specs: list[tuple[RunSpec, Path]], out_dir: Path, jobs: int, progress: bool = True) -> StageResult:
-    """Run every finetuning run that is not done, ``jobs`` at once in one-thread child processes
-    in ``out_dir``, most expensive first (so the last runs to finish are short); return the
-    StageResult, or raise UserError when any failed."""
-    from scaling_repro.launch.execute import SweepOptions, format_summary
-    from scaling_repro.launch.local import cpu_runners, run_specs
-    from scaling_repro.launch.order import estimate_cost
-
-    started = time.perf_counter()
-    ordered = sorted(specs, key=lambda item: -estimate_cost(item[0]))
-    run_list = [_in_study(spec, out_dir) for spec, _ in ordered]
-    target_of = _TargetOf(
-        {
-            run.run_dir: StudyRecipe(recipe.resolve(), output_dir=spec.output_dir)
-            for run, (spec, recipe) in zip(run_list, ordered)
-        }
-    )
-    options = SweepOptions(retry_failed_before=time.time())  # a rerun retries earlier failures
-    runners = cpu_runners(target_of, jobs, specs=run_list, cwd=out_dir)
-    outcomes = run_specs(run_list, runners, options, owner="reproduce", progress=progress)
-    seconds = time.perf_counter() - started
-    counts = {
-        kind: sum(o.kind == kind for o in outcomes)
-        for kind in ("ok", "skipped", "failed", "skipped_failed", "busy", "unreadable")
-    }
-    failed = counts["failed"] + counts["skipped_failed"]
-    if failed:
-        raise UserError(
-            f"{failed} finetuning run(s) failed; the study stops before fitting (rerun to retry after "
-            f"fixing the cause, or delete their result.json).\n" + format_summary(outcomes, "finetune")
-        )
-    if counts["busy"]:
-        raise UserError(f"{counts['busy']} finetuning run(s) are being run by another process; rerun when it is done")
-    if counts["unreadable"]:
-        raise UserError(
-            f"{counts['unreadable']} finetuning result(s) cannot be read by this user; the study stops before "
-            "fitting without them (ask their owner to make them group-readable: docs/cluster.md, 'Shared folders').\n"
-            + format_summary(outcomes, "finetune")
-        )
-    summary = f"{counts['ok']} runs trained, {counts['skipped']} already done ({jobs} at once)"
-    return StageResult("finetune", seconds, summary, counts["ok"] > 0)

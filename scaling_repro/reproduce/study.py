@@ -1,8 +1,12 @@
 """``reproduce``: a whole study from nothing to findings.md, resumable, stage by stage.
 
-    data      build the task, train the tokenizer
-    pretrain  the base-model ladder and the checkpoints of the pretraining-data axis
-    finetune  every finetuning run of the plan's recipes, N at once
+    data      build the tasks (a stand-in corpus first, if the plan has one); train the tokenizer
+              of the models the study pretrains
+    pretrain  the base-model ladder and the checkpoints of the pretraining-data axis (plans
+              that pretrain)
+    models    every hub model revision fetched (or its local directory or stand-in checked),
+              real tokens per training example measured (plans with hub models)
+    finetune  every finetuning run of the plan's recipes, on CPU processes, GPUs or Slurm
     fit       the joint laws, single-variable laws, bootstrap intervals and measured checks
     report    tables, figures, findings.md
 
@@ -36,9 +40,9 @@ from scaling_repro.config.study_plan import REPORT_DIR, RUNS_DIR, StudyPlan
 from scaling_repro.errors import UserError
 from scaling_repro.locks import LockHeld, exclusive_lock
 from scaling_repro.logs import terminal_shows_warnings_only
+from scaling_repro.reproduce.finetune import Execution, finetune_runs
 from scaling_repro.reproduce.stages import (
     StageResult,
-    finetune_runs,
     load_finetune_specs,
     prepare_data,
     pretrain_models,
@@ -203,25 +207,27 @@ def reproduce(
     progress: bool = True,
     on_stage: Callable[[StageResult], None] | None = None,
     verbose: bool = False,
+    execution: Execution | None = None,
 ) -> StudyOutcome:
     """Run (or continue) the study of ``plan`` in ``out_dir`` (created if needed) with ``jobs``
-    processes; return what it did. ``on_stage`` is called with each finished stage (for
-    printing); ``verbose`` shows every stage's INFO lines on the terminal. Raises
-    :class:`StudyBusy` at once when another process runs a study in ``out_dir``."""
+    processes (or where ``execution`` says); return what it did. ``on_stage`` is called with
+    each finished stage (for printing); ``verbose`` shows every stage's INFO lines on the
+    terminal. Raises :class:`StudyBusy` at once when another process runs a study in ``out_dir``."""
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     with study_lock(out_dir):
-        return _reproduce(plan, out_dir, jobs, progress, on_stage, verbose)
+        return _reproduce(plan, out_dir, execution or Execution(jobs=jobs), progress, on_stage, verbose)
 
 
 def _reproduce(
     plan: StudyPlan,
     out_dir: Path,
-    jobs: int,
+    execution: Execution,
     progress: bool,
     on_stage: Callable[[StageResult], None] | None,
     verbose: bool,
 ) -> StudyOutcome:
+    from scaling_repro.reproduce.base_models import prepare_hub_models
     from scaling_repro.reproduce.monitor import track_peak_memory
 
     result = StudyOutcome(out_dir)
@@ -238,14 +244,19 @@ def _reproduce(
         specs = load_finetune_specs(plan)
         with details_off_terminal():
             done(prepare_data(plan, specs, out_dir))
-        done(pretrain_models(plan, out_dir, jobs, progress))
+        if plan.models:
+            done(pretrain_models(plan, out_dir, execution.jobs, progress))
+        if plan.hub_models:
+            with details_off_terminal():
+                done(prepare_hub_models(plan, specs, out_dir))
         with details_off_terminal():
-            done(finetune_runs(specs, out_dir, jobs, progress))
+            done(finetune_runs(specs, out_dir, execution.jobs, progress, plan=plan, execution=execution))
         run_dirs = [out_dir / spec.run_dir for spec, _ in specs]
         analysis, fitted, stage = fit_stage(plan, out_dir, run_dirs)  # its "fitting ..." lines show progress
         done(stage)
         plan_line = (
-            f"Plan: {plan.name} ({len(specs)} finetuning runs, {len(plan.models)} base models); output: {out_dir}"
+            f"Plan: {plan.name} ({len(specs)} finetuning runs, {len(plan.models) + len(plan.hub_models)} base models); "
+            f"output: {out_dir}"
         )
         header = [plan_line, "", "Stages (this invocation):", ""]
         header += [f"- {s.name}: {s.seconds:.1f} s - {s.summary}" for s in result.stages]

@@ -73,7 +73,7 @@ FT = (
 
 def test_a_recipe_needing_a_checkpoint_the_plan_does_not_make_is_an_error(tmp_path):
     plan = load_plan(write_plan(tmp_path, FT % 999, "[{name: tiny-s, token_budget: 1000}]"))
-    with pytest.raises(RecipeError, match=r"pretrained/tiny-s@tokens-999 is not pretrained by the study plan"):
+    with pytest.raises(RecipeError, match=r"pretrained/tiny-s@tokens-999 is not a base model of the study plan"):
         load_finetune_specs(plan)
 
 
@@ -87,5 +87,5 @@ def test_task_params_must_match_the_pretraining_corpus(tmp_path):
 
 
 def test_unknown_study_lists_the_known_ones():
-    with pytest.raises(UserError, match=r"no study plan .*known studies: tiny"):
+    with pytest.raises(UserError, match=r"no study plan .*known studies: pythia, tiny"):
         plan_path("huge")

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from scaling_repro.config.sweep import load_runs
-from scaling_repro.reproduce.stages import finetune_runs
+from scaling_repro.reproduce.finetune import finetune_runs
 from scaling_repro.results import load_results
 
 # The stage runs 2 jobs at once: the first test to do so in a session starts the fork server (seconds).
