@@ -37,12 +37,17 @@ def register(subparsers) -> None:
         recognized by its `models:` list and checked against its own schema; a study plan
         (`scaling-repro reproduce`) by its `pretrain_recipe:` and `finetune:` keys, and checked
         with every recipe it runs.
+
+        With `--memory` each run's peak GPU memory per GPU is added, for training and for
+        evaluation (test loss, decoding): traced on fake tensors without a GPU, once per
+        distinct model, method and shape (see scaling_repro/launch/memory_trace.py).
         """,
         """
         scaling-repro validate recipes/paper/wmt14_en_de/model_size_lora.yaml
         scaling-repro validate recipes/paper/wmt14_en_de/model_size_lora.yaml model.name=paper-1b train.max_steps=1000
         scaling-repro validate recipes/paper/wmt14_en_de/model_size_fmt.yaml --mfu 0.5 --peak-tflops 312
         scaling-repro validate recipes/paper/wmt14_en_de/model_size_fmt.yaml --mfu 0.45 --tokens-per-example 66
+        scaling-repro validate recipes/paper/mlsum/model_size_lora.yaml --memory
         scaling-repro validate recipes/paper/pretrain/en_de.yaml
         scaling-repro validate recipes/tiny/study.yaml
         """,
@@ -150,8 +155,8 @@ def _memory_columns(runs: Sequence[RunSpec]) -> list[list[str]]:
         if estimate is None:
             columns.append(["-", "-"])
         else:
-            train = "-" if estimate.train_gb is None else f"{estimate.train_gb:.0f}"
-            columns.append([train, f"{estimate.eval_gb:.0f}"])
+            train = "-" if estimate.train_gb is None else _gb(estimate.train_gb)
+            columns.append([train, _gb(estimate.eval_gb)])
     return columns
 
 
@@ -228,6 +233,10 @@ def _validate_pretrain(args: argparse.Namespace, assumptions: CostAssumptions) -
         "(6 N per token; dev evaluations not included)"
     )
     return 0
+
+
+def _gb(value: float) -> str:
+    return f"{value:.0f}" if value >= 10 else f"{value:.1f}"
 
 
 def _hours(value: float) -> str:

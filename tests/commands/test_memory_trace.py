@@ -69,3 +69,21 @@ def test_views_of_the_weights_are_not_counted_as_new_memory():
                 sizes[depth] = _peak(lambda: model(input_ids=ids, use_cache=False), model)  # noqa: B023
     weights_growth = sizes[4]["params"] - sizes[2]["params"]
     assert sizes[4]["total"] - sizes[2]["total"] == pytest.approx(weights_growth, rel=0.01)
+
+
+def test_validate_memory_prints_train_and_eval_gb_per_run(tmp_path, capsys):
+    from scaling_repro.cli import main
+
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(
+        "name: m\ntask: {name: wmt14_en_de, max_source_tokens: 24, max_target_tokens: 8}\n"
+        "model: {name: tiny-s, init: random, tokenizer: none}\nmethod: {kind: lora}\n"
+        "train: {max_steps: 10, micro_batch_size: 2}\neval: {batch_size: 2}\n"
+        "sweep: {grid: {method.rank: [2, 4]}}\n"
+    )
+    assert main(["validate", str(recipe), "--memory"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    header = next(line for line in lines if line.startswith("#"))
+    assert header.split()[-2:] == ["train_gb", "eval_gb"]
+    rows = [line.split() for line in lines if line[:1].isdigit()]
+    assert len(rows) == 2 and all(float(r[-2]) > 2 and float(r[-1]) > 2 for r in rows)
