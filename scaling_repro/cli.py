@@ -29,6 +29,7 @@ COMMAND_MODULES = (
     "scaling_repro.commands.figure",
     "scaling_repro.commands.table",
     "scaling_repro.commands.report",
+    "scaling_repro.commands.findings",
     "scaling_repro.commands.advise",
     "scaling_repro.commands.reproduce",
 )

@@ -109,6 +109,7 @@ class ZeroShot(_Record):
     score: float
     by_data_size: dict[int, float]
     runs: int = 0  # runs behind the mean
+    run_scores: dict[int, list[float]] = {}  # data size -> every run's score (what finding 7 resamples)
 
 
 class Convergence(_Record):
@@ -323,6 +324,7 @@ def zero_shot_scores(records: list[RunRecord], method: str) -> list[ZeroShot]:
                         score=float(np.mean(list(per_df.values()))),
                         by_data_size=per_df,
                         runs=sum(map(len, by_model[model].values())),
+                        run_scores={df: list(v) for df, v in sorted(by_model[model].items())},
                     )
                 )
     return out

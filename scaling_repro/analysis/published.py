@@ -200,3 +200,44 @@ def table4_value(task: str, method: str, factor: str, param: str) -> float | Non
     if task not in TASKS or method not in METHODS:
         return None
     return table4(task, method).get(factor, {}).get(param)
+
+
+def held_out_loss(task: str, method: str, factor: str) -> float:
+    """Return the mean loss Table 4's law predicts at the held-out settings of Table 1b's grid
+    (the largest x at every Df, the largest Df at every x): what a held-out MAD is relative to."""
+    import numpy as np
+
+    from scaling_repro.fit.laws import predict
+
+    xs = {"model_size": MODEL_SIZES, "pretrain_data": PRETRAIN_TOKENS[task]}.get(factor) or PET_SIZES[method]
+    dfs = FINETUNE_EXAMPLES[(task, method)]
+    settings = {(x, df) for x in xs for df in dfs if x == max(xs) or df == max(dfs)}
+    x, df = (np.array(v, float) for v in zip(*sorted(settings)))
+    return float(np.mean(predict("multiplicative", table4(task, method)[factor], x, df)))
+
+
+def relative_held_out_errors(factors: tuple[str, ...] = ("model_size", "pretrain_data")) -> dict[tuple, float]:
+    """Return Table 6's multiplicative held-out MAD divided by the mean held-out loss of the same
+    law, per (task, factor, method): the paper's held-out error as a share of the loss."""
+    return {
+        key: mad / held_out_loss(key[0], key[2], key[1])
+        for key, mad in MAD_HELD_OUT["multiplicative"].items()
+        if key[1] in factors
+    }
+
+
+def reducible_share(method: str) -> float:
+    """Return the median over the paper's tasks of (L - E) / L under Table 4's ``method`` laws at
+    the 1B model, final checkpoint, the middle finetuning data size: how much of the loss an
+    exponent of L - E acts on in the paper."""
+    import numpy as np
+
+    from scaling_repro.fit.laws import predict
+
+    shares = []
+    for task in TASKS:
+        law = table4(task, method)["model_size"]
+        dfs = FINETUNE_EXAMPLES[(task, method)]
+        loss = float(predict("multiplicative", law, MODEL_SIZES[0], dfs[len(dfs) // 2]))
+        shares.append((loss - law["E"]) / loss)
+    return float(np.median(shares))

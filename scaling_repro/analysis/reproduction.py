@@ -7,8 +7,9 @@ it belongs to (the paper's 1B runs are points of all three), and runs with anoth
 pooled as the runs of one point (their mean is fitted, the paper's noise reduction). Held out:
 the largest x and the largest Df of each experiment (the paper's bold settings of Table 1b).
 
-Per method this adds what findings need: bootstrap intervals on the multiplicative joint fit
-(the whole procedure resampled, :func:`scaling_repro.fit.joint.bootstrap_joint`), the
+Per method this adds what findings need: bootstrap replicates of the multiplicative joint fit
+(the whole procedure resampled, by default each point's seeds and the fitting points:
+:func:`scaling_repro.fit.joint.bootstrap_joint`), the
 single-variable law per model size (Fig. 1) and the measured checks
 (:mod:`scaling_repro.analysis.checks`). Torch-free.
 """
@@ -101,7 +102,7 @@ def fit_method(fitted: FittedResults, task: str, method: str, settings: Analysis
             multiplicative,
             fitted.factors(task, method),
             settings.bootstrap,
-            "points",
+            settings.resample,
             settings.level,
             seed=METHOD_SEEDS[method],
         )
@@ -146,7 +147,7 @@ def analyse(fitted: FittedResults, settings: AnalysisSettings, fingerprint: str 
             size_records[method] = list(fitted.experiment(task, method, "model_size").records)
         except Missing as err:
             raise UserError(f"{METHOD_NAMES[method]}: no model-size experiment: {err}") from None
-        log.info("fitting %s", METHOD_NAMES[method])
+        log.debug("fitting %s", METHOD_NAMES[method])
         methods[method] = fit_method(fitted, task, method, settings)
     finetuned = [r for r in fitted.records if not is_baseline(r)]  # un-finetuned runs are no seeds of Df points
     checks = run_checks(finetuned, size_records, {m: f.multiplicative for m, f in methods.items()}, settings)

@@ -98,7 +98,12 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--bootstrap", type=int, default=0, metavar="N", help="N bootstrap refits for intervals (default 0)"
     )
-    parser.add_argument("--resample", default="points", choices=["points", "runs"], help="what the bootstrap resamples")
+    parser.add_argument(
+        "--resample",
+        default="points",
+        choices=["points", "runs", "runs+points"],  # fit.uncertainty.RESAMPLES, without importing numpy here
+        help="what the bootstrap resamples: fitting points, each point's runs (seeds), or both (runs+points)",
+    )
     parser.add_argument("--level", type=coverage_level, default=0.9, help="interval coverage (default 0.9)")
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     parser.add_argument("--out", help="JSON output (default SOURCE/fits.json, or SOURCE.fits.json for a CSV)")

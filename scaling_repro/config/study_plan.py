@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
+from scaling_repro.config.analysis_settings import AnalysisSettings
 from scaling_repro.config.base import ConfigSection, int_like
 from scaling_repro.errors import RecipeError, UserError
 
@@ -67,17 +68,6 @@ class HubModelPlan(ConfigSection):
     name: str = Field(description="hub id (EleutherAI/pythia-1b) or a directory with one subfolder per revision")
     revisions: list[str] = Field(min_length=1, description="hub revisions, e.g. step143000; the last is final")
     stand_in: StandIn | None = Field(None, description="build a tiny random stand-in at `name` (offline tests)")
-
-
-class AnalysisSettings(ConfigSection):
-    """How the finetuning results are fitted and judged (experiments are found from the runs'
-    factors: see :mod:`scaling_repro.analysis.reproduction`)."""
-
-    bootstrap: int = Field(200, ge=0, description="bootstrap replicates for parameter intervals (0 = none)")
-    level: float = Field(0.9, gt=0, lt=1, description="central coverage of the bootstrap intervals")
-    noise_sigmas: float = Field(2.0, gt=0, description="how many seed-noise sigmas a difference must exceed")
-    mad_threshold: float = Field(0.03, gt=0, description="finding 1: largest held-out MAD that counts as a fit")
-    alpha_t_threshold: float = Field(0.01, gt=0, description="finding 3: |alpha_t| below this is 'ineffective'")
 
 
 class Targets(ConfigSection):

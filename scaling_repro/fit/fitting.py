@@ -15,6 +15,7 @@ from scaling_repro.fit.design import Group, build_design
 from scaling_repro.fit.laws import Law, get_law, predict
 from scaling_repro.fit.optimize import Estimator, Residual, solve
 from scaling_repro.fit.record import FitPoint, LawFit
+from scaling_repro.fit.threads import one_blas_thread
 from scaling_repro.fit.uncertainty import bootstrap_fit
 
 RESIDUALS = ("linear", "log")
@@ -77,6 +78,7 @@ def check_identifiable(law: Law, x, data_size: np.ndarray, n_free: int, fixed: M
                 require_distinct(values, "data size" if source == "df" else "x", exponent, what)
 
 
+@one_blas_thread
 def fit_law(
     x,
     data_size,

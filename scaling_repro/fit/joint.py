@@ -23,6 +23,7 @@ from scaling_repro.fit.fitting import check_options, require_distinct
 from scaling_repro.fit.optimize import Estimator, Residual, solve
 from scaling_repro.fit.points import FitPoints
 from scaling_repro.fit.record import Bootstrap, JointFit
+from scaling_repro.fit.threads import one_blas_thread
 from scaling_repro.fit.uncertainty import RESAMPLES, refit
 
 SHARED = ("beta", "E")
@@ -51,6 +52,7 @@ def _joint_groups(factors: Mapping[str, FitPoints], names: Sequence[str]) -> lis
     return groups
 
 
+@one_blas_thread
 def fit_joint(
     factors: Mapping[str, FitPoints],
     law: str = "multiplicative",
@@ -107,6 +109,7 @@ def fit_joint(
     )
 
 
+@one_blas_thread
 def bootstrap_joint(
     joint: JointFit,
     factors: Mapping[str, FitPoints],
@@ -122,7 +125,7 @@ def bootstrap_joint(
     intervals include the uncertainty of the shared parameters.
     """
     if resample not in RESAMPLES:
-        raise UserError(f"resample: got {resample!r}; allowed: 'points' or 'runs'")
+        raise UserError(f"resample: got {resample!r}; allowed: {', '.join(map(repr, RESAMPLES))}")
     from scaling_repro.fit.laws import get_law
     from scaling_repro.fit.uncertainty import resampled_losses
 
@@ -130,6 +133,7 @@ def bootstrap_joint(
     any_fit = next(iter(joint.fits.values()))
     rng = np.random.default_rng(seed)
     samples: dict[str, list[dict[str, float]]] = {name: [] for name in joint.fits}
+    losses: dict[str, list[list[float]]] = {name: [] for name in joint.fits}
     for _ in tqdm(range(n_samples), desc="bootstrap (joint)", leave=False, disable=None):
         drawn = {name: resampled_losses(fit, rng, resample) for name, fit in joint.fits.items()}
         groups = [
@@ -148,12 +152,19 @@ def bootstrap_joint(
         for name, fit in joint.fits.items():
             loss, index = drawn[name]
             samples[name].append(refit(fit, loss, index, fixed=shared))
+            losses[name].append(loss.tolist())
     fits = {}
     for name, fit in joint.fits.items():
         names = list(fit.params)
         values = np.array([[s[p] for p in names] for s in samples[name]])
         boot = Bootstrap(
-            n_samples=n_samples, resample=resample, level=level, seed=seed, intervals={}, samples=samples[name]
+            n_samples=n_samples,
+            resample=resample,
+            level=level,
+            seed=seed,
+            intervals={},
+            samples=samples[name],
+            losses=losses[name] if resample == "runs+points" else None,
         )
         low, high = boot.interval(values)
         boot.intervals = {p: (float(lo), float(hi)) for p, lo, hi in zip(names, low, high)}

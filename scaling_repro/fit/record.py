@@ -38,11 +38,14 @@ class Bootstrap(BaseModel):
     model_config = ConfigDict(extra="ignore")  # read files written by newer versions
 
     n_samples: int
-    resample: Literal["points", "runs"]
+    resample: Literal["points", "runs", "runs+points"]
     level: float = Field(description="central coverage of the intervals, e.g. 0.9")
     seed: int
     intervals: dict[str, tuple[float, float]] = Field(description="parameter -> (low, high)")
     samples: list[dict[str, float]] = Field(description="the parameters of every replicate")
+    losses: list[list[float]] | None = Field(
+        None, description="resample 'runs+points': every point's loss in every replicate (held-out points too)"
+    )
 
     def interval(self, values: np.ndarray, level: float | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Return the (low, high) percentile interval over replicates (axis 0) of ``values``."""

@@ -5,7 +5,11 @@ do; a global search per replicate would cost ~5x more for the same answer in pra
 
 - ``resample="points"``: the fitting points drawn with replacement, or
 - ``resample="runs"``: every point kept, its loss re-averaged over its runs (seeds) drawn with
-  replacement, which is the noise the paper averages away (3 runs per point).
+  replacement, which is the noise the paper averages away (3 runs per point), or
+- ``resample="runs+points"``: both, hierarchically: every point's loss (held-out points too)
+  re-averaged over its runs drawn with replacement, then the fitting points drawn with
+  replacement. The replicate's losses of every point are kept (``Bootstrap.losses``), so a
+  held-out error can be judged replicate by replicate, seed noise of the held-out points included.
 
 Intervals are percentile intervals at ``level`` (e.g. 0.9 -> 5th and 95th percentiles).
 Prediction intervals come from the stored replicates: :meth:`LawFit.prediction_interval`.
@@ -23,8 +27,9 @@ from scaling_repro.fit.design import Group, build_design
 from scaling_repro.fit.laws import get_law
 from scaling_repro.fit.optimize import solve
 from scaling_repro.fit.record import Bootstrap, LawFit
+from scaling_repro.fit.threads import one_blas_thread
 
-RESAMPLES = ("points", "runs")
+RESAMPLES = ("points", "runs", "runs+points")
 
 
 def resampled_losses(fit: LawFit, rng: np.random.Generator, resample: str) -> tuple[np.ndarray, np.ndarray]:
@@ -33,10 +38,13 @@ def resampled_losses(fit: LawFit, rng: np.random.Generator, resample: str) -> tu
     fitting = np.flatnonzero([not p.held_out for p in fit.points])
     if resample == "points":
         return loss, rng.choice(fitting, size=len(fitting), replace=True)
-    for i in fitting:
+    averaged = range(len(loss)) if resample == "runs+points" else fitting
+    for i in averaged:
         runs = fit.points[i].runs
         if len(runs) > 1:
             loss[i] = float(np.mean(rng.choice(runs, size=len(runs), replace=True)))
+    if resample == "runs+points":
+        return loss, rng.choice(fitting, size=len(fitting), replace=True)
     return loss, fitting
 
 
@@ -64,6 +72,7 @@ def refit(
     return {p: params[p] for p in law.params}
 
 
+@one_blas_thread
 def bootstrap_fit(
     fit: LawFit,
     n_samples: int = 200,
@@ -73,7 +82,7 @@ def bootstrap_fit(
 ) -> LawFit:
     """Return a copy of ``fit`` with ``bootstrap`` filled: ``n_samples`` replicates and intervals."""
     if resample not in RESAMPLES:
-        raise UserError(f"resample: got {resample!r}; allowed: 'points' or 'runs'")
+        raise UserError(f"resample: got {resample!r}; allowed: {', '.join(map(repr, RESAMPLES))}")
     if not (isinstance(n_samples, int) and n_samples >= 2):
         raise UserError(f"bootstrap samples: got {n_samples!r}; need an integer >= 2")
     if not 0 < level < 1:
@@ -81,13 +90,22 @@ def bootstrap_fit(
     if resample == "runs" and not any(len(p.runs) > 1 for p in fit.points if not p.held_out):
         raise UserError("resample='runs' needs points with several runs (seeds); these points have at most one")
     rng = np.random.default_rng(seed)
-    samples = []
+    samples, losses = [], []
     for _ in tqdm(range(n_samples), desc="bootstrap", leave=False, disable=None):
         loss, index = resampled_losses(fit, rng, resample)
         samples.append(refit(fit, loss, index))
+        losses.append(loss.tolist())
     names = list(fit.params)
     values = np.array([[s[name] for name in names] for s in samples])
-    result = Bootstrap(n_samples=n_samples, resample=resample, level=level, seed=seed, intervals={}, samples=samples)
+    result = Bootstrap(
+        n_samples=n_samples,
+        resample=resample,
+        level=level,
+        seed=seed,
+        intervals={},
+        samples=samples,
+        losses=losses if resample == "runs+points" else None,
+    )
     low, high = result.interval(values)
     result.intervals = {name: (float(lo), float(hi)) for name, lo, hi in zip(names, low, high)}
     return fit.model_copy(update={"bootstrap": result})
