@@ -6,6 +6,7 @@
       tables/           tableNN.md and tableNN.csv
       fits.json         every joint fit (multiplicative and additive), readable with
                         scaling_repro.fit.record.load_fits
+      findings.md       the paper's seven findings judged per task (when asked for: ``findings=``)
 
 Figures and tables that the runs cannot support are listed in ``index.md`` with the runs that
 are missing for them; everything else is drawn.
@@ -28,6 +29,7 @@ from scaling_repro.analysis.experiments import (
 )
 from scaling_repro.analysis.fitted_results import DEFAULT_HOLDOUT, FittedResults
 from scaling_repro.analysis.numbers import human
+from scaling_repro.config.analysis_settings import AnalysisSettings
 from scaling_repro.figures.registry import (
     FIGURES,
     FigureOptions,
@@ -51,6 +53,7 @@ class Report:
     figures: list[FigureResult]
     tables: list[Table]
     fits: Path | None = None
+    findings: Path | None = None
 
     @property
     def missing(self) -> dict[str, list[str]]:
@@ -124,6 +127,7 @@ def build_report(
     dpi: int = 200,
     formats: Sequence[str] = ("png", "pdf"),
     fitted: FittedResults | None = None,
+    findings: AnalysisSettings | None = None,
 ) -> Report:
     """Draw every figure and table the results support into ``out_dir`` and return the Report.
 
@@ -131,6 +135,7 @@ def build_report(
     ``compare_paper`` puts the published values beside ours in the tables; ``metric`` picks the
     generation metric (default BLEURT, RougeL, BLEU, chrF, whichever the runs have).
     ``fitted`` reuses an already loaded :class:`FittedResults` instead of reading ``results_dir``.
+    With ``findings`` (how to fit and judge), the seven findings are judged per task into findings.md.
     """
     fitted = fitted or FittedResults.from_dir(results_dir, holdout=holdout, experiments=experiments)
     out = Path(out_dir)
@@ -154,6 +159,19 @@ def build_report(
                 except Missing:
                     pass
     fits_path = save_fits(out / "fits.json", joint=joints) if joints else None
+    findings_path, findings_section = None, []
+    if findings is not None:
+        from scaling_repro.analysis.findings import findings_table
+        from scaling_repro.analysis.judge import judge_results, judged_markdown
+
+        judged = judge_results(fitted, findings, task)
+        findings_path = out / "findings.md"
+        atomic_write_text(findings_path, judged_markdown(judged) + "\n")
+        findings_section = ["## Findings", f"Criteria and evidence: [findings.md]({findings_path.name})."]
+        findings_section += [
+            f"### {item.task}\n\n" + (f"Not judged: {item.skipped}" if item.skipped else findings_table(item.findings))
+            for item in judged
+        ]
 
     sections = [
         f"# Scaling report: {fitted.source or 'results'}",
@@ -163,6 +181,7 @@ def build_report(
         + (f" All fits: [fits.json]({fits_path.name})." if fits_path else ""),
         "## Experiments found",
         _experiments_section(fitted),
+        *findings_section,
         "## Figures",
         *(_figure_section(r, out) for r in drawn),
         "## Tables",
@@ -186,4 +205,4 @@ def build_report(
     index = out / "index.md"
     atomic_write_text(index, "\n\n".join(sections) + "\n")
     log.info("report: %s", index)
-    return Report(out, index, drawn, made, fits_path)
+    return Report(out, index, drawn, made, fits_path, findings_path)
