@@ -14,7 +14,6 @@ run that is already done, stay fast; everything else is imported here.
 
 from __future__ import annotations
 
-import gc
 import logging
 import os
 import platform
@@ -38,6 +37,8 @@ from scaling_repro.methods import MethodModel, apply_method
 from scaling_repro.models.load import AS_RECIPE, LoadedModel, Placement, load_base_model, load_saved_model
 from scaling_repro.ranks import current_process, is_main_process
 from scaling_repro.results import RunDir, RunRecord, UnreadableResult, new_record
+from scaling_repro.train import eval_weights
+from scaling_repro.train.eval_weights import evaluation_device
 from scaling_repro.train.metrics_log import LOG_FILE
 
 if TYPE_CHECKING:
@@ -164,15 +165,6 @@ def training_autocast_dtype(spec: RunSpec) -> torch.dtype | None:
     return torch.bfloat16 if mixed_precision(spec.train.precision) == "bf16" else None
 
 
-def evaluation_device() -> torch.device:
-    """Return the device this process trains on: its GPU (``LOCAL_RANK``) when there is one."""
-    import torch
-
-    if torch.cuda.is_available():
-        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-    return torch.device("cpu")
-
-
 def evaluate_prepared(run: PreparedRun) -> EvalResult:
     """Evaluate the prepared model (its weights as they are now); return the EvalResult."""
     from scaling_repro.evaluate.run import evaluate_model, write_generations
@@ -190,14 +182,6 @@ def evaluate_prepared(run: PreparedRun) -> EvalResult:
     if is_main_process() and result.generations:
         write_generations(run.spec.run_dir, result)
     return result
-
-
-def _free_accelerator_memory() -> None:
-    import torch
-
-    gc.collect()
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
 
 
 def environment() -> dict[str, Any]:
@@ -321,34 +305,27 @@ def run_spec(spec: RunSpec, sweep_source: Path | None = None) -> RunRecord:
 
 
 def evaluation_weights(run: PreparedRun, best: Path | None) -> None:
-    """Make ``run.model`` the model to evaluate after training: the best checkpoint's weights
-    (``best``; None: the weights as they are), whole on this process's device, in the dtype the
-    trained weights had (the training precision), one copy of them.
-
-    Without DeepSpeed the trained model is kept: Accelerate's float32 output wrapper comes off
-    (:func:`drop_precision_wrapper`) and the best weights are copied into its parameters. Under
-    DeepSpeed (ZeRO-3 leaves the module partitioned) the engine's module is dropped first; a
-    full model is then read from the best checkpoint straight onto the device, a PET model's
-    frozen base from the recipe (its small trained part from the checkpoint). Loading is done
-    with the engine's HfDeepSpeedConfig unset: no ``zero.Init`` partitioning now that training
-    is over.
+    """Make ``run.model`` the model to evaluate: the best checkpoint's weights (``best``; None:
+    as they are), whole on this process's device, in the training dtype, one copy (see
+    :mod:`scaling_repro.train.eval_weights`). Without DeepSpeed the trained model is kept. Under
+    DeepSpeed (ZeRO-3 partitions the module) the engine's module is dropped, then a full model
+    is read from ``best`` straight onto the device, a PET model's base from the recipe, with
+    the engine's HfDeepSpeedConfig unset (no ``zero.Init`` partitioning after training).
     """
     from scaling_repro.train.checkpoint import load_best_weights
 
     if not run.spec.train.deepspeed:
-        drop_precision_wrapper(run.model)
+        eval_weights.drop_precision_wrapper(run.model)
         if best is not None:
             load_best_weights(run.model, best)
         return
     from transformers.integrations.deepspeed import unset_hf_deepspeed_config
 
     unset_hf_deepspeed_config()
-    placement = Placement(evaluation_device(), trained_dtype(run.model))
-    base, method = run.base, run.method
-    del run.model, run.method, run.base  # drop the engine's module before loading the weights
-    run.base, run.method = replace(base, model=None), replace(method, model=None)  # type: ignore[arg-type]
-    del base, method
-    _free_accelerator_memory()
+    placement = Placement(evaluation_device(), eval_weights.trained_dtype(run.model))
+    run.base, run.method = replace(run.base, model=None), replace(run.method, model=None)  # type: ignore[arg-type]
+    del run.model  # the engine's module goes before the weights are loaded
+    eval_weights.free_accelerator_memory()
     if run.spec.method.kind == "full" and best is not None:
         model = load_saved_model(best, run.spec.model, placement)
         run.base, run.method = replace(run.base, model=model), replace(run.method, model=model)
@@ -358,26 +335,6 @@ def evaluation_weights(run: PreparedRun, best: Path | None) -> None:
     run.model = run.method.model.to(placement.device)  # PET parameters PEFT added on the CPU
     if best is not None:
         load_best_weights(run.model, best)
-
-
-def trained_dtype(model: torch.nn.Module) -> torch.dtype:
-    """Return the dtype of ``model``'s floating-point weights as trained (DeepSpeed bf16 holds
-    them in bfloat16; bf16 autocast over float32 weights keeps float32)."""
-    return next(p.dtype for p in model.parameters() if p.dtype.is_floating_point)
-
-
-def drop_precision_wrapper(model: torch.nn.Module) -> None:
-    """Remove what ``accelerator.prepare`` put on ``model.forward`` under mixed precision: its
-    autocast, and its conversion of every output to float32, a float32 copy of all logits
-    (evaluation enters the training precision's autocast itself). No-op on a model it left
-    as it was."""
-    original = model.__dict__.pop("_original_forward", None)
-    if original is None:
-        return
-    if getattr(original, "__func__", None) is type(model).forward:
-        model.__dict__.pop("forward", None)  # the class's own forward again
-    else:
-        model.forward = original
 
 
 def _fmt(value: float | None) -> str:

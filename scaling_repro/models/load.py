@@ -52,6 +52,7 @@ from scaling_repro.models.configs import (
     get_architecture,
     is_config_name,
 )
+from scaling_repro.models.placement import AS_RECIPE, Placement, device_map, placed
 from scaling_repro.models.pretrain_tokens import (
     META_FILE,
     Known,
@@ -117,20 +118,6 @@ class LoadedModel:
     model_params_counted: ParamsCounted
     pretrain_tokens: int | None
     source: str
-
-
-@dataclass(frozen=True)
-class Placement:
-    """Where and in which dtype weights are loaded: ``device`` None is the CPU; ``dtype`` None
-    is the recipe's ``model.dtype``. Pretrained weights are read straight onto the device in
-    that dtype (one copy, never a float32 one in host memory first)."""
-
-    device: Any = None  # torch.device | str | None
-    dtype: Any = None  # torch.dtype | None
-
-
-AS_RECIPE = Placement()
-"""On the CPU, in the recipe's ``model.dtype``."""
 
 
 def load_base_model(
@@ -209,7 +196,7 @@ def _load_config_name(cfg: ModelConfig, tokenizer, seed: int, placement: Placeme
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
     )
-    model = _placed(_seeded_build(config, cfg, seed), placement)
+    model = placed(_seeded_build(config, cfg, seed), placement)
     return model, tokenizer, f"random:{cfg.name}(seed={seed})", random_tokens(cfg)
 
 
@@ -226,7 +213,7 @@ def _load_hf(cfg: ModelConfig, tokenizer, seed: int, placement: Placement):
         source = f"hub:{cfg.name}" + (f"@{cfg.revision}" if cfg.revision else "")
     if cfg.init == "random":
         config = _hf_call(lambda: _auto_config(target, revision, cfg), cfg, hub=local is None)
-        model = _placed(_seeded_build(config, cfg, seed), placement)
+        model = placed(_seeded_build(config, cfg, seed), placement)
         source, known = f"random:{source}(seed={seed})", random_tokens(cfg)
     else:
         model = _from_pretrained(target, revision, cfg, hub=local is None, placement=placement)
@@ -305,20 +292,6 @@ def _torch_dtype(cfg: ModelConfig):
     return torch.float32 if cfg.dtype == "auto" else getattr(torch, cfg.dtype)
 
 
-def _placed(model, placement: Placement):
-    """``model`` moved to ``placement``'s device and cast to its dtype (where set)."""
-    if placement.device is None and placement.dtype is None:
-        return model
-    return model.to(device=placement.device, dtype=placement.dtype)
-
-
-def _device_map(placement: Placement) -> dict[str, Any]:
-    """``from_pretrained`` keywords that read the weights straight onto the placement's device."""
-    if placement.device is None or str(placement.device) == "cpu":
-        return {}
-    return {"device_map": {"": str(placement.device)}}
-
-
 def _seeded_build(config, cfg: ModelConfig, seed: int):
     """Build ``config`` with random weights drawn from ``seed``, leaving the global RNG as it was."""
     import torch
@@ -338,7 +311,7 @@ def _from_pretrained(target: str, revision: str | None, cfg: ModelConfig, hub: b
     from transformers import AutoModelForCausalLM
 
     kwargs: dict[str, Any] = {
-        **_device_map(placement),
+        **device_map(placement),
         "dtype": placement.dtype or _torch_dtype(cfg),
         "trust_remote_code": cfg.trust_remote_code,
         "weights_only": True,  # a pytorch_model.bin is unpickled as tensors only, never as code

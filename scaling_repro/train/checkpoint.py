@@ -32,7 +32,7 @@ import torch
 
 from scaling_repro.errors import UserError, one_line
 from scaling_repro.fileio import atomic_write_json
-from scaling_repro.train.distributed import whole_construction
+from scaling_repro.train.eval_weights import load_full_weights
 from scaling_repro.train.state_files import (
     STATE_FILE,
     WORLD_SIZE_KEY,
@@ -333,67 +333,6 @@ def save_best(accelerator, model, step: int, dev_loss: float, run_dir: Path) -> 
     return final
 
 
-def _load_full_weights(model: torch.nn.Module, directory: Path) -> None:
-    """Load a ``save_pretrained`` directory into ``model``'s own parameters, tensor by tensor,
-    on their device and in their dtype: no second copy of the model is built. Tied weights
-    are saved once and read once.
-
-    A checkpoint whose names differ from the model's (a class that renames keys when saving,
-    e.g. GPT-NeoX's ``embed_out``) is read through the model class's own loading instead, which
-    undoes the renames whatever the transformers version: a second copy, in the model's dtype."""
-    from safetensors import safe_open
-
-    files = sorted(directory.glob("*.safetensors"))
-    plan = _streaming_plan(model, files)
-    if plan is None:
-        _load_through_class(model, directory)
-        return
-    from safetensors import SafetensorError
-
-    try:
-        with torch.no_grad():
-            for file, names in plan.items():
-                with safe_open(str(file), framework="pt") as handle:
-                    for name, target in names:
-                        target.copy_(handle.get_tensor(name))
-    except (OSError, ValueError, RuntimeError, SafetensorError) as err:
-        raise DamagedCheckpointError(f"best checkpoint {directory}: {one_line(err)}") from None
-
-
-def _streaming_plan(model: torch.nn.Module, files: list[Path]) -> dict[Path, list[tuple[str, torch.Tensor]]] | None:
-    """Return, per safetensors file, (saved name, the model's tensor it loads into) for every
-    tensor of ``model``; None when the saved names are not the model's own (see
-    :func:`_load_full_weights`)."""
-    from safetensors import safe_open
-
-    where: dict[str, Path] = {}
-    for file in files:
-        with safe_open(str(file), framework="pt") as handle:
-            where.update((key, file) for key in handle.keys())
-    targets = model.state_dict(keep_vars=True)
-    if set(where) - set(targets):
-        return None
-    plan: dict[Path, list[tuple[str, torch.Tensor]]] = {}
-    loaded: set[int] = set()
-    for name, tensor in targets.items():
-        if name in where:
-            plan.setdefault(where[name], []).append((name, tensor))
-            loaded.add(id(tensor))
-    if any(id(tensor) not in loaded for tensor in targets.values()):
-        return None  # a tensor no saved name loads: renamed, or not saved
-    return plan
-
-
-def _load_through_class(model: torch.nn.Module, directory: Path) -> None:
-    dtype = next(model.parameters()).dtype
-    try:
-        with whole_construction():  # not partitioned by a ZeRO-3 config still set in this process
-            saved = type(model).from_pretrained(str(directory), config=model.config, dtype=dtype, weights_only=True)
-    except (OSError, ValueError, RuntimeError) as err:
-        raise DamagedCheckpointError(f"best checkpoint {directory}: {str(err).splitlines()[0]}") from None
-    model.load_state_dict(saved.state_dict(), strict=True)
-
-
 def load_best_weights(model: torch.nn.Module, directory: Path) -> dict[str, Any]:
     """Load the weights saved by :func:`save_best` into ``model`` (a plain or PEFT model, not
     wrapped) and return its best.json (step, dev_loss). The weights are copied into the
@@ -425,5 +364,5 @@ def load_best_weights(model: torch.nn.Module, directory: Path) -> dict[str, Any]
         if unexpected:
             raise RuntimeError(f"{directory}: adapter keys not in the model: {unexpected[:3]}")
         return info
-    _load_full_weights(model, directory)
+    load_full_weights(model, directory)
     return info

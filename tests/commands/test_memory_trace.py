@@ -58,15 +58,15 @@ def test_views_of_the_weights_are_not_counted_as_new_memory():
     import torch
     from torch._subclasses.fake_tensor import FakeTensorMode
 
-    from scaling_repro.launch.memory_trace import _fake_model, _peak
+    from scaling_repro.launch.memory_fake_run import fake_model, peak
 
     sizes = {}
     for depth in (2, 4):
         with FakeTensorMode(allow_non_fake_inputs=True):
-            model = _fake_model(dataclasses.replace(TINY, method="full", pet_size=0), depth, training=False)
+            model = fake_model(dataclasses.replace(TINY, method="full", pet_size=0), depth, training=False)
             ids = torch.zeros((1, 1), dtype=torch.long)
             with torch.no_grad():
-                sizes[depth] = _peak(lambda: model(input_ids=ids, use_cache=False), model)  # noqa: B023
+                sizes[depth] = peak(lambda: model(input_ids=ids, use_cache=False), model)  # noqa: B023
     weights_growth = sizes[4]["params"] - sizes[2]["params"]
     assert sizes[4]["total"] - sizes[2]["total"] == pytest.approx(weights_growth, rel=0.01)
 

@@ -10,7 +10,7 @@ from peft import LoraConfig, PromptTuningConfig, TaskType, get_peft_model
 import scaling_repro.models.nll as nll
 from scaling_repro.evaluate.perplexity import batch_nll, token_batches
 from scaling_repro.models.nll import output_head, predicted_tokens, target_nll_sum
-from scaling_repro.pipeline import drop_precision_wrapper
+from scaling_repro.train.eval_weights import drop_precision_wrapper
 from tests.evaluate.test_perplexity import EXAMPLES, batch_of, hand_nll, tiny_llama
 from tests.evaluate.test_perplexity import tokenizer as tokenizer  # noqa: F401  (the fixture)
 
