@@ -33,6 +33,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from scaling_repro.data.files import clean_examples
 from scaling_repro.data.types import Example
 from scaling_repro.errors import UserError
@@ -40,7 +42,7 @@ from scaling_repro.offline import datasets_offline
 
 log = logging.getLogger(__name__)
 
-Converter = Callable[[dict[str, list]], list[Example]]
+Converter = Callable[[Any], list[Example]]  # an Arrow table of rows -> their examples
 
 
 def offline() -> bool:
@@ -115,39 +117,82 @@ def require_columns(dataset: Any, columns: Sequence[str], where: str) -> None:
         raise UserError(f"{where} has no column {missing[0]!r}; its columns: {', '.join(dataset.column_names)}")
 
 
-def translation_converter(source_lang: str, target_lang: str, lang: str | None = None) -> Converter:
-    """Convert rows of a WMT-style ``translation`` column ({lang: text}) to examples."""
+def _texts(column: Any) -> list[str]:
+    """The values of an Arrow string column as Python strings, a null as ''."""
+    return [text or "" for text in column.to_pylist()]
 
-    def convert(batch: dict[str, list]) -> list[Example]:
-        return [Example(row.get(source_lang) or "", row.get(target_lang) or "", lang) for row in batch["translation"]]
+
+def translation_converter(source_lang: str, target_lang: str, lang: str | None = None) -> Converter:
+    """Convert rows (an Arrow table) of a WMT-style ``translation`` column ({lang: text}) to
+    examples; a language missing from the column gives empty texts."""
+
+    def convert(table: Any) -> list[Example]:
+        import pyarrow.compute as pc
+
+        column = table.column("translation")
+        present = {column.type.field(i).name for i in range(column.type.num_fields)}
+        sides = [
+            _texts(pc.struct_field(column, [name])) if name in present else [""] * len(column)
+            for name in (source_lang, target_lang)
+        ]
+        return [Example(src, tgt, lang) for src, tgt in zip(*sides)]
 
     return convert
 
 
 def column_converter(source_column: str, target_column: str, prefix: str = "", lang: str | None = None) -> Converter:
-    """Convert rows with a source and a target column to examples, prefixing the source."""
+    """Convert rows (an Arrow table) with a source and a target column to examples, prefixing
+    the source."""
 
-    def convert(batch: dict[str, list]) -> list[Example]:
-        return [
-            Example(prefix + (src or ""), tgt or "", lang)
-            for src, tgt in zip(batch[source_column], batch[target_column])
-        ]
+    def convert(table: Any) -> list[Example]:
+        sources, targets = _texts(table.column(source_column)), _texts(table.column(target_column))
+        return [Example(prefix + src, tgt, lang) for src, tgt in zip(sources, targets)]
 
     return convert
 
 
 @dataclass(frozen=True)
 class HubPool:
-    """A :class:`scaling_repro.data.sampling.Pool` over a hub dataset (rows read on demand)."""
+    """A :class:`scaling_repro.data.sampling.Pool` over a hub dataset: rows are gathered on
+    demand from the memory-mapped Arrow record batches, in ascending row order, a batch at a
+    time (``datasets``' own indexing gathers row by row in Python, several times slower)."""
 
     dataset: Any
     convert: Converter
 
+    def __post_init__(self) -> None:
+        batches = self.dataset.data.table.to_batches() if self.dataset._indices is None else None
+        starts = np.cumsum([0, *(len(batch) for batch in batches)]) if batches is not None else None
+        object.__setattr__(self, "_batches", batches)
+        object.__setattr__(self, "_starts", starts)
+
     def __len__(self) -> int:
         return len(self.dataset)
 
+    def _gather(self, rows: np.ndarray) -> Any:
+        """The rows ``rows`` (ascending) as one Arrow table."""
+        import pyarrow as pa
+
+        if self._batches is None:  # a selection or shuffle of a dataset: let datasets map the rows
+            return self.dataset.with_format("arrow")[rows.tolist()]
+        batch_of = np.searchsorted(self._starts, rows, side="right") - 1
+        bounds = np.flatnonzero(np.diff(batch_of)) + 1
+        parts = [
+            self._batches[int(batch_of[group[0]])].take(pa.array(rows[group] - self._starts[batch_of[group[0]]]))
+            for group in np.split(np.arange(len(rows)), bounds)
+        ]
+        return pa.Table.from_batches(parts, schema=self._batches[0].schema)
+
     def take(self, indices: Sequence[int]) -> list[Example]:
-        return self.convert(self.dataset[list(indices)]) if len(indices) else []
+        if not len(indices):
+            return []
+        wanted = np.asarray(indices, dtype=np.int64)
+        order = np.argsort(wanted, kind="stable")
+        examples = self.convert(self._gather(wanted[order]))
+        result: list[Example] = [examples[0]] * len(examples)
+        for at, example in zip(order.tolist(), examples):
+            result[at] = example
+        return result
 
     def fingerprint(self) -> str:
         # datasets' fingerprint of a dataset read from files hashes its cache files' paths and state

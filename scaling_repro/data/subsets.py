@@ -6,7 +6,8 @@ For a pool on disk (a hub dataset), :func:`stored_subset` keeps the subset's row
 skip counts, the examples' digest). The key hashes what decides the subset: the task, each
 pool's fingerprint and size, n, the seed and the sampling options. Rank 0 samples under the
 token cache's lock for that key (``<key>.lock``) and writes the folder under a temporary name,
-then renames it; the other ranks wait for it (rank 0 first takes the lock, so they block on it)
+then renames it; the other ranks wait for it (rank 0 first takes the lock, so they block on it; the token cache's
+copies are built by rank 0 the same way)
 and map its arrays, so no rank but one ever reads the pool's texts to sample. A rank that finds
 neither a copy nor rank 0 at work within :data:`MAIN_GRACE_SECONDS` samples itself under the
 lock (the subset is the same whoever samples it). A folder this process cannot write gets the
@@ -31,6 +32,7 @@ import shutil
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -46,6 +48,7 @@ FORMAT_VERSION = 1
 MAIN_GRACE_SECONDS = 120.0
 """How long a rank other than 0 waits for rank 0 to start sampling before it samples itself."""
 _POLL_SECONDS = 0.2
+T = TypeVar("T")
 _VIEW_CHUNK = 4096
 
 
@@ -152,37 +155,44 @@ def read_stored(directory: Path, key: str) -> SampledRows | None:
         return None
 
 
-def _main_is_at_work(lock: Path) -> bool:
-    """Return whether another process holds ``lock`` now (without waiting for it)."""
+def _lock_state(lock: Path) -> str:
+    """Return 'held' when another process holds ``lock`` now, 'free' when not (or it does not
+    exist yet), 'unusable' when this process cannot open it (a cache it may not write)."""
     try:
         with open(lock, "a") as handle:
             try:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                return True
+                return "held"
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-            return False
+            return "free"
+    except FileNotFoundError:
+        return "free"
     except OSError:
-        return False
+        return "unusable"
 
 
-def _wait_for_main(root: Path, key: str, grace: float) -> SampledRows | None:
-    """Return the subset rank 0 stores, waiting on its lock while it samples; None when rank 0
-    has not started within ``grace`` seconds (or stopped without storing it)."""
-    deadline = time.monotonic() + grace
-    lock = root / f"{key}.lock"
+def wait_for_main(lock: Path, find: Callable[[], T | None], grace: float | None = None) -> T | None:
+    """Return what ``find`` finds once rank 0 has built it under ``lock``, waiting on the lock
+    while rank 0 holds it; None when rank 0 has not taken it within ``grace`` seconds (or
+    released it without building). For ranks other than 0, so that rank 0 builds what every
+    rank then maps."""
+    deadline = time.monotonic() + (MAIN_GRACE_SECONDS if grace is None else grace)
     while True:
-        if _main_is_at_work(lock):
+        state = _lock_state(lock)
+        if state == "held":
             with locked(lock):
-                return read_stored(root / key, key)
-        found = read_stored(root / key, key)
+                return find()
+        found = find()
+        if state == "unusable":
+            return found
         if found is not None or time.monotonic() > deadline:
             return found
         time.sleep(_POLL_SECONDS)
 
 
 def stored_subset(
-    index_dir: str | Path, key: str, sample: Callable[[], SampledRows], *, grace: float = MAIN_GRACE_SECONDS
+    index_dir: str | Path, key: str, sample: Callable[[], SampledRows], *, grace: float | None = None
 ) -> SampledRows:
     """Return the subset stored as ``index_dir/key``, sampled by ``sample`` and stored first
     when there is none (by rank 0; see the module docstring for the other ranks and for a
@@ -190,9 +200,10 @@ def stored_subset(
     root = Path(index_dir).expanduser()
     found = read_stored(root / key, key)
     if found is None and not current_process().is_main:
-        found = _wait_for_main(root, key, grace)
+        found = wait_for_main(root / f"{key}.lock", lambda: read_stored(root / key, key), grace)
         if found is None:
-            log.warning("subset %s: rank 0 did not store it within %.0f s; sampling it here", key, grace)
+            waited = MAIN_GRACE_SECONDS if grace is None else grace
+            log.warning("subset %s: rank 0 did not store it within %.0f s; sampling it here", key, waited)
     if found is not None:
         log.info("subset %s: %d row numbers mapped from %s", key, len(found), root)
         return found

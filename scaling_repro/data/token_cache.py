@@ -50,9 +50,10 @@ import numpy as np
 
 from scaling_repro.data import collate
 from scaling_repro.data.collate import IGNORE_INDEX, EncodedExample
-from scaling_repro.data.subsets import locked
+from scaling_repro.data.subsets import locked, wait_for_main
 from scaling_repro.data.types import Example, TaskInfo, add_to_digest
 from scaling_repro.fileio import atomic_write_json, fsync_directory, make_temp_dir
+from scaling_repro.ranks import current_process
 
 log = logging.getLogger(__name__)
 
@@ -307,6 +308,13 @@ def open_arrays(directory: Path, key: str) -> EncodedView:
     return view
 
 
+def _open_or_none(directory: Path, key: str) -> EncodedView | None:
+    try:
+        return open_arrays(directory, key)
+    except CacheError:
+        return None
+
+
 def _build(root: Path, key: str, chunks: Iterable[list[EncodedExample]]) -> None:
     """Write a copy under a temporary name and rename it to ``root/key`` (replacing a bad one)."""
     for leftover in root.glob(f".{key}.*.tmp"):  # from a build that was killed
@@ -351,6 +359,11 @@ def cached_encoding(
         view = open_arrays(directory, key)
         log.info("%s %s: %d encoded examples from %s", info.name, split, len(view), directory)
         return view
+    if not current_process().is_main:  # rank 0 encodes; the others map its copy
+        found = wait_for_main(root / f"{key}.lock", partial(_open_or_none, directory, key))
+        if found is not None:
+            log.info("%s %s: %d encoded examples from %s", info.name, split, len(found), directory)
+            return found
     try:
         root.mkdir(parents=True, exist_ok=True)
         with locked(root / f"{key}.lock"):
