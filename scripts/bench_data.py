@@ -3,6 +3,7 @@
     python scripts/bench_data.py                          # 5M rows, the whole usable pool
     python scripts/bench_data.py --rows 1000000 --encode  # 1M rows, and encode the subset too
     python scripts/bench_data.py --dir /tmp/bench_data    # keep (and reuse) the generated task
+    python scripts/bench_data.py --rows 1000000 --dedupe  # drop repeated pairs (task.params.dedupe)
 
 It writes a local copy of ``wmt19_en_zh`` (parquet files laid out as ``wmt/wmt19`` on the hub,
 a ``translation`` column of {en, zh}) with ``--rows`` rows, ``--duplicates`` of them repeats of
@@ -117,7 +118,9 @@ def _task_config(args: argparse.Namespace):
 
     data = Path(args.dir)
     files = LocalFiles(dev=str(data / "dev.jsonl"), test={"newstest": str(data / "test.jsonl")})
-    params = {"short_pool": "whole_pool"} if args.subset is None else {}
+    params: dict = {"short_pool": "whole_pool"} if args.subset is None else {}
+    if args.dedupe:
+        params["dedupe"] = True
     return TaskConfig(
         name="wmt19_en_zh",
         data_dir=str(data),
@@ -201,6 +204,8 @@ def _run(args: argparse.Namespace, rank: int | None, extra: list[str]) -> subpro
     command = [sys.executable, __file__, "--child", "--dir", args.dir, "--rows", str(args.rows), *extra]
     if args.subset:
         command += ["--subset", str(args.subset)]
+    if args.dedupe:
+        command += ["--dedupe"]
     return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True)
 
 
@@ -226,6 +231,7 @@ def main() -> None:
     parser.add_argument("--duplicates", type=float, default=0.05, help="share of rows repeating an earlier pair")
     parser.add_argument("--empty", type=float, default=0.001, help="share of rows with an empty target")
     parser.add_argument("--encode", action="store_true", help="also encode the subset into the token cache")
+    parser.add_argument("--dedupe", action="store_true", help="task.params.dedupe=true (drop repeated pairs)")
     parser.add_argument("--dir", default=None, help="where the task and caches go (default: a temporary folder)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
