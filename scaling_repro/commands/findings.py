@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import textwrap
 
 from scaling_repro.commands.common import add_command, coverage_level
 from scaling_repro.commands.figure import RESULTS_HELP, add_results_args, experiment_pairs
@@ -13,14 +14,14 @@ def register(subparsers) -> None:
         subparsers,
         "findings",
         "judge the paper's seven findings on a results directory, per task",
-        """
+        textwrap.dedent("""
         For every task with a model-size experiment per method, fits the paper's laws (with
         bootstrap replicates that resample each point's seeds and the fitting points) and prints
         each finding's verdict (reproduced / not reproduced / inconclusive / not testable) with
         one line of why. The criteria are stated in findings.md (`scaling-repro report` writes
         it); --json writes every verdict with its numbers. Experiments are found from the
-        records' factors, as for figures.
-        """
+        records' factors, as for figures. How each finding is judged: docs/findings.md.
+        """)
         + RESULTS_HELP,
         """
         scaling-repro findings --results runs
