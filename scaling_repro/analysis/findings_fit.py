@@ -103,14 +103,14 @@ def fit_test(analysis: StudyAnalysis, fit: LawFit) -> FitTest:
 def gate(analysis: StudyAnalysis, method: str, factors: tuple[str, ...]) -> str | None:
     """Return why the laws of ``method`` on ``factors`` do not pass the fit test, or None when they all pass."""
     reasons = []
-    for factor in factors:
+    for factor in dict.fromkeys(factors):
         fit = _fit(analysis, method, factor)
         if fit is None:
             continue
         test = fit_test(analysis, fit)
         if test.state != "agree":
             word = {"contra": "fails", "unclear": "does not clearly pass", "untested": "cannot take"}[test.state]
-            reasons.append(f"{factor} law {word} the fit test ({test.text})")
+            reasons.append(f"{METHOD_NAMES[method]} {factor} law {word} the fit test ({test.text})")
     return "; ".join(reasons) or None
 
 
