@@ -240,7 +240,8 @@ def sample_rows(
             usable = f" ({walk.empty} empty and {walk.duplicate} duplicate ones skipped)"
             raise UserError(_short_message(field, n or 0, pool_name, total, usable, dedupe))
     else:
-        for key in language_schedule(sizes, n):
+        positions = np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int8)
+        for at, key in enumerate(language_schedule(sizes, n)):
             items = walks[key].take(1)
             if not items:
                 walk = walks[key]
@@ -249,7 +250,9 @@ def sample_rows(
                     raise UserError(_short_message(field, n, pool_name, len(walk.pool), usable, dedupe))
                 whole = sample_rows(pools, None, seed, field=field, pool_name=pool_name, dedupe=dedupe)
                 return _whole_pool(whole, field, n, pool_name)
-            keep(keys.index(key), items)
+            add_to_digest(digest, items[0][1])
+            positions[0][at], positions[1][at] = items[0][0], keys.index(key)
+        row_parts, pool_parts = [positions[0]], [positions[1]]
     empty = sum(w.empty for w in walks.values())
     duplicate = sum(w.duplicate for w in walks.values())
     if empty or duplicate:
