@@ -6,12 +6,12 @@ For a pool on disk (a hub dataset), :func:`stored_subset` keeps the subset's row
 skip counts, the examples' digest). The key hashes what decides the subset: the task, each
 pool's fingerprint and size, n, the seed and the sampling options. Rank 0 samples under the
 token cache's lock for that key (``<key>.lock``) and writes the folder under a temporary name,
-then renames it; the other ranks wait for it (rank 0 first takes the lock, so they block on it; the token cache's
-copies are built by rank 0 the same way)
-and map its arrays, so no rank but one ever reads the pool's texts to sample. A rank that finds
-neither a copy nor rank 0 at work within :data:`MAIN_GRACE_SECONDS` samples itself under the
-lock (the subset is the same whoever samples it). A folder this process cannot write gets the
-subset sampled in memory, as before.
+then renames it; the other ranks wait for it (rank 0 takes the lock first, so they block on it)
+and map its arrays, so no rank but one ever reads the pool's texts to sample. The token cache's
+copies are built by rank 0 the same way (:func:`wait_for_main`). A rank that finds neither a
+copy nor rank 0 at work within :data:`MAIN_GRACE_SECONDS` samples itself under the lock (the
+subset is the same whoever samples it). A folder this process cannot write gets the subset
+sampled in memory, as before.
 
 :class:`SubsetView` is the train split itself: a read-only sequence that reads its examples
 from the pools on demand, a chunk at a time, and carries the digest the token cache's key
@@ -203,7 +203,8 @@ def stored_subset(
         found = wait_for_main(root / f"{key}.lock", lambda: read_stored(root / key, key), grace)
         if found is None:
             waited = MAIN_GRACE_SECONDS if grace is None else grace
-            log.warning("subset %s: rank 0 did not store it within %.0f s; sampling it here", key, waited)
+            message = "subset %s: not stored by rank 0 (not started within %.0f s, or failed): sampling it here"
+            log.warning(message, key, waited)
     if found is not None:
         log.info("subset %s: %d row numbers mapped from %s", key, len(found), root)
         return found
