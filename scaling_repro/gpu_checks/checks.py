@@ -55,7 +55,8 @@ def default_scratch() -> Path | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the checks and write the report; return the exit code (2: no GPU without --smoke)."""
+    """Run the checks and write the report; return the exit code: 0, 1 when a check raised
+    (its row says error), 2 without a GPU and without --smoke. FAIL rows are findings: 0."""
     parser = argparse.ArgumentParser(
         prog="gpu_check.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -93,4 +94,4 @@ def main(argv: list[str] | None = None) -> int:
             row = run_check(name, check, ctx, report)
             print(f"[{time.perf_counter() - started:6.1f}s] {name}: {row.status}", flush=True)
     print(f"report: {args.out / MARKDOWN_FILE}")
-    return 0
+    return 1 if any(row.errored for row in report.rows) else 0

@@ -4,8 +4,9 @@ activation checkpointing and a resumable checkpoint, then the reload ``run_spec`
 before evaluating, with device memory before and after each stage.
 
 What must hold: every parameter is partitioned when built, the step checkpoint is written,
-the reloaded model gives the trainer's best dev loss, and after the reload the device holds
-about one copy of the reloaded model (not also the engine's buffers).
+the reloaded model gives the trainer's best dev loss, and after the reload no DeepSpeed engine
+is left alive (counted on the CPU too) and the device holds about one copy of the reloaded
+model (not also the engine's partitions and optimizer state).
 """
 
 from __future__ import annotations
@@ -34,6 +35,16 @@ def write_pretrained(folder, config_name: str, vocab: int) -> str:
     write_tokenizer(folder, vocab)
     write_checkpoint_meta(folder, CheckpointMeta(config_name=config_name, pretrain_tokens=0))
     return str(folder)
+
+
+def live_engines() -> int:
+    """Return how many DeepSpeed engines are still alive (referenced) in this process."""
+    import gc
+
+    from deepspeed import DeepSpeedEngine
+
+    gc.collect()
+    return sum(isinstance(obj, DeepSpeedEngine) for obj in gc.get_objects())
 
 
 def zero3() -> Check:
@@ -78,6 +89,7 @@ def zero3() -> Check:
             best_dev_loss=trained.best_dev_loss,
         )
         reload_for_evaluation(run, trained)
+        figures["engines_alive_after_reload"] = live_engines()
         reloaded = list(run.model.parameters())
         model_bytes = sum(p.numel() * p.element_size() for p in reloaded)
         figures.update(
@@ -97,6 +109,8 @@ def zero3() -> Check:
             problems.append(
                 f"the reloaded model's dev loss is {figures['reloaded_dev_loss']:.4f}, not {trained.best_dev_loss:.4f}"
             )
+        if figures["engines_alive_after_reload"]:
+            problems.append("a DeepSpeed engine is still referenced after the reload (its state stays allocated)")
         after = figures["after_reload_GiB"]
         if after is not None and after > 1.25 * gib(model_bytes) + 0.5:
             problems.append(f"{after} GiB held after the reload, for a {gib(model_bytes)} GiB model")

@@ -18,7 +18,7 @@ ALLOWED_SKIPS = ("skipped: needs CUDA", "skipped: deepspeed is not importable")
 
 
 @pytest.mark.slow
-def test_smoke_run_writes_a_row_for_every_check_and_none_errors(tmp_path):
+def test_smoke_run_writes_a_row_for_every_check_and_none_errors_or_skips_what_a_cpu_can_run(tmp_path):
     done = subprocess.run(
         [sys.executable, str(REPO / "scripts" / "gpu_check.py"), "--smoke", "--out", str(tmp_path)],
         capture_output=True,
@@ -28,12 +28,9 @@ def test_smoke_run_writes_a_row_for_every_check_and_none_errors(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     rows = json.loads((tmp_path / JSON_FILE).read_text())["rows"]
     assert [row["name"] for row in rows] == list(CHECKS)
-    bad = {
-        row["name"]: row["status"]
-        for row in rows
-        if row["status"] != "ok" and not row["status"].startswith(ALLOWED_SKIPS)
-    }
-    assert not bad, bad
+    # A FAIL row is a finding about the code under check (what the report is for), not a broken check.
+    broken = {r["name"]: r["status"] for r in rows if r["status"].startswith(("error", "skipped"))}
+    assert all(status.startswith(ALLOWED_SKIPS) for status in broken.values()), broken
     markdown = (tmp_path / MARKDOWN_FILE).read_text()
     assert all(f"| {name} |" in markdown for name in CHECKS)
 
