@@ -35,7 +35,7 @@ def cost_basis(plan: StudyPlan, out_dir: Path | None = None) -> CostBasis:
         if measured is not None:
             return CostBasis(measured, f"measured ({out_dir / TOKENS_FILE})")
     if plan.cost.tokens_per_example is None:
-        return CostBasis(None, "the task's length cap (an upper bound; the plan assumes no value)")
+        return CostBasis(None, "the task's length cap (an upper bound: the plan assumes no tokens per example)")
     return CostBasis(plan.cost.tokens_per_example, plan.cost.source or "assumed by the plan")
 
 
@@ -181,7 +181,10 @@ def format_plan(
     from scaling_repro.launch.cost import CostAssumptions
 
     est = estimate(plan, specs, basis)
-    tokens = f"{basis.tokens_per_example:g}" if basis.tokens_per_example else "length cap"
+    if basis.tokens_per_example is None:
+        tokens = f"training examples at {basis.source}"
+    else:
+        tokens = f"{basis.tokens_per_example:g} real tokens per training example ({basis.source})"
     lines = [
         f"Plan {plan.name}: {est.total_runs} finetuning runs, "
         f"{len(plan.models)} pretrained + {len(plan.hub_models)} hub base models; runs on {execution_text}",
@@ -198,7 +201,7 @@ def format_plan(
         f"  {'total':<24} {'':<7} {est.total_runs:>5} {est.total_hours:>13.2f}{within}",
         "",
         f"GPU-hours are estimates (H100-hours), not measurements: the trainer's cost model at "
-        f"{CostAssumptions().describe()}, {tokens} real tokens per training example ({basis.source}); "
+        f"{CostAssumptions().describe()}, {tokens}; "
         "test, decoding and zero-shot evaluation not counted.",
     ]
     if sizes:

@@ -109,3 +109,17 @@ def test_a_measured_tokens_per_example_replaces_the_plan_s_assumption(tmp_path):
     (tmp_path / "tokens_per_example.json").write_text('{"tokens_per_example": 45.0}')
     assert cost_basis(plan, tmp_path).tokens_per_example == 45.0
     assert cost_basis(plan).tokens_per_example == plan.cost.tokens_per_example
+
+
+def test_inline_recipes_are_written_as_files_that_expand_to_the_plan_s_runs(tmp_path):
+    from scaling_repro.config.sweep import load_runs
+    from scaling_repro.reproduce.plan_runs import write_inline_recipes
+
+    plan = load_plan(plan_path("pythia", size="small"))
+    written = write_inline_recipes(plan, tmp_path)
+    assert [p.name for p in written] == [f"pythia-small-{name}.yaml" for name in plan.finetune]
+    from_files = {spec.run_id for path in written for spec in load_runs(path).runs}
+    assert from_files == {spec.run_id for spec, _ in load_finetune_specs(plan)}
+    stamps = [p.stat().st_mtime_ns for p in written]
+    write_inline_recipes(plan, tmp_path)
+    assert [p.stat().st_mtime_ns for p in written] == stamps  # unchanged files are left as they are
