@@ -51,7 +51,7 @@ def test_findings_md_gives_a_verdict_for_each_of_the_seven_findings(quick_study)
     out, _, _ = quick_study
     text = (out / "report" / "findings.md").read_text()
     verdicts = re.findall(
-        r"^Verdict: \*\*(reproduced|not reproduced|inconclusive|not testable)\*\*\.$", text, re.MULTILINE
+        r"^Verdict: \*\*(reproduced|not reproduced|inconclusive|not testable)( \(.+\))?\*\*\.$", text, re.MULTILINE
     )
     assert len(verdicts) == 7
     assert text.count("Criterion: ") == 7
