@@ -95,7 +95,11 @@ def _plan_text(plan, path: Path, out_dir: Path | None, execution, size: str | No
     specs = load_finetune_specs(plan)
     sizes = size_estimates(path) or None
     current = size or ("small" if sizes and path.stem.endswith("_small") else None)
-    return format_plan(plan, specs, cost_basis(plan, out_dir), execution.describe(), sizes, current)
+    where = execution.describe()
+    if execution.backend == "slurm":
+        arrays = {(str(recipe), spec.launch.model_dump_json()) for spec, recipe in specs}
+        where += f"; {len(arrays)} array jobs (one per recipe and launch section)"
+    return format_plan(plan, specs, cost_basis(plan, out_dir), where, sizes, current)
 
 
 def _targets_text(plan, wall: float, memory: int | None) -> str:

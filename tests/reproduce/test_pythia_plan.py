@@ -123,3 +123,11 @@ def test_inline_recipes_are_written_as_files_that_expand_to_the_plan_s_runs(tmp_
     stamps = [p.stat().st_mtime_ns for p in written]
     write_inline_recipes(plan, tmp_path)
     assert [p.stat().st_mtime_ns for p in written] == stamps  # unchanged files are left as they are
+
+
+def test_dry_run_on_slurm_names_the_array_jobs_it_would_submit(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["reproduce", "pythia", "--size", "full", "--backend", "slurm", "--dry-run"]) == 0
+    printed = capsys.readouterr().out
+    # 8 recipes, and FMT's model-size recipe in two launch sections (1 and 2 GPUs)
+    assert "Slurm array jobs (slurm), submitit folder slurm/; 9 array jobs" in printed
