@@ -38,6 +38,7 @@ from scaling_repro.models.load import AS_RECIPE, LoadedModel, Placement, load_ba
 from scaling_repro.ranks import current_process, is_main_process
 from scaling_repro.results import RunDir, RunRecord, UnreadableResult, new_record
 from scaling_repro.train import eval_weights
+from scaling_repro.train.checkpoint_policy import drop_step_checkpoints
 from scaling_repro.train.eval_weights import evaluation_device
 from scaling_repro.train.metrics_log import LOG_FILE
 
@@ -91,7 +92,7 @@ def prepare(spec: RunSpec, *, for_training: bool = False, placement: Placement =
     """
     from scaling_repro.train.distributed import sharded_construction
 
-    task = load_task(spec.task, zero_shot=spec.eval.zero_shot)
+    task = load_task(spec.task, zero_shot=spec.eval.zero_shot, index_dir=token_cache_dir(spec))
     shard = for_training and spec.model.init == "pretrained"
     with sharded_construction(spec.train.deepspeed if shard else None, spec.train.precision) as sharded:
         base, method = load_model(spec, placement)
@@ -298,9 +299,8 @@ def run_spec(spec: RunSpec, sweep_source: Path | None = None) -> RunRecord:
     )
     if is_main_process():
         path = run_dir.write_result(record)
-        log.info(
-            "run %s done: test loss %s, best step %s -> %s", spec.run_id, _fmt(record.test_loss), record.best_step, path
-        )
+        log.info("run %s done: test loss %s -> %s", spec.run_id, _fmt(record.test_loss), path)
+        drop_step_checkpoints(run_dir.path)  # a finished run never resumes; its best weights stay
     return record
 
 

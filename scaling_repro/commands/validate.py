@@ -182,11 +182,13 @@ def is_pretrain_recipe(data: dict[str, Any]) -> bool:
 
 
 def is_study_plan(data: dict[str, Any]) -> bool:
-    """A study plan (``scaling-repro reproduce``) names a ``pretrain_recipe`` and ``finetune`` recipes."""
-    return "pretrain_recipe" in data and "finetune" in data
+    """A study plan (``scaling-repro reproduce``) names its base models (a ``pretrain_recipe`` or
+    ``hub_models``) and ``finetune`` recipes."""
+    return ("pretrain_recipe" in data or "hub_models" in data) and "finetune" in data
 
 
 def _validate_study(args: argparse.Namespace, assumptions: CostAssumptions) -> int:
+    import dataclasses
     from collections import Counter
 
     from scaling_repro.launch.cost import gpu_hours, pretrain_gpu_hours
@@ -196,6 +198,8 @@ def _validate_study(args: argparse.Namespace, assumptions: CostAssumptions) -> i
     if args.overrides:
         raise UserError(f"{args.recipe} is a study plan; overrides ({' '.join(args.overrides)}) apply to recipes only")
     plan = load_plan(args.recipe)
+    if plan.cost.tokens_per_example is not None and assumptions.tokens_per_example is None:
+        assumptions = dataclasses.replace(assumptions, tokens_per_example=plan.cost.tokens_per_example)
     specs = load_finetune_specs(plan)
     counts = Counter(recipe for _, recipe in specs)
     for recipe in counts:
@@ -209,7 +213,7 @@ def _validate_study(args: argparse.Namespace, assumptions: CostAssumptions) -> i
     _print_table(["part", "what", "gpu_h"], rows)
     print(
         f"estimated GPU-hours: {_hours(pretrain + sum(hours.values()))} at {assumptions.describe()} "
-        f"(pretraining {_hours(pretrain)}); the plan is run on CPU by `scaling-repro reproduce`"
+        f"(pretraining {_hours(pretrain)}); `scaling-repro reproduce ... --dry-run` prints the plan in full"
     )
     return 0
 

@@ -60,6 +60,7 @@ from scaling_repro.models.pretrain_tokens import (
     random_tokens,
     resolve_pretrain_tokens,
 )
+from scaling_repro.offline import hub_offline
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -343,7 +344,7 @@ def _hint(cfg: ModelConfig, reason: str, hub: bool) -> str:
         return "convert it where you trust its source (load it and `save_pretrained` to safetensors)"
     if not hub:
         return ""
-    offline = any(os.environ.get(v) == "1" for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+    offline = hub_offline()
     revision = f" --revision {cfg.revision}" if cfg.revision else ""
     subdir = f"DIR/{cfg.revision}" if cfg.revision else "DIR"
     keep = " and keep model.revision (a local directory's revision is its subfolder)" if cfg.revision else ""

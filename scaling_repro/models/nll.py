@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
 from scaling_repro.data.collate import IGNORE_INDEX
+from scaling_repro.data.packing import VARLEN_KEYS
 
 CE_CHUNK_ELEMENTS = 2**28
 """Logits (positions x vocabulary) above which the loss is computed in chunks: 1 GiB of fp32,
@@ -90,6 +91,8 @@ def token_nll_sum(
     labels = batch["labels"]
     packed = "attention_mask" not in batch
     inputs = {"position_ids": batch["position_ids"]} if packed else {"attention_mask": batch["attention_mask"]}
+    # a flash-attention packed row's example bounds, computed on the CPU (else every layer derives them)
+    inputs.update({key: batch[key] for key in VARLEN_KEYS if key in batch})
     keep: torch.Tensor | int = 0  # Hugging Face's "all positions"
     if keep_logits:
         keep = batch.get("logits_to_keep")
@@ -153,6 +156,8 @@ def target_nll_sum(
 
     packed = "attention_mask" not in batch
     inputs = {"position_ids": batch["position_ids"]} if packed else {"attention_mask": batch["attention_mask"]}
+    # a flash-attention packed row's example bounds, computed on the CPU (else every layer derives them)
+    inputs.update({key: batch[key] for key in VARLEN_KEYS if key in batch})
     handle = head.register_forward_pre_hook(gather_predicting)
     try:
         logits = model(input_ids=batch["input_ids"], use_cache=False, **inputs).logits

@@ -151,9 +151,9 @@ def finding_needs(coverage: dict[str, dict[str, int]]) -> list[tuple[str, str, b
             axis("full", "model_size") and any(axis(m, "model_size") for m in pet),
         ),
         (
-            "5 PET: alpha > beta",
-            "a PET method on the model-size or pretraining-data axis",
-            any(axis(m, f) for m in pet for f in ("model_size", "pretrain_data")),
+            "5 PET's alpha / beta above FMT's",
+            "FMT and a PET method on the model-size or pretraining-data axis",
+            any(axis("full", f) and axis(m, f) for m in pet for f in ("model_size", "pretrain_data")),
         ),
         (
             "6 critical data sizes",

@@ -266,7 +266,12 @@ def _count_step(run: Session, counts: StepCounts) -> None:
     state.tokens_seen += counts.tokens
     state.target_tokens_seen += counts.target_tokens
     state.timed_tokens += counts.tokens
-    state.timed_flops += run.flops.training_flops(counts.tokens, counts.squared_lengths, counts.examples)
+    state.timed_flops += run.flops.training_flops(
+        counts.tokens,
+        counts.squared_lengths,
+        counts.examples,
+        logit_positions=counts.target_tokens if run.keep_logits else None,  # the LM head runs where logits are kept
+    )
 
 
 def _read_loss(run: Session, pending: PendingLoss, progress: tqdm) -> None:

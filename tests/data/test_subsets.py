@@ -75,6 +75,7 @@ def test_rank_0_samples_once_and_the_other_rank_maps_its_rows(hub_dir, tmp_path)
 
 def test_a_later_run_maps_the_stored_subset_without_sampling(hub_dir, tmp_path, caplog):
     first = load_task(_cfg(hub_dir, tmp_path, train_examples=12))
+    caplog.clear()  # the first load's lines, captured where an earlier test left INFO on
     with caplog.at_level(logging.INFO, logger="scaling_repro.data.subsets"):
         again = load_task(_cfg(hub_dir, tmp_path, train_examples=12))
     assert "row numbers mapped" in caplog.text and "sampled in" not in caplog.text

@@ -28,9 +28,15 @@ def rel(path: Path) -> str:
 
 
 def extends_chain(path: Path) -> set[Path]:
-    """Every file ``path`` extends, directly or through its parents."""
-    parents = read_yaml(path).get("extends") or []
-    parents = [parents] if isinstance(parents, str) else parents
+    """Every file ``path`` extends, directly or through its parents (a study plan's inline
+    finetuning recipes included)."""
+    data = read_yaml(path)
+    parents = data.get("extends") or []
+    parents = [parents] if isinstance(parents, str) else list(parents)
+    finetune = data.get("finetune") or []
+    for inline in (r for r in (finetune.values() if isinstance(finetune, dict) else finetune) if isinstance(r, dict)):
+        extended = inline.get("extends") or []
+        parents += [extended] if isinstance(extended, str) else extended
     found: set[Path] = set()
     for parent in parents:
         resolved = (path.parent / parent).resolve()
