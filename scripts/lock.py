@@ -36,8 +36,9 @@ ROOT = Path(__file__).resolve().parent.parent
 LOCK = ROOT / "requirements" / "lock.txt"
 LOCK_CPU = ROOT / "requirements" / "lock-cpu.txt"
 TORCH = "2.13.0"  # the CPU wheel the test machines carry
-# Extras resolved into the lock. deepspeed is left out: it builds against the local CUDA
-# toolkit, so the cluster's own build is the one to use.
+# Extras resolved into the lock. `dev` carries DeepSpeed for the ZeRO tests on CPU (its sdist
+# builds no ops there); a GPU cluster installs its own build against its CUDA toolkit
+# (`pip install --no-build-isolation 'deepspeed>=0.16.4'`), which the lock does not pin.
 LOCKED_EXTRAS = ("dev", "slurm")
 HEADER = """\
 # {what}
