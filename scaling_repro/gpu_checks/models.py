@@ -29,7 +29,7 @@ def build(
 
 def device() -> torch.device:
     """Return the device the stages train and evaluate on here (the pipeline's choice)."""
-    from scaling_repro.pipeline import evaluation_device
+    from scaling_repro.train.eval_weights import evaluation_device
 
     return evaluation_device()
 

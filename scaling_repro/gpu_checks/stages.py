@@ -33,10 +33,11 @@ def fresh_model(spec: RunSpec, dtype: torch.dtype) -> torch.nn.Module:
     """Return the run's model as the pipeline loads it for evaluation (base + method, whole,
     on the evaluation device, in ``dtype``), before any trained weights are loaded into it."""
     from scaling_repro import pipeline
-    from scaling_repro.models.load import Placement
+    from scaling_repro.models.placement import Placement
     from scaling_repro.train.distributed import whole_construction
+    from scaling_repro.train.eval_weights import evaluation_device
 
-    placement = Placement(pipeline.evaluation_device(), dtype)
+    placement = Placement(evaluation_device(), dtype)
     with whole_construction():
         _, method = pipeline.load_model(spec, placement)
     return method.model.to(placement.device)  # PET parameters PEFT added on the CPU
