@@ -205,7 +205,25 @@ def train(
             timer.saved()
     _close(run, progress)
     state.wall_seconds = time.perf_counter() - session_start
-    return _result(run, started)
+    result = _result(run, started)
+    _release_engine(run)
+    return result
+
+
+def _release_engine(run: Session) -> None:
+    """Free a DeepSpeed engine once training is over: evaluation reads the best weights into a
+    fresh model, and the engine's partitions and optimizer state must not stay on the device
+    (its forward hooks and Accelerate's references would keep it alive)."""
+    engine = run.model
+    if not hasattr(engine, "destroy"):  # DeepSpeedEngine only
+        return
+    engine.destroy()
+    for name in ("module_forward_pre_hook", "module_forward_post_hook"):  # left on the module by destroy()
+        handle = getattr(engine, name, None)
+        if handle is not None:
+            handle.remove()
+            setattr(engine, name, None)
+    run.accelerator.free_memory()
 
 
 def train_step(run: Session, data: TrainData, indices: list[int], counts: StepCounts) -> torch.Tensor:
