@@ -3,7 +3,7 @@
 Paper (Zhang et al. 2024, Sec. 2): Adafactor with a fixed learning rate per method (no
 relative step, no parameter scaling) and a cosine decay. AdamW is the alternative a recipe
 may choose (``train.optimizer: adamw``); it trains the tiny pretraining ladder better than
-Adafactor (measured, docs/tiny_study.md).
+Adafactor (measured, docs/tiny_study_history.md).
 """
 
 from __future__ import annotations
