@@ -55,8 +55,11 @@ def test_evaluate_of_an_unreadable_spec_json_is_a_one_line_error(recipe, capsys)
 
 
 @pytest.mark.slow
-def test_run_with_a_truncated_checkpoint_restarts_with_a_warning_naming_the_file(recipe, caplog):
+def test_run_with_a_truncated_checkpoint_restarts_with_a_warning_naming_the_file(recipe, caplog, monkeypatch):
+    # killed after its last step checkpoint, before result.json (a finished run drops its step checkpoints)
+    monkeypatch.setattr("scaling_repro.pipeline.drop_step_checkpoints", lambda run_dir: 0)
     run_dir = finished_run(recipe)
+    monkeypatch.undo()
     (run_dir / RESULT_FILE).unlink()
     (damaged,) = checkpoint_dir(run_dir).glob("step-*/model.safetensors")
     damaged.write_bytes(damaged.read_bytes()[:1000])

@@ -78,8 +78,12 @@ def test_an_example_longer_than_the_token_cap_is_a_batch_of_its_own():
 def test_the_float32_output_wrapper_comes_off_the_trained_model(tokenizer):
     from accelerate import Accelerator
 
+    from scaling_repro.train.distributed import reset_accelerator_state
+
     model = tiny_llama(len(tokenizer))
+    reset_accelerator_state()  # another test may have set up Accelerate in this process already
     Accelerator(mixed_precision="bf16", cpu=True).prepare(model)
+    reset_accelerator_state()
     _, batch = batch_of(tokenizer, EXAMPLES[:1])
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
         assert model(input_ids=batch["input_ids"]).logits.dtype == torch.float32  # Accelerate's wrapper
