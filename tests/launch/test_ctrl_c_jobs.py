@@ -28,6 +28,8 @@ def sweep(recipe) -> subprocess.Popen:
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
+        # a shell's background job (`cmd &`) ignores SIGINT, and a child inherits that: a terminal's does not
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 

@@ -41,7 +41,12 @@ def first(tmp_path):
     out = tmp_path / "study"
     env = {**os.environ, "PYTHONPATH": pythonpath()}
     process = subprocess.Popen(
-        [sys.executable, "-c", FIRST, str(out)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        [sys.executable, "-c", FIRST, str(out)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        # a shell's background job (`cmd &`) ignores SIGINT, and a child inherits that: a terminal's does not
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 120
     while not (out / "started").exists():
