@@ -9,6 +9,7 @@ from scaling_repro.analysis import FittedResults
 from scaling_repro.analysis.judge import judge_results
 from scaling_repro.analysis.synthetic import write_synthetic_results
 from scaling_repro.config.analysis_settings import AnalysisSettings
+from tests.helpers.paper_laws import contradicting_laws
 
 pytestmark = pytest.mark.slow
 SETTINGS = AnalysisSettings(bootstrap=40)
@@ -33,23 +34,6 @@ def test_the_paper_s_laws_reproduce_findings_1_to_5(paper_verdicts, task):
 def test_the_paper_s_zero_shot_finding_reproduces_on_translation_and_is_not_testable_on_mlsum(paper_verdicts):
     assert paper_verdicts["wmt14_en_de"][7] == paper_verdicts["wmt19_en_zh"][7] == "reproduced"
     assert paper_verdicts["mlsum"][7] == "not testable"  # MLSum has no zero-shot directions
-
-
-def contradicting_laws() -> dict:
-    """En-De laws against findings 2-4: alpha_p > alpha_m, |alpha_t| = 0.05, beta_FMT < beta_PET."""
-    coefficient = {"full": 1.5, "prompt": 18.0, "lora": 18.0}  # of Df^-beta at 1B, final checkpoint, default PET
-    beta = {"full": 0.1, "prompt": 0.4, "lora": 0.4}
-    anchors = {"model_size": (1e9, 0.05), "pretrain_data": (283e9, 0.3), "pet_size": (None, 0.05)}
-    laws = {}
-    for method in ("full", "prompt", "lora"):
-        column = {}
-        for factor, (x0, alpha) in anchors.items():
-            x0 = x0 or {"prompt": 100, "lora": 4}.get(method)
-            if x0 is None:
-                continue
-            column[factor] = {"A": coefficient[method] * x0**alpha, "alpha": alpha, "beta": beta[method], "E": 0.6}
-        laws[("wmt14_en_de", method)] = column
-    return laws
 
 
 @pytest.fixture(scope="module")

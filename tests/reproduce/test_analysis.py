@@ -16,6 +16,7 @@ from scaling_repro.analysis.synthetic import write_synthetic_results
 from scaling_repro.config.study_plan import AnalysisSettings
 from scaling_repro.errors import UserError
 from scaling_repro.results import RunRecord
+from tests.helpers.paper_laws import contradicting_laws
 
 NOISE = 0.003
 
@@ -68,24 +69,6 @@ def test_every_finding_comes_out_reproduced_on_results_from_the_paper_s_laws(pap
     assert verdicts == {n: "reproduced" for n in range(1, 8)}
 
 
-def _contradicting_laws() -> dict:
-    """En-De laws against findings 2-6: alpha_p > alpha_m, beta_FMT < beta_PET, PET alpha < beta,
-    |alpha_t| = 0.05, and FMT better than PET at small Df (no PET -> FMT switch)."""
-    coefficient = {"full": 1.5, "prompt": 18.0, "lora": 18.0}  # of Df^-beta at 1B, final checkpoint, default PET
-    beta = {"full": 0.1, "prompt": 0.4, "lora": 0.4}
-    anchors = {"model_size": (1e9, 0.05), "pretrain_data": (283e9, 0.3), "pet_size": (None, 0.05)}
-    laws = {}
-    for method in ("full", "prompt", "lora"):
-        column = {}
-        for factor, (x0, alpha) in anchors.items():
-            x0 = x0 or {"prompt": 100, "lora": 4}.get(method)
-            if x0 is None:
-                continue
-            column[factor] = {"A": coefficient[method] * x0**alpha, "alpha": alpha, "beta": beta[method], "E": 0.6}
-        laws[("wmt14_en_de", method)] = column
-    return laws
-
-
 @pytest.fixture(scope="module")
 def contradicting_analysis(tmp_path_factory):
     root = tmp_path_factory.mktemp("contradicting-law-results")
@@ -97,7 +80,7 @@ def contradicting_analysis(tmp_path_factory):
         seed=2,
         baselines=False,
         metrics={"wmt14_en_de": ("chrf",)},
-        laws=_contradicting_laws(),
+        laws=contradicting_laws(),
     )
     return analyse(FittedResults(results.records, holdout=HOLDOUT), AnalysisSettings(bootstrap=20), fingerprint="y")
 
