@@ -29,6 +29,7 @@ from scaling_repro.analysis import paired, published
 from scaling_repro.analysis.experiments import METHOD_NAMES
 from scaling_repro.analysis.findings_critical import finding_6
 from scaling_repro.analysis.findings_fit import finding_1, gate
+from scaling_repro.analysis.findings_fit import multiplicative_fit as _fit
 from scaling_repro.analysis.findings_zero_shot import finding_7
 from scaling_repro.analysis.reproduction import StudyAnalysis
 from scaling_repro.analysis.verdicts import VERDICTS, Finding, Verdict, combine, judge
@@ -38,11 +39,6 @@ from scaling_repro.fit import LawFit
 E_AT_BOUND = 1e-9  # E is bounded below by 0; at or below this it sits at the bound
 
 __all__ = ["FINDINGS", "VERDICTS", "Finding", "Verdict", "check_findings", "findings_markdown", "findings_table"]
-
-
-def _fit(analysis: StudyAnalysis, method: str, factor: str) -> LawFit | None:
-    fits = analysis.methods.get(method)
-    return None if fits is None else fits.multiplicative.fits.get(factor)
 
 
 def _joint_factors(analysis: StudyAnalysis, method: str) -> tuple[str, ...]:

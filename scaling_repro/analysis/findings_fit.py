@@ -69,7 +69,8 @@ def _percent(values: np.ndarray | None, value: float | None, level: float) -> st
     return f"{value:.2%} [{low:.2%}, {high:.2%}]"
 
 
-def _fit(analysis: StudyAnalysis, method: str, factor: str) -> LawFit | None:
+def multiplicative_fit(analysis: StudyAnalysis, method: str, factor: str) -> LawFit | None:
+    """Return ``method``'s multiplicative law on ``factor`` (None where it was not fitted)."""
     fits = analysis.methods.get(method)
     return None if fits is None else fits.multiplicative.fits.get(factor)
 
@@ -104,7 +105,7 @@ def gate(analysis: StudyAnalysis, method: str, factors: tuple[str, ...]) -> str 
     """Return why the laws of ``method`` on ``factors`` do not pass the fit test, or None when they all pass."""
     reasons = []
     for factor in dict.fromkeys(factors):
-        fit = _fit(analysis, method, factor)
+        fit = multiplicative_fit(analysis, method, factor)
         if fit is None:
             continue
         test = fit_test(analysis, fit)
